@@ -1,0 +1,1 @@
+"""Benchmarks. Run ``python -m bench NAME [--quick] [--json]`` from the repository root."""

@@ -1,0 +1,1 @@
+"""Analytics: DuckDB over the journal, the HTML report."""

@@ -1,0 +1,1 @@
+"""Execution: the decision path, multi-leg sagas, backends, reconciliation, recovery."""

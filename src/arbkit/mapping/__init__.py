@@ -1,0 +1,1 @@
+"""Cross-venue market mapping: discovery, differences, approval store."""

@@ -1,0 +1,1 @@
+"""Risk: synchronous pre-trade checks, capital reservations, kill switch."""

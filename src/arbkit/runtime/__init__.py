@@ -1,0 +1,1 @@
+"""Runtime: configuration, wiring at start-up, supervisor, services, control."""

@@ -1,0 +1,1 @@
+"""Venue simulator: matching engine and protocol-faithful Polymarket and Kalshi servers."""

@@ -1,0 +1,1 @@
+"""Strategies: read facts, emit intents. They never import the executor or a venue client."""
