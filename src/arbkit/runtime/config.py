@@ -1,0 +1,689 @@
+"""Typed configuration: a TOML file for everything but secrets, environment variables (or key
+files) for the secrets.
+
+The file is decoded into frozen msgspec Structs that forbid unknown keys, so a typo is an error,
+not a silently ignored setting. Every problem raises :class:`ConfigError` whose message starts
+with the dotted key path (``risk.max_order_notional: expected a decimal string, got float 1.5``).
+
+Rules that protect money:
+
+* Money amounts and trade thresholds are exact: a decimal string (``"1500.50"``) or an integer,
+  never a TOML float (``1500.5`` is a binary float and is refused).
+* Secrets are never written in the file. A venue names the environment variable holding each
+  secret (``private_key_env = "POLYMARKET_PRIVATE_KEY"``) or a key file (``private_key_file``);
+  :func:`resolve_secret` reads it at start-up and registers it for log redaction. A secret found
+  inline in the file is an error naming the key (its value is never echoed).
+* Live trading refuses to start while a risk limit is unset: :meth:`Config.unset_risk_limits`.
+
+Relative paths (``node.journal_path``, ``*_file``) are relative to the config file's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import types
+import typing
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+from arbkit.runtime.logging import SECRET_KEY_RE, register_secret
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "CrossVenueConfig",
+    "ExecutionConfig",
+    "HedgePolicy",
+    "IsolationConfig",
+    "KalshiConfig",
+    "KucoinConfig",
+    "LogLevel",
+    "NodeConfig",
+    "OrderRateLimits",
+    "PolymarketConfig",
+    "RiskConfig",
+    "StrategiesConfig",
+    "TwoLegMode",
+    "VenueMode",
+    "VenuesConfig",
+    "load_config",
+    "loads_config",
+    "resolve_secret",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration problem: ``key`` is the dotted path ("" for the whole file)."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}" if key else problem)
+
+
+# --- vocabularies ----------------------------------------------------------------------------
+
+
+class VenueMode(str, Enum):
+    PAPER = "paper"  # real market data, simulated fills
+    SIM = "sim"  # live gateways against the local venue simulator
+    LIVE = "live"  # real orders, real money
+
+
+class LogLevel(str, Enum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+class TwoLegMode(str, Enum):
+    PARALLEL = "parallel"
+    SEQUENTIAL = "sequential"
+
+
+class HedgePolicy(str, Enum):
+    MARKET = "market"  # flatten the exposed leg at once, with a worst price
+    CHASE = "chase"  # re-price the missing leg for chase_seconds, then flatten
+    HOLD = "hold"  # keep the exposed leg (a person decides)
+
+
+class _Table(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+class NodeConfig(_Table):
+    name: str = "arbkit"
+    journal_path: str = "journal.sqlite"
+    log_level: LogLevel = LogLevel.INFO
+    log_json: bool = True
+    metrics_port: int | None = None  # Prometheus exporter; None = off
+    control_url: str = "tcp://127.0.0.1:7710"  # NNG REQ/REP control channel (ipc://, tcp://)
+
+
+class PolymarketConfig(_Table):
+    mode: VenueMode
+    rest_url: str = "https://clob.polymarket.com"
+    ws_market_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+    ws_user_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/user"
+    chain_id: int = 137
+    signature_type: int = 0  # 0 EOA, 1 email/magic proxy, 2 browser proxy (Gnosis safe)
+    funder: str | None = None  # proxy wallet address holding the funds (public)
+    private_key_env: str | None = None  # L1 signing key (EIP-712 orders)
+    private_key_file: str | None = None
+    api_key_env: str | None = None  # L2 HMAC credentials; derived from the private key when unset
+    api_secret_env: str | None = None
+    api_passphrase_env: str | None = None
+    max_instruments_per_connection: int = 500
+
+    def credential_problems(self) -> list[str]:
+        if not (self.private_key_env or self.private_key_file):
+            return ["needs private_key_env or private_key_file"]
+        l2 = [self.api_key_env, self.api_secret_env, self.api_passphrase_env]
+        if any(l2) and not all(l2):
+            return ["api_key_env, api_secret_env and api_passphrase_env go together (or none: derived from the private key)"]
+        return []
+
+
+class KalshiConfig(_Table):
+    mode: VenueMode
+    rest_url: str = "https://api.elections.kalshi.com/trade-api/v2"
+    ws_url: str = "wss://api.elections.kalshi.com/trade-api/ws/v2"
+    api_key_id_env: str | None = None  # the key id sent in KALSHI-ACCESS-KEY
+    private_key_env: str | None = None  # RSA private key (PEM) for RSA-PSS request signing
+    private_key_file: str | None = None
+
+    def credential_problems(self) -> list[str]:
+        out = []
+        if not self.api_key_id_env:
+            out.append("needs api_key_id_env")
+        if not (self.private_key_env or self.private_key_file):
+            out.append("needs private_key_env or private_key_file")
+        return out
+
+
+class KucoinConfig(_Table):
+    mode: VenueMode
+    rest_url: str = "https://api.kucoin.com"
+    ws_url: str | None = None  # None: ask the bullet endpoint for the WS address and token
+    api_key_env: str | None = None
+    api_secret_env: str | None = None
+    api_passphrase_env: str | None = None
+
+    def credential_problems(self) -> list[str]:
+        missing = [k for k in ("api_key_env", "api_secret_env", "api_passphrase_env") if not getattr(self, k)]
+        return [f"needs {', '.join(missing)}"] if missing else []
+
+
+VenueConfig = PolymarketConfig | KalshiConfig | KucoinConfig
+
+
+class VenuesConfig(_Table):
+    polymarket: PolymarketConfig | None = None
+    kalshi: KalshiConfig | None = None
+    kucoin: KucoinConfig | None = None
+
+    def configured(self) -> dict[str, VenueConfig]:
+        return {n: v for n in ("polymarket", "kalshi", "kucoin") if (v := getattr(self, n)) is not None}
+
+
+class OrderRateLimits(_Table):
+    """Orders per second we allow ourselves to send to each venue."""
+
+    polymarket: int | None = None
+    kalshi: int | None = None
+    kucoin: int | None = None
+
+
+class IsolationConfig(_Table):
+    """At most one execution at a time on the same ..."""
+
+    same_pair: bool = True  # cross-venue pair (mapping)
+    same_triangle: bool = True  # KuCoin triangle
+    same_primary_quote: bool = False  # quote currency shared by triangles
+
+
+class RiskConfig(_Table):
+    """Pre-trade limits. Money in USD (pUSD/USDC/USDT at par). None = unset: fine for paper and
+    sim, refused for live."""
+
+    max_order_notional: Decimal | None = None
+    max_market_exposure: Decimal | None = None
+    max_venue_exposure: Decimal | None = None
+    max_total_exposure: Decimal | None = None
+    daily_loss_limit: Decimal | None = None  # a positive amount: trading stops when losses reach it
+    max_concurrent_executions: int | None = None
+    max_book_age_ms: int | None = None
+    max_signal_age_ms: int | None = None
+    order_rate_limits: OrderRateLimits = OrderRateLimits()
+    isolation: IsolationConfig = IsolationConfig()
+
+
+class CrossVenueConfig(_Table):
+    """Polymarket <-> Kalshi binary arbitrage on approved mappings."""
+
+    enabled: bool
+    min_edge_bps: Decimal
+    max_size: Decimal  # contracts per execution
+    safety_margin_bps: Decimal = Decimal(0)
+
+
+class StrategiesConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """``cross_venue`` is typed here; every other ``[strategies.NAME]`` table is kept as a
+    plain dict (``other``) for its strategy to validate. Each table needs ``enabled``."""
+
+    cross_venue: CrossVenueConfig | None = None
+    other: dict[str, dict[str, Any]] = {}
+
+    def enabled(self) -> list[str]:
+        names = ["cross_venue"] if self.cross_venue is not None and self.cross_venue.enabled else []
+        return names + [n for n, t in self.other.items() if t.get("enabled")]
+
+    def names(self) -> list[str]:
+        return (["cross_venue"] if self.cross_venue is not None else []) + list(self.other)
+
+
+class ExecutionConfig(_Table):
+    two_leg_mode: TwoLegMode = TwoLegMode.PARALLEL
+    leg_timeout_ms: int = 5000
+    hedge_policy: HedgePolicy = HedgePolicy.MARKET
+    chase_seconds: float = 0.0
+
+
+_RISK_LIMIT_KEYS = (
+    "max_order_notional",
+    "max_market_exposure",
+    "max_venue_exposure",
+    "max_total_exposure",
+    "daily_loss_limit",
+    "max_concurrent_executions",
+    "max_book_age_ms",
+)
+
+
+class Config(_Table):
+    node: NodeConfig = NodeConfig()
+    venues: VenuesConfig = VenuesConfig()
+    risk: RiskConfig = RiskConfig()
+    strategies: StrategiesConfig = StrategiesConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+
+    def live_venues(self) -> list[str]:
+        return [n for n, v in self.venues.configured().items() if v.mode is VenueMode.LIVE]
+
+    def unset_risk_limits(self) -> list[str]:
+        """Dotted keys of risk limits that are unset (live trading refuses to start while any is)."""
+        out = [f"risk.{k}" for k in _RISK_LIMIT_KEYS if getattr(self.risk, k) is None]
+        out += [f"risk.order_rate_limits.{n}" for n in self.venues.configured() if getattr(self.risk.order_rate_limits, n) is None]
+        return out
+
+    def live_problems(self) -> list[str]:
+        """Why this configuration may not trade live (empty when it may, or when nothing is live)."""
+        if not self.live_venues():
+            return []
+        return [f"{k}: must be set for live trading" for k in self.unset_risk_limits()]
+
+    def secret_refs(self) -> dict[str, str]:
+        """Dotted key -> environment variable name or key file path, for every configured secret."""
+        out: dict[str, str] = {}
+        for name, v in self.venues.configured().items():
+            for f in msgspec.structs.fields(v):
+                if f.name.endswith(("_env", "_file")):
+                    val = getattr(v, f.name)
+                    if val:
+                        out[f"venues.{name}.{f.name}"] = val
+        return out
+
+    def missing_secrets(self, env: typing.Mapping[str, str] | None = None) -> list[str]:
+        """Secrets of live venues that are not available here (unset variable, missing file)."""
+        env = os.environ if env is None else env
+        out = []
+        live = set(self.live_venues())
+        for key, ref in self.secret_refs().items():
+            if key.split(".")[1] not in live:
+                continue
+            if key.endswith("_env") and not env.get(ref):
+                out.append(f"{key}: environment variable {ref} is not set")
+            elif key.endswith("_file") and not Path(ref).is_file():
+                out.append(f"{key}: key file {ref} does not exist")
+        return out
+
+    def summary(self) -> list[str]:
+        venues = ", ".join(f"{n}={v.mode.value}" for n, v in self.venues.configured().items()) or "none"
+        enabled = ", ".join(self.strategies.enabled()) or "none"
+        disabled = [n for n in self.strategies.names() if n not in self.strategies.enabled()]
+        lines = [
+            f"node: {self.node.name} (journal {self.node.journal_path}, log {self.node.log_level.value})",
+            f"venues: {venues}",
+            f"strategies enabled: {enabled}" + (f" (disabled: {', '.join(disabled)})" if disabled else ""),
+            f"execution: two-leg {self.execution.two_leg_mode.value}, leg timeout {self.execution.leg_timeout_ms} ms, hedge {self.execution.hedge_policy.value}",
+        ]
+        unset = self.unset_risk_limits()
+        lines.append(f"risk limits unset: {', '.join(unset)}" if unset else "risk limits: all set")
+        return lines
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a TOML config file (see the module docstring)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("", f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("", f"{p}: cannot read: {exc}") from None
+    return loads_config(text, base_dir=p.resolve().parent, source=str(p))
+
+
+def loads_config(text: str, *, base_dir: str | os.PathLike[str] | None = None, source: str = "<config>") -> Config:
+    """Validate TOML text; relative paths are made relative to ``base_dir`` (default: cwd)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{source}: not valid TOML: {exc}") from None
+    cfg = _build(data)
+    return _resolve_paths(cfg, Path(base_dir) if base_dir is not None else Path.cwd())
+
+
+def _build(data: dict[str, Any]) -> Config:
+    _check_no_inline_secrets(data, "")
+    strategies_raw = data.pop("strategies", {})
+    _coerce_exact(data, Config, "")
+    try:
+        cfg = msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        raise _translate(exc, data, Config, "") from None
+    strategies = _build_strategies(strategies_raw)
+    cfg = msgspec.structs.replace(cfg, strategies=strategies)
+    _validate(cfg)
+    return cfg
+
+
+def _build_strategies(raw: Any) -> StrategiesConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError("strategies", f"expected a table, got {_toml_type(raw)} {_show(raw)}")
+    cross = None
+    other: dict[str, dict[str, Any]] = {}
+    for name, table in raw.items():
+        key = f"strategies.{name}"
+        if not isinstance(table, dict):
+            raise ConfigError(key, f"expected a table, got {_toml_type(table)} {_show(table)}")
+        if "enabled" not in table:
+            raise ConfigError(f"{key}.enabled", "required key is missing (true or false)")
+        if not isinstance(table["enabled"], bool):
+            raise ConfigError(f"{key}.enabled", f"expected true or false, got {_toml_type(table['enabled'])} {_show(table['enabled'])}")
+        if name == "cross_venue":
+            table = dict(table)
+            _coerce_exact(table, CrossVenueConfig, key)
+            try:
+                cross = msgspec.convert(table, CrossVenueConfig)
+            except msgspec.ValidationError as exc:
+                raise _translate(exc, table, CrossVenueConfig, key) from None
+        else:
+            other[name] = table
+    return StrategiesConfig(cross_venue=cross, other=other)
+
+
+# --- exact numbers and secrets, checked on the raw TOML before conversion ----------------------
+
+_ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_PEM_RE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_HEX_KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _check_no_inline_secrets(value: Any, path: str) -> None:
+    """A secret written in the file is an error naming the key; its value is never shown."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            key = _join(path, str(k))
+            if isinstance(v, str) and v and SECRET_KEY_RE.search(str(k)) and not re.search(r"(_env|_file|token_?ids?)$", str(k), re.I):
+                raise ConfigError(
+                    key,
+                    f"secrets must not be written in the config file: put it in an environment variable and name the "
+                    f"variable in {k}_env (or a key file path in {k}_file)",
+                )
+            _check_no_inline_secrets(v, key)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_no_inline_secrets(v, f"{path}[{i}]")
+    elif isinstance(value, str):
+        # A bare 64-hex value is only suspicious in a venue section: elsewhere (strategy
+        # tables) it is usually a Polymarket condition id, which is public.
+        if _PEM_RE.search(value) or (path.startswith("venues.") and _HEX_KEY_RE.match(value.strip())):
+            raise ConfigError(path, "looks like a private key written in the config file: use an environment variable or key file (value not shown)")
+
+
+def _unwrap_optional(tp: Any) -> Any:
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _is_struct(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _coerce_exact(data: dict[str, Any], struct: type, path: str) -> None:
+    """Turn money strings/ints into Decimal in place; refuse floats (and bad strings) with the key."""
+    fields = {f.name: _unwrap_optional(f.type) for f in msgspec.structs.fields(struct)}
+    for k, v in list(data.items()):
+        tp = fields.get(k)
+        if tp is None:
+            continue  # unknown keys are reported by the conversion, with the allowed keys
+        key = _join(path, k)
+        if tp is Decimal:
+            data[k] = _exact_decimal(key, v)
+        elif _is_struct(tp) and isinstance(v, dict):
+            _coerce_exact(v, tp, key)
+
+
+def _exact_decimal(key: str, v: Any) -> Decimal:
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+        raise ConfigError(key, f"expected a decimal string, got {_toml_type(v)} {_show(v)}")
+    if isinstance(v, float):
+        raise ConfigError(key, f'expected a decimal string, got float {v!r} (write "{v!r}": TOML floats are not exact)')
+    if isinstance(v, int):
+        return Decimal(v)
+    try:
+        d = Decimal(v.strip())
+    except InvalidOperation:
+        raise ConfigError(key, f"expected a decimal string, got {_show(v)}") from None
+    if not d.is_finite():
+        raise ConfigError(key, f"must be a finite number, got {_show(v)}")
+    return d
+
+
+# --- translating msgspec errors into "key: problem" --------------------------------------------
+
+_MSGSPEC_ERR_RE = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
+_TYPE_WORDS = {
+    "int": "an integer",
+    "str": "a string",
+    "bool": "true or false",
+    "float": "a number",
+    "object": "a table",
+    "array": "an array",
+    "decimal": "a decimal string",
+}
+
+
+def _toml_type(v: Any) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, dict):
+        return "table"
+    if isinstance(v, list):
+        return "array"
+    return type(v).__name__
+
+
+def _show(v: Any) -> str:
+    s = repr(v) if not isinstance(v, bool) else str(v).lower()
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _split_path(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for m in re.finditer(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]", path.removeprefix("$")):
+        if m.group(1) is not None:
+            parts.append(m.group(1))
+        elif m.group(2) != "...":
+            parts.append(int(m.group(2)))
+    return parts
+
+
+def _type_at(root: type, parts: list[str | int]) -> Any:
+    tp: Any = root
+    for part in parts:
+        tp = _unwrap_optional(tp)
+        if _is_struct(tp) and isinstance(part, str):
+            fields = {f.name: f.type for f in msgspec.structs.fields(tp)}
+            if part not in fields:
+                return None
+            tp = fields[part]
+        elif typing.get_origin(tp) in (list, dict):
+            tp = typing.get_args(tp)[-1]
+        else:
+            return None
+    return _unwrap_optional(tp)
+
+
+def _value_at(data: Any, parts: list[str | int]) -> Any:
+    for part in parts:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _translate(exc: msgspec.ValidationError, data: dict[str, Any], root: type, prefix: str) -> ConfigError:
+    m = _MSGSPEC_ERR_RE.match(str(exc))
+    assert m is not None
+    msg, raw_path = m.group("msg"), m.group("path") or "$"
+    parts = _split_path(raw_path)
+    dotted = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in parts).replace(".[", "[")
+    base = _join(prefix, dotted)
+
+    if mm := re.match(r"Object contains unknown field `(.+)`", msg):
+        tp = _type_at(root, parts)
+        allowed = ", ".join(f.name for f in msgspec.structs.fields(tp)) if _is_struct(tp) else ""
+        return ConfigError(_join(base, mm.group(1)), "unknown key (a typo?)" + (f"; allowed here: {allowed}" if allowed else ""))
+    if mm := re.match(r"Object missing required field `(.+)`", msg):
+        return ConfigError(_join(base, mm.group(1)), "required key is missing")
+    if mm := re.match(r"Invalid enum value (.+)", msg):
+        tp = _type_at(root, parts)
+        choices = "|".join(e.value for e in tp) if isinstance(tp, type) and issubclass(tp, Enum) else "?"
+        return ConfigError(base, f"must be one of {choices}, got {mm.group(1)}")
+    if mm := re.match(r"Expected `(.+?)`, got `(.+?)`", msg):
+        want = " or ".join(_TYPE_WORDS.get(w.strip(), w.strip()) for w in mm.group(1).split("|") if w.strip() != "null")
+        got = _value_at(data, parts)
+        got_text = f"{_toml_type(got)} {_show(got)}" if got is not None else mm.group(2)
+        return ConfigError(base, f"expected {want}, got {got_text}")
+    return ConfigError(base, msg[:1].lower() + msg[1:])
+
+
+# --- semantic checks after conversion --------------------------------------------------------
+
+
+def _validate(cfg: Config) -> None:
+    n = cfg.node
+    if not n.name.strip():
+        raise ConfigError("node.name", "must not be empty")
+    if n.metrics_port is not None and not 1 <= n.metrics_port <= 65535:
+        raise ConfigError("node.metrics_port", f"must be a TCP port 1..65535, got {n.metrics_port}")
+    _check_url("node.control_url", n.control_url, ("ipc", "tcp", "inproc"))
+
+    for name, v in cfg.venues.configured().items():
+        key = f"venues.{name}"
+        for f in msgspec.structs.fields(v):
+            val = getattr(v, f.name)
+            if val is None:
+                continue
+            fkey = f"{key}.{f.name}"
+            if f.name.endswith("_env") and not _ENV_NAME_RE.match(val):
+                # Never echo the value: it may be the secret itself pasted in the wrong place.
+                raise ConfigError(
+                    fkey,
+                    "must be the NAME of an environment variable (A-Z, 0-9, _; e.g. POLYMARKET_PRIVATE_KEY), "
+                    "not the secret itself (value not shown)",
+                )
+            if f.name == "rest_url" or f.name.endswith("ws_url") or f.name.startswith("ws_"):
+                schemes = ("http", "https") if f.name == "rest_url" else ("ws", "wss")
+                if v.mode is VenueMode.LIVE:
+                    schemes = schemes[1:]  # real money never travels over plaintext
+                host = _check_url(fkey, val, schemes)
+                if v.mode is VenueMode.SIM and host not in ("127.0.0.1", "localhost", "::1"):
+                    raise ConfigError(fkey, f"sim mode talks to the local venue simulator: the host must be 127.0.0.1, got {host!r}")
+        if v.mode is VenueMode.LIVE:
+            for problem in v.credential_problems():
+                raise ConfigError(key, f"live mode {problem}")
+        if isinstance(v, PolymarketConfig):
+            if v.signature_type not in (0, 1, 2):
+                raise ConfigError(f"{key}.signature_type", f"must be 0 (EOA), 1 (email/magic proxy) or 2 (browser proxy), got {v.signature_type}")
+            if not 1 <= v.max_instruments_per_connection <= 500:
+                raise ConfigError(f"{key}.max_instruments_per_connection", f"must be 1..500 (the venue's limit), got {v.max_instruments_per_connection}")
+
+    r = cfg.risk
+    for k in ("max_order_notional", "max_market_exposure", "max_venue_exposure", "max_total_exposure", "daily_loss_limit"):
+        val = getattr(r, k)
+        if val is not None and val <= 0:
+            raise ConfigError(f"risk.{k}", f"must be > 0, got {val}")
+    for k in ("max_concurrent_executions", "max_book_age_ms", "max_signal_age_ms"):
+        val = getattr(r, k)
+        if val is not None and val < 1:
+            raise ConfigError(f"risk.{k}", f"must be >= 1, got {val}")
+    for f in msgspec.structs.fields(r.order_rate_limits):
+        val = getattr(r.order_rate_limits, f.name)
+        if val is not None and val < 1:
+            raise ConfigError(f"risk.order_rate_limits.{f.name}", f"must be >= 1 order per second, got {val}")
+    ladder = ["max_order_notional", "max_market_exposure", "max_venue_exposure", "max_total_exposure"]
+    for small, big in zip(ladder, ladder[1:]):
+        a, b = getattr(r, small), getattr(r, big)
+        if a is not None and b is not None and a > b:
+            raise ConfigError(f"risk.{small}", f"{a} is above risk.{big} {b}")
+
+    x = cfg.execution
+    if x.leg_timeout_ms < 1:
+        raise ConfigError("execution.leg_timeout_ms", f"must be >= 1, got {x.leg_timeout_ms}")
+    if x.chase_seconds < 0:
+        raise ConfigError("execution.chase_seconds", f"must be >= 0, got {x.chase_seconds}")
+    if x.hedge_policy is HedgePolicy.CHASE and x.chase_seconds <= 0:
+        raise ConfigError("execution.chase_seconds", "must be > 0 when hedge_policy is chase")
+
+    cv = cfg.strategies.cross_venue
+    if cv is not None:
+        if cv.min_edge_bps < 0:
+            raise ConfigError("strategies.cross_venue.min_edge_bps", f"must be >= 0, got {cv.min_edge_bps}")
+        if cv.safety_margin_bps < 0:
+            raise ConfigError("strategies.cross_venue.safety_margin_bps", f"must be >= 0, got {cv.safety_margin_bps}")
+        if cv.max_size <= 0:
+            raise ConfigError("strategies.cross_venue.max_size", f"must be > 0, got {cv.max_size}")
+        if cv.enabled:
+            for venue in ("polymarket", "kalshi"):
+                if getattr(cfg.venues, venue) is None:
+                    raise ConfigError("strategies.cross_venue", f"enabled, but venues.{venue} is not configured")
+
+
+def _check_url(key: str, url: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        raise ConfigError(key, f"must be a {'|'.join(s + '://' for s in schemes)} URL, got {_show(url)}")
+    if parts.scheme in ("ipc", "inproc"):
+        if not (parts.netloc or parts.path):
+            raise ConfigError(key, f"needs a path, got {_show(url)}")
+        return ""
+    if not parts.hostname:
+        raise ConfigError(key, f"needs a host, got {_show(url)}")
+    if parts.scheme == "tcp" and parts.port is None:
+        raise ConfigError(key, f"needs a port, got {_show(url)}")
+    return parts.hostname
+
+
+def _resolve_paths(cfg: Config, base: Path) -> Config:
+    def fix(p: str) -> str:
+        q = Path(p).expanduser()
+        return os.path.normpath(q if q.is_absolute() else (base / q))
+
+    node = msgspec.structs.replace(cfg.node, journal_path=fix(cfg.node.journal_path))
+    venues = {}
+    for name, v in cfg.venues.configured().items():
+        changes = {f.name: fix(getattr(v, f.name)) for f in msgspec.structs.fields(v) if f.name.endswith("_file") and getattr(v, f.name)}
+        venues[name] = msgspec.structs.replace(v, **changes) if changes else v
+    return msgspec.structs.replace(cfg, node=node, venues=msgspec.structs.replace(cfg.venues, **venues))
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+def resolve_secret(ref: str | os.PathLike[str], *, env: typing.Mapping[str, str] | None = None) -> str:
+    """The secret named by ``ref``: an environment variable name (``POLYMARKET_PRIVATE_KEY``) or
+    a key file path (anything with a path separator, or a ``Path``). Whitespace around it is
+    stripped. The value is registered for log redaction and never appears in errors."""
+    environ = os.environ if env is None else env
+    text = os.fspath(ref)
+    if isinstance(ref, os.PathLike) or os.sep in text or "/" in text:
+        path = Path(text)
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise ConfigError("", f"key file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("", f"key file {path} cannot be read: {type(exc).__name__}") from None
+        if not value:
+            raise ConfigError("", f"key file {path} is empty")
+    else:
+        if not _ENV_NAME_RE.match(text):
+            raise ConfigError("", "a secret reference must be an environment variable NAME or a key file path (value not shown)")
+        raw = environ.get(text)
+        if raw is None or not raw.strip():
+            raise ConfigError("", f"environment variable {text} is not set")
+        value = raw.strip()
+    register_secret(value)
+    return value
