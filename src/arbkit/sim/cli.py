@@ -1,0 +1,139 @@
+"""``arbkit sim``: run the venue simulator on 127.0.0.1.
+
+``arbkit sim --venues polymarket,kalshi --scenario demo --seed 1 --info-file sim.json`` (or the same
+with ``run``) serves until SIGINT/SIGTERM, prints the info document (one JSON line) on stdout and
+writes it to ``--info-file``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    name="sim",
+    help="Run the local venue simulator (Polymarket CLOB V2, Kalshi trade API v2) on 127.0.0.1.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_VENUES_HELP = "Comma-separated venues to serve: polymarket,kalshi (or 'none' for engines + admin only)."
+_SCENARIO_HELP = "Built-in scenario (demo, quiet, negrisk), a scenario TOML path, or replay:PATH."
+
+
+def parse_venues(text: str) -> list[str]:
+    from arbkit.sim.runner import KNOWN_VENUES
+
+    items = [v.strip().lower() for v in text.split(",") if v.strip()]
+    if items in ([], ["none"]):
+        return []
+    bad = [v for v in items if v not in KNOWN_VENUES]
+    if bad:
+        raise typer.BadParameter(f"unknown venue(s) {', '.join(bad)}: choose from {', '.join(KNOWN_VENUES)} or 'none'")
+    if len(set(items)) != len(items):
+        raise typer.BadParameter("a venue is listed twice")
+    return items
+
+
+def _run(
+    venues: str,
+    scenario: str,
+    seed: int,
+    info_file: Optional[Path],
+    duration: Optional[float],
+    sim_clock: bool,
+    admin_port: int,
+    log_level: str,
+) -> None:
+    from arbkit.sim.runner import serve
+
+    logging.basicConfig(stream=sys.stderr, level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    venue_list = parse_venues(venues)
+
+    def emit(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    try:
+        code = asyncio.run(
+            serve(
+                venues=venue_list,
+                scenario=scenario,
+                seed=seed,
+                info_file=info_file,
+                duration_s=duration,
+                simulated_clock=sim_clock,
+                admin_port=admin_port,
+                print_info=emit,
+            )
+        )
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        typer.echo(f"arbkit sim: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:  # pragma: no cover - signal handler normally catches it
+        code = 0
+    raise typer.Exit(code)
+
+
+_venues_opt = typer.Option("polymarket,kalshi", "--venues", help=_VENUES_HELP)
+_scenario_opt = typer.Option("demo", "--scenario", help=_SCENARIO_HELP)
+_seed_opt = typer.Option(1, "--seed", help="Seed of the deterministic scenario.")
+_info_opt = typer.Option(None, "--info-file", help="Also write the info JSON here (mode 0600: it holds test keys).")
+_duration_opt = typer.Option(None, "--duration", help="Stop by itself after this many wall-clock seconds.")
+_simclock_opt = typer.Option(False, "--sim-clock", help="Use a simulated clock, advanced through the admin endpoint.")
+_admin_port_opt = typer.Option(0, "--admin-port", help="Admin endpoint port (0 = ephemeral).")
+_log_opt = typer.Option("WARNING", "--log-level", help="Log level for stderr.")
+
+
+@app.callback(invoke_without_command=True)
+def sim(
+    ctx: typer.Context,
+    venues: str = _venues_opt,
+    scenario: str = _scenario_opt,
+    seed: int = _seed_opt,
+    info_file: Optional[Path] = _info_opt,
+    duration: Optional[float] = _duration_opt,
+    sim_clock: bool = _simclock_opt,
+    admin_port: int = _admin_port_opt,
+    log_level: str = _log_opt,
+) -> None:
+    """Run the simulator (same options as ``arbkit sim run``)."""
+    if ctx.invoked_subcommand is None:
+        _run(venues, scenario, seed, info_file, duration, sim_clock, admin_port, log_level)
+
+
+@app.command("run")
+def run(
+    venues: str = _venues_opt,
+    scenario: str = _scenario_opt,
+    seed: int = _seed_opt,
+    info_file: Optional[Path] = _info_opt,
+    duration: Optional[float] = _duration_opt,
+    sim_clock: bool = _simclock_opt,
+    admin_port: int = _admin_port_opt,
+    log_level: str = _log_opt,
+) -> None:
+    """Serve the selected venues on 127.0.0.1 until SIGINT/SIGTERM; print the info JSON."""
+    _run(venues, scenario, seed, info_file, duration, sim_clock, admin_port, log_level)
+
+
+@app.command("catalogue")
+def catalogue(
+    scenario: str = _scenario_opt,
+    seed: int = _seed_opt,
+) -> None:
+    """Print a scenario's catalogue (markets per venue, twin and near-miss pairs) as JSON."""
+    from arbkit.sim.scenario import load_scenario
+
+    try:
+        sc = load_scenario(scenario, seed)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"arbkit sim: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(sc.catalogue.to_dict(), indent=2))
