@@ -97,6 +97,8 @@ def parse_units(text: str, digits: int) -> int:
     This is the feed hot path, so it avoids Decimal.
     """
     s = text.strip()
+    if "_" in s or " " in s:
+        raise ValueError(f"not a plain decimal number: {text!r}")
     neg = s.startswith("-")
     if neg or s.startswith("+"):
         s = s[1:]

@@ -33,6 +33,8 @@ def test_parse_units():
         parse_units("1.234", 2)
     with pytest.raises(ValueError):
         parse_units("", 2)
+    with pytest.raises(ValueError):
+        parse_units("1_0.5", 2)  # int() would accept the underscore; a venue number never has one
 
 
 @given(st.integers(min_value=-10**12, max_value=10**12), st.integers(min_value=0, max_value=8))
