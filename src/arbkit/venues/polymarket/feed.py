@@ -1,0 +1,893 @@
+"""Polymarket market-channel feed: sharded WebSockets -> integer books -> normalised events.
+
+- Assets are sharded across connections (at most 500 a connection, 200 by default).
+- Frames hold one event or a JSON array of events; the heartbeat is a text "PING" answered by "PONG".
+- After every (re)connect all of the shard's assets are resubscribed and their books wait for
+  the next ``book`` event, which is applied as the snapshot; ``price_change`` deltas for a book
+  without a snapshot are dropped (counted).
+- ``tick_size_change`` drops the book (RESYNCING) and asks for a fresh snapshot.
+- A silent freeze (socket alive, PONGs arriving, no market data for the shard's active assets
+  for ``freeze_after_s``) marks the connection STALLED and reconnects; a single quiet book is
+  reported separately with ``BookStaleDetected`` and only makes that book untradeable.
+- Books are cross-checked against REST ``/book`` periodically; a persistent difference replaces
+  the local book with the REST one and is reported.
+- ``record_path`` appends every received frame as ``<recv_ns> <raw frame>`` (one per line), the
+  format the simulator's replay scenario reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import IO, Iterable
+
+import aiohttp
+import msgspec
+import websockets
+from websockets.asyncio.client import connect as ws_connect
+
+from arbkit.core.book import MAX_LOTS, PredictionBook
+from arbkit.core.clock import Clock, LiveClock
+from arbkit.core.enums import BookState, ConnectionState, Venue
+from arbkit.core.events import (
+    BookStaleDetected,
+    BookUpdated,
+    ConnectionStateChanged,
+    Event,
+    TickSizeChanged,
+    TradeReported,
+)
+from arbkit.core.numbers import parse_units
+from arbkit.venues.base import EventSink
+from arbkit.venues.polymarket import constants as C
+from arbkit.venues.polymarket.parse import (
+    MalformedTracker,
+    RestBook,
+    WsLevel,
+    WsMarketMessage,
+    WsChangesOnly as _WsChangesOnly,
+    WsMarketMessage as _WsMarketMessage,
+    side_of,
+    to_ns,
+)
+
+log = logging.getLogger("arbkit.venues.polymarket.feed")
+
+VENUE = Venue.POLYMARKET
+_PREFIX = "polymarket:"
+_FINER_TICKS = (Decimal("0.01"), Decimal("0.005"), Decimal("0.001"), Decimal("0.0001"))
+
+
+def token_of(instrument_id: str) -> str:
+    """Token id from ``polymarket:<token>`` or a bare token id."""
+    return instrument_id[len(_PREFIX) :] if instrument_id.startswith(_PREFIX) else instrument_id
+
+
+@dataclass
+class FeedConfig:
+    ws_url: str = C.WS_MARKET_URL
+    rest_url: str = C.CLOB_REST_URL
+    assets_per_connection: int = C.DEFAULT_ASSETS_PER_CONNECTION
+    ping_interval_s: float = C.PING_INTERVAL_S
+    reconnect_initial_s: float = 0.25
+    reconnect_max_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    freeze_after_s: float = 30.0  # connection alive but no market data for its assets this long
+    stale_book_after_s: float = 300.0  # one book without an update this long -> BookStaleDetected
+    resync_timeout_s: float = 5.0  # a dropped book without a fresh snapshot this long -> REST /book
+    crosscheck_interval_s: float = 60.0  # 0 disables the REST cross-check
+    crosscheck_books_per_round: int = 5
+    watchdog_interval_s: float = 1.0
+    custom_feature_enabled: bool = False
+    default_tick_size: Decimal = Decimal("0.01")
+    record_path: str | None = None
+    # "all": a BookUpdated for every frame that changed a book; "top": only when the best bid or
+    # ask (price or size) changed; "none": no BookUpdated (consumers read the books; crossed state
+    # and staleness are still kept). The book itself is always current.
+    book_updates: str = "all"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.assets_per_connection <= C.MAX_ASSETS_PER_CONNECTION:
+            raise ValueError(
+                f"assets_per_connection must be within 1..{C.MAX_ASSETS_PER_CONNECTION}, got {self.assets_per_connection}"
+            )
+        if self.book_updates not in ("all", "top", "none"):
+            raise ValueError(f"book_updates must be 'all', 'top' or 'none', got {self.book_updates!r}")
+        if self.freeze_after_s <= 0 or self.ping_interval_s <= 0:
+            raise ValueError("freeze_after_s and ping_interval_s must be positive")
+
+
+class FeedStats:
+    __slots__ = (
+        "frames",
+        "events",
+        "deltas_applied",
+        "deltas_dropped",
+        "snapshots",
+        "reconnects",
+        "freezes",
+        "stale_books",
+        "crosscheck_runs",
+        "crosscheck_mismatches",
+        "resync_requests",
+    )
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {n: getattr(self, n) for n in self.__slots__}
+
+
+class _Book:
+    """One token's book and its sync state."""
+
+    __slots__ = ("token", "iid", "book", "tick_size", "tick_digits", "tick_unit", "ticks", "seq",
+                 "last_update_mono", "dropped_at_mono", "stale_reported", "shard", "prices", "top", "_state", "live",
+                 "apply", "best_bid", "best_ask")
+
+    def __init__(self, token: str, tick_size: Decimal, shard: "_Shard") -> None:
+        self.token = token
+        self.iid = _PREFIX + token
+        self.shard = shard
+        self.live = False  # LIVE or CROSSED: deltas apply (kept in step with ``state``)
+        self.state = BookState.EMPTY
+        self.seq = 0
+        self.last_update_mono = 0
+        self.dropped_at_mono = 0
+        self.stale_reported = False
+        self.set_tick(tick_size)
+
+    @property
+    def state(self) -> BookState:
+        return self._state
+
+    @state.setter
+    def state(self, value: BookState) -> None:
+        self._state = value
+        self.live = value is BookState.LIVE or value is BookState.CROSSED
+
+    def set_tick(self, tick_size: Decimal) -> None:
+        self.tick_size = tick_size
+        exp = -tick_size.normalize().as_tuple().exponent  # type: ignore[operator]
+        self.tick_digits = max(0, exp)
+        self.tick_unit = int(tick_size.scaleb(self.tick_digits))
+        self.ticks: dict[str, int] = {}  # price string -> tick index (prices repeat a lot)
+        self.prices: dict[int, Decimal] = {}  # tick index -> Decimal price
+        self.top: tuple = (None, None, None, None, None, None)  # last emitted (bb, ba) and their Decimals
+        self.book = PredictionBook(tick_size, C.SIZE_DIGITS, instrument_id=self.iid)
+        self.apply = self.book.apply_delta  # bound once: the hot path calls these per change
+        self.best_bid = self.book.best_bid
+        self.best_ask = self.book.best_ask
+
+    def price_dec(self, tick: int) -> Decimal:
+        p = self.prices.get(tick)
+        if p is None:
+            p = self.prices[tick] = self.book.price(tick)
+        return p
+
+    def tick_of(self, price: str) -> int:
+        t = self.ticks.get(price)
+        if t is None:
+            if "_" in price or price.strip() != price:
+                raise ValueError(f"not a decimal price: {price!r}")
+            units = parse_units(price, self.tick_digits)
+            t, rem = divmod(units, self.tick_unit)
+            if rem:
+                raise ValueError(f"price {price} is off the {self.tick_size} tick grid")
+            if not 0 <= t * self.tick_size <= 1:
+                raise ValueError(f"price {price} outside [0, 1]")
+            self.ticks[price] = t
+        return t
+
+
+def _price_ticks(price: str, tick_size: Decimal) -> int:
+    """Tick index of a wire price on a grid, exact; ValueError when off the grid or out of [0, 1]."""
+    if "_" in price or price.strip() != price:
+        raise ValueError(f"not a decimal price: {price!r}")
+    digits = max(0, -tick_size.normalize().as_tuple().exponent)  # type: ignore[operator]
+    unit = int(tick_size.scaleb(digits))
+    t, rem = divmod(parse_units(price, digits), unit)
+    if rem:
+        raise ValueError(f"price {price} is off the {tick_size} tick grid")
+    if not 0 <= t * tick_size <= 1:
+        raise ValueError(f"price {price} outside [0, 1]")
+    return t
+
+
+class _Shard:
+    __slots__ = ("index", "name", "assets", "ws", "task", "state", "last_data_mono", "connected_mono", "attempt")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.name = f"polymarket.market.{index}"
+        self.assets: dict[str, None] = {}  # insertion-ordered set of token ids
+        self.ws = None
+        self.task: asyncio.Task | None = None
+        self.state = ConnectionState.DISCONNECTED
+        self.last_data_mono = 0
+        self.connected_mono = 0
+        self.attempt = 0
+
+
+_market_decode = msgspec.json.Decoder(list[_WsMarketMessage] | _WsMarketMessage).decode
+_changes_decode = msgspec.json.Decoder(list[_WsChangesOnly] | _WsChangesOnly).decode  # price changes only
+_size_cache: dict[str, int] = {}
+_SIZE_CACHE_MAX = 32_768  # bounded: a small dict stays in CPU cache; sizes that repeat are recent ones
+
+
+_POW = [10 ** (C.SIZE_DIGITS - k) for k in range(C.SIZE_DIGITS + 1)]
+
+
+def _lots(size: str) -> int:
+    """Wire size string -> integer micro-shares, exact, no float (cached: sizes repeat)."""
+    i = size.find(".")
+    if i < 0:
+        k, digits = 0, size
+    else:
+        k, digits = len(size) - i - 1, size.replace(".", "", 1)
+    if k <= C.SIZE_DIGITS and digits.isdigit() and digits.isascii() and (i or k):
+        v = int(digits) * _POW[k]
+    elif "_" in size or size.strip() != size:
+        raise ValueError(f"not a decimal size: {size!r}")
+    else:
+        v = parse_units(size, C.SIZE_DIGITS)  # exponents, extra zero decimals; raises on junk
+        if v < 0:
+            raise ValueError(f"negative size {size!r}")
+    if v > MAX_LOTS:
+        raise ValueError(f"size {size!r} too large")
+    if len(_size_cache) > _SIZE_CACHE_MAX:
+        _size_cache.clear()
+    _size_cache[size] = v
+    return v
+
+
+_SIZE_UNIT_EXP = -C.SIZE_DIGITS
+
+
+def _size_dec(lots: int) -> Decimal:
+    return Decimal(lots).scaleb(_SIZE_UNIT_EXP)
+
+
+class PolymarketMarketFeed:
+    """Market-channel client implementing :class:`arbkit.venues.base.MarketFeed`."""
+
+    venue = VENUE
+
+    def __init__(
+        self,
+        sink: EventSink,
+        config: FeedConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        tick_sizes: dict[str, Decimal] | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.config = config or FeedConfig()
+        self.sink = sink
+        self.clock = clock or LiveClock()
+        self.stats = FeedStats()
+        self.malformed = MalformedTracker("market")
+        self._tick_hint: dict[str, Decimal] = dict(tick_sizes or {})
+        self._books: dict[str, _Book] = {}
+        self._shards: list[_Shard] = []
+        self._running = False
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._session = session
+        self._own_session = session is None
+        self._record: IO[str] | None = None
+        self._crosscheck_cursor = 0
+        self._rng = random.Random()
+        # Bound clock reads (the hot path calls them per frame); the real clock's are C functions.
+        if type(self.clock) is LiveClock:
+            self._mono, self._now = time.monotonic_ns, time.time_ns
+        else:
+            self._mono, self._now = self.clock.monotonic_ns, self.clock.now_ns
+        self._top_only = self.config.book_updates == "top"
+        self._no_updates = self.config.book_updates == "none"
+
+    # --- contract ---------------------------------------------------------------------------
+
+    def subscribe(self, instrument_ids: Iterable[str]) -> None:
+        per = self.config.assets_per_connection
+        added_by_shard: dict[int, list[str]] = {}
+        for iid in instrument_ids:
+            token = token_of(iid)
+            if token in self._books:
+                continue
+            shard = next((s for s in self._shards if len(s.assets) < per), None)
+            if shard is None:
+                shard = _Shard(len(self._shards))
+                self._shards.append(shard)
+            shard.assets[token] = None
+            self._books[token] = _Book(token, self._tick_hint.get(token, self.config.default_tick_size), shard)
+            added_by_shard.setdefault(shard.index, []).append(token)
+        if not self._running:
+            return
+        for idx, tokens in added_by_shard.items():
+            shard = self._shards[idx]
+            if shard.task is None:
+                shard.task = asyncio.get_running_loop().create_task(self._run_shard(shard), name=shard.name)
+            elif shard.ws is not None and shard.state is ConnectionState.CONNECTED:
+                self._spawn(self._send(shard, {"assets_ids": tokens, "operation": "subscribe",
+                                               "custom_feature_enabled": self.config.custom_feature_enabled}))
+
+    def unsubscribe(self, instrument_ids: Iterable[str]) -> None:
+        by_shard: dict[int, list[str]] = {}
+        for iid in instrument_ids:
+            token = token_of(iid)
+            st = self._books.pop(token, None)
+            if st is None:
+                continue
+            st.shard.assets.pop(token, None)
+            by_shard.setdefault(st.shard.index, []).append(token)
+        if not self._running:
+            return
+        for idx, tokens in by_shard.items():
+            shard = self._shards[idx]
+            if shard.ws is not None and shard.state is ConnectionState.CONNECTED:
+                self._spawn(self._send(shard, {"assets_ids": tokens, "operation": "unsubscribe"}))
+
+    def book(self, instrument_id: str) -> PredictionBook | None:
+        st = self._books.get(token_of(instrument_id))
+        return st.book if st is not None and st.state in (BookState.LIVE, BookState.CROSSED) else None
+
+    def book_state(self, instrument_id: str) -> BookState | None:
+        st = self._books.get(token_of(instrument_id))
+        return st.state if st is not None else None
+
+    def is_tradeable(self, instrument_id: str, max_age_ns: int) -> bool:
+        st = self._books.get(token_of(instrument_id))
+        if st is None or st.state is not BookState.LIVE or st.shard.state is not ConnectionState.CONNECTED:
+            return False
+        if st.book.is_crossed():
+            return False
+        return self.clock.monotonic_ns() - st.last_update_mono <= max_age_ns
+
+    @property
+    def shards(self) -> list[list[str]]:
+        """Token ids per connection (for inspection and tests)."""
+        return [list(s.assets) for s in self._shards]
+
+    def connection_states(self) -> list[ConnectionState]:
+        return [s.state for s in self._shards]
+
+    async def run(self) -> None:
+        if self._running:
+            raise RuntimeError("feed already running")
+        self._running = True
+        self._stop.clear()
+        if self.config.record_path:
+            self._record = open(self.config.record_path, "a", encoding="utf-8", buffering=1 << 16)
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        loop = asyncio.get_running_loop()
+        for shard in self._shards:
+            if shard.task is None:
+                shard.task = loop.create_task(self._run_shard(shard), name=shard.name)
+        self._spawn(self._watchdog())
+        if self.config.crosscheck_interval_s > 0:
+            self._spawn(self._crosscheck_loop())
+        try:
+            await self._stop.wait()
+        finally:
+            await self._shutdown()
+
+    async def stop(self) -> None:
+        self._stop.set()
+
+    # --- connections ------------------------------------------------------------------------
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+        return task
+
+    async def _shutdown(self) -> None:
+        tasks = [s.task for s in self._shards if s.task is not None] + list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        for s in self._shards:
+            s.task = None
+            s.ws = None
+            s.state = ConnectionState.DISCONNECTED
+        if self._record is not None:
+            self._record.flush()
+            self._record.close()
+            self._record = None
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._running = False
+
+    def _set_state(self, shard: _Shard, state: ConnectionState, reason: str = "") -> None:
+        if shard.state is state:
+            return
+        shard.state = state
+        self._emit(ConnectionStateChanged(venue=VENUE, connection=shard.name, state=state, reason=reason,
+                                          ts_recv=self.clock.now_ns()))
+
+    async def _send(self, shard: _Shard, payload: dict | str) -> None:
+        ws = shard.ws
+        if ws is None:
+            return
+        text = payload if isinstance(payload, str) else msgspec.json.encode(payload).decode()
+        with contextlib.suppress(Exception):
+            await ws.send(text)
+
+    def _backoff_s(self, attempt: int) -> float:
+        base = min(self.config.reconnect_max_s, self.config.reconnect_initial_s * (2 ** min(attempt, 16)))
+        return base * (0.5 + self._rng.random() / 2)  # jitter: spread reconnects of many shards
+
+    async def _run_shard(self, shard: _Shard) -> None:
+        while not self._stop.is_set():
+            if not shard.assets:
+                await asyncio.sleep(0.2)
+                continue
+            self._set_state(shard, ConnectionState.CONNECTING)
+            reason = ""
+            try:
+                async with asyncio.timeout(self.config.connect_timeout_s):
+                    ws = await ws_connect(self.config.ws_url, ping_interval=None, max_size=None,
+                                          compression=None, open_timeout=self.config.connect_timeout_s)
+            except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as exc:
+                reason = f"connect failed: {exc!r}"
+            else:
+                try:
+                    await self._serve(shard, ws)
+                    reason = "closed by venue"
+                except (websockets.WebSocketException, OSError) as exc:
+                    reason = f"connection lost: {exc!r}"
+                finally:
+                    shard.ws = None
+                    with contextlib.suppress(Exception):
+                        await ws.close()
+            if self._stop.is_set():
+                break
+            self._mark_shard_resync(shard)
+            self._set_state(shard, ConnectionState.DISCONNECTED, reason)
+            self.stats.reconnects += 1
+            delay = self._backoff_s(shard.attempt)
+            shard.attempt += 1
+            await asyncio.sleep(delay)
+
+    def _mark_shard_resync(self, shard: _Shard) -> None:
+        now = self.clock.monotonic_ns()
+        for token in shard.assets:
+            st = self._books.get(token)
+            if st is not None and st.state is not BookState.EMPTY:
+                st.state = BookState.RESYNCING
+                st.dropped_at_mono = now
+
+    async def _serve(self, shard: _Shard, ws) -> None:
+        shard.ws = ws
+        now = self.clock.monotonic_ns()
+        shard.connected_mono = now
+        shard.last_data_mono = now
+        self._mark_shard_resync(shard)  # the next `book` for each asset is the snapshot
+        await ws.send(msgspec.json.encode({"assets_ids": list(shard.assets), "type": "market",
+                                           "custom_feature_enabled": self.config.custom_feature_enabled}).decode())
+        self._set_state(shard, ConnectionState.CONNECTED)
+        pinger = asyncio.get_running_loop().create_task(self._pinger(shard, ws))
+        try:
+            async for raw in ws:
+                self.on_frame(shard, raw)
+        finally:
+            pinger.cancel()
+            with contextlib.suppress(BaseException):
+                await pinger
+
+    async def _pinger(self, shard: _Shard, ws) -> None:
+        while True:
+            await asyncio.sleep(self.config.ping_interval_s)
+            await ws.send("PING")
+
+    # --- frames -----------------------------------------------------------------------------
+
+    def on_frame(self, shard: _Shard | None, raw: str | bytes, recv_ns: int | None = None) -> None:
+        """Handle one received frame (public for replay and benchmarks). Never raises.
+
+        This is the hot path, written flat on purpose: price-change-only frames (almost all of
+        them) are decoded with a minimal struct and applied inline; anything else takes the
+        general path."""
+        if recv_ns is None:
+            recv_ns = self._now()
+        if self._record is not None:
+            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            self._record.write(f"{recv_ns} {text.replace(chr(10), ' ').replace(chr(13), ' ')}\n")
+        if len(raw) == 4 and (raw == "PONG" or raw == b"PONG"):
+            return
+        stats = self.stats
+        stats.frames += 1
+        try:
+            msgs = _changes_decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self._on_general_frame(shard, raw, recv_ns)
+            return
+        if shard is not None:
+            shard.last_data_mono = self._mono()
+            shard.attempt = 0
+        if msgs.__class__ is not list:
+            msgs = (msgs,)
+        books = self._books
+        size_cache = _size_cache
+        touched: dict[str, _Book] = {}
+        applied = dropped = 0
+        for msg in msgs:
+            for ch in msg.price_changes:
+                token = ch.asset_id
+                st = books.get(token)
+                if st is None or not st.live:
+                    dropped += 1
+                    continue
+                tick = st.ticks.get(ch.price)
+                side = ch.side
+                lots = size_cache.get(ch.size)
+                if tick is None or lots is None or (side != "BUY" and side != "SELL"):
+                    try:
+                        if tick is None:
+                            tick = st.tick_of(ch.price)
+                        if lots is None:
+                            lots = _lots(ch.size)
+                        if side != "BUY" and side != "SELL":
+                            raise ValueError(f"unknown side {side!r}")
+                    except ValueError as exc:
+                        # A change we cannot apply leaves this book wrong: drop it and resync.
+                        self._drop_book(st, str(exc))
+                        touched.pop(token, None)
+                        self._emit(self.malformed.record(raw, f"price_change for {token}: {exc}", recv_ns))
+                        continue
+                seq = st.seq = st.seq + 1
+                try:
+                    st.apply(side == "BUY", tick, lots, seq, recv_ns)
+                except (ValueError, TypeError) as exc:  # the book refused it: resync that book
+                    self._drop_book(st, str(exc))
+                    touched.pop(token, None)
+                    self._emit(self.malformed.record(raw, f"price_change for {token}: {exc}", recv_ns))
+                    continue
+                applied += 1
+                touched[token] = st
+        stats.events += len(msgs)
+        stats.deltas_applied += applied
+        if dropped:
+            stats.deltas_dropped += dropped
+        if not touched:
+            return
+        if self._no_updates:  # no events: keep freshness and the crossed state only (inline: hot)
+            mono = self._mono()
+            for st in touched.values():
+                st.last_update_mono = mono
+                st.stale_reported = False
+                if st.book.is_crossed():
+                    if st._state is BookState.LIVE:
+                        st.state = BookState.CROSSED
+                elif st._state is BookState.CROSSED:
+                    st.state = BookState.LIVE
+            return
+        self._emit_books(touched, recv_ns)
+
+    def _on_general_frame(self, shard: _Shard | None, raw: str | bytes, recv_ns: int) -> None:
+        try:
+            msgs = _market_decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self._emit(self.malformed.record(raw, exc, recv_ns))
+            return
+        if shard is not None:
+            shard.last_data_mono = self._mono()
+            shard.attempt = 0
+        if msgs.__class__ is not list:
+            msgs = (msgs,)
+        touched: dict[str, _Book] = {}
+        for msg in msgs:
+            try:
+                self._on_message(msg, recv_ns, touched)
+            except Exception as exc:  # noqa: BLE001 - a bad event must never take the feed down
+                self._emit(self.malformed.record(raw, f"{msg.kind or 'unknown'} event: {exc!r}", recv_ns))
+        if touched:
+            self._emit_books(touched, recv_ns)
+
+    def _on_message(self, msg: WsMarketMessage, recv_ns: int, touched: dict[str, _Book]) -> None:
+        self.stats.events += 1
+        kind = msg.kind
+        if kind == "price_change":
+            changes = msg.price_changes
+            if changes is None:  # legacy flat schema: one change on the message itself
+                if msg.price is None or msg.size is None or msg.side is None:
+                    raise ValueError("price_change without price_changes")
+                self._apply_change(msg.asset_id, msg.price, msg.size, msg.side, recv_ns, touched)
+                return
+            errors = []
+            for ch in changes:  # every change is tried: one bad level must not cost the others
+                try:
+                    self._apply_change(ch.asset_id, ch.price, ch.size, ch.side, recv_ns, touched)
+                except ValueError as exc:
+                    errors.append(f"{ch.asset_id}: {exc}")
+            if errors:
+                raise ValueError("; ".join(errors))
+        elif kind == "book":
+            hint = Decimal(msg.tick_size) if msg.tick_size else None
+            if hint is not None and not 0 < hint < 1:
+                raise ValueError(f"bad tick size {msg.tick_size!r}")
+            self._apply_snapshot(msg.asset_id, msg.bid_levels(), msg.ask_levels(), recv_ns, touched,
+                                 to_ns(msg.timestamp), hint)
+        elif kind == "tick_size_change":
+            self._on_tick_size_change(msg, recv_ns, touched)
+        elif kind == "last_trade_price":
+            if msg.asset_id in self._books and msg.price and msg.size:
+                self._emit(TradeReported(venue=VENUE, instrument_id=_PREFIX + msg.asset_id, price=Decimal(msg.price),
+                                         size=Decimal(msg.size), aggressor=side_of(msg.side) if msg.side else None,
+                                         ts_venue=to_ns(msg.timestamp), ts_recv=recv_ns))
+        elif kind in ("best_bid_ask", "new_market", "market_resolved"):
+            return  # informational; books come from book/price_change
+        else:
+            raise ValueError(f"unknown event type {kind!r}")
+
+    def _apply_change(self, token: str, price: str, size: str, side: str, recv_ns: int,
+                      touched: dict[str, _Book]) -> None:
+        st = self._books.get(token)
+        if st is None or not st.live:
+            self.stats.deltas_dropped += 1
+            return
+        try:
+            tick = st.tick_of(price)
+            lots = _lots(size)
+            if side != "BUY" and side != "SELL":
+                raise ValueError(f"unknown side {side!r}")
+        except ValueError as exc:
+            # A change we cannot apply leaves this book wrong: drop it and resync.
+            self._drop_book(st, str(exc))
+            touched.pop(token, None)
+            raise
+        st.seq += 1
+        st.book.apply_delta(side == "BUY", tick, lots, st.seq, recv_ns)
+        self.stats.deltas_applied += 1
+        touched[token] = st
+
+    def _apply_snapshot(self, token: str, bids: list[WsLevel], asks: list[WsLevel], recv_ns: int,
+                        touched: dict[str, _Book], ts_venue: int = 0, tick_hint: Decimal | None = None) -> None:
+        """Replace a book with a snapshot. Nothing changes unless the whole snapshot is valid; an
+        invalid one drops the book (RESYNCING) and raises ValueError."""
+        st = self._books.get(token)
+        if st is None:
+            return
+        try:
+            bid_lots = [_lots(lv.size) for lv in bids]
+            ask_lots = [_lots(lv.size) for lv in asks]
+            grids = [t for t in (tick_hint, st.tick_size) if t] + [t for t in _FINER_TICKS if t < st.tick_size]
+            chosen = None
+            for tick_size in grids:
+                try:
+                    bid_ticks = [_price_ticks(lv.price, tick_size) for lv in bids]
+                    ask_ticks = [_price_ticks(lv.price, tick_size) for lv in asks]
+                except ValueError:
+                    continue
+                chosen = tick_size
+                break
+            if chosen is None:
+                raise ValueError("book prices fit no known tick grid")
+        except ValueError as exc:
+            self._drop_book(st, f"bad snapshot: {exc}")
+            touched.pop(token, None)
+            raise
+        if chosen != st.tick_size:
+            if tick_hint is None or chosen != tick_hint:
+                log.warning("book %s has prices off the %s grid; using %s", token, st.tick_size, chosen)
+            st.set_tick(chosen)
+        st.seq += 1
+        st.book.apply_snapshot([lv for lv in zip(bid_ticks, bid_lots) if lv[1] > 0],
+                               [lv for lv in zip(ask_ticks, ask_lots) if lv[1] > 0], st.seq, recv_ns)
+        st.state = BookState.CROSSED if st.book.is_crossed() else BookState.LIVE
+        st.stale_reported = False
+        self.stats.snapshots += 1
+        touched[token] = st
+
+    def _on_tick_size_change(self, msg: WsMarketMessage, recv_ns: int, touched: dict[str, _Book]) -> None:
+        st = self._books.get(msg.asset_id)
+        if st is None or not msg.new_tick_size:
+            return
+        new = Decimal(msg.new_tick_size)
+        if new <= 0:
+            raise ValueError(f"bad tick size {msg.new_tick_size!r}")
+        old = Decimal(msg.old_tick_size) if msg.old_tick_size else st.tick_size
+        self._tick_hint[st.token] = new
+        st.set_tick(new)
+        touched.pop(st.token, None)
+        self._emit(TickSizeChanged(venue=VENUE, instrument_id=st.iid, old_tick_size=old, new_tick_size=new,
+                                   ts_venue=to_ns(msg.timestamp), ts_recv=recv_ns))
+        self._drop_book(st, "tick size changed")
+
+    def _drop_book(self, st: _Book, reason: str) -> None:
+        """Forget the book and ask the venue for a fresh snapshot (resubscribe the asset)."""
+        st.state = BookState.RESYNCING
+        st.dropped_at_mono = self.clock.monotonic_ns()
+        st.book.clear()
+        self.stats.resync_requests += 1
+        shard = st.shard
+        if self._running and shard.ws is not None:
+            self._spawn(self._send(shard, {"assets_ids": [st.token], "operation": "subscribe",
+                                           "custom_feature_enabled": self.config.custom_feature_enabled}))
+        log.info("book %s dropped (%s); waiting for a fresh snapshot", st.token, reason)
+
+    def _emit_books(self, touched: dict[str, _Book], recv_ns: int) -> None:
+        """One BookUpdated per touched book (coalesced per token per frame)."""
+        mono = self._mono()
+        sink = self.sink
+        top_only = self._top_only
+        silent = self._no_updates
+        for st in touched.values():
+            st.last_update_mono = mono
+            st.stale_reported = False
+            if silent:  # no event: only keep the crossed state
+                if st.book.is_crossed():
+                    if st._state is BookState.LIVE:
+                        st.state = BookState.CROSSED
+                elif st._state is BookState.CROSSED:
+                    st.state = BookState.LIVE
+                continue
+            bb = st.best_bid()
+            ba = st.best_ask()
+            if bb is not None and ba is not None and bb[0] >= ba[0]:
+                if st._state is BookState.LIVE:
+                    st.state = BookState.CROSSED
+            elif st._state is BookState.CROSSED:
+                st.state = BookState.LIVE
+            top = st.top
+            same_bid = bb == top[0]
+            same_ask = ba == top[1]
+            if same_bid and same_ask:  # top unchanged (a deeper level moved): reuse its Decimals
+                if top_only:
+                    continue
+                bbp, bbs, bap, bas = top[2], top[3], top[4], top[5]
+            else:  # rebuild only the side that moved
+                if same_bid:
+                    bbp, bbs = top[2], top[3]
+                elif bb is None:
+                    bbp = bbs = None
+                else:
+                    bbp = st.price_dec(bb[0])
+                    bbs = _size_dec(bb[1])
+                if same_ask:
+                    bap, bas = top[4], top[5]
+                elif ba is None:
+                    bap = bas = None
+                else:
+                    bap = st.price_dec(ba[0])
+                    bas = _size_dec(ba[1])
+                st.top = (bb, ba, bbp, bbs, bap, bas)
+            try:
+                sink(BookUpdated(venue=VENUE, instrument_id=st.iid, sequence=st.seq, best_bid=bbp, best_bid_size=bbs,
+                                 best_ask=bap, best_ask_size=bas, ts_book=recv_ns, ts_recv=recv_ns))
+            except Exception:  # noqa: BLE001 - a failing consumer must not break the feed
+                log.exception("event sink raised on BookUpdated")
+
+    def _emit_book(self, st: _Book, recv_ns: int) -> None:
+        self._emit_books({st.token: st}, recv_ns)
+
+    def _emit(self, event: Event) -> None:
+        try:
+            self.sink(event)
+        except Exception:  # noqa: BLE001 - a failing consumer must not break the feed
+            log.exception("event sink raised on %s", type(event).__name__)
+
+    # --- watchdogs --------------------------------------------------------------------------
+
+    async def _watchdog(self) -> None:
+        cfg = self.config
+        freeze_ns = int(cfg.freeze_after_s * 1e9)
+        stale_ns = int(cfg.stale_book_after_s * 1e9)
+        resync_ns = int(cfg.resync_timeout_s * 1e9)
+        while True:
+            await asyncio.sleep(cfg.watchdog_interval_s)
+            now = self.clock.monotonic_ns()
+            for shard in self._shards:
+                if shard.state is ConnectionState.CONNECTED and shard.assets and shard.ws is not None:
+                    silent = now - shard.last_data_mono
+                    if silent > freeze_ns:
+                        self.stats.freezes += 1
+                        self._set_state(shard, ConnectionState.STALLED,
+                                        f"no market data for {silent / 1e9:.1f}s on a live connection")
+                        self._spawn(self._close_ws(shard.ws))
+            for st in list(self._books.values()):
+                if st.state in (BookState.LIVE, BookState.CROSSED):
+                    age = now - st.last_update_mono
+                    if age > stale_ns and not st.stale_reported and st.shard.state is ConnectionState.CONNECTED:
+                        st.stale_reported = True
+                        self.stats.stale_books += 1
+                        self._emit(BookStaleDetected(venue=VENUE, instrument_id=st.iid, age_ns=age,
+                                                     reason="no update for this book while the connection is live",
+                                                     ts_recv=self.clock.now_ns()))
+                elif st.state is BookState.RESYNCING and st.shard.state is ConnectionState.CONNECTED:
+                    if st.dropped_at_mono and now - st.dropped_at_mono > resync_ns:
+                        st.dropped_at_mono = now
+                        self._spawn(self._resync_from_rest(st))
+
+    async def _close_ws(self, ws) -> None:
+        with contextlib.suppress(Exception):
+            await ws.close()
+
+    async def fetch_rest_book(self, token: str) -> RestBook:
+        assert self._session is not None
+        async with self._session.get(self.config.rest_url + C.PATH_BOOK, params={"token_id": token}) as resp:
+            body = await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"GET /book {token}: HTTP {resp.status}")
+        return msgspec.json.decode(body, type=RestBook)
+
+    async def _resync_from_rest(self, st: _Book) -> None:
+        try:
+            rb = await self.fetch_rest_book(st.token)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("REST resync of %s failed: %r", st.token, exc)
+            return
+        if st.state is BookState.RESYNCING and self._books.get(st.token) is st:
+            hint = Decimal(rb.tick_size) if rb.tick_size else None
+            touched: dict[str, _Book] = {}
+            now = self.clock.now_ns()
+            try:
+                self._apply_snapshot(st.token, rb.bids, rb.asks, now, touched, 0, hint if hint and 0 < hint < 1 else None)
+            except ValueError as exc:
+                self._emit(self.malformed.record(msgspec.json.encode(rb), exc, now))
+                return
+            for b in touched.values():
+                self._emit_book(b, now)
+
+    def _levels_of(self, st: _Book, rb: RestBook) -> tuple[set, set] | None:
+        try:
+            return ({(st.tick_of(l.price), _lots(l.size)) for l in rb.bids if _lots(l.size) > 0},
+                    {(st.tick_of(l.price), _lots(l.size)) for l in rb.asks if _lots(l.size) > 0})
+        except ValueError:
+            return None
+
+    def _local_levels(self, st: _Book) -> tuple[set, set]:
+        return set(st.book.levels(True)), set(st.book.levels(False))
+
+    async def crosscheck(self, token: str) -> bool:
+        """Compare one live book with REST /book; True if they agree. A difference that is still
+        there after a short re-check replaces the local book with the REST one."""
+        st = self._books.get(token)
+        if st is None or st.state is not BookState.LIVE:
+            return True
+        self.stats.crosscheck_runs += 1
+        for attempt in range(2):
+            rb = await self.fetch_rest_book(token)
+            if self._books.get(token) is not st or st.state is not BookState.LIVE:
+                return True
+            remote = self._levels_of(st, rb)
+            if remote is not None and remote == self._local_levels(st):
+                return True
+            if attempt == 0:
+                await asyncio.sleep(0.25)  # a delta may have been in flight: look again
+        self.stats.crosscheck_mismatches += 1
+        age = self.clock.monotonic_ns() - st.last_update_mono
+        self._emit(BookStaleDetected(venue=VENUE, instrument_id=st.iid, age_ns=age,
+                                     reason="book differs from REST /book; replaced with the REST book",
+                                     ts_recv=self.clock.now_ns()))
+        st.state = BookState.RESYNCING
+        await self._resync_from_rest(st)
+        return False
+
+    async def _crosscheck_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.crosscheck_interval_s)
+            live = [t for t, st in self._books.items() if st.state is BookState.LIVE]
+            if not live:
+                continue
+            n = min(self.config.crosscheck_books_per_round, len(live))
+            start = self._crosscheck_cursor % len(live)
+            self._crosscheck_cursor += n
+            for token in (live[(start + i) % len(live)] for i in range(n)):
+                try:
+                    await self.crosscheck(token)
+                except Exception as exc:  # noqa: BLE001 - the check is advisory; the feed goes on
+                    log.warning("cross-check of %s failed: %r", token, exc)

@@ -1,0 +1,720 @@
+"""Polymarket CLOB V2 order gateway: signed REST order entry over a keep-alive pool.
+
+- L1 (create/derive API key) and L2 (HMAC) authentication (:mod:`.auth`).
+- V2 orders built with the official rounding rules per tick size and signed by the fast signer;
+  the neg-risk exchange where the market is neg-risk; EOA, POLY_PROXY and POLY_GNOSIS_SAFE.
+- Idempotent client order ids: Polymarket has no client order id field, so the gateway keeps
+  ``client_order_id -> signed order`` (salt derived from the id; timestamp fixed at first build).
+  A resend is byte-identical, has the same order hash, and the venue's duplicate answer is
+  recognised as "already accepted". The map can be persisted (``idempotency_path``) so this holds
+  across restarts.
+- A token bucket limits the request rate and honours 429 Retry-After; transport errors and 5xx
+  are retried (safe: orders are idempotent), then reported as a retryable rejection.
+- Market metadata (tick size, neg-risk, fee rate and exponent, minimum size) is cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+
+import aiohttp
+import msgspec
+
+from arbkit.core.clock import Clock, LiveClock
+from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce, Venue
+from arbkit.core.events import Event, OrderAccepted, OrderCanceled, OrderCancelRejected, OrderFilled, OrderRejected
+from arbkit.core.fees import polymarket_fee
+from arbkit.core.instruments import Instrument
+from arbkit.core.orders import Balance, OrderRequest, OrderState, Position, SubmitResult
+from arbkit.venues.polymarket import constants as C
+from arbkit.venues.polymarket.auth import ApiCreds, l1_headers, l2_headers
+from arbkit.venues.polymarket.parse import (
+    BalanceAllowance,
+    CancelResponse,
+    ClobMarketInfo,
+    FeeRateResponse,
+    MarketByToken,
+    NegRiskResponse,
+    Page,
+    PostOrderResponse,
+    TickSizeResponse,
+    WsUserMessage,
+    dec,
+    micro_units,
+    order_status,
+    our_fills,
+    side_of,
+    to_ns,
+)
+from arbkit.venues.polymarket.ratelimit import TokenBucket, parse_retry_after
+from arbkit.venues.polymarket.signer import OrderSigner, SignedOrder, salt_for
+
+log = logging.getLogger("arbkit.venues.polymarket.gateway")
+
+VENUE = Venue.POLYMARKET
+_PREFIX = "polymarket:"
+
+
+# --- rounding (the official rules, exact) ------------------------------------------------------
+
+
+def _round_down(x: Decimal, digits: int) -> Decimal:
+    return x.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_FLOOR)
+
+
+def _round_up(x: Decimal, digits: int) -> Decimal:
+    return x.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_CEILING)
+
+
+def _decimals(x: Decimal) -> int:
+    return max(0, -x.normalize().as_tuple().exponent)  # type: ignore[operator]
+
+
+def _fit_amount(x: Decimal, digits: int) -> Decimal:
+    """The official client's rule: round up at ``digits + 4`` decimals (absorbs float dust in
+    their float maths), then, if still too fine, round down to ``digits``."""
+    if _decimals(x) > digits:
+        x = _round_up(x, digits + 4)
+        if _decimals(x) > digits:
+            x = _round_down(x, digits)
+    return x
+
+
+def _to_units(x: Decimal) -> int:
+    return int((x * 1_000_000).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def round_config(tick_size: Decimal) -> C.RoundConfig:
+    try:
+        return C.ROUNDING_CONFIG[tick_size.normalize()]
+    except KeyError:
+        for k, v in C.ROUNDING_CONFIG.items():
+            if k == tick_size:
+                return v
+        raise ValueError(f"unsupported Polymarket tick size {tick_size}") from None
+
+
+def limit_order_amounts(side: Side, size: Decimal, price: Decimal, tick_size: Decimal) -> tuple[int, int]:
+    """(maker_amount, taker_amount) in micro-units for a limit order (GTC/GTD)."""
+    rc = round_config(tick_size)
+    p = price.quantize(Decimal(1).scaleb(-rc.price), rounding=ROUND_HALF_EVEN)
+    shares = _round_down(size, rc.size)
+    collateral = _fit_amount(shares * p, rc.amount)
+    if side is Side.BUY:
+        return _to_units(collateral), _to_units(shares)
+    return _to_units(shares), _to_units(collateral)
+
+
+def market_order_amounts(side: Side, amount: Decimal, price: Decimal, tick_size: Decimal) -> tuple[int, int]:
+    """(maker_amount, taker_amount) for a market order (FOK/FAK): BUY ``amount`` is collateral to
+    spend, SELL ``amount`` is shares; ``price`` is the worst price (rounded down, as V2 does)."""
+    rc = round_config(tick_size)
+    p = _round_down(price, rc.price)
+    if p <= 0:
+        raise ValueError("market order price rounds to zero")
+    maker = _round_down(amount, rc.size)
+    taker = _fit_amount(maker / p if side is Side.BUY else maker * p, rc.amount)
+    return _to_units(maker), _to_units(taker)
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+
+class MarketMeta(msgspec.Struct, frozen=True, kw_only=True):
+    token_id: str
+    tick_size: Decimal
+    neg_risk: bool
+    fee_rate: Decimal = Decimal(0)
+    fee_exponent: Decimal = Decimal(1)
+    min_size: Decimal = Decimal(0)
+    condition_id: str = ""
+
+
+class MetadataProvider:
+    """Tick size, neg-risk, fee rate/exponent and minimum size per token, cached for ``ttl_s``.
+
+    Sources, best first: ``/clob-markets/{condition_id}`` (all fields) when the condition id is
+    known, else ``/tick-size`` and ``/neg-risk`` per token (fee and minimum then come from the
+    instrument). A ``TickSizeChanged`` event updates the cache at once (:meth:`on_tick_size`).
+    """
+
+    def __init__(self, gateway: "PolymarketGateway", ttl_s: float = 300.0) -> None:
+        self._gw = gateway
+        self.ttl_ns = int(ttl_s * 1e9)
+        self._cache: dict[str, tuple[int, MarketMeta]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def put(self, meta: MarketMeta) -> None:
+        self._cache[meta.token_id] = (self._gw.clock.monotonic_ns(), meta)
+
+    def cached(self, token_id: str) -> MarketMeta | None:
+        hit = self._cache.get(token_id)
+        if hit is None or self._gw.clock.monotonic_ns() - hit[0] > self.ttl_ns:
+            return None
+        return hit[1]
+
+    def on_tick_size(self, token_id: str, tick_size: Decimal) -> None:
+        hit = self._cache.get(token_id)
+        if hit is not None:
+            self._cache[token_id] = (hit[0], msgspec.structs.replace(hit[1], tick_size=tick_size))
+
+    async def get(self, token_id: str, condition_id: str = "", instrument: Instrument | None = None) -> MarketMeta:
+        meta = self.cached(token_id)
+        if meta is not None:
+            return meta
+        lock = self._locks.setdefault(token_id, asyncio.Lock())
+        async with lock:
+            meta = self.cached(token_id)
+            if meta is None:
+                meta = await self._fetch(token_id, condition_id, instrument)
+                self.put(meta)
+            return meta
+
+    async def _fetch(self, token_id: str, condition_id: str, instrument: Instrument | None) -> MarketMeta:
+        gw = self._gw
+        if not condition_id:  # the official client's route: token -> condition -> market info
+            status, body, _ = await gw._request("GET", C.PATH_MARKET_BY_TOKEN + token_id, auth=None)
+            if status == 200:
+                try:
+                    condition_id = msgspec.json.decode(body, type=MarketByToken).condition_id
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    condition_id = ""
+        if condition_id:
+            status, body, _ = await gw._request("GET", C.PATH_CLOB_MARKET + condition_id, auth=None)
+            info = None
+            if status == 200:
+                try:
+                    info = msgspec.json.decode(body, type=ClobMarketInfo)
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    log.warning("unreadable /clob-markets answer for %s (%r); using /tick-size and /neg-risk",
+                                condition_id, exc)
+            if info is not None:
+                tokens = {t.t for t in info.t if t is not None}
+                if token_id in tokens:
+                    metas = []
+                    for tok in tokens:
+                        metas.append(MarketMeta(
+                            token_id=tok, tick_size=info.mts, neg_risk=info.nr,
+                            fee_rate=info.fd.r if info.fd else Decimal(0),
+                            fee_exponent=info.fd.e if info.fd else Decimal(1),
+                            min_size=info.mos if info.mos is not None else (instrument.min_size if instrument else Decimal(0)),
+                            condition_id=condition_id))
+                    for m in metas:
+                        self.put(m)
+                    return next(m for m in metas if m.token_id == token_id)
+        status, body, _ = await gw._request("GET", C.PATH_TICK_SIZE, params={"token_id": token_id}, auth=None)
+        if status != 200:
+            raise RuntimeError(f"tick size of {token_id}: HTTP {status} {body[:200]!r}")
+        tick = msgspec.json.decode(body, type=TickSizeResponse).minimum_tick_size
+        status, body, _ = await gw._request("GET", C.PATH_NEG_RISK, params={"token_id": token_id}, auth=None)
+        if status != 200:
+            raise RuntimeError(f"neg-risk of {token_id}: HTTP {status} {body[:200]!r}")
+        neg = msgspec.json.decode(body, type=NegRiskResponse).neg_risk
+        fee = instrument.fee if instrument else None
+        return MarketMeta(
+            token_id=token_id, tick_size=tick, neg_risk=neg,
+            fee_rate=fee.taker_rate if fee and fee.kind == "polymarket" else Decimal(0),
+            fee_exponent=Decimal(fee.exponent) if fee and fee.kind == "polymarket" else Decimal(1),
+            min_size=instrument.min_size if instrument else Decimal(0), condition_id=condition_id)
+
+    async def fee_rate_bps(self, token_id: str) -> int:
+        """GET /fee-rate ``base_fee`` (a venue parameter, not necessarily the charged rate)."""
+        status, body, _ = await self._gw._request("GET", C.PATH_FEE_RATE, params={"token_id": token_id}, auth=None)
+        if status != 200:
+            raise RuntimeError(f"fee rate of {token_id}: HTTP {status}")
+        v = msgspec.json.decode(body, type=FeeRateResponse).base_fee
+        return int(v or 0)
+
+
+# --- gateway ----------------------------------------------------------------------------------
+
+
+@dataclass
+class GatewayConfig:
+    rest_url: str = C.CLOB_REST_URL
+    chain_id: int = C.POLYGON
+    signature_type: int = C.SignatureType.EOA
+    funder: str | None = None  # proxy / safe address for POLY_PROXY / POLY_GNOSIS_SAFE
+    rate_per_s: float = 50.0
+    burst: int = 50
+    max_attempts: int = 4  # per request, counting the first
+    retry_backoff_s: float = 0.2
+    request_timeout_s: float = 10.0
+    pool_size: int = 16
+    metadata_ttl_s: float = 300.0
+    use_metadata: bool = True  # False: trust the instrument's tick size / neg-risk (no REST lookups)
+    idempotency_path: str | None = None
+
+
+class _Duplicate(Exception):
+    pass
+
+
+_TIF_ORDER_TYPE = {TimeInForce.GTC: "GTC", TimeInForce.GTD: "GTD", TimeInForce.IOC: "FAK", TimeInForce.FOK: "FOK"}
+_DUPLICATE_MARKERS = ("duplicate", "already exists", "already placed")
+
+
+class PolymarketGateway:
+    """Implements :class:`arbkit.venues.base.VenueGateway` for the Polymarket CLOB V2."""
+
+    venue = VENUE
+
+    def __init__(
+        self,
+        private_key: str,
+        creds: ApiCreds | None = None,
+        config: GatewayConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.config = config or GatewayConfig()
+        self.clock = clock or LiveClock()
+        self.signer = OrderSigner(private_key, self.config.chain_id, self.config.signature_type, self.config.funder)
+        self.creds = creds
+        self.address = self.signer.address
+        self.limiter = TokenBucket(self.config.rate_per_s, self.config.burst)
+        self.metadata = MetadataProvider(self, self.config.metadata_ttl_s)
+        self._session = session
+        self._own_session = session is None
+        self._orders: dict[str, tuple[SignedOrder, str, str]] = {}  # coid -> (signed, instrument id, order type)
+        self._by_hash: dict[str, str] = {}  # order hash -> coid
+        self._tokens_seen: set[str] = set()
+        self.requests_sent = 0
+        self.responses_429 = 0
+        if self.config.idempotency_path:
+            self._load_idempotency(self.config.idempotency_path)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.config.pool_size, keepalive_timeout=60, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=self.config.request_timeout_s),
+            )
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> "PolymarketGateway":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: str | None = None,
+        auth: str | None = "l2",
+        retry: bool = True,
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """One REST call through the rate limiter, retrying 429 (after Retry-After), 5xx and
+        transport errors. Returns (status, body, headers); raises ConnectionError when every
+        attempt failed at the transport level."""
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        url = self.config.rest_url + path
+        last_exc: Exception | None = None
+        attempts = self.config.max_attempts if retry else 1
+        for attempt in range(attempts):
+            await self.limiter.acquire()
+            headers = {"Content-Type": "application/json", "Accept": "application/json"}
+            if auth == "l2":
+                if self.creds is None:
+                    raise RuntimeError("L2 credentials are needed: call create_or_derive_api_creds() or pass creds")
+                headers.update(l2_headers(self.address, self.creds, method, path, body))
+            elif auth == "l1":
+                headers.update(l1_headers(self.signer.wallet, self.config.chain_id))
+            try:
+                self.requests_sent += 1
+                async with self._session.request(method, url, params=params, data=body, headers=headers) as resp:
+                    data = await resp.read()
+                    status = resp.status
+                    rheaders = {k: v for k, v in resp.headers.items()}
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                last_exc = exc
+                await asyncio.sleep(self.config.retry_backoff_s * (2**attempt))
+                continue
+            if status == 429:
+                self.responses_429 += 1
+                self.limiter.penalize(parse_retry_after(rheaders.get("Retry-After")))
+                if attempt + 1 < attempts:
+                    continue
+            elif status >= 500 and attempt + 1 < attempts:
+                await asyncio.sleep(self.config.retry_backoff_s * (2**attempt))
+                continue
+            return status, data, rheaders
+        raise ConnectionError(f"{method} {path}: {last_exc!r}")
+
+    # --- credentials ------------------------------------------------------------------------
+
+    async def create_or_derive_api_creds(self, nonce: int = 0) -> ApiCreds:
+        """L1: create API credentials, or derive the existing ones. Sets and returns them."""
+        status, body, _ = await self._request("POST", C.PATH_CREATE_API_KEY, auth="l1", retry=False)
+        if status != 200:
+            status, body, _ = await self._request("GET", C.PATH_DERIVE_API_KEY, auth="l1")
+        if status != 200:
+            raise RuntimeError(f"could not create or derive API credentials: HTTP {status} {body[:200]!r}")
+        self.creds = ApiCreds.from_response(json.loads(body))
+        return self.creds
+
+    # --- idempotency ------------------------------------------------------------------------
+
+    def _load_idempotency(self, path: str) -> None:
+        if not os.path.exists(path):
+            return
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                    so = msgspec.convert(rec["order"], SignedOrder)
+                    self._remember(rec["coid"], so, rec["iid"], rec["type"], persist=False)
+                except (ValueError, KeyError, msgspec.ValidationError) as exc:
+                    log.warning("idempotency map %s line %d unreadable (%r): ignored", path, n, exc)
+
+    def _remember(self, coid: str, so: SignedOrder, iid: str, order_type: str, persist: bool = True) -> None:
+        self._orders[coid] = (so, iid, order_type)
+        self._by_hash[so.order_hash] = coid
+        self._tokens_seen.add(so.tokenId)
+        if persist and self.config.idempotency_path:
+            rec = {"coid": coid, "iid": iid, "type": order_type, "order": msgspec.to_builtins(so)}
+            with open(self.config.idempotency_path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def signed_order(self, client_order_id: str) -> SignedOrder | None:
+        hit = self._orders.get(client_order_id)
+        return hit[0] if hit else None
+
+    def client_order_id_of(self, order_hash: str) -> str:
+        return self._by_hash.get(order_hash, "")
+
+    # --- orders -----------------------------------------------------------------------------
+
+    async def build(self, request: OrderRequest) -> tuple[SignedOrder, str]:
+        """The signed order for a request (the same one every time for a client order id), and
+        its wire order type. Raises ValueError naming what is wrong with the request."""
+        hit = self._orders.get(request.client_order_id)
+        if hit is not None:
+            so, iid, otype = hit
+            if iid != request.instrument.id:
+                raise ValueError(f"client order id {request.client_order_id} was used for {iid}")
+            return so, otype
+        inst = request.instrument
+        if inst.venue is not Venue.POLYMARKET:
+            raise ValueError(f"instrument {inst.id} is not a Polymarket instrument")
+        token = inst.symbol
+        if self.config.use_metadata:
+            meta = await self.metadata.get(token, inst.market_id or "", inst)
+        else:
+            meta = MarketMeta(token_id=token, tick_size=inst.tick_size, neg_risk=inst.neg_risk, min_size=inst.min_size)
+        tick = meta.tick_size
+        price, qty = request.price, request.quantity
+        if not (tick <= price <= 1 - tick):
+            raise ValueError(f"price {price} outside [{tick}, {1 - tick}]")
+        if price % tick != 0:
+            raise ValueError(f"price {price} is not on the {tick} tick grid")
+        rc = round_config(tick)
+        if qty <= 0 or qty != _round_down(qty, rc.size):
+            raise ValueError(f"size {qty} must be positive with at most {rc.size} decimals")
+        min_size = max(meta.min_size, inst.min_size)
+        if qty < min_size:
+            raise ValueError(f"size {qty} below the market minimum {min_size}")
+        if request.post_only and request.time_in_force not in (TimeInForce.GTC, TimeInForce.GTD):
+            raise ValueError("post-only needs GTC or GTD")
+        otype = _TIF_ORDER_TYPE[request.time_in_force]
+        side = C.SIDE_BUY if request.side is Side.BUY else C.SIDE_SELL
+        if otype in ("FAK", "FOK") or request.order_type is OrderType.MARKET:
+            if otype not in ("FAK", "FOK"):
+                raise ValueError("a MARKET order must be IOC or FOK")
+            # Market orders: a BUY spends qty*price of collateral at prices up to `price`.
+            amount = qty * price if request.side is Side.BUY else qty
+            maker, taker = market_order_amounts(request.side, amount, price, tick)
+        else:
+            maker, taker = limit_order_amounts(request.side, qty, price, tick)
+        expiration = 0
+        if request.time_in_force is TimeInForce.GTD:
+            if request.expire_at_ns <= 0:
+                raise ValueError("GTD needs expire_at_ns")
+            expiration = request.expire_at_ns // 1_000_000_000
+        so = self.signer.sign(
+            token_id=token, maker_amount=maker, taker_amount=taker, side=side,
+            salt=salt_for(request.client_order_id), timestamp_ms=self.clock.now_ns() // 1_000_000,
+            neg_risk=meta.neg_risk, expiration=expiration,
+        )
+        self._remember(request.client_order_id, so, inst.id, otype)
+        return so, otype
+
+    def _body(self, so: SignedOrder, otype: str, post_only: bool) -> dict:
+        return {"order": so.to_wire(), "owner": self.creds.api_key if self.creds else "", "orderType": otype,
+                "deferExec": False, "postOnly": post_only}
+
+    def _result_from(self, request: OrderRequest, so: SignedOrder, status: int, resp: PostOrderResponse | None,
+                     raw: bytes, latency_ns: int) -> SubmitResult:
+        coid = request.client_order_id
+        now = self.clock.now_ns()
+        res = SubmitResult(client_order_id=coid, latency_ns=latency_ns)
+        corr = request.correlation_id
+        if status == 200 and resp is not None and resp.success and resp.orderID:
+            res.accepted = True
+            res.venue_order_id = resp.orderID
+            res.events.append(OrderAccepted(venue=VENUE, client_order_id=coid, venue_order_id=resp.orderID,
+                                            correlation_id=corr, ts_recv=now))
+            if resp.orderID.lower() != so.order_hash.lower():
+                log.warning("venue order id %s differs from our order hash %s", resp.orderID, so.order_hash)
+            return res
+        msg = (resp.message if resp is not None else "") or raw[:300].decode("utf-8", "replace")
+        if any(m in msg.lower() for m in _DUPLICATE_MARKERS):
+            res.accepted = True
+            res.venue_order_id = so.order_hash
+            res.events.append(OrderAccepted(venue=VENUE, client_order_id=coid, venue_order_id=so.order_hash,
+                                            correlation_id=corr, ts_recv=now))
+            return res
+        retryable = status == 429 or status >= 500
+        res.events.append(OrderRejected(venue=VENUE, client_order_id=coid, reason=msg or f"HTTP {status}",
+                                        code=str(status), retryable=retryable, correlation_id=corr, ts_recv=now))
+        return res
+
+    def _reject(self, request: OrderRequest, reason: str, retryable: bool = False, code: str = "") -> SubmitResult:
+        return SubmitResult(client_order_id=request.client_order_id, events=[OrderRejected(
+            venue=VENUE, client_order_id=request.client_order_id, reason=reason, code=code, retryable=retryable,
+            correlation_id=request.correlation_id, ts_recv=self.clock.now_ns())])
+
+    async def submit(self, request: OrderRequest) -> SubmitResult:
+        try:
+            so, otype = await self.build(request)
+        except (ValueError, RuntimeError, ConnectionError) as exc:
+            return self._reject(request, f"order not sent: {exc}", retryable=isinstance(exc, (RuntimeError, ConnectionError)),
+                                code="LOCAL")
+        body = msgspec.json.encode(self._body(so, otype, request.post_only)).decode()
+        t0 = self.clock.monotonic_ns()
+        try:
+            status, raw, _ = await self._request("POST", C.PATH_POST_ORDER, body=body)
+        except ConnectionError as exc:
+            return self._reject(request, f"transport failure: {exc}", retryable=True, code="TRANSPORT")
+        latency = self.clock.monotonic_ns() - t0
+        resp = None
+        try:
+            resp = msgspec.json.decode(raw, type=PostOrderResponse)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
+        return self._result_from(request, so, status, resp, raw, latency)
+
+    async def submit_many(self, requests: list[OrderRequest]) -> list[SubmitResult]:
+        """POST /orders in batches of at most 15; results in the order of ``requests``."""
+        results: list[SubmitResult | None] = [None] * len(requests)
+        built: list[tuple[int, SignedOrder, str]] = []
+        for i, req in enumerate(requests):
+            try:
+                so, otype = await self.build(req)
+                built.append((i, so, otype))
+            except (ValueError, RuntimeError, ConnectionError) as exc:
+                results[i] = self._reject(req, f"order not sent: {exc}", code="LOCAL",
+                                          retryable=isinstance(exc, (RuntimeError, ConnectionError)))
+        for start in range(0, len(built), C.MAX_BATCH_ORDERS):
+            chunk = built[start : start + C.MAX_BATCH_ORDERS]
+            body = msgspec.json.encode([self._body(so, ot, requests[i].post_only) for i, so, ot in chunk]).decode()
+            t0 = self.clock.monotonic_ns()
+            try:
+                status, raw, _ = await self._request("POST", C.PATH_POST_ORDERS, body=body)
+            except ConnectionError as exc:
+                for i, _, _ in chunk:
+                    results[i] = self._reject(requests[i], f"transport failure: {exc}", retryable=True, code="TRANSPORT")
+                continue
+            latency = self.clock.monotonic_ns() - t0
+            resps: list[PostOrderResponse] | None = None
+            if status == 200:
+                try:
+                    resps = msgspec.json.decode(raw, type=list[PostOrderResponse])
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    resps = None
+            for k, (i, so, _) in enumerate(chunk):
+                r = resps[k] if resps is not None and k < len(resps) else None
+                results[i] = self._result_from(requests[i], so, status if r is not None else (status if status != 200 else 502),
+                                               r, raw, latency)
+        return [r for r in results if r is not None]
+
+    def _order_id_for(self, client_order_id: str, venue_order_id: str) -> str:
+        if venue_order_id:
+            return venue_order_id
+        hit = self._orders.get(client_order_id)
+        return hit[0].order_hash if hit else ""
+
+    def _cancel_events(self, resp: CancelResponse, asked: dict[str, str]) -> list[Event]:
+        now = self.clock.now_ns()
+        out: list[Event] = []
+        for oid in resp.canceled:
+            out.append(OrderCanceled(venue=VENUE, client_order_id=asked.get(oid) or self._by_hash.get(oid, ""),
+                                     venue_order_id=oid, reason="canceled by request", ts_recv=now))
+        for oid, why in resp.not_canceled.items():
+            out.append(OrderCancelRejected(venue=VENUE, client_order_id=asked.get(oid) or self._by_hash.get(oid, ""),
+                                           reason=f"{oid}: {why}", ts_recv=now))
+        return out
+
+    async def cancel(self, client_order_id: str, venue_order_id: str = "") -> list[Event]:
+        oid = self._order_id_for(client_order_id, venue_order_id)
+        if not oid:
+            return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id,
+                                        reason="unknown order: no venue order id and no order built for this client id",
+                                        ts_recv=self.clock.now_ns())]
+        body = msgspec.json.encode({"orderID": oid}).decode()
+        try:
+            status, raw, _ = await self._request("DELETE", C.PATH_CANCEL, body=body)
+        except ConnectionError as exc:
+            return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id, reason=f"transport failure: {exc}",
+                                        ts_recv=self.clock.now_ns())]
+        if status != 200:
+            return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id,
+                                        reason=f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}",
+                                        ts_recv=self.clock.now_ns())]
+        return self._cancel_events(msgspec.json.decode(raw, type=CancelResponse), {oid: client_order_id})
+
+    async def cancel_many(self, order_ids: list[str]) -> list[Event]:
+        body = msgspec.json.encode(order_ids).decode()
+        status, raw, _ = await self._request("DELETE", C.PATH_CANCEL_ORDERS, body=body)
+        if status != 200:
+            return [OrderCancelRejected(venue=VENUE, client_order_id=self._by_hash.get(o, ""), reason=f"HTTP {status}",
+                                        ts_recv=self.clock.now_ns()) for o in order_ids]
+        return self._cancel_events(msgspec.json.decode(raw, type=CancelResponse), {})
+
+    async def cancel_all(self) -> list[Event]:
+        try:
+            status, raw, _ = await self._request("DELETE", C.PATH_CANCEL_ALL)
+        except ConnectionError as exc:
+            return [OrderCancelRejected(venue=VENUE, client_order_id="*", reason=f"transport failure: {exc}",
+                                        ts_recv=self.clock.now_ns())]
+        if status != 200:
+            return [OrderCancelRejected(venue=VENUE, client_order_id="*", reason=f"HTTP {status}",
+                                        ts_recv=self.clock.now_ns())]
+        return self._cancel_events(msgspec.json.decode(raw, type=CancelResponse), {})
+
+    # --- state ------------------------------------------------------------------------------
+
+    def _order_state(self, row: WsUserMessage) -> OrderState:
+        original = dec(row.original_size, Decimal(0)) or Decimal(0)
+        return OrderState(
+            venue=VENUE, instrument_id=_PREFIX + row.asset_id, client_order_id=self._by_hash.get(row.id, ""),
+            venue_order_id=row.id, side=side_of(row.side), price=Decimal(row.price), quantity=original,
+            filled_quantity=dec(row.size_matched, Decimal(0)) or Decimal(0), status=order_status(row),
+            order_type=OrderType.LIMIT,
+            time_in_force={"GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}.get(
+                (row.order_type or "GTC").upper(), TimeInForce.GTC),
+            ts_created=to_ns(row.created_at),
+        )
+
+    async def _pages(self, path: str, params: dict[str, str]) -> list[WsUserMessage]:
+        rows: list[WsUserMessage] = []
+        cursor = C.INITIAL_CURSOR
+        for _ in range(1000):
+            status, raw, _ = await self._request("GET", path, params={**params, "next_cursor": cursor})
+            if status != 200:
+                raise RuntimeError(f"GET {path}: HTTP {status} {raw[:200]!r}")
+            page = msgspec.json.decode(raw, type=Page)
+            rows.extend(page.data)
+            if not page.next_cursor or page.next_cursor == C.END_CURSOR or page.next_cursor == cursor:
+                break
+            cursor = page.next_cursor
+        return rows
+
+    async def open_orders(self) -> list[OrderState]:
+        return [self._order_state(r) for r in await self._pages(C.PATH_ORDERS, {})]
+
+    async def order_state(self, client_order_id: str, venue_order_id: str = "") -> OrderState | None:
+        oid = self._order_id_for(client_order_id, venue_order_id)
+        if not oid:
+            return None
+        status, raw, _ = await self._request("GET", C.PATH_GET_ORDER + oid)
+        if status == 404 or raw.strip() in (b"", b"null", b"{}"):
+            return None
+        if status != 200:
+            raise RuntimeError(f"GET order {oid}: HTTP {status} {raw[:200]!r}")
+        row = msgspec.json.decode(raw, type=WsUserMessage)
+        if not row.id:
+            return None
+        return self._order_state(row)
+
+    def fills_from_trade(self, trade: WsUserMessage, ts_recv: int = 0) -> list[OrderFilled]:
+        """Our fills in one trade row / user-channel trade event, as OrderFilled."""
+        owners = {self.creds.api_key} if self.creds else set()
+        owners |= {self.address.lower(), self.signer.funder.lower()}
+        out = []
+        for f in our_fills(trade, owners, set(self._by_hash)):
+            meta = self.metadata.cached(f.asset_id)
+            fee = Decimal(0)
+            if f.liquidity is LiquiditySide.TAKER and meta is not None and meta.fee_rate > 0:
+                if meta.fee_exponent == meta.fee_exponent.to_integral_value():
+                    fee = polymarket_fee(f.price, f.quantity, meta.fee_rate, int(meta.fee_exponent))
+            out.append(OrderFilled(
+                venue=VENUE, instrument_id=_PREFIX + f.asset_id, client_order_id=self._by_hash.get(f.order_id, ""),
+                venue_order_id=f.order_id, trade_id=f.trade_id, side=f.side, price=f.price, quantity=f.quantity,
+                fee=fee, fee_currency="pUSD", liquidity=f.liquidity, status=f.status,
+                ts_venue=to_ns(trade.match_time or trade.timestamp), ts_recv=ts_recv or self.clock.now_ns()))
+        return out
+
+    async def fills_since(self, ts_ns: int) -> list[Event]:
+        rows = await self._pages(C.PATH_TRADES, {"after": str(ts_ns // 1_000_000_000)})
+        out: list[Event] = []
+        for r in rows:
+            out.extend(self.fills_from_trade(r))
+        return out
+
+    async def balance_allowance(self, asset_type: str = "COLLATERAL", token_id: str | None = None) -> BalanceAllowance:
+        params = {"asset_type": asset_type, "signature_type": str(self.config.signature_type)}
+        if token_id:
+            params["token_id"] = token_id
+        status, raw, _ = await self._request("GET", C.PATH_BALANCE_ALLOWANCE, params=params)
+        if status != 200:
+            raise RuntimeError(f"GET balance-allowance: HTTP {status} {raw[:200]!r}")
+        return msgspec.json.decode(raw, type=BalanceAllowance)
+
+    async def balances(self) -> list[Balance]:
+        ba = await self.balance_allowance()
+        total = micro_units(ba.balance)
+        return [Balance(currency="pUSD", total=total, available=total)]
+
+    async def positions(self) -> list[Position]:
+        """Share balances of every token this gateway has traded or looked up."""
+        out = []
+        for token in sorted(self._tokens_seen | set(self.metadata._cache)):
+            ba = await self.balance_allowance("CONDITIONAL", token)
+            qty = micro_units(ba.balance)
+            if qty:
+                out.append(Position(venue=VENUE, instrument_id=_PREFIX + token, quantity=qty))
+        return out
+
+    async def server_time(self) -> int:
+        status, raw, _ = await self._request("GET", C.PATH_TIME, auth=None)
+        if status != 200:
+            raise RuntimeError(f"GET /time: HTTP {status}")
+        return int(raw.strip().strip(b'"'))
+
+
+__all__ = [
+    "GatewayConfig",
+    "MarketMeta",
+    "MetadataProvider",
+    "PolymarketGateway",
+    "limit_order_amounts",
+    "market_order_amounts",
+    "round_config",
+]

@@ -1,0 +1,515 @@
+"""Polymarket wire formats -> typed structs -> arbkit core values.
+
+msgspec Structs decode the market channel, the user channel and the REST answers. Structs are
+permissive (unknown fields ignored, most fields optional) because the venue adds fields and
+omits others; what a consumer needs is checked where it is used. A message that cannot be
+decoded is counted (a Prometheus counter by venue/source plus an in-object counter), logged with
+a truncated sample and turned into a :class:`MessageMalformed` event: it never raises out of a
+feed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from prometheus_client import REGISTRY, Counter
+
+from arbkit.core.enums import FillStatus, LiquiditySide, OrderStatus, Side, Venue
+from arbkit.core.events import MessageMalformed
+
+log = logging.getLogger("arbkit.venues.polymarket")
+
+SAMPLE_CHARS = 200
+
+
+def _counter(name: str, doc: str, labels: tuple[str, ...]) -> Counter:
+    """A process-wide counter; reused if another module registered the same name first."""
+    try:
+        return Counter(name, doc, labels)
+    except ValueError:  # already registered (another venue package or a re-import)
+        existing = REGISTRY._names_to_collectors.get(name) or REGISTRY._names_to_collectors.get(name + "_total")
+        if existing is None:
+            raise
+        return existing  # type: ignore[return-value]
+
+
+MALFORMED_MESSAGES = _counter(
+    "arbkit_venue_malformed_messages", "Venue messages that could not be decoded", ("venue", "source")
+)
+
+
+# --- market channel ---------------------------------------------------------------------------
+
+
+class WsLevel(msgspec.Struct):
+    price: str
+    size: str
+
+
+class WsPriceChange(msgspec.Struct):
+    asset_id: str
+    price: str
+    size: str
+    side: str
+    hash: str = ""
+    best_bid: str | None = None
+    best_ask: str | None = None
+
+
+class WsMarketMessage(msgspec.Struct):
+    """Any market-channel event. ``kind`` tells which (inferred from the shape when the
+    ``event_type`` field is missing, as in some captured samples)."""
+
+    event_type: str = ""
+    asset_id: str = ""
+    market: str = ""
+    bids: list[WsLevel] | None = None
+    asks: list[WsLevel] | None = None
+    buys: list[WsLevel] | None = None  # pre-2025 name of bids
+    sells: list[WsLevel] | None = None  # pre-2025 name of asks
+    price_changes: list[WsPriceChange] | None = None
+    price: str | None = None
+    size: str | None = None
+    side: str | None = None
+    hash: str = ""
+    timestamp: str | int = ""
+    old_tick_size: str | None = None
+    new_tick_size: str | None = None
+    tick_size: str | None = None  # some book messages carry the market's tick size
+    fee_rate_bps: str | int | None = None
+    best_bid: str | None = None
+    best_ask: str | None = None
+    spread: str | None = None
+    assets_ids: list[str] | None = None
+    winning_asset_id: str | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.event_type:
+            return self.event_type
+        if self.price_changes is not None:
+            return "price_change"
+        if self.bids is not None or self.asks is not None or self.buys is not None:
+            return "book"
+        if self.new_tick_size is not None:
+            return "tick_size_change"
+        if self.price is not None and self.side is not None and self.size is not None:
+            return "last_trade_price"
+        return ""
+
+    def bid_levels(self) -> list[WsLevel]:
+        return self.bids if self.bids is not None else (self.buys or [])
+
+    def ask_levels(self) -> list[WsLevel]:
+        return self.asks if self.asks is not None else (self.sells or [])
+
+
+class WsChangeOnly(msgspec.Struct, gc=False):  # strings only: cannot form cycles
+    """The fields of a price change the book needs (the hot-path decoder skips the rest)."""
+
+    asset_id: str
+    price: str
+    size: str
+    side: str
+
+
+class WsChangesOnly(msgspec.Struct, gc=False):  # holds a list of untracked structs: no cycles
+    """Hot-path view of a market message: price changes only (``price_changes`` is required, so
+    a frame holding any other event fails this decode and takes the full
+    :class:`WsMarketMessage` path)."""
+
+    price_changes: list[WsChangeOnly]
+
+
+MARKET_EVENT_KINDS = frozenset(
+    {"book", "price_change", "tick_size_change", "last_trade_price", "best_bid_ask", "new_market", "market_resolved"}
+)
+
+_market_decoder = msgspec.json.Decoder(list[WsMarketMessage] | WsMarketMessage)
+
+
+def decode_market_frame(raw: bytes | str) -> list[WsMarketMessage]:
+    """Decode one market-channel frame (an event or a JSON array of events). Raises
+    msgspec.DecodeError / ValidationError on malformed input (callers count it)."""
+    out = _market_decoder.decode(raw)
+    return out if isinstance(out, list) else [out]
+
+
+# --- user channel -----------------------------------------------------------------------------
+
+
+class WsMakerOrder(msgspec.Struct):
+    order_id: str = ""
+    owner: str = ""
+    maker_address: str = ""
+    matched_amount: str = "0"
+    price: str = ""
+    fee_rate_bps: str | int | None = None
+    asset_id: str = ""
+    outcome: str = ""
+    side: str | None = None
+
+
+class WsUserMessage(msgspec.Struct):
+    """A user-channel ``order`` or ``trade`` event, also the REST open-order and trade rows."""
+
+    event_type: str = ""
+    type: str = ""  # order: PLACEMENT / UPDATE / CANCELLATION; trade: TRADE
+    id: str = ""
+    asset_id: str = ""
+    market: str = ""
+    side: str = ""
+    price: str = ""
+    status: str = ""
+    owner: str = ""
+    maker_address: str = ""
+    outcome: str = ""
+    timestamp: str | int = ""
+    # order fields
+    original_size: str | None = None
+    size_matched: str | None = None
+    order_type: str | None = None
+    associate_trades: list[str] | None = None
+    created_at: str | int | None = None
+    expiration: str | int | None = None
+    order_owner: str | None = None
+    # trade fields
+    size: str | None = None
+    taker_order_id: str | None = None
+    maker_orders: list[WsMakerOrder] | None = None
+    trader_side: str | None = None
+    fee_rate_bps: str | int | None = None
+    match_time: str | int | None = None
+    last_update: str | int | None = None
+    transaction_hash: str | None = None
+    trade_owner: str | None = None
+    bucket_index: int | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.event_type:
+            return self.event_type
+        if self.type == "TRADE" or self.taker_order_id is not None or self.maker_orders is not None:
+            return "trade"
+        if self.original_size is not None or self.type in ("PLACEMENT", "UPDATE", "CANCELLATION"):
+            return "order"
+        return ""
+
+
+_user_decoder = msgspec.json.Decoder(list[WsUserMessage] | WsUserMessage)
+
+
+def decode_user_frame(raw: bytes | str) -> list[WsUserMessage]:
+    out = _user_decoder.decode(raw)
+    return out if isinstance(out, list) else [out]
+
+
+# --- REST -------------------------------------------------------------------------------------
+
+
+class RestBook(msgspec.Struct):
+    """GET /book."""
+
+    market: str = ""
+    asset_id: str = ""
+    bids: list[WsLevel] = msgspec.field(default_factory=list)
+    asks: list[WsLevel] = msgspec.field(default_factory=list)
+    timestamp: str | int = ""
+    hash: str = ""
+    min_order_size: str | None = None
+    tick_size: str | None = None
+    neg_risk: bool | None = None
+    last_trade_price: str | None = None
+
+
+class PostOrderResponse(msgspec.Struct):
+    """POST /order (one element of POST /orders)."""
+
+    success: bool = False
+    orderID: str | None = None
+    errorMsg: str | None = None
+    error_msg: str | None = None
+    error: str | None = None
+    status: str = ""
+    makingAmount: str = ""
+    takingAmount: str = ""
+    transactionsHashes: list[str] | None = None
+    tradeIDs: list[str] | None = None
+
+    @property
+    def message(self) -> str:
+        return self.errorMsg or self.error_msg or self.error or ""
+
+
+class CancelResponse(msgspec.Struct):
+    canceled: list[str] = msgspec.field(default_factory=list)
+    not_canceled: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class ErrorResponse(msgspec.Struct):
+    error: str | None = None
+    errorMsg: str | None = None
+
+
+class Page(msgspec.Struct):
+    data: list[WsUserMessage] = msgspec.field(default_factory=list)
+    next_cursor: str = ""
+    limit: int | None = None
+    count: int | None = None
+
+
+class BalanceAllowance(msgspec.Struct):
+    balance: str = "0"
+    allowance: str | None = None
+    allowances: dict[str, str] | None = None
+
+
+class MarketByToken(msgspec.Struct):
+    """GET /markets-by-token/{token_id}."""
+
+    condition_id: str
+
+
+class TickSizeResponse(msgspec.Struct):
+    """GET /tick-size (a JSON number: decoded straight to Decimal, never through float)."""
+
+    minimum_tick_size: Decimal
+
+
+class NegRiskResponse(msgspec.Struct):
+    neg_risk: bool
+
+
+class FeeRateResponse(msgspec.Struct):
+    base_fee: str | int | None = None
+
+
+class ClobToken(msgspec.Struct):
+    token_id: str
+    outcome: str = ""
+    price: Decimal | None = None
+    winner: bool | None = None
+
+
+class ClobMarket(msgspec.Struct):
+    """GET /markets/{condition_id} and the rows of the /markets pages."""
+
+    condition_id: str
+    tokens: list[ClobToken] = msgspec.field(default_factory=list)
+    minimum_order_size: Decimal = Decimal(0)
+    minimum_tick_size: Decimal = Decimal("0.01")
+    neg_risk: bool = False
+    maker_base_fee: int | None = None
+    taker_base_fee: int | None = None
+    accepting_orders: bool = True
+    active: bool = True
+    closed: bool = False
+    enable_order_book: bool = True
+    question: str = ""
+
+
+class ClobMarketsPage(msgspec.Struct):
+    data: list[ClobMarket] = msgspec.field(default_factory=list)
+    next_cursor: str = ""
+    limit: int | None = None
+    count: int | None = None
+
+
+class CompactToken(msgspec.Struct):
+    t: str  # token id
+    o: str = ""  # outcome
+
+
+class CompactFee(msgspec.Struct):
+    r: Decimal = Decimal(0)  # rate
+    e: Decimal = Decimal(1)  # exponent
+    to: bool = True  # taker only
+
+
+class ClobMarketInfo(msgspec.Struct):
+    """GET /clob-markets/{condition_id}: compact market parameters (py-clob-client-v2)."""
+
+    t: list[CompactToken | None] = msgspec.field(default_factory=list)
+    mts: Decimal = Decimal("0.01")  # minimum tick size
+    nr: bool = False  # neg risk
+    fd: CompactFee | None = None  # fee details
+    mos: Decimal | None = None  # minimum order size
+    c: str = ""  # condition id
+
+
+def decode(raw: bytes | str, type_: Any) -> Any:
+    return msgspec.json.decode(raw, type=type_)
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def side_of(text: str) -> Side:
+    t = text.upper()
+    if t == "BUY":
+        return Side.BUY
+    if t == "SELL":
+        return Side.SELL
+    raise ValueError(f"unknown side {text!r}")
+
+
+def to_ns(value: str | int | float | None) -> int:
+    """A venue timestamp (s, ms, µs or ns since the epoch, as int or digits; or ISO 8601) in ns.
+    Empty / missing gives 0."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, str):
+        v = value.strip()
+        if not v.isdigit():
+            d = _dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+            if d.tzinfo is None:
+                d = d.replace(tzinfo=_dt.timezone.utc)
+            return int(d.timestamp()) * 1_000_000_000 + d.microsecond * 1000
+        n = int(v)
+    elif isinstance(value, float):
+        raise TypeError("timestamps must be integers or strings")
+    else:
+        n = int(value)
+    if n < 10**11:  # seconds
+        return n * 1_000_000_000
+    if n < 10**14:  # milliseconds
+        return n * 1_000_000
+    if n < 10**17:  # microseconds
+        return n * 1000
+    return n
+
+
+def dec(text: str | int | None, default: Decimal | None = None) -> Decimal | None:
+    """A wire number (string or int) as Decimal; ``""``/None gives ``default``."""
+    if text is None or text == "":
+        return default
+    return Decimal(text) if isinstance(text, str) else Decimal(int(text))
+
+
+def micro_units(text: str) -> Decimal:
+    """A balance/allowance: integer strings are micro-units (6 decimals on chain), decimal
+    strings are already whole units."""
+    t = text.strip()
+    if t.isdigit():
+        return Decimal(int(t)).scaleb(-6)
+    return Decimal(t)
+
+
+class MalformedTracker:
+    """Counts and logs malformed messages for one source; never raises."""
+
+    __slots__ = ("venue", "source", "count", "_metric")
+
+    def __init__(self, source: str, venue: Venue = Venue.POLYMARKET) -> None:
+        self.venue = venue
+        self.source = source
+        self.count = 0
+        self._metric = MALFORMED_MESSAGES.labels(venue=venue.value, source=source)
+
+    def record(self, raw: bytes | str, error: BaseException | str, ts_recv: int = 0) -> MessageMalformed:
+        self.count += 1
+        self._metric.inc()
+        text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray, memoryview)) else str(raw)
+        sample = text[:SAMPLE_CHARS] + ("..." if len(text) > SAMPLE_CHARS else "")
+        err = str(error) if not isinstance(error, str) else error
+        log.warning("malformed %s message (%s): %s", self.source, err, sample)
+        return MessageMalformed(venue=self.venue, source=self.source, error=err[:500], sample=sample, ts_recv=ts_recv)
+
+
+# --- our orders and fills ---------------------------------------------------------------------
+
+TRADE_STATUS = {
+    "MATCHED": FillStatus.PROVISIONAL,
+    "RETRYING": FillStatus.PROVISIONAL,
+    "MINED": FillStatus.MINED,
+    "CONFIRMED": FillStatus.CONFIRMED,
+    "FAILED": FillStatus.FAILED,
+}
+
+
+def fill_status(text: str) -> FillStatus:
+    try:
+        return TRADE_STATUS[text.upper()]
+    except KeyError:
+        raise ValueError(f"unknown trade status {text!r}") from None
+
+
+def order_status(msg: WsUserMessage) -> OrderStatus:
+    """Order state from an order event / open-order row."""
+    st = msg.status.upper()
+    original = dec(msg.original_size, Decimal(0)) or Decimal(0)
+    matched = dec(msg.size_matched, Decimal(0)) or Decimal(0)
+    if st.startswith("CANCELED") or st.startswith("CANCELLED") or msg.type == "CANCELLATION" or st == "INVALID":
+        return OrderStatus.CANCELED
+    if st == "MATCHED" or (original > 0 and matched >= original):
+        return OrderStatus.FILLED
+    if st in ("LIVE", "DELAYED", "UNMATCHED", "OPEN", ""):
+        return OrderStatus.PARTIALLY_FILLED if matched > 0 else OrderStatus.ACCEPTED
+    raise ValueError(f"unknown order status {msg.status!r}")
+
+
+class OurFill(msgspec.Struct, frozen=True):
+    """One of our fills inside a venue trade."""
+
+    trade_id: str
+    order_id: str
+    asset_id: str
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    liquidity: LiquiditySide
+    status: FillStatus
+
+
+def our_fills(trade: WsUserMessage, owners: set[str], our_order_ids: set[str] | None = None) -> list[OurFill]:
+    """Our side(s) of a trade event. ``owners`` are our API keys (and addresses, lower case);
+    an order id in ``our_order_ids`` is ours too. The taker part is ours when ``trader_side``
+    is TAKER (or the taker order is one of ours); maker parts are ours when their owner/maker
+    address/order id is ours."""
+    if not trade.id:
+        raise ValueError("trade without id")
+    status = fill_status(trade.status or "MATCHED")
+    ids = our_order_ids or set()
+    out: list[OurFill] = []
+    taker_side = side_of(trade.side)
+    taker_ours = (trade.taker_order_id in ids) or (
+        trade.trader_side == "TAKER" and (trade.owner in owners or (trade.trade_owner or "") in owners or not owners)
+    )
+    if taker_ours and trade.taker_order_id:
+        out.append(OurFill(trade.id, trade.taker_order_id, trade.asset_id, taker_side, Decimal(trade.price),
+                           Decimal(trade.size or "0"), LiquiditySide.TAKER, status))
+    for mo in trade.maker_orders or ():
+        if mo.order_id in ids or mo.owner in owners or mo.maker_address.lower() in owners:
+            if mo.side:
+                mside = side_of(mo.side)
+            else:  # same token: the other side of the taker; complementary token: same side (mint/merge)
+                mside = taker_side.opposite if mo.asset_id in ("", trade.asset_id) else taker_side
+            out.append(OurFill(trade.id, mo.order_id, mo.asset_id or trade.asset_id, mside,
+                               Decimal(mo.price or trade.price), Decimal(mo.matched_amount), LiquiditySide.MAKER,
+                               status))
+    return out
+
+
+def orderbook_hash(book: dict) -> str:
+    """The venue's order-book summary hash: SHA-1 of the compact JSON of ``market, asset_id,
+    timestamp, hash (""), bids, asks, min_order_size, tick_size, neg_risk, last_trade_price`` in
+    that key order (as py-clob-client-v2 computes it)."""
+    payload = {
+        "market": book.get("market"),
+        "asset_id": book.get("asset_id"),
+        "timestamp": book.get("timestamp"),
+        "hash": "",
+        "bids": [{"price": o["price"], "size": o["size"]} for o in (book.get("bids") or [])],
+        "asks": [{"price": o["price"], "size": o["size"]} for o in (book.get("asks") or [])],
+        "min_order_size": book.get("min_order_size"),
+        "tick_size": book.get("tick_size"),
+        "neg_risk": book.get("neg_risk"),
+        "last_trade_price": book.get("last_trade_price"),
+    }
+    return hashlib.sha1(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()

@@ -1,0 +1,366 @@
+"""Gateway against a small real REST server on 127.0.0.1 that checks auth and signatures."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from decimal import Decimal
+
+import pytest
+from aiohttp import web
+
+from arbkit.core.enums import FillStatus, InstrumentKind, LiquiditySide, OrderStatus, Side, TimeInForce, Venue
+from arbkit.core.events import OrderAccepted, OrderCanceled, OrderCancelRejected, OrderFilled, OrderRejected
+from arbkit.core.instruments import Instrument
+from arbkit.core.orders import OrderRequest
+from arbkit.venues.polymarket.auth import ApiCreds, hmac_signature
+from arbkit.venues.polymarket.constants import POLYGON, SignatureType, exchange_address
+from arbkit.venues.polymarket.gateway import GatewayConfig, PolymarketGateway
+from arbkit.venues.polymarket.signer import OrderSigner
+
+# eth_account (py-clob-client-v2's signing library) independently recovers the signer in the fake venue.
+pytest.importorskip("eth_account", reason="eth_account (installed with py-clob-client-v2) verifies signatures here")
+
+KEY = "0x" + "5a" * 32
+CREDS = ApiCreds("api-key-1", base64.urlsafe_b64encode(b"z" * 32).decode(), "pp")
+TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
+NR_TOKEN = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
+
+
+class FakeClob:
+    def __init__(self) -> None:
+        self.orders: dict[str, dict] = {}
+        self.posts = 0
+        self.rate_limited = 0  # answer this many requests with 429 first
+        self.retry_after = "0.2"
+        self.request_times: list[float] = []
+        self.fail_5xx = 0
+        self.auth_failures = 0
+
+    def check_l2(self, request: web.Request, body: str) -> bool:
+        h = request.headers
+        path = request.path
+        ok = (h.get("POLY_API_KEY") == CREDS.api_key and h.get("POLY_PASSPHRASE") == CREDS.api_passphrase and
+              h.get("POLY_SIGNATURE") == hmac_signature(CREDS.api_secret, h.get("POLY_TIMESTAMP", ""),
+                                                        request.method, path, body or None))
+        if not ok:
+            self.auth_failures += 1
+        return ok
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler):
+        self.request_times.append(time.monotonic())
+        if self.rate_limited > 0:
+            self.rate_limited -= 1
+            return web.json_response({"error": "Too Many Requests"}, status=429, headers={"Retry-After": self.retry_after})
+        if self.fail_5xx > 0:
+            self.fail_5xx -= 1
+            return web.json_response({"error": "upstream"}, status=503)
+        return await handler(request)
+
+    def _verify_order(self, o: dict, neg_risk: bool) -> str | None:
+        from eth_account import Account
+        from eth_account.messages import encode_typed_data
+
+        typed = {"primaryType": "Order", "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "Order": [{"name": n, "type": t} for n, t in (
+                ("salt", "uint256"), ("maker", "address"), ("signer", "address"), ("tokenId", "uint256"),
+                ("makerAmount", "uint256"), ("takerAmount", "uint256"), ("side", "uint8"), ("signatureType", "uint8"),
+                ("timestamp", "uint256"), ("metadata", "bytes32"), ("builder", "bytes32"))]},
+            "domain": {"name": "Polymarket CTF Exchange", "version": "2", "chainId": POLYGON,
+                       "verifyingContract": exchange_address(POLYGON, neg_risk)},
+            "message": {"salt": o["salt"], "maker": o["maker"], "signer": o["signer"], "tokenId": int(o["tokenId"]),
+                        "makerAmount": int(o["makerAmount"]), "takerAmount": int(o["takerAmount"]),
+                        "side": 0 if o["side"] == "BUY" else 1, "signatureType": o["signatureType"],
+                        "timestamp": int(o["timestamp"]), "metadata": bytes.fromhex(o["metadata"][2:]),
+                        "builder": bytes.fromhex(o["builder"][2:])}}
+        signable = encode_typed_data(full_message=typed)
+        if Account.recover_message(signable, signature=o["signature"]) != o["signer"]:
+            return None
+        from eth_utils import keccak
+
+        return "0x" + keccak(b"\x19" + signable.version + signable.header + signable.body).hex()
+
+    def _accept(self, payload: dict) -> dict:
+        o = payload["order"]
+        neg = o["tokenId"] == NR_TOKEN
+        oid = self._verify_order(o, neg)
+        if oid is None:
+            return {"success": False, "errorMsg": "invalid signature", "orderID": None}
+        if oid in self.orders:
+            return {"success": False, "errorMsg": f"order {oid} is invalid. Duplicated.", "orderID": None}
+        self.orders[oid] = {"payload": payload, "status": "LIVE", "matched": "0"}
+        return {"success": True, "orderID": oid, "status": "live", "errorMsg": ""}
+
+    async def post_order(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        if not self.check_l2(request, body):
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        self.posts += 1
+        r = self._accept(json.loads(body))
+        return web.json_response(r, status=200 if r["success"] else 400)
+
+    async def post_orders(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        if not self.check_l2(request, body):
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        return web.json_response([self._accept(p) for p in json.loads(body)])
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        if not self.check_l2(request, body):
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        oid = json.loads(body)["orderID"]
+        o = self.orders.get(oid)
+        if o is None or o["status"] != "LIVE":
+            return web.json_response({"canceled": [], "not_canceled": {oid: "order not found or already canceled"}})
+        o["status"] = "CANCELED"
+        return web.json_response({"canceled": [oid], "not_canceled": {}})
+
+    async def cancel_all(self, request: web.Request) -> web.Response:
+        if not self.check_l2(request, ""):
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        ids = [k for k, v in self.orders.items() if v["status"] == "LIVE"]
+        for k in ids:
+            self.orders[k]["status"] = "CANCELED"
+        return web.json_response({"canceled": ids, "not_canceled": {}})
+
+    def _row(self, oid: str) -> dict:
+        o = self.orders[oid]
+        w = o["payload"]["order"]
+        size = Decimal(w["takerAmount"] if w["side"] == "BUY" else w["makerAmount"]) / 10**6
+        price = (Decimal(w["makerAmount"]) / Decimal(w["takerAmount"]) if w["side"] == "BUY"
+                 else Decimal(w["takerAmount"]) / Decimal(w["makerAmount"]))
+        return {"id": oid, "status": o["status"], "asset_id": w["tokenId"], "side": w["side"], "market": "0xm",
+                "original_size": str(size), "size_matched": o["matched"], "price": str(price.normalize()),
+                "order_type": o["payload"]["orderType"], "created_at": 1700000000, "owner": CREDS.api_key}
+
+    async def data_orders(self, request: web.Request) -> web.Response:
+        if not self.check_l2(request, ""):
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        rows = [self._row(k) for k, v in self.orders.items() if v["status"] == "LIVE"]
+        cursor = request.query.get("next_cursor", "MA==")
+        if cursor == "MA==":  # two pages, to exercise pagination
+            return web.json_response({"data": rows[:1], "next_cursor": "MQ==", "limit": 1, "count": 1})
+        return web.json_response({"data": rows[1:], "next_cursor": "LTE=", "limit": 1, "count": len(rows) - 1})
+
+    async def data_order(self, request: web.Request) -> web.Response:
+        if not self.check_l2(request, ""):
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        oid = request.match_info["oid"]
+        if oid not in self.orders:
+            return web.Response(text="null", content_type="application/json")
+        return web.json_response(self._row(oid))
+
+    async def trades(self, request: web.Request) -> web.Response:
+        if not self.check_l2(request, ""):
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        oid = next(iter(self.orders))
+        return web.json_response({"data": [{
+            "id": "trade-1", "taker_order_id": oid, "market": "0xm", "asset_id": TOKEN, "side": "BUY", "size": "4",
+            "price": "0.5", "status": "MINED", "match_time": "1700000001", "owner": CREDS.api_key,
+            "trader_side": "TAKER", "maker_orders": []}], "next_cursor": "LTE="})
+
+    async def balance(self, request: web.Request) -> web.Response:
+        if not self.check_l2(request, ""):
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        if request.query.get("asset_type") == "CONDITIONAL":
+            return web.json_response({"balance": "2500000"})
+        return web.json_response({"balance": "1234560000", "allowances": {}})
+
+    async def tick_size(self, request: web.Request) -> web.Response:
+        return web.json_response({"minimum_tick_size": 0.01})
+
+    async def neg_risk(self, request: web.Request) -> web.Response:
+        return web.json_response({"neg_risk": request.query["token_id"] == NR_TOKEN})
+
+    async def market_by_token(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] == NR_TOKEN:
+            return web.json_response({"condition_id": "0xcond"})
+        return web.json_response({"error": "market not found"}, status=404)
+
+    async def clob_market(self, request: web.Request) -> web.Response:
+        return web.json_response({"t": [{"t": NR_TOKEN, "o": "Yes"}, {"t": "1", "o": "No"}], "mts": 0.001, "nr": True,
+                                  "fd": {"r": 0.04, "e": 1, "to": True}, "mos": 5})
+
+
+@pytest.fixture
+async def clob():
+    fc = FakeClob()
+    app = web.Application(middlewares=[fc.middleware])
+    app.router.add_post("/order", fc.post_order)
+    app.router.add_post("/orders", fc.post_orders)
+    app.router.add_delete("/order", fc.cancel)
+    app.router.add_delete("/cancel-all", fc.cancel_all)
+    app.router.add_get("/data/orders", fc.data_orders)
+    app.router.add_get("/data/order/{oid}", fc.data_order)
+    app.router.add_get("/data/trades", fc.trades)
+    app.router.add_get("/balance-allowance", fc.balance)
+    app.router.add_get("/tick-size", fc.tick_size)
+    app.router.add_get("/neg-risk", fc.neg_risk)
+    app.router.add_get("/clob-markets/{cid}", fc.clob_market)
+    app.router.add_get("/markets-by-token/{token}", fc.market_by_token)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    fc.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    yield fc
+    await runner.cleanup()
+
+
+def _inst(token: str = TOKEN, **kw) -> Instrument:
+    base = dict(venue=Venue.POLYMARKET, symbol=token, kind=InstrumentKind.OUTCOME, tick_size=Decimal("0.01"),
+                size_increment=Decimal("0.01"), min_size=Decimal("5"))
+    base.update(kw)
+    return Instrument(**base)
+
+
+def _req(coid: str, price: str = "0.50", qty: str = "10", side: Side = Side.BUY, inst: Instrument | None = None,
+         **kw) -> OrderRequest:
+    return OrderRequest(instrument=inst or _inst(), client_order_id=coid, side=side, quantity=Decimal(qty),
+                        price=Decimal(price), **kw)
+
+
+def _gw(clob: FakeClob, **kw) -> PolymarketGateway:
+    cfg = GatewayConfig(rest_url=clob.url, retry_backoff_s=0.01, **kw)
+    return PolymarketGateway(KEY, CREDS, cfg)
+
+
+async def test_submit_signs_authenticates_and_is_accepted(clob: FakeClob) -> None:
+    async with _gw(clob) as gw:
+        res = await gw.submit(_req("c-1"))
+        assert res.accepted and isinstance(res.events[0], OrderAccepted)
+        assert res.venue_order_id == gw.signed_order("c-1").order_hash
+        sent = clob.orders[res.venue_order_id]["payload"]
+        assert sent["owner"] == CREDS.api_key and sent["orderType"] == "GTC" and sent["postOnly"] is False
+        assert sent["order"]["makerAmount"] == "5000000" and sent["order"]["takerAmount"] == "10000000"
+        assert clob.auth_failures == 0
+
+
+async def test_resend_is_identical_and_duplicate_is_recognised(clob: FakeClob) -> None:
+    async with _gw(clob) as gw:
+        first = await gw.submit(_req("c-dup"))
+        again = await gw.submit(_req("c-dup"))
+        assert first.accepted and again.accepted and again.venue_order_id == first.venue_order_id
+        assert len(clob.orders) == 1 and clob.posts == 2
+
+
+async def test_idempotency_survives_a_restart(clob: FakeClob, tmp_path) -> None:
+    path = str(tmp_path / "idem.jsonl")
+    async with _gw(clob, idempotency_path=path) as gw:
+        first = await gw.submit(_req("c-persist"))
+    async with _gw(clob, idempotency_path=path) as gw2:  # a new process: same signed order from the file
+        assert gw2.signed_order("c-persist").order_hash == first.venue_order_id
+        again = await gw2.submit(_req("c-persist"))
+        assert again.accepted and again.venue_order_id == first.venue_order_id and len(clob.orders) == 1
+        state = await gw2.order_state("c-persist")
+        assert state is not None and state.status is OrderStatus.ACCEPTED and state.client_order_id == "c-persist"
+        assert await gw2.order_state("never-sent") is None
+
+
+async def test_bad_requests_are_rejections_not_exceptions(clob: FakeClob) -> None:
+    async with _gw(clob) as gw:
+        for req, why in ((_req("x1", price="0.505"), "tick grid"), (_req("x2", qty="10.001"), "decimals"),
+                         (_req("x3", qty="2"), "minimum"), (_req("x4", price="1.00"), "outside"),
+                         (_req("x5", time_in_force=TimeInForce.FOK, post_only=True), "post-only")):
+            res = await gw.submit(req)
+            assert not res.accepted and isinstance(res.events[0], OrderRejected) and why in res.events[0].reason
+        assert clob.posts == 0
+
+
+async def test_neg_risk_and_metadata_from_clob_markets(clob: FakeClob) -> None:
+    async with _gw(clob) as gw:
+        inst = _inst(NR_TOKEN, market_id="0xcond", neg_risk=False, tick_size=Decimal("0.001"))
+        res = await gw.submit(_req("nr-1", price="0.505", inst=inst))
+        assert res.accepted  # the fake verifies against the neg-risk exchange for this token
+        meta = gw.metadata.cached(NR_TOKEN)
+        assert meta.neg_risk and meta.tick_size == Decimal("0.001") and meta.fee_rate == Decimal("0.04")
+        assert meta.min_size == 5 and meta.fee_exponent == 1
+        # without the condition id: token -> condition (/markets-by-token) -> /clob-markets
+        gw.metadata._cache.clear()
+        meta2 = await gw.metadata.get(NR_TOKEN)
+        assert meta2 == meta
+        gw.metadata._cache.clear()
+        plain = await gw.metadata.get(TOKEN)  # unknown there: /tick-size and /neg-risk
+        assert plain.tick_size == Decimal("0.01") and not plain.neg_risk
+
+
+async def test_batch_cancel_and_open_orders(clob: FakeClob) -> None:
+    async with _gw(clob) as gw:
+        results = await gw.submit_many([_req(f"b-{i}", price=f"0.{40 + i}") for i in range(3)] + [_req("b-bad", qty="1")])
+        assert [r.accepted for r in results] == [True, True, True, False]
+        open_ = await gw.open_orders()
+        assert sorted(o.client_order_id for o in open_) == ["b-0", "b-1", "b-2"]
+        assert {o.price for o in open_} == {Decimal("0.40"), Decimal("0.41"), Decimal("0.42")}
+        ev = await gw.cancel("b-0")
+        assert isinstance(ev[0], OrderCanceled) and ev[0].client_order_id == "b-0"
+        ev = await gw.cancel("b-0")
+        assert isinstance(ev[0], OrderCancelRejected)
+        ev = await gw.cancel_all()
+        assert sorted(e.client_order_id for e in ev) == ["b-1", "b-2"]
+        assert (await gw.cancel("nobody"))[0].reason.startswith("unknown order")
+
+
+async def test_fills_balances_positions(clob: FakeClob) -> None:
+    async with _gw(clob) as gw:
+        await gw.submit(_req("f-1"))
+        fills = await gw.fills_since(0)
+        assert len(fills) == 1 and isinstance(fills[0], OrderFilled)
+        f = fills[0]
+        assert f.client_order_id == "f-1" and f.quantity == Decimal("4") and f.status is FillStatus.MINED
+        assert f.liquidity is LiquiditySide.TAKER and f.side is Side.BUY
+        bal = await gw.balances()
+        assert bal[0].total == Decimal("1234.56")
+        pos = await gw.positions()
+        assert pos and pos[0].quantity == Decimal("2.5")
+
+
+async def test_429_storm_is_ridden_out_within_the_limit(clob: FakeClob) -> None:
+    clob.rate_limited = 3
+    clob.retry_after = "0.15"
+    async with _gw(clob, rate_per_s=20, burst=2, max_attempts=6) as gw:
+        t0 = time.monotonic()
+        res = await gw.submit(_req("r-1"))
+        assert res.accepted
+        assert time.monotonic() - t0 >= 3 * 0.15 * 0.95  # waited Retry-After after each 429
+        assert gw.responses_429 == 3 and gw.limiter.penalties == 3
+        gaps = [b - a for a, b in zip(clob.request_times, clob.request_times[1:])]
+        assert all(g >= 0.14 for g in gaps[:3])  # nothing sent before Retry-After expired
+
+
+async def test_rate_limit_is_never_exceeded(clob: FakeClob) -> None:
+    async with _gw(clob, rate_per_s=40, burst=4) as gw:
+        import asyncio
+
+        t0 = time.monotonic()
+        await asyncio.gather(*(gw.submit(_req(f"q-{i}", price=f"0.{10 + i}")) for i in range(20)))
+        elapsed = time.monotonic() - t0
+        assert elapsed >= (20 - 4) / 40 * 0.9
+        times = sorted(clob.request_times)
+        for i in range(len(times) - 5):  # any 5 consecutive requests span at least 1/40 s beyond the burst
+            assert times[i + 5] - times[i] >= (5 - 4) / 40 * 0.8
+
+
+async def test_5xx_then_success_is_retried_and_transport_failure_is_retryable(clob: FakeClob) -> None:
+    clob.fail_5xx = 2
+    async with _gw(clob) as gw:
+        assert (await gw.submit(_req("t-1"))).accepted
+    gw = PolymarketGateway(KEY, CREDS, GatewayConfig(rest_url="http://127.0.0.1:9", retry_backoff_s=0.01,
+                                                       max_attempts=2, use_metadata=False))
+    res = await gw.submit(_req("t-2"))
+    await gw.close()
+    assert not res.accepted and res.events[0].retryable and res.events[0].code == "TRANSPORT"
+
+
+async def test_proxy_and_safe_signature_types(clob: FakeClob) -> None:
+    for st in (SignatureType.POLY_PROXY, SignatureType.POLY_GNOSIS_SAFE):
+        funder = "0x" + "ab" * 20
+        async with _gw(clob, signature_type=st, funder=funder) as gw:
+            res = await gw.submit(_req(f"sig-{st}"))
+            assert res.accepted
+            o = clob.orders[res.venue_order_id]["payload"]["order"]
+            assert o["signatureType"] == st and o["maker"].lower() == funder and o["signer"] == OrderSigner(KEY).address
