@@ -7,13 +7,16 @@ rounding lives here once; ``FeeSpec`` on an instrument says which formula and wh
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 import msgspec
 
-from arbkit.core.enums import LiquiditySide
+from arbkit.core.enums import LiquiditySide, Side
 
 CENT = Decimal("0.01")
+CENTICENT = Decimal("0.0001")
+ZERO = Decimal(0)
 # Polymarket collateral has 6 decimals on chain; fees are charged in whole micro-units.
 USDC_UNIT = Decimal("0.000001")
 
@@ -24,9 +27,10 @@ class FeeSpec(msgspec.Struct, frozen=True, kw_only=True):
     kind:
       ``none``          no fee
       ``polymarket``    taker fee ``C * rate * (p * (1 - p)) ** exponent`` (makers pay nothing)
-      ``kalshi``        quadratic ``ceil_to_cent(rate * C * P * (1 - P))`` with ``rate`` = 0.07
-                        for takers (and the series' maker rate, usually 0.0175, where it has one),
-                        times the series ``multiplier``
+      ``kalshi``        quadratic ``rate * C * P * (1 - P)`` with ``rate`` = 0.07 for takers (and
+                        0.0175 for makers where the series charges them), times the series
+                        ``multiplier``, with Kalshi's documented fee rounding (see
+                        :func:`kalshi_fill_fee`)
       ``spot``          ``notional * rate * multiplier`` (KuCoin: base rate times the pair's
                         fee coefficient), charged in the quote currency
     """
@@ -41,8 +45,15 @@ class FeeSpec(msgspec.Struct, frozen=True, kw_only=True):
 NO_FEE = FeeSpec()
 
 
-def fee_for(spec: FeeSpec, price: Decimal, quantity: Decimal, liquidity: LiquiditySide = LiquiditySide.TAKER) -> Decimal:
-    """Fee, in the instrument's quote/collateral currency, for one fill of ``quantity`` at ``price``."""
+def fee_for(
+    spec: FeeSpec,
+    price: Decimal,
+    quantity: Decimal,
+    liquidity: LiquiditySide = LiquiditySide.TAKER,
+    side: Side = Side.BUY,
+) -> Decimal:
+    """Fee, in the instrument's quote/collateral currency, for one fill of ``quantity`` at ``price``
+    (for Kalshi: the net fee of that quantity filled at once by a fresh order — what to budget)."""
     if quantity <= 0 or spec.kind == "none":
         return Decimal(0)
     rate = spec.taker_rate if liquidity is LiquiditySide.TAKER else spec.maker_rate
@@ -51,7 +62,7 @@ def fee_for(spec: FeeSpec, price: Decimal, quantity: Decimal, liquidity: Liquidi
     if spec.kind == "polymarket":
         return polymarket_fee(price, quantity, rate, spec.exponent)
     if spec.kind == "kalshi":
-        return kalshi_fee(price, quantity, rate * spec.multiplier)
+        return kalshi_fill_fee(rate * spec.multiplier, price, quantity, side is Side.BUY)
     if spec.kind == "spot":
         return price * quantity * rate * spec.multiplier
     raise ValueError(f"unknown fee model kind {spec.kind!r}")
@@ -64,7 +75,87 @@ def polymarket_fee(price: Decimal, shares: Decimal, rate: Decimal, exponent: int
     return fee.quantize(USDC_UNIT, rounding=ROUND_HALF_UP)
 
 
+# --- Kalshi (docs.kalshi.com "Fee Rounding") ---------------------------------------------------
+# Per fill with signed revenue (negative for a buyer):
+#   1. trade fee = model fee rate*C*P*(1-P) rounded UP to $0.0001;
+#   2. balance change = revenue - trade fee, floored to the member's balance precision ($0.01 for
+#      non-direct members -- our default, the conservative one -- or $0.0001 for direct members);
+#   3. rounding fee = (revenue - trade fee) - floored change;
+#   4. a per-ORDER accumulator adds the rounding fee and pays a $0.01 rebate whenever it exceeds $0.01.
+# net fee = trade fee + rounding fee - rebate. A single whole-contract fill at a whole-cent price
+# costs ceil_to_cent(model fee); sub-cent prices, fractional counts and split fills differ.
+
+
+def kalshi_model_fee(rate: Decimal, price: Decimal, contracts: Decimal) -> Decimal:
+    if contracts <= 0 or rate <= 0:
+        return ZERO
+    if not 0 <= price <= 1:
+        raise ValueError(f"Kalshi price {price} outside [0, 1]")
+    return rate * contracts * price * (1 - price)
+
+
+def kalshi_trade_fee(rate: Decimal, price: Decimal, contracts: Decimal) -> Decimal:
+    """Step 1: the model fee rounded up to $0.0001."""
+    return kalshi_model_fee(rate, price, contracts).quantize(CENTICENT, rounding=ROUND_CEILING)
+
+
+@dataclass(frozen=True, slots=True)
+class KalshiFillFee:
+    trade_fee: Decimal
+    rounding_fee: Decimal
+    rebate: Decimal
+    balance_change: Decimal  # floor(revenue - trade fee) to the balance precision
+    accumulator: Decimal  # the order's accumulator after this fill's rounding, before the rebate
+
+    @property
+    def net_fee(self) -> Decimal:
+        return self.trade_fee + self.rounding_fee - self.rebate
+
+    @property
+    def cash_change(self) -> Decimal:
+        return self.balance_change + self.rebate
+
+
+def kalshi_round_fill(revenue: Decimal, trade_fee: Decimal, accumulator: Decimal = ZERO, precision: Decimal = CENT) -> KalshiFillFee:
+    """Steps 2-4 for one fill with signed ``revenue`` and an already-rounded ``trade_fee``."""
+    change = revenue - trade_fee
+    floored = change.quantize(precision, rounding=ROUND_FLOOR)
+    rounding = change - floored
+    acc = accumulator + rounding
+    rebate = CENT if acc > CENT else ZERO
+    return KalshiFillFee(trade_fee=trade_fee, rounding_fee=rounding, rebate=rebate, balance_change=floored, accumulator=acc)
+
+
+class KalshiFeeAccumulator:
+    """Per-order rounding accumulators keyed by order id: what the exchange keeps for each order."""
+
+    def __init__(self, precision: Decimal = CENT) -> None:
+        self.precision = precision
+        self._acc: dict[str, Decimal] = {}
+
+    def fill(self, order_id: str, rate: Decimal, price: Decimal, contracts: Decimal, is_buy: bool) -> KalshiFillFee:
+        revenue = -(price * contracts) if is_buy else price * contracts
+        return self.apply(order_id, revenue, kalshi_trade_fee(rate, price, contracts))
+
+    def apply(self, order_id: str, revenue: Decimal, trade_fee: Decimal) -> KalshiFillFee:
+        out = kalshi_round_fill(revenue, trade_fee, self._acc.get(order_id, ZERO), self.precision)
+        self._acc[order_id] = out.accumulator - out.rebate
+        return out
+
+    def pending(self, order_id: str) -> Decimal:
+        return self._acc.get(order_id, ZERO)
+
+    def forget(self, order_id: str) -> None:
+        self._acc.pop(order_id, None)
+
+
+def kalshi_fill_fee(rate: Decimal, price: Decimal, contracts: Decimal, is_buy: bool = True, precision: Decimal = CENT) -> Decimal:
+    """Net fee of ``contracts`` filled in ONE fill of a fresh order. Several fills of one order
+    never cost more than this plus one cent."""
+    revenue = -(price * contracts) if is_buy else price * contracts
+    return kalshi_round_fill(revenue, kalshi_trade_fee(rate, price, contracts), ZERO, precision).net_fee
+
+
 def kalshi_fee(price: Decimal, contracts: Decimal, rate: Decimal) -> Decimal:
-    """Kalshi quadratic fee ``rate * C * P * (1-P)`` rounded up to the next cent."""
-    raw = rate * contracts * price * (1 - price)
-    return raw.quantize(CENT, rounding=ROUND_CEILING)
+    """Net fee of one buy fill for a non-direct member (see :func:`kalshi_fill_fee`)."""
+    return kalshi_fill_fee(rate, price, contracts, True)
