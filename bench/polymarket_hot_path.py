@@ -18,7 +18,10 @@ METHOD = (
     "bid/ask as Decimal) into a sink: book_updates='none' (no event object: parse->book->best bid/ask, the goal's "
     "definition), 'top' (an event when the top changed) and 'all' (an event per frame). NautilusTrader: the "
     "same frames, msgspec.json.decode -> Price/Quantity.from_str -> OrderBookDelta -> OrderBook(L2_MBP).apply_delta "
-    "-> best_bid_price()/best_ask_price(). Best of 3 passes; final top of book checked equal."
+    "-> best_bid_price()/best_ask_price(). Best of 3 passes (every pass's rate is listed too: the spread); final "
+    "top of book checked equal. Sizes parse with the C plain_units when the extension is built (parse_impl); "
+    "arbkit_msgs_per_s_python_size_parse is the same 'none' run with the pure-Python size path (a cache of "
+    "sizes seen, cleared before every pass, then numbers.parse_units) for comparison."
 )
 TARGETS = {"arbkit_msgs_per_s": (">=", 450_000.0)}
 _clock = time.process_time
@@ -71,39 +74,53 @@ def make_frames(n: int, seed: int = 11) -> tuple[list[dict], list[bytes]]:
     return books, frames
 
 
-def _arbkit(books: list[dict], frames: list[bytes], mode: str) -> tuple[float, dict]:
+def _arbkit(books: list[dict], frames: list[bytes], mode: str, python_sizes: bool = False) -> tuple[list[float], dict]:
     from arbkit.venues.polymarket import feed as feed_module
     from arbkit.venues.polymarket.feed import FeedConfig, PolymarketMarketFeed
 
-    best = 0.0
+    rates: list[float] = []
     tops: dict = {}
-    for _ in range(3):
-        last: list = [None]
-        count = [0]
-
-        def sink(ev, last=last, count=count) -> None:
-            last[0] = ev
-            count[0] += 1
-
-        feed = PolymarketMarketFeed(sink, FeedConfig(crosscheck_interval_s=0, book_updates=mode),
-                                    tick_sizes={b["asset_id"]: Decimal(b["tick_size"]) for b in books})
-        feed.subscribe(b["asset_id"] for b in books)
-        for b in books:
-            feed.on_frame(None, json.dumps(b).encode(), 1)
-        on_frame = feed.on_frame
-        feed_module._size_cache.clear()  # every pass starts cold: no help from sizes seen in an earlier pass
-        t0 = _clock()
-        for fr in frames:
-            on_frame(None, fr, 1)
-        dt = _clock() - t0
-        assert feed.malformed.count == 0 and feed.stats.deltas_dropped == 0
-        best = max(best, len(frames) / dt)
-        tops = {b["asset_id"]: (feed.book(b["asset_id"]).best_bid_price(), feed.book(b["asset_id"]).best_ask_price())
-                for b in books}
-    return best, tops
+    plain_lots = feed_module._plain_lots
+    if python_sizes:
+        feed_module._plain_lots = feed_module._cached_plain_lots
+    try:
+        for _ in range(3):
+            rates.append(_arbkit_pass(feed_module, FeedConfig, PolymarketMarketFeed, books, frames, mode, tops))
+    finally:
+        feed_module._plain_lots = plain_lots
+    return rates, tops
 
 
-def _nautilus(books: list[dict], frames: list[bytes]) -> tuple[float, dict]:
+def _arbkit_pass(feed_module: Any, FeedConfig: Any, PolymarketMarketFeed: Any, books: list[dict], frames: list[bytes],
+                 mode: str, tops: dict) -> float:
+    """One timed pass over all frames on a fresh feed; fills ``tops`` with the final top of book."""
+    last: list = [None]
+    count = [0]
+
+    def sink(ev, last=last, count=count) -> None:
+        last[0] = ev
+        count[0] += 1
+
+    feed = PolymarketMarketFeed(sink, FeedConfig(crosscheck_interval_s=0, book_updates=mode),
+                                tick_sizes={b["asset_id"]: Decimal(b["tick_size"]) for b in books})
+    feed.subscribe(b["asset_id"] for b in books)
+    for b in books:
+        feed.on_frame(None, json.dumps(b).encode(), 1)
+    on_frame = feed.on_frame
+    feed_module._size_cache.clear()  # every pass starts cold: no help from sizes seen in an earlier pass
+    t0 = _clock()
+    for fr in frames:
+        on_frame(None, fr, 1)
+    dt = _clock() - t0
+    assert feed.malformed.count == 0 and feed.stats.deltas_dropped == 0
+    assert feed.stats.deltas_applied == sum(f.count(b'"asset_id"') for f in frames)
+    tops.clear()
+    tops.update({b["asset_id"]: (feed.book(b["asset_id"]).best_bid_price(),
+                                 feed.book(b["asset_id"]).best_ask_price()) for b in books})
+    return len(frames) / dt
+
+
+def _nautilus(books: list[dict], frames: list[bytes]) -> tuple[list[float], dict]:
     import msgspec
     from nautilus_trader.model.book import OrderBook
     from nautilus_trader.model.data import BookOrder, OrderBookDelta
@@ -112,7 +129,7 @@ def _nautilus(books: list[dict], frames: list[bytes]) -> tuple[float, dict]:
     from nautilus_trader.model.objects import Price, Quantity
 
     decode = msgspec.json.decode
-    best = 0.0
+    rates: list[float] = []
     tops: dict[str, Any] = {}
     UPDATE, DELETE, BUY, SELL = BookAction.UPDATE, BookAction.DELETE, OrderSide.BUY, OrderSide.SELL
     for _ in range(3):
@@ -144,35 +161,47 @@ def _nautilus(books: list[dict], frames: list[bytes]) -> tuple[float, dict]:
                 ob.best_bid_price()
                 ob.best_ask_price()
         dt = _clock() - t0
-        best = max(best, len(frames) / dt)
+        rates.append(len(frames) / dt)
         tops = {t: (ob.best_bid_price(), ob.best_ask_price()) for t, (_, ob) in nbooks.items()}
-    return best, tops
+    return rates, tops
 
 
 def run(quick: bool) -> dict:
     n = 20_000 if quick else 200_000
     books, frames = make_frames(n)
     changes = sum(f.count(b'"asset_id"') for f in frames)
-    figures: dict = {"frames": n, "changes_per_frame": round(changes / n, 2)}
-    rate_none, tops = _arbkit(books, frames, "none")
-    rate_top, _ = _arbkit(books, frames, "top")
-    rate_all, _ = _arbkit(books, frames, "all")
+    from arbkit.core import book as book_module, numbers
+
+    figures: dict = {"frames": n, "changes_per_frame": round(changes / n, 2),
+                     "book_impl": book_module.IMPLEMENTATION, "parse_impl": numbers.PARSE_IMPLEMENTATION}
+    rates_none, tops = _arbkit(books, frames, "none")
+    rates_top, _ = _arbkit(books, frames, "top")
+    rates_all, _ = _arbkit(books, frames, "all")
+    rate_none, rate_top, rate_all = max(rates_none), max(rates_top), max(rates_all)
     figures["arbkit_msgs_per_s"] = round(rate_none)
+    figures["arbkit_msgs_per_s_passes"] = [round(r) for r in rates_none]
     figures["arbkit_changes_per_s"] = round(rate_none * changes / n)
     figures["arbkit_msgs_per_s_events_on_top_change"] = round(rate_top)
     figures["arbkit_msgs_per_s_event_every_frame"] = round(rate_all)
+    figures["arbkit_msgs_per_s_event_every_frame_passes"] = [round(r) for r in rates_all]
+    if numbers.c_plain_units is not None:
+        rates_py, tops_py = _arbkit(books, frames, "none", python_sizes=True)
+        assert tops_py == tops  # same books either way
+        figures["arbkit_msgs_per_s_python_size_parse"] = round(max(rates_py))
     nt = harness.try_import("nautilus_trader")
     if nt is None:
         figures["nautilus_msgs_per_s"] = "peer not installed"
         figures["ratio_arbkit_vs_nautilus"] = "peer not installed"
         return figures
-    nrate, ntops = _nautilus(books, frames)
+    nrates, ntops = _nautilus(books, frames)
+    nrate = max(nrates)
     same = all(
         (None if tops[t][0] is None else Decimal(tops[t][0])) == (None if ntops[t][0] is None else Decimal(str(ntops[t][0])))
         and (None if tops[t][1] is None else Decimal(tops[t][1])) == (None if ntops[t][1] is None else Decimal(str(ntops[t][1])))
         for t in tops)
     figures["nautilus_version"] = getattr(nt, "__version__", "?")
     figures["nautilus_msgs_per_s"] = round(nrate)
+    figures["nautilus_msgs_per_s_passes"] = [round(r) for r in nrates]
     figures["ratio_arbkit_vs_nautilus"] = round(rate_none / nrate, 2)
     figures["ratio_arbkit_event_every_frame_vs_nautilus"] = round(rate_all / nrate, 2)
     figures["final_top_of_book_equal"] = same

@@ -1311,8 +1311,153 @@ static PyTypeObject CBookType = {
 
 /* ========================================================================================== */
 
+/* decimal strings -> scaled integers (the feed hot path; mirrors arbkit.core.numbers)           */
+/*
+ * parse_units(text, digits) is numbers.parse_units for the common case only: an ASCII string that
+ * is, after surrounding whitespace, an optional sign and plain digits with at most one '.', whose
+ * extra decimals beyond `digits` are zeros and whose value fits int64. Everything else - errors
+ * included - is handed to the pure-Python implementation (numbers.py_parse_units), so both agree
+ * by construction on the rare forms (exponents, non-ASCII text, huge values) and raise the same
+ * errors with the same messages. plain_units(text, digits) is the strict subset the feeds use for
+ * sizes: no whitespace, no sign; it returns None instead of deferring, and the caller takes its
+ * slow, fully checked path.
+ */
+
+#define UNITS_MAX_DIGITS 18 /* 10**18 < INT64_MAX: the fast path's scale factor always fits */
+
+static PyObject *units_fallback = NULL; /* arbkit.core.numbers.py_parse_units, looked up once */
+
+static PyObject *
+units_via_fallback(PyObject *const *args, Py_ssize_t nargs)
+{
+    if (units_fallback == NULL) {
+        PyObject *mod = PyImport_ImportModule("arbkit.core.numbers");
+        if (mod == NULL)
+            return NULL;
+        units_fallback = PyObject_GetAttrString(mod, "py_parse_units");
+        Py_DECREF(mod);
+        if (units_fallback == NULL)
+            return NULL;
+    }
+    return PyObject_Vectorcall(units_fallback, args, (size_t)nargs, NULL);
+}
+
+/* Scan s[0:n] as [ws][sign]digits[.digits][ws] (lenient) or digits[.digits] (strict) into
+ * value * 10**digits. Returns 1 and sets *out when the text is in that grammar and fits int64;
+ * 0 otherwise (not an error: the caller falls back). */
+static int
+scan_units(const Py_UCS1 *s, Py_ssize_t n, long digits, int lenient, long long *out)
+{
+    Py_ssize_t i = 0, end = n;
+    int neg = 0;
+    if (lenient) {
+        /* the same characters as str.strip() (Py_UNICODE_ISSPACE covers \x1c-\x1f too) */
+        while (i < end && Py_UNICODE_ISSPACE(s[i]))
+            i++;
+        while (end > i && Py_UNICODE_ISSPACE(s[end - 1]))
+            end--;
+        if (i < end && (s[i] == '+' || s[i] == '-')) {
+            neg = s[i] == '-';
+            i++;
+        }
+    }
+    unsigned long long v = 0;
+    Py_ssize_t ndigits = 0;
+    long frac = 0;
+    while (i < end && s[i] >= '0' && s[i] <= '9') {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > ((unsigned long long)INT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+        i++;
+        ndigits++;
+    }
+    if (i < end && s[i] == '.') {
+        i++;
+        while (i < end && s[i] >= '0' && s[i] <= '9') {
+            unsigned d = (unsigned)(s[i] - '0');
+            if (frac < digits) {
+                if (v > ((unsigned long long)INT64_MAX - d) / 10)
+                    return 0;
+                v = v * 10 + d;
+                frac++;
+            }
+            else if (d != 0) {
+                return 0; /* more decimals than `digits`: the Python path names the error */
+            }
+            i++;
+            ndigits++;
+        }
+    }
+    if (i != end || ndigits == 0)
+        return 0;
+    for (; frac < digits; frac++) {
+        if (v > (unsigned long long)INT64_MAX / 10)
+            return 0;
+        v *= 10;
+    }
+    *out = neg ? -(long long)v : (long long)v;
+    return 1;
+}
+
+/* digits as a C long when it is an int in [0, UNITS_MAX_DIGITS]; -1 otherwise (no error set). */
+static long
+units_digits(PyObject *o)
+{
+    if (!PyLong_Check(o))
+        return -1;
+    int overflow = 0;
+    long d = PyLong_AsLongAndOverflow(o, &overflow);
+    if (overflow || d < 0 || d > UNITS_MAX_DIGITS) {
+        PyErr_Clear();
+        return -1;
+    }
+    return d;
+}
+
+static PyObject *
+mod_parse_units(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs == 2 && PyUnicode_Check(args[0]) && PyUnicode_IS_ASCII(args[0])) {
+        long digits = units_digits(args[1]);
+        long long v;
+        if (digits >= 0 && scan_units(PyUnicode_1BYTE_DATA(args[0]), PyUnicode_GET_LENGTH(args[0]), digits, 1, &v))
+            return PyLong_FromLongLong(v);
+    }
+    return units_via_fallback(args, nargs); /* rare forms, bad input, bad arguments */
+}
+
+static PyObject *
+mod_plain_units(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "plain_units(text, digits) takes exactly 2 arguments");
+        return NULL;
+    }
+    if (PyUnicode_Check(args[0]) && PyUnicode_IS_ASCII(args[0])) {
+        long digits = units_digits(args[1]);
+        long long v;
+        if (digits >= 0 && scan_units(PyUnicode_1BYTE_DATA(args[0]), PyUnicode_GET_LENGTH(args[0]), digits, 0, &v))
+            return PyLong_FromLongLong(v);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"parse_units", (PyCFunction)(void (*)(void))mod_parse_units, METH_FASTCALL,
+     "parse_units(text, digits) -> int: arbkit.core.numbers.parse_units, C fast path."},
+    {"plain_units", (PyCFunction)(void (*)(void))mod_plain_units, METH_FASTCALL,
+     "plain_units(text, digits) -> int | None: the value of an unsigned plain decimal (digits, at most "
+     "one '.', no whitespace, extra decimals zero, fits int64) in units of 10**-digits; None for "
+     "anything else (then use parse_units, which names the problem)."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ========================================================================================== */
+
 static struct PyModuleDef book_module = {
-    PyModuleDef_HEAD_INIT, "arbkit.core._book", "C cores for arbkit order books (see book.py).", -1, NULL,
+    PyModuleDef_HEAD_INIT, "arbkit.core._book", "C cores for arbkit order books (see book.py).", -1,
+    module_methods,
 };
 
 PyMODINIT_FUNC

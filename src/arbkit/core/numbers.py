@@ -7,7 +7,10 @@ or booked, so nothing here accepts a float.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Decimal, localcontext
+from operator import index as _index
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -22,6 +25,10 @@ __all__ = [
     "to_units",
     "from_units",
     "parse_units",
+    "plain_units",
+    "py_parse_units",
+    "py_plain_units",
+    "PARSE_IMPLEMENTATION",
     "is_multiple",
     "ROUND_CEILING",
     "ROUND_FLOOR",
@@ -89,32 +96,97 @@ def from_units(units: int, unit: Decimal) -> Decimal:
         return (Decimal(units) * unit).quantize(unit) if unit.as_tuple().exponent < 0 else Decimal(units) * unit
 
 
-def parse_units(text: str, digits: int) -> int:
+_MAX_UNIT_DIGITS = 100  # far beyond any venue's decimals; bounds the work a hostile call can ask for
+_MAX_EXPONENT = 4300  # like Python's int/str digit limit: a bigger exponent is not a venue number
+
+
+def _is_digits(part: str) -> bool:
+    """ASCII decimal digits only (str.isdigit alone would also take other scripts' digits)."""
+    return part.isascii() and part.isdigit()
+
+
+def py_parse_units(text: str, digits: int) -> int:
     """Parse a decimal string into integer units of 10**-digits without going through float.
 
-    ``parse_units("12.5", 2) == 1250``. Extra digits beyond ``digits`` must be zeros, otherwise
-    ValueError (a size we cannot represent exactly is a bad message, not something to round).
-    This is the feed hot path, so it avoids Decimal.
+    ``parse_units("12.5", 2) == 1250``. Grammar: surrounding whitespace, then one optional sign,
+    then ASCII digits with at most one ``.`` (at least one digit), optionally followed by an
+    exponent (``e``/``E``, optional sign, digits). Decimals beyond ``digits`` must be zeros,
+    otherwise ValueError (a size we cannot represent exactly is a bad message, not something to
+    round). Anything else - underscores, inner spaces, a second sign, non-ASCII digits - is a
+    ValueError naming the text; a non-str text is a TypeError. ``parse_units`` is the C version of
+    this function when the extension is built (same results and errors; the tests compare them).
     """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_units needs a str, got {type(text).__name__}")
+    digits = _index(digits)
+    if not 0 <= digits <= _MAX_UNIT_DIGITS:
+        raise ValueError(f"digits must be in [0, {_MAX_UNIT_DIGITS}], got {digits}")
     s = text.strip()
-    if "_" in s or " " in s:
-        raise ValueError(f"not a plain decimal number: {text!r}")
-    neg = s.startswith("-")
-    if neg or s.startswith("+"):
+    neg = s[:1] == "-"
+    if neg or s[:1] == "+":
         s = s[1:]
+    mantissa, exponent = s, None
     if "e" in s or "E" in s:
-        d = Decimal(s) * (Decimal(10) ** digits)
-        if d != d.to_integral_value():
-            raise ValueError(f"{text!r} has more than {digits} decimals")
-        v = int(d)
-        return -v if neg else v
-    whole, dot, frac = s.partition(".")
+        mantissa, _, exponent = s.replace("E", "e").partition("e")
+    whole, _, frac = mantissa.partition(".")
     if not whole and not frac:
         raise ValueError(f"not a number: {text!r}")
+    if (whole and not _is_digits(whole)) or (frac and not _is_digits(frac)):
+        raise ValueError(f"not a plain decimal number: {text!r}")
+    if exponent is not None:
+        exp_digits = exponent[1:] if exponent[:1] in ("+", "-") else exponent
+        if not _is_digits(exp_digits):
+            raise ValueError(f"not a plain decimal number: {text!r}")
+        exp = int(exponent)
+        if abs(exp) > _MAX_EXPONENT:
+            raise ValueError(f"{text!r} is out of range")
+        m = int(whole + frac)
+        shift = exp + digits - len(frac)
+        if shift >= 0:
+            v = m * 10**shift
+        else:
+            v, rest = divmod(m, 10**-shift)
+            if rest:
+                raise ValueError(f"{text!r} has more than {digits} decimals")
+        return -v if neg else v
     if len(frac) > digits:
-        extra = frac[digits:]
-        if extra.strip("0"):
+        if frac[digits:].strip("0"):
             raise ValueError(f"{text!r} has more than {digits} decimals")
         frac = frac[:digits]
-    v = int((whole or "0") + frac.ljust(digits, "0")) if digits else int(whole or "0")
+    v = int((whole + frac.ljust(digits, "0")) or "0")
     return -v if neg else v
+
+
+def py_plain_units(text: str, digits: int) -> int | None:
+    """The strict subset of :func:`py_parse_units` the feeds' hot paths use: an unsigned plain
+    decimal (ASCII digits, at most one ``.``, no whitespace or sign, extra decimals zero) whose
+    value fits int64, in units of 10**-digits; None for anything else (the caller then takes its
+    fully checked path). ``plain_units`` is its C version when the extension is built."""
+    if not isinstance(text, str) or not isinstance(digits, int) or not 0 <= digits <= 18:
+        return None
+    whole, _, frac = text.partition(".")
+    if not (whole or frac) or (whole and not _is_digits(whole)) or (frac and not _is_digits(frac)):
+        return None
+    if len(frac) > digits:
+        if frac[digits:].strip("0"):
+            return None
+        frac = frac[:digits]
+    v = int((whole + frac.ljust(digits, "0")) or "0")
+    return v if v <= _INT64_MAX else None
+
+
+_INT64_MAX = 2**63 - 1
+
+# The C versions (arbkit.core._book, built by setup.py) are used unless the extension is missing
+# or ARBKIT_PARSE_IMPL=python; they defer every rare form and every error to the functions above.
+c_parse_units: Callable[[str, int], int] | None = None
+c_plain_units: Callable[[str, int], int | None] | None = None
+if os.environ.get("ARBKIT_PARSE_IMPL", "").lower() != "python":
+    try:
+        from arbkit.core._book import parse_units as c_parse_units, plain_units as c_plain_units
+    except ImportError:  # not built, or built from an older source without them
+        c_parse_units = c_plain_units = None
+
+PARSE_IMPLEMENTATION = "c" if c_parse_units is not None else "python"
+parse_units: Callable[[str, int], int] = c_parse_units or py_parse_units
+plain_units: Callable[[str, int], int | None] = c_plain_units or py_plain_units

@@ -42,7 +42,7 @@ from arbkit.core.events import (
     TickSizeChanged,
     TradeReported,
 )
-from arbkit.core.numbers import parse_units
+from arbkit.core.numbers import c_plain_units, parse_units
 from arbkit.venues.base import EventSink
 from arbkit.venues.polymarket import constants as C
 from arbkit.venues.polymarket.parse import (
@@ -59,6 +59,8 @@ from arbkit.venues.polymarket.parse import (
 log = logging.getLogger("arbkit.venues.polymarket.feed")
 
 VENUE = Venue.POLYMARKET
+_LIVE = BookState.LIVE  # module constants: the hot path compares states per touched book
+_CROSSED = BookState.CROSSED
 _PREFIX = "polymarket:"
 _FINER_TICKS = (Decimal("0.01"), Decimal("0.005"), Decimal("0.001"), Decimal("0.0001"))
 
@@ -130,7 +132,7 @@ class _Book:
 
     __slots__ = ("token", "iid", "book", "tick_size", "tick_digits", "tick_unit", "ticks", "seq",
                  "last_update_mono", "dropped_at_mono", "stale_reported", "shard", "prices", "top", "_state", "live",
-                 "apply", "best_bid", "best_ask")
+                 "apply", "best_bid", "best_ask", "is_crossed", "tick_get")
 
     def __init__(self, token: str, tick_size: Decimal, shard: "_Shard") -> None:
         self.token = token
@@ -159,12 +161,14 @@ class _Book:
         self.tick_digits = max(0, exp)
         self.tick_unit = int(tick_size.scaleb(self.tick_digits))
         self.ticks: dict[str, int] = {}  # price string -> tick index (prices repeat a lot)
+        self.tick_get = self.ticks.get  # bound once, like the book methods below
         self.prices: dict[int, Decimal] = {}  # tick index -> Decimal price
         self.top: tuple = (None, None, None, None, None, None)  # last emitted (bb, ba) and their Decimals
         self.book = PredictionBook(tick_size, C.SIZE_DIGITS, instrument_id=self.iid)
         self.apply = self.book.apply_delta  # bound once: the hot path calls these per change
         self.best_bid = self.book.best_bid
         self.best_ask = self.book.best_ask
+        self.is_crossed = self.book.is_crossed
 
     def price_dec(self, tick: int) -> Decimal:
         p = self.prices.get(tick)
@@ -183,6 +187,8 @@ class _Book:
                 raise ValueError(f"price {price} is off the {self.tick_size} tick grid")
             if not 0 <= t * self.tick_size <= 1:
                 raise ValueError(f"price {price} outside [0, 1]")
+            if len(self.ticks) >= _TICK_CACHE_MAX:  # many spellings of the same prices: stay bounded
+                self.ticks.clear()
             self.ticks[price] = t
         return t
 
@@ -219,6 +225,7 @@ class _Shard:
 _market_decode = msgspec.json.Decoder(list[_WsMarketMessage] | _WsMarketMessage).decode
 _changes_decode = msgspec.json.Decoder(list[_WsChangesOnly] | _WsChangesOnly).decode  # price changes only
 _size_cache: dict[str, int] = {}
+_TICK_CACHE_MAX = 65_536  # per book; a grid has at most MAX_TICKS + 1 prices, usually 101
 _SIZE_CACHE_MAX = 32_768  # bounded: a small dict stays in CPU cache; sizes that repeat are recent ones
 
 
@@ -248,7 +255,19 @@ def _lots(size: str) -> int:
     return v
 
 
+def _cached_plain_lots(size: str, digits: int) -> int | None:
+    """Pure-Python stand-in for ``plain_units`` on the hot path: a size seen before (``_lots``
+    caches them), else None, and the caller takes ``_lots``."""
+    return _size_cache.get(size)
+
+
+# Hot-path size parse: (size, SIZE_DIGITS) -> lots, or None for anything but a plain unsigned
+# decimal (then ``_lots`` checks it fully). The C version parses faster than a dict lookup.
+_plain_lots = c_plain_units if c_plain_units is not None else _cached_plain_lots
+
+
 _SIZE_UNIT_EXP = -C.SIZE_DIGITS
+_Dec = Decimal
 
 
 def _size_dec(lots: int) -> Decimal:
@@ -521,7 +540,8 @@ class PolymarketMarketFeed:
         if msgs.__class__ is not list:
             msgs = (msgs,)
         books = self._books
-        size_cache = _size_cache
+        plain_lots = _plain_lots
+        size_digits = C.SIZE_DIGITS
         touched: dict[str, _Book] = {}
         applied = dropped = 0
         for msg in msgs:
@@ -531,9 +551,9 @@ class PolymarketMarketFeed:
                 if st is None or not st.live:
                     dropped += 1
                     continue
-                tick = st.ticks.get(ch.price)
+                tick = st.tick_get(ch.price)
                 side = ch.side
-                lots = size_cache.get(ch.size)
+                lots = plain_lots(ch.size, size_digits)
                 if tick is None or lots is None or (side != "BUY" and side != "SELL"):
                     try:
                         if tick is None:
@@ -569,11 +589,11 @@ class PolymarketMarketFeed:
             for st in touched.values():
                 st.last_update_mono = mono
                 st.stale_reported = False
-                if st.book.is_crossed():
-                    if st._state is BookState.LIVE:
-                        st.state = BookState.CROSSED
-                elif st._state is BookState.CROSSED:
-                    st.state = BookState.LIVE
+                if st.is_crossed():
+                    if st._state is _LIVE:
+                        st.state = _CROSSED
+                elif st._state is _CROSSED:
+                    st.state = _LIVE
             return
         self._emit_books(touched, recv_ns)
 
@@ -725,23 +745,24 @@ class PolymarketMarketFeed:
         sink = self.sink
         top_only = self._top_only
         silent = self._no_updates
+        size_exp = _SIZE_UNIT_EXP
         for st in touched.values():
             st.last_update_mono = mono
             st.stale_reported = False
             if silent:  # no event: only keep the crossed state
-                if st.book.is_crossed():
-                    if st._state is BookState.LIVE:
-                        st.state = BookState.CROSSED
-                elif st._state is BookState.CROSSED:
-                    st.state = BookState.LIVE
+                if st.is_crossed():
+                    if st._state is _LIVE:
+                        st.state = _CROSSED
+                elif st._state is _CROSSED:
+                    st.state = _LIVE
                 continue
             bb = st.best_bid()
             ba = st.best_ask()
             if bb is not None and ba is not None and bb[0] >= ba[0]:
-                if st._state is BookState.LIVE:
-                    st.state = BookState.CROSSED
-            elif st._state is BookState.CROSSED:
-                st.state = BookState.LIVE
+                if st._state is _LIVE:
+                    st.state = _CROSSED
+            elif st._state is _CROSSED:
+                st.state = _LIVE
             top = st.top
             same_bid = bb == top[0]
             same_ask = ba == top[1]
@@ -755,15 +776,15 @@ class PolymarketMarketFeed:
                 elif bb is None:
                     bbp = bbs = None
                 else:
-                    bbp = st.price_dec(bb[0])
-                    bbs = _size_dec(bb[1])
+                    bbp = st.prices.get(bb[0]) or st.price_dec(bb[0])
+                    bbs = _Dec(bb[1]).scaleb(size_exp)  # = _size_dec, inline: once per moved side
                 if same_ask:
                     bap, bas = top[4], top[5]
                 elif ba is None:
                     bap = bas = None
                 else:
-                    bap = st.price_dec(ba[0])
-                    bas = _size_dec(ba[1])
+                    bap = st.prices.get(ba[0]) or st.price_dec(ba[0])
+                    bas = _Dec(ba[1]).scaleb(size_exp)
                 st.top = (bb, ba, bbp, bbs, bap, bas)
             try:
                 sink(BookUpdated(venue=VENUE, instrument_id=st.iid, sequence=st.seq, best_bid=bbp, best_bid_size=bbs,
