@@ -235,9 +235,19 @@ def encode_event(event: Event) -> bytes:
     return _encoder.encode(event)
 
 
+_types_cache: dict[str, type[Event]] = {}
+
+
 def decode_event(kind: str, payload: bytes | str) -> Event:
-    """Decode a journaled/bridged event by its kind; unknown kinds raise KeyError."""
-    cls = event_types()[kind]
+    """Decode a journaled/bridged event by its kind; unknown kinds raise KeyError.
+
+    The type table is cached; an unknown kind refreshes it once, since engines define their
+    event classes on import (after the first lookup)."""
+    cls = _types_cache.get(kind)
+    if cls is None:
+        _types_cache.clear()
+        _types_cache.update(event_types())
+        cls = _types_cache[kind]
     return msgspec.json.decode(payload, type=cls)
 
 
