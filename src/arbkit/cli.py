@@ -27,7 +27,7 @@ SUBCOMMAND_GROUPS: list[tuple[str, str, str]] = [
 ]
 # (module, attribute): a module exposing ``register(app)`` that adds top-level commands.
 TOP_LEVEL_COMMANDS: list[str] = [
-    "arbkit.runtime.control_cli",
+    "arbkit.execution.control_cli",
     "arbkit.runtime.node_cli",
     "arbkit.analytics.cli",
 ]

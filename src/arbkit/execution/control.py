@@ -1,0 +1,192 @@
+"""Control endpoint: NNG REQ/REP for the operator (status, pause, resume, cancel, slots, kill).
+
+``ipc://`` by default (the socket file's permissions are the access control); a ``tcp://``
+address requires a token, checked in constant time on every request. Requests and replies are
+JSON objects::
+
+    -> {"cmd": "status" | "pause" | "resume" | "cancel" | "slots" | "kill", "args": {...}, "token": "..."}
+    <- {"ok": true, "result": {...}}   or   {"ok": false, "error": "..."}
+
+Every command that changes something is journaled by the engine (EnginePaused, SlotsChanged,
+ExecutionCancelRequested, KillSwitchTripped). Tokens are never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import tempfile
+from typing import Any, Callable
+
+import pynng
+
+from arbkit.execution.engine import ExecutionEngine
+
+log = logging.getLogger("arbkit.execution.control")
+
+DEFAULT_ADDRESS = f"ipc://{os.path.join(tempfile.gettempdir(), 'arbkit-control.ipc')}"
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+class ControlError(Exception):
+    pass
+
+
+def _check_address(address: str, token: str | None) -> None:
+    if address.startswith("tcp://"):
+        if not token:
+            raise ControlError("a tcp:// control address needs a token (ipc:// is the default for one host)")
+    elif not address.startswith(("ipc://", "inproc://")):
+        raise ControlError(f"unsupported control address {address!r}: use ipc:// or tcp://")
+
+
+class ControlServer:
+    def __init__(
+        self,
+        engine: ExecutionEngine,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        token: str | None = None,
+        extra_status: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        _check_address(address, token)
+        self.engine = engine
+        self.address = address
+        self._token = token
+        self._extra_status = extra_status  # e.g. the supervisor's breaker states
+        self._sock: pynng.Rep0 | None = None
+        self._task: asyncio.Task | None = None
+        self.requests = 0
+        self.refused = 0
+
+    async def start(self) -> None:
+        self._sock = pynng.Rep0(recv_max_size=MAX_REQUEST_BYTES)
+        self._sock.listen(self.address)
+        self._task = asyncio.get_running_loop().create_task(self._serve(), name="control")
+
+    async def close(self) -> None:
+        # close the socket first: a pending arecv then ends with pynng.Closed (cancelling a
+        # task parked in pynng's arecv does not reliably wake it)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=2.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
+                self._task.cancel()
+            self._task = None
+
+    async def _serve(self) -> None:
+        assert self._sock is not None
+        while True:
+            try:
+                raw = await self._sock.arecv()
+            except pynng.Closed:
+                return
+            reply = await self.handle_bytes(raw)
+            try:
+                await self._sock.asend(reply)
+            except pynng.Closed:
+                return
+
+    async def handle_bytes(self, raw: bytes) -> bytes:
+        self.requests += 1
+        try:
+            req = json.loads(raw)
+            if not isinstance(req, dict):
+                raise ValueError("request must be a JSON object")
+        except ValueError as exc:
+            self.refused += 1
+            return _reply(False, error=f"bad request: {exc}")
+        if self._token is not None and not hmac.compare_digest(str(req.get("token", "")).encode(), self._token.encode()):
+            self.refused += 1
+            log.warning("control: request with a bad token refused")
+            return _reply(False, error="unauthorised")
+        try:
+            result = await self.handle(str(req.get("cmd", "")), req.get("args") or {})
+        except ControlError as exc:
+            return _reply(False, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - the operator gets the error, the node keeps running
+            log.exception("control command failed")
+            return _reply(False, error=f"{type(exc).__name__}: {exc}")
+        return _reply(True, result=result)
+
+    async def handle(self, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
+        e = self.engine
+        if cmd == "status":
+            st = e.status()
+            st["breakers"] = self._extra_status() if self._extra_status else {}
+            return st
+        if cmd == "pause":
+            e.pause(str(args.get("reason", "operator")))
+            return {"paused": True}
+        if cmd == "resume":
+            e.resume()
+            return {"paused": False}
+        if cmd == "cancel":
+            eid = args.get("execution_id")
+            if not eid:
+                raise ControlError("cancel needs execution_id")
+            ok = await e.cancel(str(eid), str(args.get("reason", "canceled by operator")))
+            if not ok:
+                raise ControlError(f"no execution {eid!r} in flight")
+            return {"canceled": eid}
+        if cmd == "slots":
+            n = args.get("n")
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise ControlError("slots needs an integer n >= 0")
+            e.set_slots(n)
+            return {"slots": n}
+        if cmd == "kill":
+            reason = str(args.get("reason", "operator kill"))
+            e.risk.killswitch.trip(reason, source="command")
+            canceled = []
+            for eid, saga in list(e.sagas.items()):
+                if not saga.state.is_terminal and await e.cancel(eid, f"kill: {reason}"):
+                    canceled.append(eid)
+            return {"killed": True, "canceled": canceled}
+        raise ControlError(f"unknown command {cmd!r}: status, pause, resume, cancel, slots, kill")
+
+
+def _reply(ok: bool, *, result: Any = None, error: str = "") -> bytes:
+    body: dict[str, Any] = {"ok": ok}
+    if ok:
+        body["result"] = result
+    else:
+        body["error"] = error
+    return json.dumps(body, default=str).encode()
+
+
+class ControlClient:
+    """Blocking client for the CLI."""
+
+    def __init__(self, address: str = DEFAULT_ADDRESS, *, token: str | None = None, timeout_s: float = 5.0) -> None:
+        _check_address(address, token)
+        self.address = address
+        self._token = token
+        self._timeout_ms = int(timeout_s * 1000)
+
+    def request(self, cmd: str, **args: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"cmd": cmd, "args": args}
+        if self._token:
+            body["token"] = self._token
+        with pynng.Req0(recv_timeout=self._timeout_ms, send_timeout=self._timeout_ms) as sock:
+            try:
+                sock.dial(self.address, block=True)
+                sock.send(json.dumps(body).encode())
+                raw = sock.recv()
+            except pynng.Timeout as exc:
+                raise ControlError(f"no answer from {self.address} within {self._timeout_ms} ms") from exc
+            except pynng.NNGException as exc:
+                raise ControlError(f"cannot reach the node at {self.address}: {exc}") from exc
+        reply = json.loads(raw)
+        if not reply.get("ok"):
+            raise ControlError(reply.get("error", "refused"))
+        return reply.get("result") or {}
+
+    async def arequest(self, cmd: str, **args: Any) -> dict[str, Any]:
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: self.request(cmd, **args))

@@ -1,0 +1,1012 @@
+"""The execution engine: intent -> risk -> journal -> backend, one saga per execution.
+
+Rules it keeps:
+
+* The decision is synchronous: ``submit`` journals the intent, asks the risk engine (a plain
+  call) and starts the saga. The only awaits are the journal barrier and the venue round trip.
+* Every saga transition and every order is journaled *before* it is acted on, and an order is
+  handed to a backend only after ``await journal.flush()`` made its ``LegSubmitted`` durable.
+* Client order ids are deterministic (``arbkit.core.ids.client_order_id``), so after a crash the
+  same leg has the same id and recovery can ask the venue instead of sending again.
+* A saga never ends silently open: it ends FILLED, HEDGED (compensated), FAILED (residual
+  reported and alerted) or ABORTED (nothing exposed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import deque
+from fractions import Fraction
+
+import msgspec
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, Awaitable, Callable
+
+from arbkit.core.clock import NS, Clock
+from arbkit.core.enums import FillStatus, InstrumentKind, LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, Venue
+from arbkit.core.events import (
+    Event,
+    FillStatusChanged,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+)
+from arbkit.core.ids import client_order_id
+from arbkit.core.instruments import Instrument
+from arbkit.core.orders import OrderRequest
+from arbkit.execution.backend import ExecutionBackend
+from arbkit.execution.events import (
+    EnginePaused,
+    ExecutionCancelRequested,
+    ExecutionReported,
+    ExecutionStarted,
+    FillCorrected,
+    HedgeStarted,
+    IntentReceived,
+    LegFilled,
+    LegSubmitted,
+    ReservedAmount,
+    ResidualAlerted,
+    RiskDenied,
+    SagaTransitioned,
+    SlotsChanged,
+)
+from arbkit.execution.fills import FillAccumulator, FillChange, FillChangeKind, OrderFills
+from arbkit.execution.intent import HedgeMode, Intent, Sequencing, asset_of
+from arbkit.execution.paper import SnapshotRegistry
+from arbkit.execution.portfolio import Portfolio
+from arbkit.execution.report import (
+    ExecutionReport,
+    ExecutionStatus,
+    LegReport,
+    Residual,
+    StageTimings,
+)
+from arbkit.execution.saga import Saga, SagaOrder, SagaState, execution_of
+from arbkit.execution.sizing import cascade_quantity, leg_quantity, max_buy_quantity, taker_fee
+from arbkit.risk.engine import Approved, Denied, RiskEngine
+
+log = logging.getLogger("arbkit.execution")
+ZERO = Decimal(0)
+BPS = Decimal(10_000)
+UNREPORTED = ":unreported:"  # trade id marker of a provisional fill standing in for one the venue has not sent
+
+
+@dataclass
+class EngineConfig:
+    cancel_timeout_s: float = 2.0  # cancel sent -> venue says terminal
+    fill_grace_s: float = 1.0  # terminal with missing fills -> fetch them from the venue
+    recovery_mode: str = "complete"  # after a crash with exposure: "complete" the legs or "compensate"
+    # optional balance override for cascades: (venue, currency) -> what the venue's balance stream
+    # says is available; the next leg spends min(previous output, this)
+    balance_source: Callable[[Venue, str], Decimal | None] | None = None
+    keep_reports: int = 1000
+
+
+class ExecutionEngine:
+    def __init__(
+        self,
+        *,
+        journal: Any,
+        clock: Clock,
+        risk: RiskEngine,
+        backends: dict[Venue, ExecutionBackend],
+        portfolio: Portfolio | None = None,
+        config: EngineConfig | None = None,
+        snapshots: SnapshotRegistry | None = None,
+    ) -> None:
+        self.journal = journal
+        self.clock = clock
+        self.risk = risk
+        self.portfolio = portfolio or risk.portfolio
+        self.backends = backends
+        self.config = config or EngineConfig()
+        self.snapshots = snapshots
+        self.fills = FillAccumulator()
+        self.sagas: dict[str, Saga] = {}
+        self.reports: list[ExecutionReport] = []
+        self.paused = False
+        self._resume = asyncio.Event()
+        self._resume.set()
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._coid_exec: dict[str, str] = {}
+        self.unmatched_events: deque[Event] = deque(maxlen=1000)
+        self.sent_hook: Callable[[OrderRequest], None] | None = None  # benchmark/diagnostics
+        self.flush_ns_last = 0
+        self._quiet = 0  # > 0 while a provisional fill is being replaced (no alert mid-way)
+        # trade ids already inside the balances/positions taken from a venue at start-up
+        # (reconcile.startup_reconcile): booking them again would count them twice
+        self.prebooked: set[tuple[Venue, str]] = set()
+        for b in backends.values():
+            b.set_event_sink(self.on_event)
+
+    # --- control ---------------------------------------------------------------------------
+
+    def pause(self, reason: str = "") -> None:
+        """No new intents; running sagas wait before their next leg (hedges still go out)."""
+        self.paused = True
+        self._resume.clear()
+        self.journal.append_event(EnginePaused(paused=True, reason=reason, ts_recv=self.clock.now_ns()))
+
+    def resume(self) -> None:
+        self.paused = False
+        self._resume.set()
+        self.journal.append_event(EnginePaused(paused=False, ts_recv=self.clock.now_ns()))
+
+    def set_slots(self, n: int) -> None:
+        self.risk.set_slots(n)
+        self.journal.append_event(SlotsChanged(slots=n, ts_recv=self.clock.now_ns()))
+
+    async def cancel(self, execution_id: str, reason: str = "canceled by command") -> bool:
+        """Stop an execution before its next leg and compensate what it holds. A leg order
+        still working is canceled at the venue by the saga itself (it is waiting on it), so
+        this returns at once. False if the execution is not in flight."""
+        saga = self.sagas.get(execution_id)
+        if saga is None or saga.state.is_terminal or saga.cancel_requested:
+            return False
+        self._record(saga, ExecutionCancelRequested(execution_id=execution_id, reason=reason))
+        return True
+
+    # --- the decision path -----------------------------------------------------------------
+
+    def submit(self, intent: Intent) -> Approved | Denied:
+        """Synchronous: journal the intent, risk-check it, start its saga. Never awaits."""
+        now = self.clock.now_ns()
+        eid = intent.execution_id
+        try:
+            self.journal.append("IntentReceived", IntentReceived(intent=intent, correlation_id=eid, ts_recv=now), correlation_id=eid)
+        except Exception as exc:  # noqa: BLE001 - no journal, no trading
+            self._journal_failed(exc)
+            return Denied("journal", f"journal failed: {exc}")
+        if self.paused:
+            self.journal.append_event(RiskDenied(execution_id=eid, check="paused", reason="engine paused", correlation_id=eid, ts_recv=now))
+            return Denied("paused", "engine paused")
+        if eid in self.sagas:
+            self.journal.append_event(RiskDenied(execution_id=eid, check="duplicate", reason="execution id already used", correlation_id=eid, ts_recv=now))
+            return Denied("duplicate", "execution id already used")
+        verdict = self.risk.check(intent, now)
+        if isinstance(verdict, Denied):
+            return verdict
+        risk_ns = self.clock.now_ns()
+        if self.snapshots is not None:
+            self.snapshots.update(intent.books)
+        saga = Saga(intent=intent, created_ns=now, planned=verdict.reservation.planned)
+        self.sagas[eid] = saga
+        reserved = [ReservedAmount(venue=v, currency=c, amount=a) for (v, c), a in verdict.reservation.capital.items()]
+        self._record(saga, ExecutionStarted(execution_id=eid, reserved=reserved, ts_risk_ns=risk_ns))
+        self._start(saga)
+        return verdict
+
+    async def execute(self, intent: Intent) -> ExecutionReport | Denied:
+        """``submit`` and wait for the saga's report."""
+        verdict = self.submit(intent)
+        if isinstance(verdict, Denied):
+            return verdict
+        return await self.wait(intent.execution_id)
+
+    async def wait(self, execution_id: str) -> ExecutionReport:
+        saga = self.sagas[execution_id]
+        await saga.done.wait()
+        assert saga.report is not None
+        return saga.report
+
+    async def wait_idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    def _start(self, saga: Saga) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(saga), name=f"saga-{saga.execution_id}")
+        self._tasks[saga.execution_id] = task
+        task.add_done_callback(lambda t, eid=saga.execution_id: self._tasks.pop(eid, None))
+
+    # --- journaling ------------------------------------------------------------------------
+
+    def _record(self, saga: Saga, event: Event) -> None:
+        """Journal a saga event, then apply it: the journal always leads the state. If the
+        journal cannot take it, the kill switch trips and the saga stops here (nothing may be
+        sent that is not journaled)."""
+        now = self.clock.now_ns()
+        if not event.correlation_id or not event.ts_recv:
+            event = msgspec.structs.replace(event, correlation_id=event.correlation_id or saga.execution_id, ts_recv=event.ts_recv or now)
+        self._append(event.kind, event, saga.execution_id)
+        saga.apply(event, self._fills_for, now)
+
+    def _append(self, kind: str, event: Event, correlation_id: str) -> None:
+        try:
+            self.journal.append(kind, event, correlation_id=correlation_id)
+        except Exception as exc:
+            self._journal_failed(exc)
+            raise
+
+    def _journal_failed(self, exc: BaseException) -> None:
+        if not self.risk.killswitch.tripped:
+            log.critical("journal failed (%s): kill switch tripped, nothing more is sent", exc)
+            try:
+                self.risk.killswitch.trip(f"journal failed: {exc}", source="journal")
+            except Exception:  # noqa: BLE001 - its own journaling fails too; the switch is tripped
+                self.risk.killswitch.tripped = True
+                self.risk.killswitch.reason = f"journal failed: {exc}"
+
+    def _transition(self, saga: Saga, to: SagaState, reason: str = "", leg_index: int = -1) -> None:
+        if saga.state is to:
+            return
+        self._record(
+            saga,
+            SagaTransitioned(execution_id=saga.execution_id, from_state=saga.state.value, to_state=to.value, leg_index=leg_index, reason=reason),
+        )
+
+    async def _durable(self, saga: Saga) -> None:
+        t0 = self.clock.now_ns()
+        await self.journal.flush()
+        self.flush_ns_last = self.clock.now_ns() - t0
+        if not saga.journaled_ns:
+            saga.journaled_ns = self.clock.now_ns()
+
+    def _fills_for(self, coid: str, side: Side, quantity: Decimal) -> OrderFills:
+        return self.fills.track(coid, side, quantity)
+
+    # --- events from backends --------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Every order event (submit answers and the backends' asynchronous streams).
+        Journaled with the execution id, folded into the fill accumulator, booked."""
+        coid = getattr(event, "client_order_id", "")
+        eid = self._coid_exec.get(coid) or execution_of(coid) or ""
+        try:
+            self.journal.append(event.kind, event, correlation_id=eid)
+        except Exception as exc:  # noqa: BLE001 - a fill is still booked; the kill switch is tripped
+            self._journal_failed(exc)
+        of = self.fills.get(coid)
+        if of is None:
+            self.unmatched_events.append(event)  # journaled; reconciliation deals with these
+            return
+        saga = self.sagas.get(eid)
+        order = saga.orders.get(coid) if saga else None
+        replaced = []
+        if isinstance(event, OrderFilled) and event.trade_id not in of.fills and UNREPORTED not in event.trade_id:
+            replaced = [f for f in of.fills.values() if UNREPORTED in f.trade_id and f.counts]
+        self._quiet += 1 if replaced else 0
+        try:
+            before_done = of.done
+            change = self.fills.apply(event, self.clock.now_ns())
+            if change is not None and order is not None:
+                self._book(saga, order, change, after_done=before_done and order.finished is not None and not replaced)
+            left = event.quantity if replaced else ZERO
+            for f in replaced:  # the venue's own fill arrived: retire the provisional stand-in
+                if left <= 0:
+                    break
+                take = min(f.quantity, left)
+                left -= take
+                if take == f.quantity:
+                    self.on_event(FillStatusChanged(venue=event.venue, trade_id=f.trade_id, client_order_id=coid,
+                                                    status=FillStatus.FAILED, reason=f"replaced by venue fill {event.trade_id}",
+                                                    ts_recv=self.clock.now_ns()))
+                else:
+                    q = f.quantity - take
+                    self.on_event(msgspec.structs.replace(event, trade_id=f.trade_id, quantity=q, price=f.price,
+                                                          fee=f.fee * q / f.quantity, status=FillStatus.PROVISIONAL,
+                                                          cumulative_quantity=None, leaves_quantity=None))
+        finally:
+            self._quiet -= 1 if replaced else 0
+        if replaced and saga is not None and saga.report is not None:
+            self._alert_if_open(saga, f"venue fill {event.trade_id} replaced a provisional fill")
+
+    def _alert_if_open(self, saga: Saga, reason: str) -> None:
+        res = [r for r in self.residuals(saga) if not r.dust and r.quantity != 0]
+        if res:
+            self.journal.append_event(ResidualAlerted(execution_id=saga.execution_id, residuals=res, reason=reason,
+                                                      correlation_id=saga.execution_id, ts_recv=self.clock.now_ns()))
+            log.error("execution %s: %s leaves residual %s", saga.execution_id, reason, res)
+
+    def _book(self, saga: Saga, order: SagaOrder, change: FillChange, after_done: bool) -> None:
+        """Apply a fill change to the portfolio and the capital reservation."""
+        inst = order.instrument
+        new, old = change.new, change.old
+        if change.kind is FillChangeKind.DUPLICATE:
+            return
+        old_counts = old is not None and old.counts
+        new_counts = new.counts
+        if old_counts and (change.kind is not FillChangeKind.STATUS or not new_counts):
+            self.portfolio.apply_fill(inst, order.side, old.quantity, old.price, old.fee, old.fee_currency, sign=-1)
+        if new_counts and (change.kind is not FillChangeKind.STATUS or not old_counts):
+            if not (change.kind is FillChangeKind.NEW and (inst.venue, new.trade_id) in self.prebooked):
+                self.portfolio.apply_fill(inst, order.side, new.quantity, new.price, new.fee, new.fee_currency)
+            if change.kind is FillChangeKind.NEW:
+                cur, spent = spent_by(order, new)
+                self.risk.on_spent(saga.execution_id, inst.venue, cur, spent)
+        if saga.report is not None and change.kind is not FillChangeKind.STATUS and not self._quiet:
+            # the saga already reported: a late change must not leave exposure silently open
+            self._alert_if_open(saga, f"fill {new.trade_id} changed after the report ({change.kind.value})")
+        if change.kind in (FillChangeKind.CORRECTED, FillChangeKind.REVERSED) or after_done:
+            o = old or new
+            self.journal.append_event(
+                FillCorrected(
+                    execution_id=saga.execution_id,
+                    client_order_id=order.client_order_id,
+                    trade_id=new.trade_id,
+                    venue=inst.venue,
+                    instrument_id=inst.id,
+                    side=order.side,
+                    old_quantity=o.quantity if (old is not None and old.counts) else ZERO,
+                    new_quantity=new.quantity if new.counts else ZERO,
+                    old_price=o.price,
+                    new_price=new.price,
+                    old_fee=o.fee if (old is not None and old.counts) else ZERO,
+                    new_fee=new.fee if new.counts else ZERO,
+                    fee_currency=new.fee_currency,
+                    reason=("late fill after the order was closed" if change.kind is FillChangeKind.NEW else change.kind.value.lower()),
+                    correlation_id=saga.execution_id,
+                    ts_recv=self.clock.now_ns(),
+                )
+            )
+
+    # --- the saga --------------------------------------------------------------------------
+
+    async def _run(self, saga: Saga) -> None:
+        try:
+            if saga.state is SagaState.CREATED:
+                self._transition(saga, SagaState.RUNNING)
+            if saga.state is SagaState.RUNNING:
+                await self._run_legs(saga)
+            await self._compensate(saga)
+        except Exception as exc:  # noqa: BLE001 - a saga must end in a report, whatever happened
+            log.exception("saga %s crashed", saga.execution_id)
+            saga.error = f"{type(exc).__name__}: {exc}"
+            try:
+                await self._compensate(saga)
+            except Exception as exc2:  # noqa: BLE001
+                saga.error += f"; compensation failed: {type(exc2).__name__}: {exc2}"
+        try:
+            await self._finish(saga)
+        finally:
+            saga.done.set()
+
+    async def _gate(self, saga: Saga) -> None:
+        """Wait while the engine is paused (a cancel request also wakes us)."""
+        while self.paused and not saga.cancel_requested:
+            await _wait_any(self._resume, saga.cancel_event)
+
+    async def _run_legs(self, saga: Saga) -> None:
+        intent = saga.intent
+        n = len(intent.legs)
+        if intent.sequencing is Sequencing.PARALLEL:
+            todo = [i for i in range(n) if not saga.leg_orders(i)]
+            if todo and len(todo) == n:
+                await self._gate(saga)
+                if saga.cancel_requested:
+                    saga.stop_reason = f"canceled before sending: {saga.cancel_reason}"
+                    return
+            if saga.cancel_requested:
+                todo = []  # a partly sent set after a crash: recovery decided not to complete it
+                saga.stop_reason = saga.stop_reason or f"not completed: {saga.cancel_reason}"
+            for i in todo:
+                self._prepare(saga, i, saga.planned[i], 0, "leg")
+            await self._send_all(saga, [o for o in saga.orders.values() if o.purpose == "leg" and o.needs_send])
+            await asyncio.gather(*(self._await_order(saga, o, intent.leg_timeout_s) for o in saga.unfinished() if o.purpose == "leg"))
+            bad = [i for i in range(n) if saga.leg_filled(i) < saga.planned[i]]
+            if bad:
+                saga.stop_reason = "legs " + ",".join(map(str, bad)) + " did not fill fully"
+            return
+        for i in range(n):
+            existing = saga.leg_orders(i)
+            if existing:
+                o = existing[-1]
+                if o.needs_send:
+                    await self._send_all(saga, [o])
+                if o.finished is None:
+                    await self._await_order(saga, o, intent.leg_timeout_s)
+            else:
+                await self._gate(saga)
+                if saga.cancel_requested:
+                    saga.stop_reason = f"canceled before leg {i}: {saga.cancel_reason}"
+                    return
+                qty = self._leg_size(saga, i)
+                leg = intent.legs[i]
+                why = leg.instrument.check_order(leg.price, qty) if qty > 0 else f"size {qty} is nothing to send"
+                if why:
+                    saga.stop_reason = f"leg {i} not sent: {why}"
+                    return
+                o = self._prepare(saga, i, qty, 0, "leg")
+                await self._send_all(saga, [o])
+                await self._await_order(saga, o, intent.leg_timeout_s)
+            filled = saga.leg_filled(i)
+            if filled <= 0:
+                o = saga.leg_orders(i)[-1]
+                saga.stop_reason = f"leg {i} filled nothing ({o.fills.status.value}{': ' + o.fills.reject_reason if o.fills.reject_reason else ''})"
+                return
+            asked = saga.leg_orders(i)[-1].quantity
+            if filled < asked and not saga.stop_reason:
+                saga.stop_reason = f"leg {i} filled {filled} of {asked}"
+
+    def _leg_size(self, saga: Saga, i: int) -> Decimal:
+        intent = saga.intent
+        leg = intent.legs[i]
+        if i == 0:
+            return leg_quantity(leg)
+        if intent.sequencing is Sequencing.SEQUENTIAL:
+            frac = min(Fraction(saga.leg_filled(j)) / Fraction(saga.planned[j]) for j in range(i))
+            return self._on_grid(saga, i, frac)
+        # CASCADE: the previous leg's output is this leg's input
+        available = saga.leg_output(i - 1)
+        src = self.config.balance_source
+        if src is not None:
+            bal = src(leg.venue, leg.input_currency)
+            if bal is not None:
+                available = min(available, bal)
+        return cascade_quantity(leg, available)
+
+    def _prepare(self, saga: Saga, leg_index: int, qty: Decimal, attempt: int, purpose: str, *, instrument: Instrument | None = None,
+                 side: Side | None = None, price: Decimal | None = None, order_type: OrderType | None = None,
+                 tif: TimeInForce | None = None) -> SagaOrder:
+        """Journal an order (LegSubmitted); it is sent only after the journal is durable."""
+        leg = saga.intent.legs[leg_index]
+        coid = client_order_id(saga.execution_id, leg_index, attempt)
+        self._coid_exec[coid] = saga.execution_id
+        self._record(
+            saga,
+            LegSubmitted(
+                execution_id=saga.execution_id,
+                leg_index=leg_index,
+                attempt=attempt,
+                purpose=purpose,
+                client_order_id=coid,
+                instrument=instrument or leg.instrument,
+                side=side or leg.side,
+                quantity=qty,
+                price=price if price is not None else leg.price,
+                order_type=order_type or leg.order_type,
+                time_in_force=tif or leg.time_in_force,
+            ),
+        )
+        return saga.orders[coid]
+
+    async def _send_all(self, saga: Saga, orders: list[SagaOrder]) -> None:
+        if not orders:
+            return
+        await self._durable(saga)  # the barrier: nothing leaves before its intent is on disk
+        await asyncio.gather(*(self._send(saga, o) for o in orders))
+
+    async def _send(self, saga: Saga, o: SagaOrder) -> None:
+        req = OrderRequest(
+            instrument=o.instrument,
+            client_order_id=o.client_order_id,
+            side=o.side,
+            quantity=o.quantity,
+            price=o.price,
+            order_type=o.order_type,
+            time_in_force=o.time_in_force,
+            correlation_id=saga.execution_id,
+            execution_id=saga.execution_id,
+        )
+        backend = self.backends.get(o.venue)
+        o.needs_send = False
+        o.sent_ns = self.clock.now_ns()
+        if not saga.sent_ns:
+            saga.sent_ns = o.sent_ns
+        self._coid_exec[o.client_order_id] = saga.execution_id
+        if backend is None:
+            self.on_event(OrderRejected(venue=o.venue, client_order_id=o.client_order_id, reason=f"no backend for {o.venue.value}", ts_recv=o.sent_ns))
+            return
+        if o.purpose == "hedge":
+            self.risk.order_sent(o.venue)
+        if self.sent_hook is not None:
+            self.sent_hook(req)
+        try:
+            res = await backend.submit(req)
+        except Exception as exc:  # noqa: BLE001 - the order may or may not have reached the venue
+            log.warning("submit %s raised %s; asking the venue", o.client_order_id, exc)
+            await self._resolve_unknown(o, f"submit failed: {type(exc).__name__}: {exc}")
+            return
+        dup = [e for e in res.events if isinstance(e, OrderRejected) and _is_duplicate(e)]
+        if dup:
+            # the venue already has this client order id (an earlier send we could not see,
+            # e.g. in flight during a crash): that order is ours -- adopt it, never count a
+            # second one, never treat it as rejected
+            self._append(dup[0].kind, dup[0], saga.execution_id)
+            await self._resolve_unknown(o, f"venue reports a duplicate id: {dup[0].reason}")
+            return
+        for ev in res.events:
+            self.on_event(ev)
+
+    async def _resolve_unknown(self, o: SagaOrder, reason: str) -> None:
+        """After an error we cannot tell sent from not sent: ask the venue by client order id."""
+        backend = self.backends[o.venue]
+        try:
+            st = await backend.order_state(o.client_order_id)
+        except Exception as exc:  # noqa: BLE001
+            st = None
+            reason += f"; order lookup failed: {exc}"
+        if st is None:
+            self.on_event(OrderRejected(venue=o.venue, client_order_id=o.client_order_id, reason=reason, retryable=True, ts_recv=self.clock.now_ns()))
+        else:
+            await self._adopt_venue_state(o, st)
+
+    async def _adopt_venue_state(self, o: SagaOrder, st) -> None:
+        """Take the venue's view of an order: its fills (fetched), its status."""
+        of = o.fills
+        if st.venue_order_id and not of.venue_order_id:
+            of.venue_order_id = st.venue_order_id
+        if st.filled_quantity > of.filled:
+            await self._fetch_fills(o)
+        now = self.clock.now_ns()
+        if st.status.is_terminal and not of.venue_terminal:
+            if st.status is OrderStatus.REJECTED:
+                self.on_event(OrderRejected(venue=o.venue, client_order_id=o.client_order_id, reason="venue reports rejected", ts_recv=now))
+            elif st.status is OrderStatus.FILLED:
+                of.venue_filled = st.filled_quantity
+            else:
+                self.on_event(OrderCanceled(venue=o.venue, client_order_id=o.client_order_id, venue_order_id=st.venue_order_id,
+                                            filled_quantity=st.filled_quantity, reason=f"venue reports {st.status.value}", ts_recv=now))
+        elif not st.status.is_terminal:
+            if of.status.value == "PENDING":
+                self.on_event(OrderAccepted(venue=o.venue, client_order_id=o.client_order_id, venue_order_id=st.venue_order_id, ts_recv=now))
+        of.venue_filled = max(of.venue_filled or ZERO, st.filled_quantity)
+
+    async def _fetch_fills(self, o: SagaOrder) -> None:
+        backend = self.backends[o.venue]
+        since = max(0, (o.journaled_ns or o.sent_ns) - 60 * NS)
+        try:
+            evs = await backend.fills_since(since)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("fills_since failed for %s: %s", o.client_order_id, exc)
+            return
+        for ev in evs:
+            if getattr(ev, "client_order_id", None) == o.client_order_id and isinstance(ev, OrderFilled):
+                if ev.trade_id not in o.fills.fills:
+                    self.on_event(ev)
+
+    async def _cancel_order(self, o: SagaOrder) -> None:
+        backend = self.backends.get(o.venue)
+        if backend is None:
+            return
+        try:
+            evs = await backend.cancel(o.client_order_id, o.fills.venue_order_id)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("cancel %s raised %s", o.client_order_id, exc)
+            return
+        for ev in evs:
+            if isinstance(ev, (OrderCanceled, OrderExpired, OrderFilled, OrderRejected, FillStatusChanged)):
+                self.on_event(ev)
+            else:
+                self.journal.append(ev.kind, ev, correlation_id=self._coid_exec.get(o.client_order_id, ""))
+
+    async def _await_order(self, saga: Saga, o: SagaOrder, timeout_s: float) -> None:
+        """Accumulate fills until the order is terminal with its fills in, or the timeout: then
+        cancel, wait for the venue to confirm, and as a last resort ask it."""
+        of = o.fills
+        timed_out = False
+        # only a leg's own order stops waiting on a cancel request; hedges must run to the end
+        if not await self._wait_until(of, lambda: of.venue_terminal, timeout_s, saga if o.purpose == "leg" else None):
+            timed_out = not saga.cancel_requested
+            await self._cancel_order(o)
+            if not await self._wait_until(of, lambda: of.venue_terminal, self.config.cancel_timeout_s):
+                st = None
+                try:
+                    st = await self.backends[o.venue].order_state(o.client_order_id, of.venue_order_id)
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("order_state %s raised %s", o.client_order_id, exc)
+                if st is not None:
+                    await self._adopt_venue_state(o, st)
+        if of.missing_fills > 0 and not await self._wait_until(of, lambda: of.missing_fills == 0, self.config.fill_grace_s):
+            await self._fetch_fills(o)
+        if of.missing_fills > 0:
+            # the venue says it filled more than any fill we have seen: book it provisionally at
+            # the order's limit (the worst case) so positions are right now; the venue's fill,
+            # when it comes, replaces it (see on_event) and the difference is a correction
+            qty = of.missing_fills
+            n = sum(1 for t in of.fills if t.startswith(o.client_order_id + UNREPORTED))
+            self.on_event(OrderFilled(
+                venue=o.venue, instrument_id=o.instrument.id, client_order_id=o.client_order_id,
+                venue_order_id=of.venue_order_id, trade_id=f"{o.client_order_id}{UNREPORTED}{n}", side=o.side,
+                price=o.price, quantity=qty, fee=taker_fee(o.instrument, o.price, qty), fee_currency=o.instrument.quote,
+                liquidity=LiquiditySide.TAKER, status=FillStatus.PROVISIONAL, ts_recv=self.clock.now_ns(),
+            ))
+        status = of.status if of.venue_terminal else OrderStatus.CANCELED
+        fees = of.fees()
+        fee_cur, fee = (next(iter(fees.items())) if fees else (o.instrument.quote, ZERO))
+        self._record(
+            saga,
+            LegFilled(
+                execution_id=saga.execution_id,
+                leg_index=o.leg_index,
+                client_order_id=o.client_order_id,
+                purpose=o.purpose,
+                status=status.value,
+                filled_quantity=of.filled,
+                avg_price=of.avg_price,
+                fee=fee,
+                fee_currency=fee_cur,
+                timed_out=timed_out,
+                error=of.reject_reason if not of.venue_terminal or of.missing_fills == 0 else f"{of.missing_fills} filled at the venue without a fill record",
+            ),
+        )
+
+    async def _wait_until(self, of: OrderFills, cond: Callable[[], bool], timeout_s: float, saga: Saga | None = None) -> bool:
+        """Wait on the clock until ``cond()`` holds (True), the timeout passes or the saga is
+        canceled (False)."""
+        deadline = self.clock.monotonic_ns() + int(timeout_s * NS)
+        ev = of.changed_event()
+        while True:
+            if cond():
+                return True
+            if saga is not None and saga.cancel_requested:
+                return False
+            left = deadline - self.clock.monotonic_ns()
+            if left <= 0:
+                return False
+            ev.clear()
+            waits: list[Awaitable] = [ev.wait()]
+            if saga is not None:
+                waits.append(saga.cancel_event.wait())
+            await _wait_any_aw(waits, self.clock, left / NS)
+
+    # --- compensation ----------------------------------------------------------------------
+
+    def residuals(self, saga: Saga) -> list[Residual]:
+        """What the saga holds that it should not: unmatched leg excess (parallel/sequential),
+        or any non-primary asset (cascade). ``dust`` marks what no order could trade away."""
+        intent = saga.intent
+        out: list[Residual] = []
+        if saga.is_cascade:
+            for (venue, asset), qty in sorted(saga.currency_flows().items(), key=lambda kv: (kv[0][0].value, kv[0][1])):
+                if asset == intent.primary_quote or qty == 0:
+                    continue
+                plan = self._unwind_plan(saga, venue, asset, qty)
+                out.append(Residual(venue=venue, asset=asset, quantity=qty, dust=plan is None))
+            return out
+        frac = self._matched(saga)
+        for i, leg in enumerate(intent.legs):
+            net = saga.leg_net(i)
+            target = self._on_grid(saga, i, frac)
+            excess = net - target
+            if excess == 0:
+                continue
+            # an unmatched excess is real exposure even when it is below the venue's minimum:
+            # it is never "dust" (that is only for cascade leftovers under the unwind minimum)
+            out.append(Residual(venue=leg.venue, asset=asset_of(leg.instrument), quantity=excess * leg.side.sign))
+        return out
+
+    def matched_fraction(self, saga: Saga) -> Decimal:
+        intent = saga.intent
+        if saga.is_cascade:
+            last = len(intent.legs) - 1
+            return min(Decimal(1), saga.leg_filled(last) / saga.planned[last]) if saga.planned[last] else ZERO
+        frac = self._matched(saga)
+        return Decimal(frac.numerator) / Decimal(frac.denominator)
+
+    def _matched(self, saga: Saga) -> Fraction:
+        """Largest fraction of the intended size matched on every leg, exact, such that each
+        leg's share of it lies on that leg's size grid (1.25 YES cannot match 1.25 whole
+        Kalshi contracts: the matched set is then 1)."""
+        legs = [i for i in range(len(saga.intent.legs)) if saga.planned[i] > 0]
+        if not legs:
+            return Fraction(0)
+        frac = min(Fraction(max(ZERO, saga.leg_net(i))) / Fraction(saga.planned[i]) for i in legs)
+        for _ in range(16):
+            floored = min(Fraction(self._on_grid(saga, i, frac)) / Fraction(saga.planned[i]) for i in legs)
+            if floored == frac:
+                break
+            frac = floored
+        return frac
+
+    @staticmethod
+    def _on_grid(saga: Saga, i: int, frac: Fraction) -> Decimal:
+        inc = saga.intent.legs[i].instrument.size_increment
+        n = math.floor(Fraction(saga.planned[i]) * frac / Fraction(inc))
+        return (inc * n).quantize(inc) if inc.as_tuple().exponent < 0 else inc * n
+
+    def _ref_price(self, saga: Saga, inst: Instrument, side: Side, fallback: Decimal) -> Decimal:
+        """Reference price for a hedge: the decided-on book's best level on the side the hedge
+        takes, else ``fallback`` (the leg's limit or average fill)."""
+        book = saga.intent.book_for(inst.id)
+        lvl = book.best(side) if book else None
+        return lvl[0] if lvl else fallback
+
+    def _unwind_plan(self, saga: Saga, venue: Venue, asset: str, qty: Decimal) -> tuple[int, Instrument, Side, Decimal, Decimal] | None:
+        """How to turn ``qty`` of ``asset`` back into the primary quote (cascade): (leg index,
+        instrument, side, quantity, reference price), or None when it is dust / no route."""
+        if qty <= 0:
+            return None
+        primary = saga.intent.primary_quote
+        for j in reversed(range(len(saga.intent.legs))):
+            inst = saga.intent.legs[j].instrument
+            if inst.venue is not venue:
+                continue
+            if asset_of(inst) == asset and inst.quote == primary:
+                q = inst.round_size(qty)
+                ref = self._ref_price(saga, inst, Side.SELL, saga.intent.legs[j].price)
+                if q > 0 and inst.check_order(ref, q) is None:
+                    return j, inst, Side.SELL, q, ref
+            elif inst.kind is InstrumentKind.SPOT and inst.quote == asset and inst.base == primary:
+                ref = self._ref_price(saga, inst, Side.BUY, saga.intent.legs[j].price)
+                q = max_buy_quantity(inst, qty, ref)
+                if q > 0 and inst.check_order(ref, q) is None:
+                    return j, inst, Side.BUY, q, ref
+        return None
+
+    def _hedge_orders(self, saga: Saga) -> list[tuple[int, Instrument, Side, Decimal, Decimal]]:
+        plans = []
+        if saga.is_cascade:
+            for r in self.residuals(saga):
+                if not r.dust:
+                    p = self._unwind_plan(saga, r.venue, r.asset, r.quantity)
+                    if p:
+                        plans.append(p)
+            return plans
+        for i, r in enumerate(self.residuals(saga)):
+            if r.dust or r.quantity == 0:
+                continue
+            leg_index = next(j for j, leg in enumerate(saga.intent.legs) if asset_of(leg.instrument) == r.asset and leg.venue is r.venue)
+            leg = saga.intent.legs[leg_index]
+            side = Side.SELL if r.quantity > 0 else Side.BUY
+            fills = [o.fills.avg_price for o in saga.leg_orders(leg_index) if o.fills.avg_price is not None]
+            ref = self._ref_price(saga, leg.instrument, side, fills[0] if fills else leg.price)
+            plans.append((leg_index, leg.instrument, side, abs(r.quantity), ref))
+        return plans
+
+    @staticmethod
+    def _worst_price(inst: Instrument, side: Side, ref: Decimal, bps: Decimal) -> Decimal:
+        """``ref`` moved against us by ``bps``, on the tick grid, never past it."""
+        tick = inst.tick_size
+        if side is Side.SELL:
+            p = (ref * (1 - bps / BPS) / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+            p = max(p, tick)
+        else:
+            p = (ref * (1 + bps / BPS) / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+            if inst.kind is InstrumentKind.OUTCOME:
+                p = min(p, 1 - tick)
+        return p.quantize(tick)
+
+    @classmethod
+    def _chase_price(cls, inst: Instrument, side: Side, ref: Decimal, step: int, step_bps: Decimal, max_bps: Decimal) -> Decimal:
+        """Limit for chase step ``step``: ``step`` concessions of ``step_bps`` but at least one
+        tick each, never beyond the market-out worst price."""
+        by_bps = cls._worst_price(inst, side, ref, step_bps * step)
+        by_tick = ref - inst.tick_size * step if side is Side.SELL else ref + inst.tick_size * step
+        bound = cls._worst_price(inst, side, ref, max_bps)
+        if side is Side.SELL:
+            return max(min(by_bps, by_tick.quantize(inst.tick_size)), bound)
+        return min(max(by_bps, by_tick.quantize(inst.tick_size)), bound)
+
+    async def _compensate(self, saga: Saga) -> None:
+        if saga.state.is_terminal:
+            return
+        # a leg still working (e.g. exception mid-way) is canceled before deciding anything
+        for o in saga.unfinished():
+            if not o.needs_send:
+                await self._await_order(saga, o, 0)
+            else:
+                # journaled, never handed over: it will never be sent now
+                self._record(saga, LegFilled(execution_id=saga.execution_id, leg_index=o.leg_index, client_order_id=o.client_order_id,
+                                             purpose=o.purpose, status=OrderStatus.REJECTED.value, filled_quantity=ZERO, avg_price=None,
+                                             fee=ZERO, fee_currency=o.instrument.quote, error="not sent"))
+        residuals = [r for r in self.residuals(saga) if not r.dust and r.quantity != 0]
+        if not residuals:
+            return
+        policy = saga.intent.hedge
+        reason = saga.stop_reason or saga.error or "residual exposure"
+        if saga.state is not SagaState.HEDGING:
+            self._transition(saga, SagaState.HEDGING, reason)
+            self._record(saga, HedgeStarted(execution_id=saga.execution_id, mode=policy.mode.value, reason=reason, residuals=residuals))
+        deadline = self.clock.monotonic_ns() + int(policy.timeout_s * NS)
+        if policy.mode is HedgeMode.HOLD:
+            return  # nothing is sent; _finish alerts and reports the residual
+        if policy.mode is HedgeMode.LIMIT_CHASE:
+            chase_end = min(deadline, self.clock.monotonic_ns() + int(policy.chase_s * NS))
+            step = 0
+            while self.clock.monotonic_ns() < chase_end:
+                plans = self._hedge_orders(saga)
+                if not plans:
+                    return
+                orders = []
+                for leg_index, inst, side, qty, ref in plans:
+                    price = self._chase_price(inst, side, ref, step, policy.chase_step_bps, policy.max_slippage_bps)
+                    if inst.check_order(price, qty) is not None:
+                        continue
+                    orders.append(self._prepare(saga, leg_index, qty, saga.next_attempt(leg_index), "hedge", instrument=inst, side=side,
+                                                price=price, order_type=OrderType.LIMIT, tif=TimeInForce.GTC))
+                if not orders:
+                    break
+                await self._send_all(saga, orders)
+                rest = min(policy.chase_step_s, max(0.0, (chase_end - self.clock.monotonic_ns()) / NS))
+                await asyncio.gather(*(self._await_order(saga, o, rest) for o in orders))
+                step += 1
+        attempts = 0
+        while attempts < policy.max_attempts and self.clock.monotonic_ns() < deadline:
+            plans = self._hedge_orders(saga)
+            if not plans:
+                return
+            attempts += 1
+            orders: list[SagaOrder] = []
+            for leg_index, inst, side, qty, ref in plans:
+                price = self._worst_price(inst, side, ref, policy.max_slippage_bps)
+                if inst.check_order(price, qty) is not None:
+                    continue  # the venue would refuse it (below a minimum): report, do not spam
+                orders.append(self._prepare(saga, leg_index, qty, saga.next_attempt(leg_index), "hedge", instrument=inst, side=side,
+                                            price=price, order_type=OrderType.MARKET, tif=TimeInForce.IOC))
+            if not orders:
+                return
+            await self._send_all(saga, orders)
+            left = max(0.0, (deadline - self.clock.monotonic_ns()) / NS)
+            await asyncio.gather(*(self._await_order(saga, o, left) for o in orders))
+
+    # --- the end ---------------------------------------------------------------------------
+
+    async def _finish(self, saga: Saga) -> None:
+        if saga.report is not None:
+            return
+        residuals = self.residuals(saga)
+        open_res = [r for r in residuals if not r.dust and r.quantity != 0]
+        hedged = saga.state is SagaState.HEDGING or any(o.purpose == "hedge" for o in saga.orders.values())
+        if not saga.any_fill():
+            status = ExecutionStatus.ABORTED
+        elif open_res:
+            status = ExecutionStatus.FAILED
+        elif hedged:
+            status = ExecutionStatus.HEDGED
+        else:
+            status = ExecutionStatus.FILLED
+        if status is ExecutionStatus.FAILED:
+            why = saga.error or (f"hedge policy {saga.hedge_mode}: residual held" if saga.hedge_mode == HedgeMode.HOLD.value else "compensation did not flatten the residual")
+            log.error("execution %s left residual exposure: %s", saga.execution_id, open_res)
+            try:
+                self._record(saga, ResidualAlerted(execution_id=saga.execution_id, residuals=open_res, reason=why))
+            except Exception:  # noqa: BLE001 - already logged and the kill switch tripped
+                pass
+        report = self._report(saga, status, residuals)
+        try:
+            self._transition(saga, SagaState.of(status), saga.stop_reason or saga.error)
+            self._record(saga, ExecutionReported(report=report))
+            await self.journal.flush()
+        except Exception as exc:  # noqa: BLE001 - the report still reaches the caller (and the log)
+            self._journal_failed(exc)
+            log.error("execution %s report not journaled: %s", saga.execution_id, report)
+            saga.report = report
+            saga.state = SagaState.of(status)
+        finally:
+            traded = max((f.ts_ns for o in saga.orders.values() for f in o.fills.fills.values()), default=0)
+            self.risk.release(saga.execution_id, profit=report.profit, signal_key=saga.intent.signal_key, traded_ns=traded)
+            self.reports.append(report)
+            if len(self.reports) > self.config.keep_reports:
+                del self.reports[: len(self.reports) - self.config.keep_reports]
+
+    def _value(self, currency: str, primary: str) -> Decimal | None:
+        if currency == primary:
+            return Decimal(1)
+        return self.risk.limits.valuation.get(currency) if primary in self.risk.limits.valuation else None
+
+    def _report(self, saga: Saga, status: ExecutionStatus, residuals: list[Residual]) -> ExecutionReport:
+        intent = saga.intent
+        primary = intent.primary_quote
+        legs: list[LegReport] = []
+        last_fill = 0
+        acked = 0
+        for o in saga.orders.values():
+            of = o.fills
+            fees = of.fees()
+            fee_cur, fee = (next(iter(fees.items())) if fees else (o.instrument.quote, ZERO))
+            end = of.terminal_ns or (o.finished.ts_recv if o.finished else 0)
+            last_fill = max(last_fill, end if o.purpose == "leg" else 0)
+            if of.acked_ns and (not acked or of.acked_ns < acked):
+                acked = of.acked_ns
+            legs.append(
+                LegReport(
+                    leg_index=o.leg_index,
+                    purpose=o.purpose,
+                    client_order_id=o.client_order_id,
+                    venue=o.venue,
+                    instrument_id=o.instrument.id,
+                    side=o.side,
+                    requested_quantity=o.quantity,
+                    limit_price=o.price,
+                    filled_quantity=of.filled,
+                    avg_price=of.avg_price,
+                    fee=fee,
+                    fee_currency=fee_cur,
+                    status=(o.finished.status if o.finished else of.status.value),
+                    latency_ns=max(0, end - o.sent_ns) if o.sent_ns and end else 0,
+                    ack_latency_ns=max(0, of.acked_ns - o.sent_ns) if o.sent_ns and of.acked_ns else 0,
+                    error=(o.finished.error if o.finished else of.reject_reason),
+                )
+            )
+        # profit: cash flows valued in the primary quote, plus the payout of matched sets
+        flows = saga.currency_flows()
+        profit = ZERO
+        spent = ZERO
+        for (venue, cur), amount in flows.items():
+            if saga.is_cascade and cur != primary:
+                continue  # intermediate currencies: dust is reported as residual, not valued
+            v = self._value(cur, primary)
+            if v is None:
+                continue
+            profit += amount * v
+        for o in saga.orders.values():
+            if o.purpose == "leg" and (not saga.is_cascade or o.leg_index == 0):
+                v = self._value(o.instrument.quote, primary)
+                if v is not None and o.side is Side.BUY:
+                    spent += (o.fills.notional + o.fills.fees().get(o.instrument.quote, ZERO)) * v
+        matched = self.matched_fraction(saga)
+        if intent.set_payout is not None and not saga.is_cascade:
+            frac = self._matched(saga)
+            sets = min((self._on_grid(saga, i, frac) for i in range(len(intent.legs))), default=ZERO)
+            profit += sets * intent.set_payout  # matched sets are worth the payout, not their cost
+        eff = (profit / spent * BPS).quantize(Decimal("0.01")) if spent else None
+        ts = intent.timestamps
+        return ExecutionReport(
+            execution_id=saga.execution_id,
+            status=status,
+            strategy=intent.strategy,
+            sequencing=intent.sequencing.value,
+            primary_quote=primary,
+            legs=legs,
+            predicted_edge_bps=intent.predicted_edge_bps,
+            effective_edge_bps=eff,
+            predicted_profit=intent.predicted_profit,
+            profit=profit,
+            matched_fraction=matched,
+            residuals=residuals,
+            timings=StageTimings(
+                socket_arrival_ns=ts.socket_arrival_ns,
+                book_updated_ns=ts.book_updated_ns,
+                evaluated_ns=ts.evaluated_ns,
+                intent_created_ns=ts.created_ns,
+                risk_checked_ns=saga.risk_ns,
+                journaled_ns=saga.journaled_ns,
+                sent_ns=saga.sent_ns,
+                acked_ns=acked,
+                filled_ns=last_fill,
+                completed_ns=self.clock.now_ns(),
+            ),
+            books=intent.books,
+            error="; ".join(x for x in (saga.error, saga.stop_reason) if x),
+            recovered=saga.recovered,
+        )
+
+    # --- status ----------------------------------------------------------------------------
+
+    def status(self) -> dict:
+        return {
+            "paused": self.paused,
+            "in_flight": {eid: s.state.value for eid, s in self.sagas.items() if not s.state.is_terminal},
+            "risk": self.risk.status(),
+            "portfolio": self.portfolio.snapshot(),
+            "recent_reports": [
+                {"execution_id": r.execution_id, "status": r.status.value, "profit": str(r.profit)} for r in self.reports[-20:]
+            ],
+        }
+
+
+def _is_duplicate(ev: OrderRejected) -> bool:
+    return ev.code.upper() in ("DUPLICATE", "DUPLICATE_CLIENT_ORDER_ID") or "duplicate" in ev.reason.lower()
+
+
+def spent_by(order: SagaOrder, fill: Any) -> tuple[str, Decimal]:
+    """(asset, amount) a fill of ``order`` consumed: what converts its capital reservation."""
+    inst = order.instrument
+    if order.side is Side.BUY:
+        return inst.quote, fill.quantity * fill.price + (fill.fee if fill.fee_currency == inst.quote else ZERO)
+    return asset_of(inst), fill.quantity
+
+
+async def _wait_any(*events: asyncio.Event) -> None:
+    tasks = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+async def _wait_any_aw(waits: list[Awaitable], clock: Clock, timeout_s: float) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    tasks.append(asyncio.ensure_future(clock.sleep(timeout_s)))
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()

@@ -1,0 +1,149 @@
+"""Reconciliation: our view (journal) against each venue's.
+
+Runtime matching of provisional fills against the venue's fill stream lives in the engine's
+event path (``ExecutionEngine.on_event`` + ``FillAccumulator``): fills are matched by trade id,
+whichever report arrives first is booked, a second report with other numbers is journaled as a
+``FillCorrected`` and applied to positions, ``FillStatusChanged(FAILED)`` reverses a fill, and a
+provisional stand-in for a fill the venue had not reported is retired when the real one comes.
+
+This module does the start-up half: before any trading, fetch every backend's open orders,
+positions and balances, compare them with the journal-rebuilt state, journal the differences
+(``ReconciliationReported``) and take the venue's balances and positions as the truth.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from arbkit.core.enums import InstrumentKind, Venue
+from arbkit.execution.engine import ExecutionEngine
+from arbkit.execution.events import ReconciliationReported
+
+log = logging.getLogger("arbkit.execution.reconcile")
+ZERO = Decimal(0)
+
+
+@dataclass
+class VenueReconciliation:
+    venue: Venue
+    differences: list[str] = field(default_factory=list)
+    open_orders: int = 0
+    unknown_open_orders: list[str] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
+    fetch_error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences and not self.fetch_error
+
+
+def journal_positions(engine: ExecutionEngine) -> dict[tuple[Venue, str], Decimal]:
+    """Net outcome-share positions from every saga order's fills, as the journal rebuilt them."""
+    out: dict[tuple[Venue, str], Decimal] = {}
+    for saga in engine.sagas.values():
+        for o in saga.orders.values():
+            if o.instrument.kind is not InstrumentKind.OUTCOME or not o.fills.filled:
+                continue
+            key = (o.venue, o.instrument.id)
+            out[key] = out.get(key, ZERO) + o.side.sign * o.fills.filled
+    return out
+
+
+async def startup_reconcile(
+    engine: ExecutionEngine,
+    *,
+    baseline_positions: dict[tuple[Venue, str], Decimal] | None = None,
+    cancel_unknown_orders: bool = False,
+    fills_since_ns: int | None = None,
+) -> list[VenueReconciliation]:
+    """Compare each venue with the journal, journal the differences, adopt the venue's balances
+    and positions. ``baseline_positions`` are holdings that predate the journal (so they are not
+    reported as differences). Call after ``recovery.rebuild`` and before trading.
+
+    With ``fills_since_ns``, the trade ids of the venue's fills since then are remembered as
+    already inside the adopted balances (``engine.prebooked``): an interrupted saga that learns
+    of one of them later books it into the saga but not into the portfolio again."""
+    jpos = journal_positions(engine)
+    base = baseline_positions or {}
+    results: list[VenueReconciliation] = []
+    for venue, backend in engine.backends.items():
+        rec = VenueReconciliation(venue=venue)
+        results.append(rec)
+        try:
+            open_orders = await backend.open_orders()
+            balances = await backend.balances()
+            positions = await backend.positions()
+        except Exception as exc:  # noqa: BLE001 - report it; trading on a venue we cannot see is refused
+            rec.fetch_error = f"{type(exc).__name__}: {exc}"
+            rec.differences.append(f"could not fetch venue state: {rec.fetch_error}")
+            _journal(engine, rec)
+            continue
+        rec.open_orders = len(open_orders)
+        venue_open = {o.client_order_id for o in open_orders}
+        for o in open_orders:
+            of = engine.fills.get(o.client_order_id)
+            if of is None:
+                rec.unknown_open_orders.append(o.client_order_id)
+                rec.differences.append(
+                    f"open order {o.client_order_id or o.venue_order_id} ({o.instrument_id} {o.side.value} "
+                    f"{o.quantity}@{o.price}) is not in the journal"
+                )
+                if cancel_unknown_orders:
+                    try:
+                        await backend.cancel(o.client_order_id, o.venue_order_id)
+                        rec.canceled.append(o.client_order_id)
+                    except Exception as exc:  # noqa: BLE001
+                        rec.differences.append(f"cancel of unknown order {o.client_order_id} failed: {exc}")
+            elif of.venue_terminal:
+                rec.differences.append(f"order {o.client_order_id} is open at the venue but closed in the journal")
+            if of is not None and o.filled_quantity != of.filled:
+                rec.differences.append(f"order {o.client_order_id}: venue filled {o.filled_quantity}, journal {of.filled}")
+        for saga in engine.sagas.values():
+            for so in saga.orders.values():
+                if (so.venue is venue and so.finished is None and not so.needs_send and not so.fills.venue_terminal
+                        and so.client_order_id not in venue_open):
+                    rec.differences.append(f"order {so.client_order_id} is open in the journal but not at the venue")
+        venue_pos = {p.instrument_id: p.quantity for p in positions}
+        for (v, iid), q in sorted(jpos.items(), key=lambda kv: kv[0][1]):
+            if v is not venue:
+                continue
+            expect = q + base.get((v, iid), ZERO)
+            have = venue_pos.get(iid, ZERO)
+            if have != expect:
+                rec.differences.append(f"position {iid}: venue {have}, journal {expect}")
+        for iid, q in sorted(venue_pos.items()):
+            if (venue, iid) not in jpos and q != base.get((venue, iid), ZERO):
+                rec.differences.append(f"position {iid}: venue {q}, journal has no trades in it")
+        for b in balances:
+            prior = engine.portfolio.cash.get((venue, b.currency))
+            if prior is not None and prior != b.total:
+                rec.differences.append(f"balance {b.currency}: venue {b.total}, ours {prior}")
+        # the venue is the truth for what we hold now
+        engine.portfolio.set_balances(venue, balances)
+        engine.portfolio.set_positions(venue, positions)
+        if fills_since_ns is not None:
+            try:
+                for ev in await backend.fills_since(fills_since_ns):
+                    tid = getattr(ev, "trade_id", "")
+                    if tid:
+                        engine.prebooked.add((venue, tid))
+            except Exception as exc:  # noqa: BLE001
+                rec.differences.append(f"could not fetch recent fills: {type(exc).__name__}: {exc}")
+        _journal(engine, rec)
+        if rec.differences:
+            log.warning("start-up reconciliation %s: %s", venue.value, "; ".join(rec.differences))
+    return results
+
+
+def _journal(engine: ExecutionEngine, rec: VenueReconciliation) -> None:
+    engine.journal.append_event(
+        ReconciliationReported(
+            venue=rec.venue,
+            differences=rec.differences,
+            open_orders=rec.open_orders,
+            ok=rec.ok,
+            ts_recv=engine.clock.now_ns(),
+        )
+    )

@@ -1,0 +1,117 @@
+"""Control endpoint over real NNG sockets (ipc in tmp_path, tcp on 127.0.0.1 with a token)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from exec_kit import T0, cross_venue_intent, drive
+
+from arbkit.execution.control import ControlClient, ControlError, ControlServer
+from arbkit.execution.paper import PaperConfig
+from arbkit.execution.intent import Sequencing
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_ipc_commands(env_factory, tmp_path):
+    env = env_factory(paper=PaperConfig(latency_s=1.0))
+    addr = f"ipc://{tmp_path}/ctl.ipc"
+    srv = ControlServer(env.engine, addr, extra_status=lambda: {"kalshi.feed": "closed"})
+    await srv.start()
+    cli = ControlClient(addr, timeout_s=5)
+    try:
+        st = await cli.arequest("status")
+        assert st["paused"] is False and st["breakers"] == {"kalshi.feed": "closed"} and st["risk"]["slots"] == 4
+        assert (await cli.arequest("pause", reason="lunch")) == {"paused": True} and env.engine.paused
+        assert (await cli.arequest("resume")) == {"paused": False} and not env.engine.paused
+        assert (await cli.arequest("slots", n=2)) == {"slots": 2} and env.risk.slots == 2
+        with pytest.raises(ControlError, match="integer"):
+            await cli.arequest("slots", n="many")
+        with pytest.raises(ControlError, match="no execution"):
+            await cli.arequest("cancel", execution_id="nope")
+        with pytest.raises(ControlError, match="unknown command"):
+            await cli.arequest("reboot")
+        # an execution in flight shows in status and can be canceled by id
+        assert env.engine.submit(cross_venue_intent("ct-1", T0, seq=Sequencing.SEQUENTIAL)).approved
+        st = await cli.arequest("status")
+        assert st["in_flight"] == {"ct-1": "RUNNING"}
+        assert (await cli.arequest("cancel", execution_id="ct-1")) == {"canceled": "ct-1"}
+        rep = await drive(env.clock, env.engine.wait("ct-1"))
+        assert rep.status.value in ("HEDGED", "ABORTED")
+        out = await cli.arequest("kill", reason="drill")
+        assert out["killed"] and env.risk.killswitch.tripped and env.risk.killswitch.reason == "drill"
+        assert env.engine.submit(cross_venue_intent("ct-2", T0)).check == "killswitch"
+        st = await cli.arequest("status")
+        assert st["risk"]["killswitch"] == {"tripped": True, "reason": "drill"}
+        assert st["recent_reports"][0]["execution_id"] == "ct-1"
+    finally:
+        await srv.close()
+
+
+async def test_tcp_needs_a_token_and_checks_it(env_factory):
+    env = env_factory()
+    with pytest.raises(ControlError, match="token"):
+        ControlServer(env.engine, "tcp://127.0.0.1:1")
+    addr = f"tcp://127.0.0.1:{free_port()}"
+    srv = ControlServer(env.engine, addr, token="s3cret-token")
+    await srv.start()
+    try:
+        with pytest.raises(ControlError, match="unauthorised"):
+            await ControlClient(addr, token="wrong").arequest("pause")
+        assert not env.engine.paused and srv.refused == 1
+        assert (await ControlClient(addr, token="s3cret-token").arequest("pause")) == {"paused": True}
+    finally:
+        await srv.close()
+
+
+async def test_bad_requests_are_answered_not_fatal(env_factory, tmp_path):
+    env = env_factory()
+    srv = ControlServer(env.engine, f"ipc://{tmp_path}/c2.ipc")
+    assert b"bad request" in await srv.handle_bytes(b"not json")
+    assert b"bad request" in await srv.handle_bytes(b"[1, 2]")
+    with pytest.raises(ControlError, match="cannot reach"):
+        ControlClient(f"ipc://{tmp_path}/nobody.ipc", timeout_s=0.5).request("status")
+
+
+async def test_cli_commands_against_a_live_endpoint(env_factory, tmp_path, monkeypatch):
+    import asyncio
+
+    import typer
+    from typer.testing import CliRunner
+
+    from arbkit.execution.control_cli import register
+
+    env = env_factory()
+    addr = f"ipc://{tmp_path}/cli.ipc"
+    srv = ControlServer(env.engine, addr)
+    await srv.start()
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """test root"""
+
+    register(app)
+    monkeypatch.setenv("ARBKIT_CONTROL_ADDRESS", addr)
+    runner = CliRunner()
+    loop = asyncio.get_running_loop()
+    try:
+        res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["pause", "--reason", "cli"]))
+        assert res.exit_code == 0 and "paused" in res.output and env.engine.paused
+        res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["status", "--json"]))
+        assert res.exit_code == 0 and '"paused": true' in res.output
+        res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["status"]))
+        assert res.exit_code == 0 and "paused: True" in res.output
+        res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["cancel", "ghost"]))
+        assert res.exit_code == 1 and "no execution" in res.output
+        res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["slots", "7"]))
+        assert res.exit_code == 0 and env.risk.slots == 7
+        res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["kill"]))
+        assert res.exit_code == 0 and env.risk.killswitch.tripped
+    finally:
+        await srv.close()
