@@ -1,0 +1,424 @@
+"""The report's figures: SQL over the journal's records in DuckDB.
+
+Definitions (what each figure means, so it can be checked against the journal by hand):
+
+* **Executions** are the journal's ``ExecutionReported`` records (the last one per execution
+  id, should recovery report one twice). ``unfinished`` counts executions risk approved
+  (``ExecutionStarted``) that have no report yet.
+* **PnL** is the report's ``profit`` (realised cash flow in the execution's primary quote plus
+  the payout of matched sets), summed exactly (DECIMAL). Profits in different currencies are
+  never added together: every PnL row carries its currency. "Venue" is the set of venues an
+  execution traded on (``kalshi+polymarket`` for a cross-venue pair): a cross-venue profit only
+  exists for the pair, so it is not split between the venues. Fees are also given per venue.
+* **Fill rate** per venue: orders fully filled / orders submitted. Orders are the saga orders
+  (``LegSubmitted``, legs and hedges) plus any ``OrderSubmitted`` not also journaled as a leg.
+  An order's filled quantity is its final ``LegFilled`` record, else the sum of its distinct
+  ``OrderFilled`` trades (FAILED fills excluded).
+* **Edge**: predicted vs effective bps per execution (effective is absent when nothing was
+  bought, e.g. ABORTED); slippage = effective - predicted.
+* **Latency** per stage (see :mod:`arbkit.analytics.stages`): p50/p90/p99 are DuckDB's
+  ``quantile_cont`` (linear interpolation between order statistics, as numpy's default).
+* **Hedges**: hedge orders (``purpose == "hedge"``) in the reports. A hedge's cost is what
+  unwinding lost against the entry it unwound: ``qty * (entry - hedge price)`` for a sell
+  (``(hedge price - entry)`` for a buy) plus the hedge's fee when it is charged in the
+  instrument's quote; the cost is in that quote (e.g. pUSD for a Polymarket hedge). The entry is the volume-weighted fill price of the execution's own orders on that leg
+  and instrument; when there is none (a cascade unwinding an intermediate currency) it is the
+  best price the strategy saw on the hedge's side in the decision-time book; else unknown.
+* **Rejections**: ``OrderRejected`` by venue and reason, ``RiskDenied`` by check and reason.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal, InvalidOperation, localcontext
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from arbkit.analytics.load import LoadedJournal, load_journal
+from arbkit.analytics.stages import STAGES
+
+STATUSES = ("FILLED", "HEDGED", "FAILED", "ABORTED")
+MONEY = "DECIMAL(38,18)"  # 20 integer digits, 18 decimals: exact for every price, size and profit
+BPS = "DECIMAL(38,10)"
+
+_EXECUTIONS_SQL = f"""
+CREATE TABLE executions AS
+WITH r AS (
+    SELECT seq, ts_ns, payload->'report' AS rep FROM records WHERE kind = 'ExecutionReported'
+    QUALIFY row_number() OVER (PARTITION BY payload->'report'->>'execution_id' ORDER BY seq DESC) = 1
+)
+SELECT
+    seq,
+    ts_ns,
+    rep->>'execution_id' AS execution_id,
+    rep->>'status' AS status,
+    coalesce(nullif(rep->>'strategy', ''), '(none)') AS strategy,
+    rep->>'primary_quote' AS currency,
+    coalesce(nullif(array_to_string(list_sort(list_distinct(json_extract_string(rep, '$.legs[*].venue'))), '+'), ''),
+             '(none)') AS venues,
+    TRY_CAST(rep->>'predicted_edge_bps' AS {BPS}) AS predicted_bps,
+    TRY_CAST(rep->>'effective_edge_bps' AS {BPS}) AS effective_bps,
+    TRY_CAST(rep->>'profit' AS {MONEY}) AS profit,
+    TRY_CAST(rep->>'predicted_profit' AS {MONEY}) AS predicted_profit,
+    TRY_CAST(rep->>'matched_fraction' AS {MONEY}) AS matched_fraction,
+    coalesce(nullif(TRY_CAST(rep->'timings'->>'completed_ns' AS BIGINT), 0), ts_ns) AS completed_ns,
+    {", ".join(f"coalesce(TRY_CAST(rep->'timings'->>'{f}' AS BIGINT), 0) AS {f}" for f in dict.fromkeys(
+        x for _, a, b in STAGES for x in (a, b)))},
+    coalesce(TRY_CAST(rep->>'recovered' AS BOOLEAN), false) AS recovered,
+    rep->>'error' AS error,
+    rep->'legs' AS legs,
+    rep->'books' AS books
+FROM r
+"""
+
+_LEGS_SQL = f"""
+CREATE TABLE legs AS
+WITH u AS (
+    SELECT execution_id, strategy, currency, status AS execution_status, unnest(json_extract(legs, '$[*]')) AS leg
+    FROM executions
+)
+SELECT
+    execution_id, strategy, currency, execution_status,
+    TRY_CAST(leg->>'leg_index' AS INTEGER) AS leg_index,
+    leg->>'purpose' AS purpose,
+    leg->>'client_order_id' AS client_order_id,
+    leg->>'venue' AS venue,
+    leg->>'instrument_id' AS instrument_id,
+    leg->>'side' AS side,
+    TRY_CAST(leg->>'requested_quantity' AS {MONEY}) AS requested_quantity,
+    TRY_CAST(leg->>'limit_price' AS {MONEY}) AS limit_price,
+    coalesce(TRY_CAST(leg->>'filled_quantity' AS {MONEY}), 0) AS filled_quantity,
+    TRY_CAST(leg->>'avg_price' AS {MONEY}) AS avg_price,
+    coalesce(TRY_CAST(leg->>'fee' AS {MONEY}), 0) AS fee,
+    leg->>'fee_currency' AS fee_currency,
+    leg->>'status' AS status,
+    coalesce(TRY_CAST(leg->>'latency_ns' AS BIGINT), 0) AS latency_ns,
+    coalesce(TRY_CAST(leg->>'ack_latency_ns' AS BIGINT), 0) AS ack_latency_ns
+FROM u
+"""
+
+_ORDERS_SQL = f"""
+CREATE TABLE orders AS
+WITH submitted AS (
+    SELECT payload->>'client_order_id' AS coid, payload->'instrument'->>'venue' AS venue,
+           payload->>'purpose' AS purpose, TRY_CAST(payload->>'quantity' AS {MONEY}) AS quantity, seq
+    FROM records WHERE kind = 'LegSubmitted'
+    UNION ALL
+    SELECT payload->>'client_order_id', payload->>'venue', 'order', TRY_CAST(payload->>'quantity' AS {MONEY}), seq
+    FROM records WHERE kind = 'OrderSubmitted'
+),
+o AS (
+    -- first record of each order (a LegSubmitted wins over an OrderSubmitted of the same order)
+    SELECT * FROM submitted
+    QUALIFY row_number() OVER (PARTITION BY coid ORDER BY (purpose = 'order'), seq) = 1
+),
+final AS (
+    SELECT payload->>'client_order_id' AS coid, payload->>'status' AS status,
+           TRY_CAST(payload->>'filled_quantity' AS {MONEY}) AS filled_quantity
+    FROM records WHERE kind = 'LegFilled'
+    QUALIFY row_number() OVER (PARTITION BY payload->>'client_order_id' ORDER BY seq DESC) = 1
+),
+trades AS (
+    SELECT payload->>'client_order_id' AS coid, payload->>'status' AS status,
+           TRY_CAST(payload->>'quantity' AS {MONEY}) AS quantity
+    FROM records WHERE kind = 'OrderFilled'
+    QUALIFY row_number() OVER (PARTITION BY payload->>'client_order_id', payload->>'trade_id' ORDER BY seq DESC) = 1
+),
+fills AS (SELECT coid, sum(quantity) AS quantity FROM trades WHERE status IS DISTINCT FROM 'FAILED' GROUP BY coid),
+rejected AS (SELECT DISTINCT payload->>'client_order_id' AS coid FROM records WHERE kind = 'OrderRejected')
+SELECT
+    o.coid AS client_order_id, o.venue, o.purpose, o.quantity,
+    coalesce(final.filled_quantity, fills.quantity, 0) AS filled_quantity,
+    CASE
+        WHEN o.quantity > 0 AND coalesce(final.filled_quantity, fills.quantity, 0) >= o.quantity THEN 'filled'
+        WHEN coalesce(final.filled_quantity, fills.quantity, 0) > 0 THEN 'partial'
+        WHEN final.status = 'REJECTED' OR rejected.coid IS NOT NULL THEN 'rejected'
+        ELSE 'unfilled'
+    END AS outcome
+FROM o
+LEFT JOIN final ON final.coid = o.coid
+LEFT JOIN fills ON fills.coid = o.coid
+LEFT JOIN rejected ON rejected.coid = o.coid
+"""
+
+_HEDGES_SQL = f"""
+WITH entry AS (
+    -- fills as lists: their notional is summed in Python (a DECIMAL(38,18) product overflows DuckDB's 38 digits)
+    SELECT execution_id, leg_index, instrument_id, side,
+           list(filled_quantity ORDER BY client_order_id) AS quantities, list(avg_price ORDER BY client_order_id) AS prices
+    FROM legs WHERE purpose = 'leg' AND filled_quantity > 0 AND avg_price IS NOT NULL
+    GROUP BY ALL
+),
+books AS (
+    SELECT execution_id, b->>'instrument_id' AS instrument_id,
+           TRY_CAST(json_extract_string(b, '$.bids[0][0]') AS {MONEY}) AS best_bid,
+           TRY_CAST(json_extract_string(b, '$.asks[0][0]') AS {MONEY}) AS best_ask
+    FROM (SELECT execution_id, unnest(json_extract(books, '$[*]')) AS b FROM executions)
+),
+submitted AS (
+    SELECT payload->>'client_order_id' AS coid, payload->'instrument'->>'quote' AS quote FROM records
+    WHERE kind = 'LegSubmitted'
+    QUALIFY row_number() OVER (PARTITION BY payload->>'client_order_id' ORDER BY seq) = 1
+)
+SELECT h.execution_id, h.strategy, s.quote, h.execution_status, h.leg_index, h.client_order_id, h.venue,
+       h.instrument_id, h.side, h.requested_quantity, h.filled_quantity, h.avg_price, h.fee, h.fee_currency, h.status,
+       e.quantities AS entry_quantities, e.prices AS entry_prices,
+       CASE WHEN h.side = 'SELL' THEN bk.best_bid ELSE bk.best_ask END AS book_price
+FROM legs h
+LEFT JOIN entry e ON e.execution_id = h.execution_id AND e.leg_index = h.leg_index
+                 AND e.instrument_id = h.instrument_id AND e.side <> h.side
+LEFT JOIN books bk ON bk.execution_id = h.execution_id AND bk.instrument_id = h.instrument_id
+LEFT JOIN submitted s ON s.coid = h.client_order_id
+WHERE h.purpose = 'hedge'
+ORDER BY h.execution_id, h.client_order_id
+"""
+
+
+def dec_str(d: Decimal | None) -> str | None:
+    """An exact decimal as plain text without trailing zeros (``1.500`` -> ``1.5``, never
+    ``1.5E+1``)."""
+    if d is None:
+        return None
+    if d == 0:
+        return "0"
+    return format(d.normalize(), "f")
+
+
+def _rows(con: Any, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params or [])
+    names = [c[0] for c in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def _us(ns: float | None) -> float | None:
+    return None if ns is None else round(ns / 1000.0, 3)
+
+
+def _rate(num: int, den: int) -> float | None:
+    return round(num / den, 6) if den else None
+
+
+def _round(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+def build_report(path: str | Path) -> dict[str, Any]:
+    """Every figure of the report for the journal at ``path`` (see the module docstring)."""
+    loaded = load_journal(path)
+    try:
+        return compute(loaded)
+    finally:
+        loaded.close()
+
+
+def compute(loaded: LoadedJournal) -> dict[str, Any]:
+    con = loaded.con
+    con.execute(_EXECUTIONS_SQL)
+    con.execute(_LEGS_SQL)
+    con.execute(_ORDERS_SQL)
+
+    first_ns, last_ns = con.execute("SELECT min(ts_ns), max(ts_ns) FROM records").fetchone()
+    n_exec = con.execute("SELECT count(*) FROM executions").fetchone()[0]
+    by_status = {s: 0 for s in STATUSES}
+    for status, n in con.execute("SELECT status, count(*) FROM executions GROUP BY status ORDER BY status").fetchall():
+        by_status[status] = n
+    unfinished = con.execute(
+        "SELECT count(DISTINCT payload->>'execution_id') FROM records WHERE kind = 'ExecutionStarted' "
+        "AND payload->>'execution_id' NOT IN (SELECT execution_id FROM executions)"
+    ).fetchone()[0]
+
+    report: dict[str, Any] = {
+        "journal": str(loaded.path),
+        "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "records": {
+            "total": loaded.records_total,
+            "analysed": loaded.loaded,
+            "bad_crc": loaded.bad_crc,
+            "bad_json": loaded.bad_json,
+            "problems": loaded.problems,
+        },
+        "period": {"first_ns": first_ns, "last_ns": last_ns},
+        "executions": {"total": n_exec, "by_status": by_status, "unfinished": unfinished},
+        "pnl": _pnl(con),
+        "fill_rate": _fill_rate(con),
+        "edge": _edge(con),
+        "latency": _latency(con),
+        "hedges": _hedges(con),
+        "rejections": _rejections(con),
+        "execution_list": _execution_list(con),
+    }
+    return report
+
+
+def _pnl(con: Any) -> dict[str, Any]:
+    def money_rows(sql: str) -> list[dict[str, Any]]:
+        rows = _rows(con, sql)
+        for r in rows:
+            for k in ("profit", "predicted_profit", "fees"):
+                if k in r:
+                    r[k] = dec_str(r[k])
+        return rows
+
+    agg = "count(*) AS executions, coalesce(sum(profit), 0) AS profit, coalesce(sum(predicted_profit), 0) AS predicted_profit"
+    return {
+        "by_currency": money_rows(f"SELECT currency, {agg} FROM executions GROUP BY ALL ORDER BY currency"),
+        "by_strategy": money_rows(f"SELECT strategy, currency, {agg} FROM executions GROUP BY ALL ORDER BY strategy, currency"),
+        "by_venue": money_rows(f"SELECT venues, currency, {agg} FROM executions GROUP BY ALL ORDER BY venues, currency"),
+        "by_strategy_venue": money_rows(
+            f"SELECT strategy, venues, currency, {agg} FROM executions GROUP BY ALL ORDER BY strategy, venues, currency"),
+        "fees_by_venue": money_rows(
+            "SELECT venue, fee_currency AS currency, count(*) AS orders, sum(fee) AS fees FROM legs "
+            "WHERE fee <> 0 GROUP BY ALL ORDER BY venue, currency"),
+        "over_time": [
+            {"ts_ns": ts, "execution_id": eid, "currency": cur, "profit": dec_str(p)}
+            for ts, eid, cur, p in con.execute(
+                "SELECT completed_ns, execution_id, currency, profit FROM executions WHERE profit IS NOT NULL "
+                "ORDER BY completed_ns, seq").fetchall()
+        ],
+    }
+
+
+def _fill_rate(con: Any) -> dict[str, Any]:
+    cols = ("count(*) AS submitted, count(*) FILTER (outcome = 'filled') AS filled, "
+            "count(*) FILTER (outcome = 'partial') AS partially_filled, count(*) FILTER (outcome = 'rejected') AS rejected, "
+            "count(*) FILTER (outcome = 'unfilled') AS unfilled")
+    by_venue = _rows(con, f"SELECT coalesce(venue, '(unknown)') AS venue, {cols} FROM orders GROUP BY ALL ORDER BY venue")
+    by_purpose = _rows(con, f"SELECT purpose, {cols} FROM orders GROUP BY ALL ORDER BY purpose")
+    overall = _rows(con, f"SELECT {cols} FROM orders")[0]
+    for r in (*by_venue, *by_purpose, overall):
+        r["fill_rate"] = _rate(r["filled"], r["submitted"])
+    return {"by_venue": by_venue, "by_purpose": by_purpose, "overall": overall}
+
+
+def _edge(con: Any) -> dict[str, Any]:
+    measured = "FROM executions WHERE effective_bps IS NOT NULL AND predicted_bps IS NOT NULL"
+    aggregate = _rows(con, f"""
+        SELECT count(*) AS executions, avg(predicted_bps) AS mean_predicted_bps, avg(effective_bps) AS mean_effective_bps,
+               avg(effective_bps - predicted_bps) AS mean_slippage_bps,
+               quantile_cont(effective_bps - predicted_bps, 0.5) AS median_slippage_bps,
+               min(effective_bps - predicted_bps) AS min_slippage_bps, max(effective_bps - predicted_bps) AS max_slippage_bps
+        {measured}""")[0]
+    by_strategy = _rows(con, f"""
+        SELECT strategy, count(*) AS executions, avg(predicted_bps) AS mean_predicted_bps,
+               avg(effective_bps) AS mean_effective_bps, avg(effective_bps - predicted_bps) AS mean_slippage_bps
+        {measured} GROUP BY strategy ORDER BY strategy""")
+    for r in (aggregate, *by_strategy):
+        for k, v in r.items():
+            if k.endswith("_bps"):
+                r[k] = _round(v, 4)
+    return {"aggregate": aggregate, "by_strategy": by_strategy}
+
+
+def _latency(con: Any) -> list[dict[str, Any]]:
+    out = []
+    for name, start, end in STAGES:
+        row = con.execute(f"""
+            SELECT count(*), quantile_cont(d, [0.5, 0.9, 0.99]), min(d), max(d)
+            FROM (SELECT {end} - {start} AS d FROM executions WHERE {start} > 0 AND {end} > 0 AND {end} >= {start})
+        """).fetchone()
+        n, q, lo, hi = row
+        q = q or [None, None, None]
+        out.append({"stage": name, "count": n, "p50_us": _us(q[0]), "p90_us": _us(q[1]), "p99_us": _us(q[2]),
+                    "min_us": _us(lo), "max_us": _us(hi)})
+    return out
+
+
+def _hedge_cost(h: dict[str, Any]) -> tuple[Decimal | None, str]:
+    """(cost in the instrument's quote, what the entry reference was) of one hedge order."""
+    qty, avg = h["filled_quantity"], h["avg_price"]
+    if not qty or avg is None:
+        return Decimal(0), "no fill"
+    ref: Decimal | None = None
+    basis = "unknown"
+    with localcontext() as ctx:
+        ctx.prec = 38
+        try:
+            entry_qty = sum(h["entry_quantities"] or [], Decimal(0))
+            if entry_qty:
+                notional = sum((q * p for q, p in zip(h["entry_quantities"], h["entry_prices"])), Decimal(0))
+                ref, basis = notional / entry_qty, "entry fill"
+            elif h["book_price"] is not None:
+                ref, basis = h["book_price"], "decision book"
+        except (InvalidOperation, ZeroDivisionError):
+            ref = None
+        if ref is None:
+            return None, basis
+        cost = qty * (ref - avg) if h["side"] == "SELL" else qty * (avg - ref)
+        if h["fee_currency"] == h["quote"]:
+            cost += h["fee"]
+        return cost.quantize(Decimal("1e-12")), basis
+
+
+def _hedges(con: Any) -> dict[str, Any]:
+    rows = _rows(con, _HEDGES_SQL)
+    orders = []
+    cost_by_currency: dict[str, Decimal] = {}
+    unknown = 0
+    for h in rows:
+        cost, basis = _hedge_cost(h)
+        currency = h["quote"] or "?"
+        if cost is None:
+            unknown += 1
+        else:
+            cost_by_currency[currency] = cost_by_currency.get(currency, Decimal(0)) + cost
+        orders.append({
+            "execution_id": h["execution_id"], "strategy": h["strategy"], "execution_status": h["execution_status"],
+            "client_order_id": h["client_order_id"], "venue": h["venue"], "instrument_id": h["instrument_id"],
+            "side": h["side"], "filled_quantity": dec_str(h["filled_quantity"]), "avg_price": dec_str(h["avg_price"]),
+            "fee": dec_str(h["fee"]), "fee_currency": h["fee_currency"], "status": h["status"],
+            "cost": dec_str(cost), "currency": currency, "reference": basis,
+        })
+    started = _rows(con, "SELECT payload->>'mode' AS mode, count(DISTINCT correlation_id) AS executions FROM records "
+                         "WHERE kind = 'HedgeStarted' GROUP BY ALL ORDER BY mode")
+    n_exec = con.execute("SELECT count(DISTINCT execution_id) FROM legs WHERE purpose = 'hedge'").fetchone()[0]
+    return {
+        "executions_hedged": n_exec,
+        "hedge_orders": len(rows),
+        "hedge_orders_filled": sum(1 for h in rows if h["filled_quantity"]),
+        "started_by_mode": started,
+        "cost_by_currency": [{"currency": c, "cost": dec_str(v)} for c, v in sorted(cost_by_currency.items())],
+        "cost_unknown": unknown,
+        "orders": orders,
+    }
+
+
+def _rejections(con: Any) -> dict[str, Any]:
+    orders = _rows(con, """
+        SELECT payload->>'venue' AS venue, payload->>'reason' AS reason, coalesce(payload->>'code', '') AS code,
+               count(*) AS count
+        FROM records WHERE kind = 'OrderRejected' GROUP BY ALL ORDER BY count DESC, venue, reason""")
+    risk = _rows(con, """
+        SELECT payload->>'check' AS "check", payload->>'reason' AS reason, count(*) AS count
+        FROM records WHERE kind = 'RiskDenied' GROUP BY ALL ORDER BY count DESC, "check", reason""")
+    return {"orders": orders, "risk": risk,
+            "orders_total": sum(r["count"] for r in orders), "risk_total": sum(r["count"] for r in risk)}
+
+
+def _execution_list(con: Any) -> list[dict[str, Any]]:
+    fields = ", ".join(dict.fromkeys(x for _, a, b in STAGES for x in (a, b)))
+    out = []
+    for r in _rows(con, f"""
+            SELECT execution_id, strategy, status, venues, currency, predicted_bps, effective_bps,
+                   effective_bps - predicted_bps AS slippage_bps, profit, predicted_profit, matched_fraction,
+                   completed_ns, recovered, error, {fields}
+            FROM executions ORDER BY completed_ns, seq"""):
+        lat: dict[str, int | None] = {}
+        stamps = {k: r.pop(k) for k in list(r) if k.endswith("_ns") and k != "completed_ns"}
+        for name, start, end in STAGES:
+            a, b = stamps.get(start, 0), stamps.get(end, 0)
+            lat[name] = b - a if a > 0 and b > 0 and b >= a else None
+        for k in ("predicted_bps", "effective_bps", "slippage_bps", "profit", "predicted_profit", "matched_fraction"):
+            r[k] = dec_str(r[k])
+        r["latency_ns"] = lat
+        out.append(r)
+    return out
+
+
+_json_encoder = msgspec.json.Encoder(decimal_format="string")
+
+
+def report_json(report: dict[str, Any]) -> bytes:
+    """The report as JSON (exact decimals as strings)."""
+    return msgspec.json.format(_json_encoder.encode(report), indent=2)
