@@ -1,0 +1,172 @@
+"""The differences that make two look-alike markets different contracts.
+
+Each warning class has a code (what a person acknowledges with ``approve --ack CODE``), a
+severity and a one-line explanation:
+
+=====================  =========  ====================================================================
+code                   severity   what differs
+=====================  =========  ====================================================================
+resolution_source      different  the sources named differ (a different index, exchange, station...)
+                       review     a source is not stated on one side (read the rules)
+date_window            different  resolution date, month, time of day, or "on" a date vs "by" a date
+threshold              different  the numbers differ (strike 140,000 vs 150,000; 25 vs 50 bps)
+                       review     only one side states a number
+threshold_vs_bucket    different  "above X" on one side, a range "X to Y" on the other
+bound_inclusivity      different  "above 100" vs "100 or above" (the contracts disagree at exactly 100)
+polarity               review     YES on one ≈ 1 − YES on the other: the pair is proposed INVERTED
+units                  different  the numbers are in different units (°F vs °C, % vs bps)
+placeholder            different  unfilled rule text ("{{date}}", "<TBD>"): the terms are not final
+place                  different  a different place or weather station
+                       review     a station/place is named on one side only
+outcome                different  a multi-outcome market's outcome labels differ
+=====================  =========  ====================================================================
+
+The recommendation for a pair: ``approve`` when there is no warning, ``review`` when every
+warning is review-level (acknowledge after reading both rules), ``reject`` when any warning says
+the contracts differ as written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+
+from arbkit.mapping.extract import Bound, Terms, is_numeric_label, label_in, normalise, sources_match
+from arbkit.mapping.store import MappingWarning, Polarity
+
+WARNING_CODES = (
+    "resolution_source",
+    "date_window",
+    "threshold",
+    "threshold_vs_bucket",
+    "bound_inclusivity",
+    "polarity",
+    "units",
+    "placeholder",
+    "place",
+    "outcome",
+)
+DIFFERENT = "different"
+REVIEW = "review"
+
+# complementary bounds at the same number: YES on one is exactly NO on the other
+_COMPLEMENT = {(">", "<="), ("<=", ">"), (">=", "<"), ("<", ">=")}
+
+
+@dataclass
+class Comparison:
+    polarity: Polarity
+    warnings: list[MappingWarning] = field(default_factory=list)
+
+    @property
+    def codes(self) -> list[str]:
+        return sorted({w.code for w in self.warnings})
+
+    @property
+    def recommendation(self) -> str:
+        if not self.warnings:
+            return "approve"
+        if all(w.severity == REVIEW for w in self.warnings):
+            return "review"
+        return "reject"
+
+    def add(self, code: str, detail: str, severity: str = DIFFERENT) -> None:
+        assert code in WARNING_CODES, code
+        self.warnings.append(MappingWarning(code=code, detail=detail, severity=severity))
+
+
+def _fmt_dates(ds: set[_dt.date]) -> str:
+    return ", ".join(d.isoformat() for d in sorted(ds)) or "none"
+
+
+def _check_bounds(c: Comparison, p: Bound | None, k: Bound | None, inverted: bool) -> None:
+    if p is None and k is None:
+        return
+    if p is None or k is None:
+        side, b = ("Kalshi", k) if p is None else ("Polymarket", p)
+        assert b is not None
+        c.add("threshold", f"only {side} states a number ({b.describe()}); the other side's rules state none", REVIEW)
+        return
+    if (p.op == "between") != (k.op == "between"):
+        c.add("threshold_vs_bucket", f"Polymarket {p.describe()} vs Kalshi {k.describe()}: a threshold is not a bucket")
+        return
+    if p.unit and k.unit and p.unit != k.unit and "deg" not in (p.unit, k.unit):  # bare "°" fits F and C
+        c.add("units", f"Polymarket in {p.unit} vs Kalshi in {k.unit} ({p.describe()} vs {k.describe()})")
+        return
+    if p.value != k.value or (p.op == "between" and p.upper != k.upper):
+        c.add("threshold", f"Polymarket {p.describe()} vs Kalshi {k.describe()}")
+        return
+    if p.op == "between" or p.op == "=" or k.op == "=":
+        if p.op != k.op:
+            c.add("bound_inclusivity", f"Polymarket {p.describe()} vs Kalshi {k.describe()}")
+        return
+    if inverted:
+        if (p.op, k.op) not in _COMPLEMENT:
+            c.add("bound_inclusivity",
+                  f"Polymarket {p.describe()} vs Kalshi {k.describe()}: not complements at exactly {p.value} "
+                  f"(both resolve the same way there)")
+    elif p.op != k.op:
+        c.add("bound_inclusivity", f"Polymarket {p.describe()} vs Kalshi {k.describe()}: they disagree at exactly {p.value}")
+
+
+def compare(poly: Terms, kalshi: Terms) -> Comparison:
+    """Every difference between a Polymarket market and a Kalshi market, and the polarity that
+    makes them the closest pair (INVERTED when YES on one reads as NO on the other)."""
+    inverted = poly.polarity_sign != kalshi.polarity_sign
+    c = Comparison(polarity=Polarity.INVERTED if inverted else Polarity.SAME)
+    if inverted:
+        c.add("polarity",
+              "YES on Polymarket ≈ 1 − YES on Kalshi: proposed INVERTED (Polymarket YES = Kalshi NO); check that "
+              "the two conditions are exact complements", REVIEW)
+
+    # placeholders: unfilled rules text makes the terms unknowable
+    for t, name in ((poly, "Polymarket"), (kalshi, "Kalshi")):
+        if t.placeholders:
+            c.add("placeholder", f"{name} rules contain unfilled placeholder(s): {', '.join(t.placeholders)}")
+
+    # outcome labels of multi-outcome markets (names; numeric labels are buckets, compared as bounds)
+    if poly.outcome_label and kalshi.outcome_label and not is_numeric_label(poly.outcome_label) and not is_numeric_label(kalshi.outcome_label):
+        if (normalise(poly.outcome_label) != normalise(kalshi.outcome_label)
+                and not label_in(poly.outcome_label, kalshi.title + " " + kalshi.rules)
+                and not label_in(kalshi.outcome_label, poly.title + " " + poly.rules)):
+            c.add("outcome", f"outcome {poly.outcome_label!r} on Polymarket vs {kalshi.outcome_label!r} on Kalshi")
+
+    # resolution source
+    if poly.sources_raw and kalshi.sources_raw:
+        if not any(sources_match(a, b) for a in poly.sources_raw for b in kalshi.sources_raw):
+            c.add("resolution_source",
+                  f"Polymarket resolves on {poly.sources_raw[0]!r}, Kalshi on {kalshi.sources_raw[0]!r}")
+    elif poly.sources_raw or kalshi.sources_raw:
+        missing = "Polymarket" if not poly.sources_raw else "Kalshi"
+        c.add("resolution_source", f"{missing} does not state its resolution source: read its rules", REVIEW)
+    else:
+        c.add("resolution_source", "neither venue states a resolution source: read both rules", REVIEW)
+
+    # date or window
+    if poly.dates and kalshi.dates:
+        if poly.dates != kalshi.dates:
+            c.add("date_window", f"dates Polymarket {_fmt_dates(poly.dates)} vs Kalshi {_fmt_dates(kalshi.dates)}")
+    elif poly.months and kalshi.months and not (poly.months & kalshi.months):
+        c.add("date_window", f"months Polymarket {sorted(poly.months)} vs Kalshi {sorted(kalshi.months)}")
+    elif poly.close_date and kalshi.close_date and abs((poly.close_date - kalshi.close_date).days) > 1:
+        c.add("date_window", f"close Polymarket {poly.close_date} vs Kalshi {kalshi.close_date}")
+    if poly.times and kalshi.times and not (poly.times & kalshi.times):
+        c.add("date_window", f"time of day Polymarket {sorted(poly.times)} vs Kalshi {sorted(kalshi.times)}")
+    if poly.window != kalshi.window:
+        kind = {"on": "at the date", "by": "any time until the date"}
+        c.add("date_window", f"window: Polymarket {kind[poly.window]} vs Kalshi {kind[kalshi.window]}")
+
+    # places and weather stations
+    if poly.places != kalshi.places and (poly.places or kalshi.places):
+        ps, ks = {p for p in poly.places if p.startswith("station:")}, {p for p in kalshi.places if p.startswith("station:")}
+        pc, kc = poly.places - ps, kalshi.places - ks
+        if ps and ks and not (ps & ks):
+            c.add("place", f"station {sorted(ps)} on Polymarket vs {sorted(ks)} on Kalshi")
+        elif pc and kc and not (pc & kc):
+            c.add("place", f"place {sorted(pc)} on Polymarket vs {sorted(kc)} on Kalshi")
+        elif bool(ps) != bool(ks):
+            c.add("place", f"a weather station is named on one side only (Polymarket {sorted(ps) or 'none'}, "
+                           f"Kalshi {sorted(ks) or 'none'})", REVIEW)
+
+    _check_bounds(c, poly.bound, kalshi.bound, inverted)
+    return c

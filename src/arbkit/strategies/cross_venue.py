@@ -1,0 +1,491 @@
+"""Cross-venue binary arbitrage, Polymarket <-> Kalshi, on approved mappings only.
+
+For a mapping, one share of "Polymarket YES" plus one share of "the Kalshi side that is Polymarket
+NO" pays exactly 1 whatever happens (and the mirror: Polymarket NO + the Kalshi side that is
+Polymarket YES). With polarity SAME the Kalshi side of Polymarket NO is Kalshi NO; with INVERTED it
+is Kalshi YES. When buying both legs costs less than 1 per set, fees included, there is an edge.
+
+On a book update of any of a mapping's four instruments (both outcomes on both venues) the
+evaluator, synchronously and without I/O:
+
+1. refuses if the mapping has an execution in flight, or if either leg's book is stale, not live,
+   crossed, or its connection is not alive;
+2. for both directions walks the two ask ladders together, level by level, while the marginal
+   pair of prices is below 1, taking as size candidates every level boundary of either ladder
+   (and the configured maximum), each rounded down and up to a size both venues accept (the same
+   share count on both legs);
+3. at each candidate size prices both legs exactly: the walked notional plus each venue's fee
+   (:func:`arbkit.core.fees.fee_for` with the instrument's ``FeeSpec``) per level filled — Kalshi
+   rounds each fill's fee up to the cent, so fees are not linear in size and only exact evaluation
+   at each size finds the best one;
+4. net profit = sets − cost − safety margin (``safety_margin_bps`` of the cost); net edge (bps) =
+   net profit / cost. A size qualifies when its net edge is **at least** ``min_edge_bps`` (exactly
+   at the threshold trades) and both legs pass the venues' minimums at their limit prices; the
+   qualifying size with the highest net profit wins, and the better direction is emitted.
+
+The intent is two IOC limit buys (limit = the worst level walked) of the same quantity, PARALLEL,
+``set_payout`` 1, with copies of both books, predicted edge (after fees, before the safety margin:
+what the fills should realise) and profit, primary quote USD, and the mapping as isolation key.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from math import gcd
+from typing import Any, Callable, Iterable
+
+from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce
+from arbkit.core.fees import FeeSpec, fee_for
+from arbkit.core.ids import new_correlation_id
+from arbkit.core.instruments import Instrument
+from arbkit.execution.intent import (
+    BookTop,
+    HedgePolicy,
+    Intent,
+    IntentLeg,
+    IntentTimestamps,
+    IsolationKeys,
+    Sequencing,
+)
+from arbkit.mapping.store import Mapping, Polarity
+from arbkit.strategies.market_state import MarketView
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+BPS = Decimal(10_000)
+NS = 1_000_000_000
+STRATEGY = "cross_venue"
+
+
+@dataclass(frozen=True)
+class CrossVenueConfig:
+    max_size: Decimal = Decimal(100)  # shares (= contracts) per intent, both legs
+    min_edge_bps: Decimal = Decimal(50)  # net edge after fees and safety margin
+    safety_margin_bps: Decimal = Decimal(10)  # of the cost, deducted before the threshold test
+    max_book_age_s: float = 2.0
+    max_levels: int = 20  # depth walked per book
+    snapshot_depth: int = 10  # levels copied into the intent
+    leg_timeout_s: float = 5.0
+    hedge: HedgePolicy = HedgePolicy()
+
+    def __post_init__(self) -> None:
+        for name in ("max_size", "min_edge_bps", "safety_margin_bps"):
+            v = getattr(self, name)
+            if not isinstance(v, Decimal):
+                raise TypeError(f"{name} must be a Decimal, got {type(v).__name__}")
+        if self.max_size <= 0:
+            raise ValueError("max_size must be positive")
+        if self.min_edge_bps < 0 or self.safety_margin_bps < 0:
+            raise ValueError("min_edge_bps and safety_margin_bps must be >= 0 (never trade a known loss)")
+        if self.max_book_age_s <= 0 or self.max_levels <= 0:
+            raise ValueError("max_book_age_s and max_levels must be positive")
+
+
+@dataclass(frozen=True)
+class CrossVenuePair:
+    """An approved mapping with its four instruments (increments, minimums, fee models)."""
+
+    mapping_id: int
+    polarity: Polarity
+    poly_yes: Instrument
+    poly_no: Instrument
+    kalshi_yes: Instrument
+    kalshi_no: Instrument
+
+    @property
+    def key(self) -> str:
+        return f"mapping:{self.mapping_id}"
+
+    @property
+    def instrument_ids(self) -> tuple[str, ...]:
+        return (self.poly_yes.id, self.poly_no.id, self.kalshi_yes.id, self.kalshi_no.id)
+
+    def directions(self) -> tuple[tuple[Instrument, Instrument], tuple[Instrument, Instrument]]:
+        """((Polymarket leg, Kalshi leg), ...): each pair of outcomes pays exactly 1 per set."""
+        if self.polarity is Polarity.SAME:
+            return (self.poly_yes, self.kalshi_no), (self.poly_no, self.kalshi_yes)
+        return (self.poly_yes, self.kalshi_yes), (self.poly_no, self.kalshi_no)
+
+
+def pair_from_mapping(mapping: Mapping, instruments: dict[str, Instrument]) -> CrossVenuePair:
+    """Bind a stored mapping to instruments (ids ``polymarket:<token>``, ``kalshi:<ticker>:yes|no``)."""
+    ids = {
+        "poly_yes": f"polymarket:{mapping.poly_yes_token}",
+        "poly_no": f"polymarket:{mapping.poly_no_token}",
+        "kalshi_yes": f"kalshi:{mapping.kalshi_ticker}:yes",
+        "kalshi_no": f"kalshi:{mapping.kalshi_ticker}:no",
+    }
+    missing = [iid for iid in ids.values() if iid not in instruments]
+    if missing:
+        raise KeyError(f"mapping {mapping.id}: no instrument for {', '.join(missing)}")
+    return CrossVenuePair(mapping_id=mapping.id, polarity=mapping.polarity, **{k: instruments[v] for k, v in ids.items()})
+
+
+def _decimals(x: Decimal) -> int:
+    return max(0, -int(x.normalize().as_tuple().exponent))
+
+
+def common_increment(a: Decimal, b: Decimal) -> Decimal:
+    """The smallest size that is a whole multiple of both increments (0.01 and 1 -> 1)."""
+    fa, fb = Fraction(a), Fraction(b)
+    den = fa.denominator * fb.denominator
+    na, nb = int(fa * den), int(fb * den)
+    lcm = na * nb // gcd(na, nb)
+    return Decimal(lcm) / Decimal(den)
+
+
+@dataclass
+class Quote:
+    """One direction priced at one size."""
+
+    quantity: Decimal
+    poly: Instrument
+    kalshi: Instrument
+    poly_price: Decimal  # limit: worst level walked
+    kalshi_price: Decimal
+    poly_cost: Decimal  # notional + fee
+    kalshi_cost: Decimal
+    poly_fee: Decimal
+    kalshi_fee: Decimal
+    margin: Decimal
+
+    @property
+    def cost(self) -> Decimal:
+        return self.poly_cost + self.kalshi_cost
+
+    @property
+    def profit(self) -> Decimal:
+        """Expected profit after fees: the sets pay 1 each."""
+        return self.quantity - self.cost
+
+    @property
+    def net_profit(self) -> Decimal:
+        return self.profit - self.margin
+
+    @property
+    def edge_bps(self) -> Decimal:
+        return self.profit / self.cost * BPS
+
+    @property
+    def net_edge_bps(self) -> Decimal:
+        return self.net_profit / self.cost * BPS
+
+
+@dataclass
+class Decision:
+    mapping_id: int
+    intent: Intent | None = None
+    reason: str = ""
+    quote: Quote | None = None
+    candidates: int = 0
+
+
+_FEE_CACHE: dict[tuple[FeeSpec, Decimal, Decimal], Decimal] = {}
+_FEE_CACHE_MAX = 200_000
+
+
+def _fee(spec: FeeSpec, price: Decimal, qty: Decimal) -> Decimal:
+    """Taker fee of one fill, memoised: full levels repeat across updates of a book."""
+    key = (spec, price, qty)
+    f = _FEE_CACHE.get(key)
+    if f is None:
+        if len(_FEE_CACHE) >= _FEE_CACHE_MAX:
+            _FEE_CACHE.clear()
+        f = _FEE_CACHE[key] = fee_for(spec, price, qty, LiquiditySide.TAKER)
+    return f
+
+
+_GRID: dict[Decimal, tuple[int, int]] = {}
+
+
+def _grid(book: Any) -> tuple[int, int]:
+    """(price decimals, tick in units of 10**-decimals) of a book's tick size, memoised."""
+    ts = book.tick_size
+    g = _GRID.get(ts)
+    if g is None:
+        pd = _decimals(ts)
+        g = _GRID[ts] = (pd, int(ts.scaleb(pd)))
+    return g
+
+
+def _dec(units: int, digits: int) -> Decimal:
+    """Exact ``units * 10**-digits``."""
+    return Decimal(units).scaleb(-digits) if digits else Decimal(units)
+
+
+class _Ladder:
+    """An ask ladder in integers on a common scale: price units of 10**-pd, size lots of 10**-sd.
+
+    Prefix notional (integer) and prefix fees (Decimal, one fill per level) are built lazily, so
+    an evaluation only converts the levels it walks."""
+
+    __slots__ = ("prices", "cum", "notional", "fees", "spec", "pd", "sd", "_pdec", "_levels", "_pm", "_lm")
+
+    def __init__(self, book: Any, instrument: Instrument, depth: int, pd: int, sd: int) -> None:
+        self.spec = instrument.fee
+        self.pd, self.sd = pd, sd
+        bpd, tu = _grid(book)
+        self._pm = tu * 10 ** (pd - bpd)  # tick -> common price units
+        self._lm = 10 ** (sd - book.size_digits)  # book lots -> common lots
+        self._levels = book.levels(False, depth)
+        self.prices: list[int] = []
+        self.cum: list[int] = []
+        self.notional: list[int] = []
+        self.fees: list[Decimal] = []
+        self._pdec: list[Decimal] = []
+
+    def extend(self, n: int) -> bool:
+        """Make level ``n`` available; False when the walked depth has no such level."""
+        lv = self._levels
+        while len(self.prices) <= n:
+            i = len(self.prices)
+            if i >= len(lv):
+                return False
+            tick, lots = lv[i]
+            self.prices.append(tick * self._pm)
+            self.cum.append((self.cum[-1] if i else 0) + lots * self._lm)
+        return True
+
+    def _prefix(self, k: int) -> None:
+        n = len(self.notional)
+        while n < k:
+            q = self.cum[n] - (self.cum[n - 1] if n else 0)
+            self.notional.append((self.notional[-1] if n else 0) + self.prices[n] * q)
+            self.fees.append((self.fees[-1] if n else ZERO) + _fee(self.spec, self.price(n), _dec(q, self.sd)))
+            n += 1
+
+    def price(self, i: int) -> Decimal:
+        while len(self._pdec) <= i:
+            self._pdec.append(_dec(self.prices[len(self._pdec)], self.pd))
+        return self._pdec[i]
+
+    def cost(self, q: int) -> tuple[int, Decimal, int] | None:
+        """(notional in price-units x lots, fee, index of the worst level) of buying ``q`` lots."""
+        k = bisect_left(self.cum, q)
+        if k >= len(self.cum):
+            return None
+        self._prefix(k)
+        before = self.cum[k - 1] if k else 0
+        part = q - before
+        notional = (self.notional[k - 1] if k else 0) + self.prices[k] * part
+        fee = (self.fees[k - 1] if k else ZERO) + _fee(self.spec, self.price(k), _dec(part, self.sd))
+        return notional, fee, k
+
+
+class CrossVenueStrategy:
+    """The evaluator. ``on_book_update`` returns the intents to submit (at most one per mapping).
+
+    The engine keeps the in-flight set current: :meth:`execution_finished` when an execution ends
+    (or is denied). An emitted intent marks its mapping in flight at once, so a burst of updates
+    before the engine's answer cannot emit a second one.
+    """
+
+    def __init__(self, config: CrossVenueConfig, market: MarketView, *, clock_ns: Callable[[], int] = time.time_ns,
+                 id_factory: Callable[[], str] | None = None) -> None:
+        self.config = config
+        self.market = market
+        self.clock_ns = clock_ns
+        self.new_id = id_factory or (lambda: new_correlation_id("xv"))
+        self.pairs: dict[int, CrossVenuePair] = {}
+        self.by_instrument: dict[str, list[int]] = {}
+        self.in_flight: dict[str, str] = {}  # mapping key -> execution id
+        self._exec_key: dict[str, str] = {}  # execution id -> mapping key
+        self._max_age_ns = int(config.max_book_age_s * NS)
+        self._inc: dict[int, Decimal] = {}
+        self.evaluations = 0
+        self.reasons: dict[str, int] = {}
+
+    # --- mappings ------------------------------------------------------------------------------
+
+    def set_pairs(self, pairs: Iterable[CrossVenuePair]) -> None:
+        """Replace the tradeable mappings (the approved ones, bound to instruments)."""
+        self.pairs = {}
+        self.by_instrument = {}
+        self._inc = {}
+        for p in pairs:
+            self.pairs[p.mapping_id] = p
+            for iid in p.instrument_ids:
+                self.by_instrument.setdefault(iid, []).append(p.mapping_id)
+            self._inc[p.mapping_id] = common_increment(p.poly_yes.size_increment, p.kalshi_yes.size_increment)
+
+    # --- in flight -----------------------------------------------------------------------------
+
+    def execution_started(self, execution_id: str, mapping_key: str) -> None:
+        self.in_flight[mapping_key] = execution_id
+        self._exec_key[execution_id] = mapping_key
+
+    def execution_finished(self, execution_id: str) -> None:
+        """The execution ended (any status) or was denied: its mapping may trade again."""
+        key = self._exec_key.pop(execution_id, None)
+        if key is not None and self.in_flight.get(key) == execution_id:
+            del self.in_flight[key]
+
+    # --- evaluation ----------------------------------------------------------------------------
+
+    def on_book_update(self, instrument_id: str, now_ns: int | None = None, *, socket_arrival_ns: int = 0,
+                       correlation_id: str = "") -> list[Intent]:
+        ids = self.by_instrument.get(instrument_id)
+        if not ids:
+            return []
+        now = self.clock_ns() if now_ns is None else now_ns
+        out = []
+        for mid in ids:
+            d = self.evaluate(self.pairs[mid], now, socket_arrival_ns=socket_arrival_ns, correlation_id=correlation_id)
+            if d.intent is not None:
+                out.append(d.intent)
+        return out
+
+    def _skip(self, d: Decision, reason: str, kind: str) -> Decision:
+        d.reason = reason
+        self.reasons[kind] = self.reasons.get(kind, 0) + 1
+        return d
+
+    def evaluate(self, pair: CrossVenuePair, now_ns: int, *, socket_arrival_ns: int = 0, correlation_id: str = "",
+                 emit: bool = True) -> Decision:
+        """Decide for one mapping now. ``emit=False`` prices without marking anything in flight."""
+        self.evaluations += 1
+        d = Decision(pair.mapping_id)
+        if pair.key in self.in_flight:
+            return self._skip(d, f"execution {self.in_flight[pair.key]} in flight", "in_flight")
+        best: Quote | None = None
+        best_books: tuple[Any, Any] | None = None
+        tradeable_dirs = 0
+        skip_why = edge_why = ""
+        # each direction trades two books: both must be fresh, live and on a live connection
+        for leg_p, leg_k in pair.directions():
+            bad = (self.market.untradeable(leg_p.id, now_ns, self._max_age_ns)
+                   or self.market.untradeable(leg_k.id, now_ns, self._max_age_ns))
+            if bad:
+                skip_why = skip_why or bad
+                continue
+            tradeable_dirs += 1
+            bp, bk = self.market.book(leg_p.id), self.market.book(leg_k.id)
+            q, n, why = self._best(pair, leg_p, leg_k, bp, bk)
+            d.candidates += n
+            if q is not None and (best is None or q.net_profit > best.net_profit):
+                best, best_books = q, (bp, bk)
+            elif q is None and why:
+                edge_why = edge_why or why
+        if tradeable_dirs == 0:
+            kind = "stale" if "stale" in skip_why else "connection" if "connection" in skip_why else "book"
+            return self._skip(d, skip_why, kind)
+        if best is None:
+            kind = "minimum" if edge_why.startswith("minimum") else "no_edge"
+            why = edge_why or "no edge at or above the threshold"
+            return self._skip(d, why + (f" (other direction: {skip_why})" if skip_why else ""), kind)
+        d.quote = best
+        if emit:
+            assert best_books is not None
+            d.intent = self._intent(pair, best, best_books, now_ns, socket_arrival_ns, correlation_id)
+            self.execution_started(d.intent.execution_id, pair.key)
+        return d
+
+    def _best(self, pair: CrossVenuePair, leg_p: Instrument, leg_k: Instrument, book_p: Any, book_k: Any
+              ) -> tuple[Quote | None, int, str]:
+        """The qualifying size with the highest net profit in one direction (or why none)."""
+        cfg = self.config
+        ap, ak = book_p.best_ask(), book_k.best_ask()
+        if ap is None or ak is None:
+            return None, 0, "no asks"
+        (gp, tp), (gk, tk) = _grid(book_p), _grid(book_k)
+        pd = max(gp, gk)
+        one = 10**pd
+        # Fees and margin are >= 0: if the best prices already sum to 1 or more no size can
+        # clear a positive threshold, so the common no-edge update costs two lookups.
+        if cfg.min_edge_bps > 0 and ap[0] * tp * 10 ** (pd - gp) + ak[0] * tk * 10 ** (pd - gk) >= one:
+            return None, 0, ""
+        inc = self._inc[pair.mapping_id]
+        sd = max(book_p.size_digits, book_k.size_digits, _decimals(inc))
+        inc_l = int(inc.scaleb(sd))
+        max_l = int(cfg.max_size.scaleb(sd)) // inc_l * inc_l
+        lp = _Ladder(book_p, leg_p, cfg.max_levels, pd, sd)
+        lk = _Ladder(book_k, leg_k, cfg.max_levels, pd, sd)
+        # merged walk: candidate sizes at every boundary of either ladder while the marginal
+        # pair of prices is below 1 (beyond that each extra set loses money before fees)
+        sizes: list[int] = []
+        i = j = 0
+        while lp.extend(i) and lk.extend(j):
+            if lp.prices[i] + lk.prices[j] >= one:
+                break
+            nxt = min(lp.cum[i], lk.cum[j], max_l)
+            # both multiples of the common increment around the boundary: flooring alone could
+            # drop profitable shares that the next multiple up would still take
+            lo = nxt // inc_l * inc_l
+            sizes.append(lo)
+            if lo != nxt and lo + inc_l <= max_l:
+                sizes.append(lo + inc_l)
+            if nxt >= max_l:
+                break
+            if lp.cum[i] == nxt:
+                i += 1
+            if lk.cum[j] == nxt:
+                j += 1
+        cands = sorted({x for x in sizes if x > 0})
+        qualifying: list[tuple[Decimal, int, tuple, tuple, Decimal]] = []
+        n = 0
+        threshold = cfg.min_edge_bps
+        scale = pd + sd
+        for q in cands:
+            cp, ck = lp.cost(q), lk.cost(q)
+            if cp is None or ck is None:
+                continue
+            n += 1
+            notional = _dec(cp[0] + ck[0], scale)
+            cost = notional + cp[1] + ck[1]
+            margin = cost * cfg.safety_margin_bps / BPS
+            net = _dec(q, sd) - cost - margin
+            if net * BPS < threshold * cost:  # exact: net edge >= threshold qualifies
+                continue
+            qualifying.append((net, q, cp, ck, margin))
+        # best net profit first; the venues' minimums are checked at the limit prices
+        why = ""
+        for net, q, cp, ck, margin in sorted(qualifying, key=lambda x: (-x[0], x[1])):
+            qty = _dec(q, sd)
+            pp, pk = lp.price(cp[2]), lk.price(ck[2])
+            bad = leg_p.check_order(pp, qty) or leg_k.check_order(pk, qty)
+            if bad:
+                why = why or f"minimum: {bad} at size {qty}"
+                continue
+            return (Quote(qty, leg_p, leg_k, pp, pk, _dec(cp[0], scale) + cp[1], _dec(ck[0], scale) + ck[1],
+                          cp[1], ck[1], margin), n, "")
+        return None, n, why
+
+    def _intent(self, pair: CrossVenuePair, q: Quote, books: tuple[Any, Any], now_ns: int, socket_arrival_ns: int,
+                correlation_id: str) -> Intent:
+        cfg = self.config
+        eid = self.new_id()
+        bp, bk = books
+        tops = [BookTop.from_book(q.poly.id, bp, cfg.snapshot_depth), BookTop.from_book(q.kalshi.id, bk, cfg.snapshot_depth)]
+        legs = [
+            IntentLeg(instrument=q.poly, side=Side.BUY, price=q.poly_price, quantity=q.quantity,
+                      order_type=OrderType.LIMIT, time_in_force=TimeInForce.IOC),
+            IntentLeg(instrument=q.kalshi, side=Side.BUY, price=q.kalshi_price, quantity=q.quantity,
+                      order_type=OrderType.LIMIT, time_in_force=TimeInForce.IOC),
+        ]
+        return Intent(
+            execution_id=eid,
+            legs=legs,
+            sequencing=Sequencing.PARALLEL,
+            hedge=cfg.hedge,
+            books=tops,
+            predicted_edge_bps=q.edge_bps.quantize(Decimal("0.01")),
+            predicted_profit=q.profit,
+            primary_quote="USD",
+            correlation_id=correlation_id or eid,
+            timestamps=IntentTimestamps(
+                socket_arrival_ns=socket_arrival_ns,
+                book_updated_ns=max(bp.last_update_ns, bk.last_update_ns),
+                evaluated_ns=now_ns,
+                created_ns=self.clock_ns(),
+            ),
+            isolation=IsolationKeys(mapping=pair.key, pairs=(q.poly.id, q.kalshi.id)),
+            strategy=STRATEGY,
+            signal_key=pair.key,
+            leg_timeout_s=cfg.leg_timeout_s,
+            set_payout=ONE,
+        )
+
