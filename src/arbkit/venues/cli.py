@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as _dt
-import signal
 from typing import Optional
 
 import typer
@@ -27,41 +24,23 @@ def polymarket(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print book lines (record only)."),
 ) -> None:
     """Subscribe to Polymarket market-channel assets and print top-of-book lines."""
-    from arbkit.core.events import BookStaleDetected, BookUpdated, ConnectionStateChanged, MessageMalformed, TickSizeChanged
+    from arbkit.venues.common.watch import event_printer, run_until_stopped, summary
     from arbkit.venues.polymarket.feed import FeedConfig, PolymarketMarketFeed
 
-    def show(event) -> None:
-        ts = _dt.datetime.fromtimestamp(event.ts_recv / 1e9, _dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
-        if isinstance(event, BookUpdated):
-            if quiet:
-                return
-            token = event.instrument_id.split(":", 1)[1]
-            short = token if len(token) <= 14 else f"{token[:6]}…{token[-6:]}"
-            bid = f"{event.best_bid_size} @ {event.best_bid}" if event.best_bid is not None else "-"
-            ask = f"{event.best_ask} x {event.best_ask_size}" if event.best_ask is not None else "-"
-            typer.echo(f"{ts} {short} seq={event.sequence} bid {bid} | ask {ask}")
-        elif isinstance(event, ConnectionStateChanged):
-            typer.echo(f"{ts} {event.connection} {event.state.value} {event.reason}".rstrip(), err=True)
-        elif isinstance(event, (TickSizeChanged, BookStaleDetected, MessageMalformed)):
-            typer.echo(f"{ts} {type(event).__name__}: {event}", err=True)
+    def short_token(instrument_id: str) -> str:  # token ids are 70+ digits: keep both ends
+        token = instrument_id.split(":", 1)[1]
+        return token if len(token) <= 14 else f"{token[:6]}…{token[-6:]}"
 
     cfg = FeedConfig(ws_url=ws_url, rest_url=rest_url, record_path=record, assets_per_connection=assets_per_connection,
                      crosscheck_interval_s=crosscheck_s)
 
     async def main() -> int:
-        feed = PolymarketMarketFeed(show, cfg)
+        feed = PolymarketMarketFeed(event_printer(quiet, typer.echo, lambda s: typer.echo(s, err=True), short_token),
+                                    cfg)
         feed.subscribe(asset)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, lambda: loop.create_task(feed.stop()))
-        if duration is not None:
-            loop.call_later(duration, lambda: loop.create_task(feed.stop()))
-        await feed.run()
-        st = feed.stats.as_dict()
-        typer.echo(f"frames={st['frames']} snapshots={st['snapshots']} deltas={st['deltas_applied']} "
-                   f"dropped={st['deltas_dropped']} reconnects={st['reconnects']} malformed={feed.malformed.count}",
-                   err=True)
+        await run_until_stopped(feed, duration)
+        typer.echo(summary(feed, frames="frames", snapshots="snapshots", deltas="deltas_applied",
+                           dropped="deltas_dropped", reconnects="reconnects"), err=True)
         return 0
 
     raise typer.Exit(asyncio.run(main()))

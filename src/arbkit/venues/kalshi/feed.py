@@ -36,13 +36,19 @@ from urllib.parse import urlsplit
 
 import msgspec
 import websockets
-from websockets.asyncio.client import connect as ws_connect
 
 from arbkit.core.book import PredictionBook
 from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import BookState, ConnectionState, Side, Venue
-from arbkit.core.events import BookStaleDetected, BookUpdated, ConnectionStateChanged, Event, TradeReported
+from arbkit.core.events import BookStaleDetected, BookUpdated, TradeReported
 from arbkit.venues.base import EventSink
+from arbkit.venues.common.recorder import close_recording, frame_line, open_recording
+from arbkit.venues.common.stats import CounterSet
+from arbkit.venues.common.tasks import BackgroundTasks
+from arbkit.venues.common.watchdog import STALE_BOOK_REASON, agrees_on_second_look, crosscheck_rounds, frozen_socket
+from arbkit.venues.common.watchdog import newly_stale, run_watchdog
+from arbkit.venues.common.ws import Backoff, ConnectionLink, SingleLinkStream, close_quietly, connect_ws
+from arbkit.venues.common.ws import run_reconnecting, send_quietly
 from arbkit.venues.kalshi import constants as C
 from arbkit.venues.kalshi.auth import KalshiSigner
 from arbkit.venues.kalshi.parse import (
@@ -114,17 +120,12 @@ class FeedConfig:
             raise ValueError("freeze_after_s and ping_interval_s must be positive")
 
 
-class FeedStats:
+class FeedStats(CounterSet):
+    """Feed counters (see ``as_dict``)."""
+
     __slots__ = ("frames", "snapshots", "deltas_applied", "deltas_dropped", "duplicates", "seq_gaps",
                  "resyncs", "reconnects", "freezes", "stale_books", "trades", "tickers", "foreign_sid",
                  "negative_levels", "regrids", "command_errors", "crosscheck_runs", "crosscheck_mismatches")
-
-    def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
-
-    def as_dict(self) -> dict[str, int]:
-        return {n: getattr(self, n) for n in self.__slots__}
 
 
 class Market:
@@ -236,10 +237,11 @@ class _Pending:
     future: asyncio.Future | None = None
 
 
-class KalshiMarketFeed:
+class KalshiMarketFeed(SingleLinkStream):
     """Implements :class:`arbkit.venues.base.MarketFeed` for Kalshi."""
 
     venue = VENUE
+    _log = log
 
     def __init__(self, sink: EventSink, config: FeedConfig | None = None, *, signer: KalshiSigner | None = None,
                  clock: Clock | None = None, tick_sizes: dict[str, Decimal] | None = None, rest=None) -> None:
@@ -247,26 +249,23 @@ class KalshiMarketFeed:
         self.sink = sink
         self.signer = signer
         self.rest = rest  # anything with ``async orderbook(ticker) -> (yes bids, no bids)``, e.g. KalshiGateway
-        self._crosscheck_cursor = 0
         self.clock = clock or LiveClock()
         self.stats = FeedStats()
         self.malformed = MalformedTracker("market")
-        self.state = ConnectionState.DISCONNECTED
-        self.connection_name = "kalshi.market.0"
+        self._link = ConnectionLink(VENUE, "kalshi.market.0", self._emit, self.clock.now_ns)
         self._tick_hint = {ticker_of(k): v for k, v in (tick_sizes or {}).items()}
         self._markets: dict[str, Market] = {}
         self._subs: dict[int, _Sub] = {}
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._rejected: dict[str, str] = {}  # ticker -> why the venue refused it
-        self._ws = None
         self._running = False
         self._stop = asyncio.Event()
         self._dirty: asyncio.Event | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks = BackgroundTasks()
+        self._spawn = self._tasks.spawn
         self._record: IO[str] | None = None
-        self._rng = random.Random()
-        self._attempt = 0
+        self._backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s, random.Random())
         self._last_data_mono = 0
         self._top_only = self.config.book_updates == "top"
         self._mono = self.clock.monotonic_ns
@@ -326,10 +325,11 @@ class KalshiMarketFeed:
         self._stop.clear()
         self._dirty = asyncio.Event()
         if self.config.record_path:
-            self._record = open(self.config.record_path, "a", encoding="utf-8", buffering=1 << 16)
-        self._spawn(self._watchdog())
+            self._record = open_recording(self.config.record_path)
+        self._spawn(run_watchdog(self.config, self._check_health, log))
         if self.rest is not None and self.config.crosscheck_interval_s > 0:
-            self._spawn(self._crosscheck_loop())
+            self._spawn(crosscheck_rounds(self.config.crosscheck_interval_s, self.config.crosscheck_books_per_round,
+                                           self._live_keys, self.crosscheck, log))
         try:
             await self._connection_loop()
         finally:
@@ -337,18 +337,14 @@ class KalshiMarketFeed:
 
     async def stop(self) -> None:
         self._stop.set()
-        ws = self._ws
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        if self._link.ws is not None:
+            await close_quietly(self._link.ws)
 
     async def reconnect(self, reason: str = "requested") -> None:
         """Drop the connection now (it comes back by itself); tests and operators use this."""
-        ws = self._ws
-        if ws is not None:
+        if self._link.ws is not None:
             log.info("kalshi feed: closing connection (%s)", reason)
-            with contextlib.suppress(Exception):
-                await ws.close()
+            await close_quietly(self._link.ws)
 
     # --- connection -------------------------------------------------------------------------
 
@@ -356,36 +352,13 @@ class KalshiMarketFeed:
         if self._dirty is not None:
             self._dirty.set()
 
-    def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.append(task)
-        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
-        return task
-
     async def _shutdown(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
-        for t in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await t
-        self._ws = None
-        self._set_state(ConnectionState.DISCONNECTED, "stopped")
-        if self._record is not None:
-            self._record.flush()
-            self._record.close()
-            self._record = None
+        await self._tasks.cancel_all()
+        self._link.ws = None
+        self._link.set_state(ConnectionState.DISCONNECTED, "stopped")
+        close_recording(self._record)
+        self._record = None
         self._running = False
-
-    def _set_state(self, state: ConnectionState, reason: str = "") -> None:
-        if self.state is state:
-            return
-        self.state = state
-        self._emit(ConnectionStateChanged(venue=VENUE, connection=self.connection_name, state=state, reason=reason,
-                                          ts_recv=self.clock.now_ns()))
-
-    def _backoff_s(self, attempt: int) -> float:
-        base = min(self.config.reconnect_max_s, self.config.reconnect_initial_s * (2 ** min(attempt, 16)))
-        return base * (0.5 + self._rng.random() / 2)  # jitter: many clients must not reconnect in step
 
     def _handshake_headers(self) -> dict[str, str]:
         if self.signer is None:
@@ -393,37 +366,17 @@ class KalshiMarketFeed:
         return self.signer.headers("GET", urlsplit(self.config.ws_url).path or C.WS_PATH)
 
     async def _connection_loop(self) -> None:
-        while not self._stop.is_set():
-            self._set_state(ConnectionState.CONNECTING)
-            reason = ""
-            try:
-                async with asyncio.timeout(self.config.connect_timeout_s):
-                    ws = await ws_connect(self.config.ws_url, additional_headers=self._handshake_headers(),
-                                          ping_interval=self.config.ping_interval_s,
-                                          ping_timeout=self.config.ping_timeout_s, max_size=None, compression=None,
-                                          open_timeout=self.config.connect_timeout_s)
-            except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as exc:
-                reason = f"connect failed: {exc!r}"
-            else:
-                try:
-                    await self._serve(ws)
-                    reason = "connection closed"
-                except (websockets.WebSocketException, OSError) as exc:
-                    reason = f"connection lost: {exc!r}"
-                finally:
-                    self._ws = None
-                    with contextlib.suppress(Exception):
-                        await ws.close()
-            self._drop_all_subscriptions()
-            if self._stop.is_set():
-                break
-            self._set_state(ConnectionState.DISCONNECTED, reason)
+        cfg = self.config
+
+        def connect():  # signed again on every attempt: the signature carries a timestamp
+            return connect_ws(cfg.ws_url, timeout_s=cfg.connect_timeout_s, headers=self._handshake_headers(),
+                              ping_interval_s=cfg.ping_interval_s, ping_timeout_s=cfg.ping_timeout_s)
+
+        def retry(reason: str, delay: float) -> None:
             self.stats.reconnects += 1
-            delay = self._backoff_s(self._attempt)
-            self._attempt += 1
-            log.info("kalshi feed: %s; reconnecting in %.2fs", reason, delay)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+
+        await run_reconnecting(self._link, self._stop, connect, self._serve, self._backoff,
+                               on_closed=self._drop_all_subscriptions, on_retry=retry)
 
     def _drop_all_subscriptions(self) -> None:
         self._subs.clear()
@@ -438,9 +391,8 @@ class KalshiMarketFeed:
                 m.dropped_at_mono = now
 
     async def _serve(self, ws) -> None:
-        self._ws = ws
         self._last_data_mono = self._mono()
-        self._set_state(ConnectionState.CONNECTED)
+        self._link.set_state(ConnectionState.CONNECTED)
         assert self._dirty is not None
         self._dirty.set()
         commander = asyncio.get_running_loop().create_task(self._commander(ws))
@@ -549,15 +501,10 @@ class KalshiMarketFeed:
                 m.state = BookState.RESYNCING
                 m.dropped_at_mono = now
         log.info("kalshi feed: resync of sid %s (%d markets): %s", sub.sid, len(sub.tickers), reason)
-        ws = self._ws
+        ws = self._link.ws
         if ws is not None and self._running:
-            self._spawn(self._send_quiet(ws, {"id": next(self._ids), "cmd": "unsubscribe",
-                                              "params": {"sids": [sub.sid]}}))
+            self._spawn(send_quietly(ws, {"id": next(self._ids), "cmd": "unsubscribe", "params": {"sids": [sub.sid]}}))
         self._mark_dirty()
-
-    async def _send_quiet(self, ws, payload: dict) -> None:
-        with contextlib.suppress(Exception):
-            await ws.send(msgspec.json.encode(payload).decode())
 
     # --- frames -----------------------------------------------------------------------------
 
@@ -566,8 +513,7 @@ class KalshiMarketFeed:
         if recv_ns is None:
             recv_ns = self.clock.now_ns()
         if self._record is not None:
-            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-            self._record.write(f"{recv_ns} {text.replace(chr(10), ' ').replace(chr(13), ' ')}\n")
+            self._record.write(frame_line(recv_ns, raw))
         self.stats.frames += 1
         try:
             frame = decode_ws(raw)
@@ -583,7 +529,7 @@ class KalshiMarketFeed:
         typ = frame.type
         if typ == "orderbook_delta" or typ == "orderbook_snapshot" or typ == "trade" or typ == "ticker":
             self._last_data_mono = self._mono()
-            self._attempt = 0
+            self._link.attempt = 0
             sub = self._subs.get(frame.sid) if frame.sid is not None else None
             if sub is None:
                 if self._running:
@@ -767,58 +713,40 @@ class KalshiMarketFeed:
                          best_ask=dec[6], best_ask_size=dec[7], ts_book=recv_ns, ts_recv=recv_ns,
                          ts_venue=ts_venue))
 
-    def _emit(self, event: Event) -> None:
-        try:
-            self.sink(event)
-        except Exception:  # noqa: BLE001 - a failing consumer must not break the feed
-            log.exception("event sink raised on %s", type(event).__name__)
-
     # --- watchdog ---------------------------------------------------------------------------
 
-    async def _watchdog(self) -> None:
-        cfg = self.config
-        freeze_ns = int(cfg.freeze_after_s * 1e9)
-        stale_ns = int(cfg.stale_book_after_s * 1e9)
-        resync_ns = int(cfg.resync_timeout_s * 1e9)
-        while True:
-            await asyncio.sleep(cfg.watchdog_interval_s)
-            now = self._mono()
-            ws = self._ws
-            if self.state is ConnectionState.CONNECTED and ws is not None and self._markets:
-                silent = now - self._last_data_mono
-                if silent > freeze_ns:
-                    self.stats.freezes += 1
-                    self._set_state(ConnectionState.STALLED,
-                                    f"no market data for {silent / 1e9:.1f}s on a live connection")
-                    self._spawn(self._close(ws))
-                    continue
-            for m in list(self._markets.values()):
-                if m.live:
-                    age = now - m.last_update_mono
-                    if age > stale_ns and not m.stale_reported and self.state is ConnectionState.CONNECTED:
-                        m.stale_reported = True
-                        self.stats.stale_books += 1
-                        for iid in (m.yes_id, m.no_id):
-                            self._emit(BookStaleDetected(venue=VENUE, instrument_id=iid, age_ns=age,
-                                                         reason="no update for this book while the connection is live",
-                                                         ts_recv=self.clock.now_ns()))
-                elif (self.state is ConnectionState.CONNECTED and m.dropped_at_mono
-                      and now - m.dropped_at_mono > resync_ns):
-                    # Still no snapshot: resubscribe whatever subscription holds it.
-                    m.dropped_at_mono = now
-                    for sub in list(self._subs.values()):
-                        if sub.channel == C.CH_ORDERBOOK and m.ticker in sub.tickers:
-                            self._resync_subscription(sub, f"{m.ticker}: no snapshot after {cfg.resync_timeout_s}s")
-                            break
-
-    async def _close(self, ws) -> None:
-        with contextlib.suppress(Exception):
-            await ws.close()
+    def _check_health(self, freeze_ns: int, stale_ns: int, resync_ns: int) -> None:
+        """A silent freeze of the connection, stale books, and books still waiting for a snapshot."""
+        now = self._mono()
+        ws = frozen_socket(self._link, self._last_data_mono, now, freeze_ns, bool(self._markets))
+        if ws is not None:
+            self.stats.freezes += 1
+            self._spawn(close_quietly(ws))
+            return
+        connected = self.state is ConnectionState.CONNECTED
+        for m in list(self._markets.values()):
+            if m.live:
+                age = newly_stale(m, now, stale_ns) if connected else None
+                if age is not None:
+                    self.stats.stale_books += 1
+                    for iid in (m.yes_id, m.no_id):
+                        self._emit(BookStaleDetected(venue=VENUE, instrument_id=iid, age_ns=age,
+                                                     reason=STALE_BOOK_REASON, ts_recv=self.clock.now_ns()))
+            elif connected and m.dropped_at_mono and now - m.dropped_at_mono > resync_ns:
+                # Still no snapshot: resubscribe whatever subscription holds it.
+                m.dropped_at_mono = now
+                for sub in list(self._subs.values()):
+                    if sub.channel == C.CH_ORDERBOOK and m.ticker in sub.tickers:
+                        self._resync_subscription(sub, f"{m.ticker}: no snapshot after {self.config.resync_timeout_s}s")
+                        break
 
     # --- REST cross-check -------------------------------------------------------------------
 
     def _local_bids(self, m: Market) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         return m.yes.snapshot_levels()[0], m.no.snapshot_levels()[0]
+
+    def _live_keys(self) -> list[str]:
+        return [t for t, m in self._markets.items() if m.state is BookState.LIVE]
 
     async def crosscheck(self, ticker: str) -> bool:
         """Compare one live market's bids with REST ``/markets/{ticker}/orderbook``; True if they agree.
@@ -827,14 +755,15 @@ class KalshiMarketFeed:
         if m is None or m.state is not BookState.LIVE or self.rest is None:
             return True
         self.stats.crosscheck_runs += 1
-        for attempt in range(2):
+
+        async def agrees() -> bool:
             remote = await self.rest.orderbook(ticker)
             if self._markets.get(ticker) is not m or m.state is not BookState.LIVE:
-                return True
-            if (list(remote[0]), list(remote[1])) == self._local_bids(m):
-                return True
-            if attempt == 0:
-                await asyncio.sleep(0.25)  # a delta may have been in flight: look again
+                return True  # dropped or resynced meanwhile: nothing left to compare
+            return (list(remote[0]), list(remote[1])) == self._local_bids(m)
+
+        if await agrees_on_second_look(agrees):
+            return True
         self.stats.crosscheck_mismatches += 1
         age = self._mono() - m.last_update_mono
         for iid in (m.yes_id, m.no_id):
@@ -846,18 +775,3 @@ class KalshiMarketFeed:
                 self._resync_subscription(sub, f"{ticker}: differs from the REST orderbook")
                 break
         return False
-
-    async def _crosscheck_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.crosscheck_interval_s)
-            live = [t for t, m in self._markets.items() if m.state is BookState.LIVE]
-            if not live:
-                continue
-            n = min(self.config.crosscheck_books_per_round, len(live))
-            start = self._crosscheck_cursor % len(live)
-            self._crosscheck_cursor += n
-            for t in (live[(start + i) % len(live)] for i in range(n)):
-                try:
-                    await self.crosscheck(t)
-                except Exception as exc:  # noqa: BLE001 - advisory; the feed goes on
-                    log.warning("kalshi feed: cross-check of %s failed: %r", t, exc)

@@ -72,7 +72,7 @@ from arbkit.venues.kalshi.parse import (
     parse_time_ns,
     units_to_price,
 )
-from arbkit.venues.kalshi.ratelimit import TokenBucket, parse_retry_after
+from arbkit.venues.common.ratelimit import TokenBucket, parse_retry_after
 
 log = logging.getLogger("arbkit.venues.kalshi.gateway")
 

@@ -14,63 +14,30 @@ Inside, prices are integer units of $0.0001 (``PRICE_ONE_UNITS`` = $1) and count
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 from decimal import Decimal
 from typing import Any
 
 import msgspec
-from prometheus_client import REGISTRY, Counter
 
 from arbkit.core.enums import FillStatus, LiquiditySide, OrderStatus, Side, Venue
-from arbkit.core.events import MessageMalformed, OrderFilled
+from arbkit.core.events import OrderFilled
 from arbkit.core.numbers import parse_units
 from arbkit.core.orders import OrderState
+from arbkit.venues.common.malformed import MALFORMED_MESSAGES, SAMPLE_CHARS  # noqa: F401 - re-exported
+from arbkit.venues.common.malformed import MalformedTracker as _MalformedTracker
 from arbkit.venues.kalshi import constants as C
 
-log = logging.getLogger("arbkit.venues.kalshi")
-
-SAMPLE_CHARS = 200
 VENUE = Venue.KALSHI
 PREFIX = "kalshi:"
 
 
-# --- metrics / malformed ----------------------------------------------------------------------
+class MalformedTracker(_MalformedTracker):
+    """Malformed messages of one Kalshi source (``market``, ``user``); see common.malformed."""
 
-
-def _counter(name: str, doc: str, labels: tuple[str, ...]) -> Counter:
-    """A process-wide counter; reused when another venue package registered the name first."""
-    try:
-        return Counter(name, doc, labels)
-    except ValueError:
-        existing = REGISTRY._names_to_collectors.get(name) or REGISTRY._names_to_collectors.get(name + "_total")
-        if existing is None:
-            raise
-        return existing  # type: ignore[return-value]
-
-
-MALFORMED_MESSAGES = _counter(
-    "arbkit_venue_malformed_messages", "Venue messages that could not be decoded", ("venue", "source")
-)
-
-
-class MalformedTracker:
-    """Counts (in-object and in Prometheus) and logs malformed messages of one source; never raises."""
-
-    __slots__ = ("source", "count", "_metric")
+    __slots__ = ()
 
     def __init__(self, source: str) -> None:
-        self.source = source
-        self.count = 0
-        self._metric = MALFORMED_MESSAGES.labels(venue=VENUE.value, source=source)
-
-    def record(self, raw: bytes | str, error: BaseException | str, ts_recv: int = 0) -> MessageMalformed:
-        self.count += 1
-        self._metric.inc()
-        text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray, memoryview)) else str(raw)
-        sample = text[:SAMPLE_CHARS] + ("..." if len(text) > SAMPLE_CHARS else "")
-        err = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        log.warning("malformed kalshi %s message (%s): %s", self.source, err, sample)
-        return MessageMalformed(venue=VENUE, source=self.source, error=err[:500], sample=sample, ts_recv=ts_recv)
+        super().__init__(source, VENUE)
 
 
 # --- numbers ----------------------------------------------------------------------------------

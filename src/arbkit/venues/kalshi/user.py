@@ -28,13 +28,14 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import msgspec
-import websockets
-from websockets.asyncio.client import connect as ws_connect
 
 from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import ConnectionState, Venue
-from arbkit.core.events import ConnectionStateChanged, Event, OrderAccepted, OrderCanceled
+from arbkit.core.events import OrderAccepted, OrderCanceled
 from arbkit.venues.base import EventSink
+from arbkit.venues.common.tasks import BackgroundTasks
+from arbkit.venues.common.ws import Backoff, ConnectionLink, SingleLinkStream, close_quietly, connect_ws
+from arbkit.venues.common.ws import run_reconnecting
 from arbkit.venues.kalshi import constants as C
 from arbkit.venues.kalshi.auth import KalshiSigner
 from arbkit.venues.kalshi.parse import (
@@ -78,11 +79,12 @@ class _OrderUpdate(msgspec.Struct, frozen=True):
     ts_ns: int
 
 
-class KalshiUserStream:
+class KalshiUserStream(SingleLinkStream):
     """Implements :class:`arbkit.venues.base.UserStream` for Kalshi. ``gateway`` (a KalshiGateway)
     backfills fills after reconnects and maps order ids to client order ids."""
 
     venue = VENUE
+    _log = log
 
     def __init__(self, sink: EventSink, signer: KalshiSigner, gateway=None, config: UserStreamConfig | None = None, *,
                  clock: Clock | None = None, backfill_from_ns: int = 0) -> None:
@@ -92,8 +94,7 @@ class KalshiUserStream:
         self.config = config or UserStreamConfig()
         self.clock = clock or LiveClock()
         self.malformed = MalformedTracker("user")
-        self.state = ConnectionState.DISCONNECTED
-        self.connection_name = "kalshi.user.0"
+        self._link = ConnectionLink(VENUE, "kalshi.user.0", self._emit, self.clock.now_ns)
         self.reconnects = 0
         self.backfills = 0
         self.backfilled_fills = 0  # fills that only the REST backfill delivered
@@ -109,10 +110,11 @@ class KalshiUserStream:
         self._fill_seq: dict[int, int] = {}
         self._queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
         self._stop = asyncio.Event()
-        self._ws = None
         self._ids = itertools.count(1)
-        self._rng = random.Random()
-        self._tasks: set[asyncio.Task] = set()
+        self._backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s, random.Random())
+        self._connected_before = False
+        self._tasks = BackgroundTasks()
+        self._spawn = self._tasks.spawn
         self._running = False
 
     # --- contract ---------------------------------------------------------------------------
@@ -123,41 +125,19 @@ class KalshiUserStream:
         self._running = True
         self._stop.clear()
         consumer = asyncio.get_running_loop().create_task(self._consume())
-        attempt = 0
-        connected_before = False
+        self._connected_before = False
+        cfg = self.config
+
+        def connect():  # signed again on every attempt: the signature carries a timestamp
+            path = urlsplit(cfg.ws_url).path or C.WS_PATH
+            return connect_ws(cfg.ws_url, timeout_s=cfg.connect_timeout_s, headers=self.signer.headers("GET", path),
+                              ping_interval_s=cfg.ping_interval_s, ping_timeout_s=cfg.ping_timeout_s)
+
+        def retry(reason: str, delay: float) -> None:
+            self.reconnects += 1
+
         try:
-            while not self._stop.is_set():
-                self._set_state(ConnectionState.CONNECTING)
-                reason = ""
-                try:
-                    path = urlsplit(self.config.ws_url).path or C.WS_PATH
-                    async with asyncio.timeout(self.config.connect_timeout_s):
-                        ws = await ws_connect(self.config.ws_url, additional_headers=self.signer.headers("GET", path),
-                                              ping_interval=self.config.ping_interval_s,
-                                              ping_timeout=self.config.ping_timeout_s, max_size=None,
-                                              compression=None, open_timeout=self.config.connect_timeout_s)
-                except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as exc:
-                    reason = f"connect failed: {exc!r}"
-                else:
-                    try:
-                        await self._serve(ws, backfill=connected_before or self._backfill_from_ns > 0)
-                        reason = "connection closed"
-                    except (websockets.WebSocketException, OSError) as exc:
-                        reason = f"connection lost: {exc!r}"
-                    finally:
-                        connected_before = True
-                        attempt = 0
-                        self._ws = None
-                        with contextlib.suppress(Exception):
-                            await ws.close()
-                if self._stop.is_set():
-                    break
-                self._set_state(ConnectionState.DISCONNECTED, reason)
-                self.reconnects += 1
-                base = min(self.config.reconnect_max_s, self.config.reconnect_initial_s * (2 ** min(attempt, 16)))
-                attempt += 1
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), base * (0.5 + self._rng.random() / 2))
+            await run_reconnecting(self._link, self._stop, connect, self._serve_once, self._backoff, on_retry=retry)
         finally:
             if not consumer.done():  # let queued fills out before stopping (bounded: a stuck lookup must not hang)
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -165,24 +145,19 @@ class KalshiUserStream:
             consumer.cancel()
             with contextlib.suppress(BaseException):
                 await consumer
-            for t in list(self._tasks):
-                t.cancel()
-            self._set_state(ConnectionState.DISCONNECTED, "stopped")
+            await self._tasks.cancel_all()
+            self._link.set_state(ConnectionState.DISCONNECTED, "stopped")
             self._running = False
 
     async def stop(self) -> None:
         self._stop.set()
-        ws = self._ws
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        if self._link.ws is not None:
+            await close_quietly(self._link.ws)
 
     async def reconnect(self) -> None:
         """Drop the connection now (it reconnects and backfills by itself)."""
-        ws = self._ws
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        if self._link.ws is not None:
+            await close_quietly(self._link.ws)
 
     @property
     def since_ns(self) -> int:
@@ -190,15 +165,15 @@ class KalshiUserStream:
 
     # --- connection -------------------------------------------------------------------------
 
-    def _set_state(self, state: ConnectionState, reason: str = "") -> None:
-        if self.state is state:
-            return
-        self.state = state
-        self._emit(ConnectionStateChanged(venue=VENUE, connection=self.connection_name, state=state, reason=reason,
-                                          ts_recv=self.clock.now_ns()))
+    async def _serve_once(self, ws) -> None:
+        """One connection; a backfill is due after any earlier one (or when told where to start)."""
+        try:
+            await self._serve(ws, backfill=self._connected_before or self._backfill_from_ns > 0)
+        finally:
+            self._connected_before = True
+            self._link.attempt = 0
 
     async def _serve(self, ws, backfill: bool) -> None:
-        self._ws = ws
         self._fill_seq.clear()
         channels = [C.CH_FILL]
         if self.config.order_updates and self.user_orders_supported is not False:
@@ -206,7 +181,7 @@ class KalshiUserStream:
         for ch in channels:  # one channel per command: an unknown one must not sink the other
             await ws.send(msgspec.json.encode({"id": next(self._ids), "cmd": "subscribe",
                                                "params": {"channels": [ch]}}).decode())
-        self._set_state(ConnectionState.CONNECTED)
+        self._link.set_state(ConnectionState.CONNECTED)
         if not self._since_ns:
             self._since_ns = self.clock.now_ns()  # anything before our first subscription is not ours to report
         if backfill:
@@ -227,11 +202,6 @@ class KalshiUserStream:
         while True:
             await asyncio.sleep(self.config.reconcile_interval_s)
             await self._backfill("periodic reconciliation")
-
-    def _spawn(self, coro) -> None:
-        t = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(t)
-        t.add_done_callback(self._tasks.discard)
 
     async def _backfill(self, why: str) -> None:
         if self.gateway is None:
@@ -358,10 +328,4 @@ class KalshiUserStream:
             self._emit(OrderCanceled(venue=VENUE, client_order_id=coid, venue_order_id=upd.order_id,
                                      filled_quantity=lots_to_count(upd.filled_lots), reason="canceled",
                                      ts_venue=upd.ts_ns, ts_recv=now))
-
-    def _emit(self, event: Event) -> None:
-        try:
-            self.sink(event)
-        except Exception:  # noqa: BLE001
-            log.exception("event sink raised on %s", type(event).__name__)
 

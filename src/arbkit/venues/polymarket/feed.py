@@ -28,22 +28,20 @@ from typing import IO, Iterable
 
 import aiohttp
 import msgspec
-import websockets
-from websockets.asyncio.client import connect as ws_connect
 
 from arbkit.core.book import MAX_LOTS, PredictionBook
 from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import BookState, ConnectionState, Venue
-from arbkit.core.events import (
-    BookStaleDetected,
-    BookUpdated,
-    ConnectionStateChanged,
-    Event,
-    TickSizeChanged,
-    TradeReported,
-)
+from arbkit.core.events import BookStaleDetected, BookUpdated, TickSizeChanged, TradeReported
 from arbkit.core.numbers import c_plain_units, parse_units
 from arbkit.venues.base import EventSink
+from arbkit.venues.common.recorder import close_recording, frame_line, open_recording
+from arbkit.venues.common.stats import CounterSet
+from arbkit.venues.common.tasks import BackgroundTasks
+from arbkit.venues.common.watchdog import STALE_BOOK_REASON, agrees_on_second_look, crosscheck_rounds, frozen_socket
+from arbkit.venues.common.watchdog import newly_stale, run_watchdog
+from arbkit.venues.common.ws import Backoff, ConnectionLink, GuardedEmit, close_quietly, connect_ws, run_reconnecting
+from arbkit.venues.common.ws import send_quietly
 from arbkit.venues.polymarket import constants as C
 from arbkit.venues.polymarket.parse import (
     MalformedTracker,
@@ -104,7 +102,9 @@ class FeedConfig:
             raise ValueError("freeze_after_s and ping_interval_s must be positive")
 
 
-class FeedStats:
+class FeedStats(CounterSet):
+    """Feed counters (see ``as_dict``)."""
+
     __slots__ = (
         "frames",
         "events",
@@ -118,13 +118,6 @@ class FeedStats:
         "crosscheck_mismatches",
         "resync_requests",
     )
-
-    def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
-
-    def as_dict(self) -> dict[str, int]:
-        return {n: getattr(self, n) for n in self.__slots__}
 
 
 class _Book:
@@ -207,19 +200,18 @@ def _price_ticks(price: str, tick_size: Decimal) -> int:
     return t
 
 
-class _Shard:
-    __slots__ = ("index", "name", "assets", "ws", "task", "state", "last_data_mono", "connected_mono", "attempt")
+class _Shard(ConnectionLink):
+    """One connection and the assets it carries (state, socket and backoff attempt: the link's)."""
 
-    def __init__(self, index: int) -> None:
+    __slots__ = ("index", "assets", "task", "last_data_mono", "connected_mono")
+
+    def __init__(self, index: int, emit, now_ns) -> None:
+        super().__init__(VENUE, f"polymarket.market.{index}", emit, now_ns)
         self.index = index
-        self.name = f"polymarket.market.{index}"
         self.assets: dict[str, None] = {}  # insertion-ordered set of token ids
-        self.ws = None
         self.task: asyncio.Task | None = None
-        self.state = ConnectionState.DISCONNECTED
         self.last_data_mono = 0
         self.connected_mono = 0
-        self.attempt = 0
 
 
 _market_decode = msgspec.json.Decoder(list[_WsMarketMessage] | _WsMarketMessage).decode
@@ -274,10 +266,11 @@ def _size_dec(lots: int) -> Decimal:
     return Decimal(lots).scaleb(_SIZE_UNIT_EXP)
 
 
-class PolymarketMarketFeed:
+class PolymarketMarketFeed(GuardedEmit):
     """Market-channel client implementing :class:`arbkit.venues.base.MarketFeed`."""
 
     venue = VENUE
+    _log = log
 
     def __init__(
         self,
@@ -298,12 +291,12 @@ class PolymarketMarketFeed:
         self._shards: list[_Shard] = []
         self._running = False
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
+        self._tasks = BackgroundTasks()
+        self._spawn = self._tasks.spawn
         self._session = session
         self._own_session = session is None
         self._record: IO[str] | None = None
-        self._crosscheck_cursor = 0
-        self._rng = random.Random()
+        self._backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s, random.Random())
         # Bound clock reads (the hot path calls them per frame); the real clock's are C functions.
         if type(self.clock) is LiveClock:
             self._mono, self._now = time.monotonic_ns, time.time_ns
@@ -323,7 +316,7 @@ class PolymarketMarketFeed:
                 continue
             shard = next((s for s in self._shards if len(s.assets) < per), None)
             if shard is None:
-                shard = _Shard(len(self._shards))
+                shard = _Shard(len(self._shards), self._emit, self.clock.now_ns)
                 self._shards.append(shard)
             shard.assets[token] = None
             self._books[token] = _Book(token, self._tick_hint.get(token, self.config.default_tick_size), shard)
@@ -335,8 +328,8 @@ class PolymarketMarketFeed:
             if shard.task is None:
                 shard.task = asyncio.get_running_loop().create_task(self._run_shard(shard), name=shard.name)
             elif shard.ws is not None and shard.state is ConnectionState.CONNECTED:
-                self._spawn(self._send(shard, {"assets_ids": tokens, "operation": "subscribe",
-                                               "custom_feature_enabled": self.config.custom_feature_enabled}))
+                self._spawn(send_quietly(shard.ws, {"assets_ids": tokens, "operation": "subscribe",
+                                                    "custom_feature_enabled": self.config.custom_feature_enabled}))
 
     def unsubscribe(self, instrument_ids: Iterable[str]) -> None:
         by_shard: dict[int, list[str]] = {}
@@ -352,7 +345,7 @@ class PolymarketMarketFeed:
         for idx, tokens in by_shard.items():
             shard = self._shards[idx]
             if shard.ws is not None and shard.state is ConnectionState.CONNECTED:
-                self._spawn(self._send(shard, {"assets_ids": tokens, "operation": "unsubscribe"}))
+                self._spawn(send_quietly(shard.ws, {"assets_ids": tokens, "operation": "unsubscribe"}))
 
     def book(self, instrument_id: str) -> PredictionBook | None:
         st = self._books.get(token_of(instrument_id))
@@ -384,16 +377,17 @@ class PolymarketMarketFeed:
         self._running = True
         self._stop.clear()
         if self.config.record_path:
-            self._record = open(self.config.record_path, "a", encoding="utf-8", buffering=1 << 16)
+            self._record = open_recording(self.config.record_path)
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         loop = asyncio.get_running_loop()
         for shard in self._shards:
             if shard.task is None:
                 shard.task = loop.create_task(self._run_shard(shard), name=shard.name)
-        self._spawn(self._watchdog())
+        self._spawn(run_watchdog(self.config, self._check_health, log))
         if self.config.crosscheck_interval_s > 0:
-            self._spawn(self._crosscheck_loop())
+            self._spawn(crosscheck_rounds(self.config.crosscheck_interval_s, self.config.crosscheck_books_per_round,
+                                           self._live_keys, self.crosscheck, log))
         try:
             await self._stop.wait()
         finally:
@@ -404,82 +398,35 @@ class PolymarketMarketFeed:
 
     # --- connections ------------------------------------------------------------------------
 
-    def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.append(task)
-        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
-        return task
-
     async def _shutdown(self) -> None:
-        tasks = [s.task for s in self._shards if s.task is not None] + list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        await self._tasks.cancel_all(*[s.task for s in self._shards if s.task is not None])
         for s in self._shards:
             s.task = None
             s.ws = None
             s.state = ConnectionState.DISCONNECTED
-        if self._record is not None:
-            self._record.flush()
-            self._record.close()
-            self._record = None
+        close_recording(self._record)
+        self._record = None
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None
         self._running = False
 
-    def _set_state(self, shard: _Shard, state: ConnectionState, reason: str = "") -> None:
-        if shard.state is state:
-            return
-        shard.state = state
-        self._emit(ConnectionStateChanged(venue=VENUE, connection=shard.name, state=state, reason=reason,
-                                          ts_recv=self.clock.now_ns()))
-
-    async def _send(self, shard: _Shard, payload: dict | str) -> None:
-        ws = shard.ws
-        if ws is None:
-            return
-        text = payload if isinstance(payload, str) else msgspec.json.encode(payload).decode()
-        with contextlib.suppress(Exception):
-            await ws.send(text)
-
-    def _backoff_s(self, attempt: int) -> float:
-        base = min(self.config.reconnect_max_s, self.config.reconnect_initial_s * (2 ** min(attempt, 16)))
-        return base * (0.5 + self._rng.random() / 2)  # jitter: spread reconnects of many shards
-
     async def _run_shard(self, shard: _Shard) -> None:
-        while not self._stop.is_set():
-            if not shard.assets:
-                await asyncio.sleep(0.2)
-                continue
-            self._set_state(shard, ConnectionState.CONNECTING)
-            reason = ""
-            try:
-                async with asyncio.timeout(self.config.connect_timeout_s):
-                    ws = await ws_connect(self.config.ws_url, ping_interval=None, max_size=None,
-                                          compression=None, open_timeout=self.config.connect_timeout_s)
-            except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as exc:
-                reason = f"connect failed: {exc!r}"
-            else:
-                try:
-                    await self._serve(shard, ws)
-                    reason = "closed by venue"
-                except (websockets.WebSocketException, OSError) as exc:
-                    reason = f"connection lost: {exc!r}"
-                finally:
-                    shard.ws = None
-                    with contextlib.suppress(Exception):
-                        await ws.close()
-            if self._stop.is_set():
-                break
-            self._mark_shard_resync(shard)
-            self._set_state(shard, ConnectionState.DISCONNECTED, reason)
+        cfg = self.config
+
+        def connect():
+            return connect_ws(cfg.ws_url, timeout_s=cfg.connect_timeout_s)  # heartbeat: text PING, see _pinger
+
+        def closed() -> None:
+            if not self._stop.is_set():
+                self._mark_shard_resync(shard)
+
+        def retry(reason: str, delay: float) -> None:
             self.stats.reconnects += 1
-            delay = self._backoff_s(shard.attempt)
-            shard.attempt += 1
-            await asyncio.sleep(delay)
+
+        await run_reconnecting(shard, self._stop, connect, lambda ws: self._serve(shard, ws), self._backoff,
+                               closed_reason="closed by venue", on_closed=closed, on_retry=retry,
+                               ready=lambda: bool(shard.assets))
 
     def _mark_shard_resync(self, shard: _Shard) -> None:
         now = self.clock.monotonic_ns()
@@ -490,14 +437,13 @@ class PolymarketMarketFeed:
                 st.dropped_at_mono = now
 
     async def _serve(self, shard: _Shard, ws) -> None:
-        shard.ws = ws
         now = self.clock.monotonic_ns()
         shard.connected_mono = now
         shard.last_data_mono = now
         self._mark_shard_resync(shard)  # the next `book` for each asset is the snapshot
         await ws.send(msgspec.json.encode({"assets_ids": list(shard.assets), "type": "market",
                                            "custom_feature_enabled": self.config.custom_feature_enabled}).decode())
-        self._set_state(shard, ConnectionState.CONNECTED)
+        shard.set_state(ConnectionState.CONNECTED)
         pinger = asyncio.get_running_loop().create_task(self._pinger(shard, ws))
         try:
             async for raw in ws:
@@ -523,8 +469,7 @@ class PolymarketMarketFeed:
         if recv_ns is None:
             recv_ns = self._now()
         if self._record is not None:
-            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-            self._record.write(f"{recv_ns} {text.replace(chr(10), ' ').replace(chr(13), ' ')}\n")
+            self._record.write(frame_line(recv_ns, raw))
         if len(raw) == 4 and (raw == "PONG" or raw == b"PONG"):
             return
         stats = self.stats
@@ -735,8 +680,8 @@ class PolymarketMarketFeed:
         self.stats.resync_requests += 1
         shard = st.shard
         if self._running and shard.ws is not None:
-            self._spawn(self._send(shard, {"assets_ids": [st.token], "operation": "subscribe",
-                                           "custom_feature_enabled": self.config.custom_feature_enabled}))
+            self._spawn(send_quietly(shard.ws, {"assets_ids": [st.token], "operation": "subscribe",
+                                                "custom_feature_enabled": self.config.custom_feature_enabled}))
         log.info("book %s dropped (%s); waiting for a fresh snapshot", st.token, reason)
 
     def _emit_books(self, touched: dict[str, _Book], recv_ns: int) -> None:
@@ -795,47 +740,28 @@ class PolymarketMarketFeed:
     def _emit_book(self, st: _Book, recv_ns: int) -> None:
         self._emit_books({st.token: st}, recv_ns)
 
-    def _emit(self, event: Event) -> None:
-        try:
-            self.sink(event)
-        except Exception:  # noqa: BLE001 - a failing consumer must not break the feed
-            log.exception("event sink raised on %s", type(event).__name__)
-
     # --- watchdogs --------------------------------------------------------------------------
 
-    async def _watchdog(self) -> None:
-        cfg = self.config
-        freeze_ns = int(cfg.freeze_after_s * 1e9)
-        stale_ns = int(cfg.stale_book_after_s * 1e9)
-        resync_ns = int(cfg.resync_timeout_s * 1e9)
-        while True:
-            await asyncio.sleep(cfg.watchdog_interval_s)
-            now = self.clock.monotonic_ns()
-            for shard in self._shards:
-                if shard.state is ConnectionState.CONNECTED and shard.assets and shard.ws is not None:
-                    silent = now - shard.last_data_mono
-                    if silent > freeze_ns:
-                        self.stats.freezes += 1
-                        self._set_state(shard, ConnectionState.STALLED,
-                                        f"no market data for {silent / 1e9:.1f}s on a live connection")
-                        self._spawn(self._close_ws(shard.ws))
-            for st in list(self._books.values()):
-                if st.state in (BookState.LIVE, BookState.CROSSED):
-                    age = now - st.last_update_mono
-                    if age > stale_ns and not st.stale_reported and st.shard.state is ConnectionState.CONNECTED:
-                        st.stale_reported = True
+    def _check_health(self, freeze_ns: int, stale_ns: int, resync_ns: int) -> None:
+        """Silent freezes per connection, stale books, and dropped books still without a snapshot."""
+        now = self.clock.monotonic_ns()
+        for shard in self._shards:
+            ws = frozen_socket(shard, shard.last_data_mono, now, freeze_ns, bool(shard.assets))
+            if ws is not None:
+                self.stats.freezes += 1
+                self._spawn(close_quietly(ws))
+        for st in list(self._books.values()):
+            if st.state in (BookState.LIVE, BookState.CROSSED):
+                if st.shard.state is ConnectionState.CONNECTED:
+                    age = newly_stale(st, now, stale_ns)
+                    if age is not None:
                         self.stats.stale_books += 1
                         self._emit(BookStaleDetected(venue=VENUE, instrument_id=st.iid, age_ns=age,
-                                                     reason="no update for this book while the connection is live",
-                                                     ts_recv=self.clock.now_ns()))
-                elif st.state is BookState.RESYNCING and st.shard.state is ConnectionState.CONNECTED:
-                    if st.dropped_at_mono and now - st.dropped_at_mono > resync_ns:
-                        st.dropped_at_mono = now
-                        self._spawn(self._resync_from_rest(st))
-
-    async def _close_ws(self, ws) -> None:
-        with contextlib.suppress(Exception):
-            await ws.close()
+                                                     reason=STALE_BOOK_REASON, ts_recv=self.clock.now_ns()))
+            elif st.state is BookState.RESYNCING and st.shard.state is ConnectionState.CONNECTED:
+                if st.dropped_at_mono and now - st.dropped_at_mono > resync_ns:
+                    st.dropped_at_mono = now
+                    self._spawn(self._resync_from_rest(st))
 
     async def fetch_rest_book(self, token: str) -> RestBook:
         assert self._session is not None
@@ -873,6 +799,9 @@ class PolymarketMarketFeed:
     def _local_levels(self, st: _Book) -> tuple[set, set]:
         return set(st.book.levels(True)), set(st.book.levels(False))
 
+    def _live_keys(self) -> list[str]:
+        return [t for t, st in self._books.items() if st.state is BookState.LIVE]
+
     async def crosscheck(self, token: str) -> bool:
         """Compare one live book with REST /book; True if they agree. A difference that is still
         there after a short re-check replaces the local book with the REST one."""
@@ -880,15 +809,16 @@ class PolymarketMarketFeed:
         if st is None or st.state is not BookState.LIVE:
             return True
         self.stats.crosscheck_runs += 1
-        for attempt in range(2):
+
+        async def agrees() -> bool:
             rb = await self.fetch_rest_book(token)
             if self._books.get(token) is not st or st.state is not BookState.LIVE:
-                return True
+                return True  # dropped or resynced meanwhile: nothing left to compare
             remote = self._levels_of(st, rb)
-            if remote is not None and remote == self._local_levels(st):
-                return True
-            if attempt == 0:
-                await asyncio.sleep(0.25)  # a delta may have been in flight: look again
+            return remote is not None and remote == self._local_levels(st)
+
+        if await agrees_on_second_look(agrees):
+            return True
         self.stats.crosscheck_mismatches += 1
         age = self.clock.monotonic_ns() - st.last_update_mono
         self._emit(BookStaleDetected(venue=VENUE, instrument_id=st.iid, age_ns=age,
@@ -897,18 +827,3 @@ class PolymarketMarketFeed:
         st.state = BookState.RESYNCING
         await self._resync_from_rest(st)
         return False
-
-    async def _crosscheck_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.crosscheck_interval_s)
-            live = [t for t, st in self._books.items() if st.state is BookState.LIVE]
-            if not live:
-                continue
-            n = min(self.config.crosscheck_books_per_round, len(live))
-            start = self._crosscheck_cursor % len(live)
-            self._crosscheck_cursor += n
-            for token in (live[(start + i) % len(live)] for i in range(n)):
-                try:
-                    await self.crosscheck(token)
-                except Exception as exc:  # noqa: BLE001 - the check is advisory; the feed goes on
-                    log.warning("cross-check of %s failed: %r", token, exc)

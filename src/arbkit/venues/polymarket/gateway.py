@@ -51,7 +51,7 @@ from arbkit.venues.polymarket.parse import (
     side_of,
     to_ns,
 )
-from arbkit.venues.polymarket.ratelimit import TokenBucket, parse_retry_after
+from arbkit.venues.common.ratelimit import TokenBucket, parse_retry_after
 from arbkit.venues.polymarket.signer import OrderSigner, SignedOrder, salt_for
 
 log = logging.getLogger("arbkit.venues.polymarket.gateway")

@@ -13,36 +13,14 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import logging
 from decimal import Decimal
 from typing import Any
 
 import msgspec
-from prometheus_client import REGISTRY, Counter
 
 from arbkit.core.enums import FillStatus, LiquiditySide, OrderStatus, Side, Venue
-from arbkit.core.events import MessageMalformed
-
-log = logging.getLogger("arbkit.venues.polymarket")
-
-SAMPLE_CHARS = 200
-
-
-def _counter(name: str, doc: str, labels: tuple[str, ...]) -> Counter:
-    """A process-wide counter; reused if another module registered the same name first."""
-    try:
-        return Counter(name, doc, labels)
-    except ValueError:  # already registered (another venue package or a re-import)
-        existing = REGISTRY._names_to_collectors.get(name) or REGISTRY._names_to_collectors.get(name + "_total")
-        if existing is None:
-            raise
-        return existing  # type: ignore[return-value]
-
-
-MALFORMED_MESSAGES = _counter(
-    "arbkit_venue_malformed_messages", "Venue messages that could not be decoded", ("venue", "source")
-)
-
+from arbkit.venues.common.malformed import MALFORMED_MESSAGES, SAMPLE_CHARS  # noqa: F401 - re-exported
+from arbkit.venues.common.malformed import MalformedTracker as _MalformedTracker
 
 # --- market channel ---------------------------------------------------------------------------
 
@@ -401,25 +379,13 @@ def micro_units(text: str) -> Decimal:
     return Decimal(t)
 
 
-class MalformedTracker:
-    """Counts and logs malformed messages for one source; never raises."""
+class MalformedTracker(_MalformedTracker):
+    """Malformed messages of one Polymarket source (``market``, ``user``); see common.malformed."""
 
-    __slots__ = ("venue", "source", "count", "_metric")
+    __slots__ = ()
 
     def __init__(self, source: str, venue: Venue = Venue.POLYMARKET) -> None:
-        self.venue = venue
-        self.source = source
-        self.count = 0
-        self._metric = MALFORMED_MESSAGES.labels(venue=venue.value, source=source)
-
-    def record(self, raw: bytes | str, error: BaseException | str, ts_recv: int = 0) -> MessageMalformed:
-        self.count += 1
-        self._metric.inc()
-        text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray, memoryview)) else str(raw)
-        sample = text[:SAMPLE_CHARS] + ("..." if len(text) > SAMPLE_CHARS else "")
-        err = str(error) if not isinstance(error, str) else error
-        log.warning("malformed %s message (%s): %s", self.source, err, sample)
-        return MessageMalformed(venue=self.venue, source=self.source, error=err[:500], sample=sample, ts_recv=ts_recv)
+        super().__init__(source, venue)
 
 
 # --- our orders and fills ---------------------------------------------------------------------

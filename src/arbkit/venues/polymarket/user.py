@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import msgspec
-import websockets
-from websockets.asyncio.client import connect as ws_connect
 
 from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import ConnectionState, FillStatus, Venue
-from arbkit.core.events import ConnectionStateChanged, Event, FillStatusChanged, OrderAccepted, OrderCanceled
+from arbkit.core.events import FillStatusChanged, OrderAccepted, OrderCanceled
 from arbkit.venues.base import EventSink
+from arbkit.venues.common.ws import Backoff, ConnectionLink, SingleLinkStream, connect_ws, run_reconnecting
 from arbkit.venues.polymarket import constants as C
 from arbkit.venues.polymarket.auth import ApiCreds
 from arbkit.venues.polymarket.parse import MalformedTracker, WsUserMessage, decode_user_frame, dec, to_ns
@@ -45,11 +44,12 @@ class UserStreamConfig:
     connect_timeout_s: float = 10.0
 
 
-class PolymarketUserStream:
+class PolymarketUserStream(SingleLinkStream):
     """Implements :class:`arbkit.venues.base.UserStream`. ``gateway`` (a PolymarketGateway) maps
     order hashes to our client order ids and prices fees; without it client ids are empty."""
 
     venue = VENUE
+    _log = log
 
     def __init__(self, sink: EventSink, creds: ApiCreds, config: UserStreamConfig | None = None, *,
                  gateway=None, clock: Clock | None = None) -> None:
@@ -59,62 +59,45 @@ class PolymarketUserStream:
         self.gateway = gateway
         self.clock = clock or LiveClock()
         self.malformed = MalformedTracker("user")
-        self.state = ConnectionState.DISCONNECTED
+        self._link = ConnectionLink(VENUE, "polymarket.user", self._emit, self.clock.now_ns)
         self._fills: dict[tuple[str, str], FillStatus] = {}  # (trade id, order id) -> last status
         self._cum: dict[str, Decimal] = {}  # order id -> filled so far (not counting FAILED)
         self._stop = asyncio.Event()
-        self._ws = None
-        self._rng = random.Random()
+        self._backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s, random.Random())
         self.reconnects = 0
 
     async def run(self) -> None:
         self._stop.clear()
-        attempt = 0
-        while not self._stop.is_set():
-            self._set_state(ConnectionState.CONNECTING)
-            reason = ""
-            try:
-                async with asyncio.timeout(self.config.connect_timeout_s):
-                    ws = await ws_connect(self.config.ws_url, ping_interval=None, max_size=None, compression=None)
-            except (OSError, asyncio.TimeoutError, websockets.WebSocketException) as exc:
-                reason = f"connect failed: {exc!r}"
-            else:
-                self._ws = ws
-                try:
-                    await ws.send(msgspec.json.encode({
-                        "auth": {"apiKey": self.creds.api_key, "secret": self.creds.api_secret,
-                                 "passphrase": self.creds.api_passphrase},
-                        "markets": list(self.config.markets), "type": "user"}).decode())
-                    self._set_state(ConnectionState.CONNECTED)
-                    attempt = 0
-                    pinger = asyncio.get_running_loop().create_task(self._pinger(ws))
-                    stopper = asyncio.get_running_loop().create_task(self._stop.wait())
-                    try:
-                        reader = asyncio.get_running_loop().create_task(self._read(ws))
-                        await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                        if not reader.done():
-                            reader.cancel()
-                        with contextlib.suppress(BaseException):
-                            await reader
-                        reason = "closed"
-                    finally:
-                        pinger.cancel()
-                        stopper.cancel()
-                except (websockets.WebSocketException, OSError) as exc:
-                    reason = f"connection lost: {exc!r}"
-                finally:
-                    self._ws = None
-                    with contextlib.suppress(Exception):
-                        await ws.close()
-            if self._stop.is_set():
-                break
-            self._set_state(ConnectionState.DISCONNECTED, reason)
+        cfg = self.config
+
+        def retry(reason: str, delay: float) -> None:
             self.reconnects += 1
-            delay = min(self.config.reconnect_max_s, self.config.reconnect_initial_s * 2 ** min(attempt, 16))
-            attempt += 1
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay * (0.5 + self._rng.random() / 2))
-        self._set_state(ConnectionState.DISCONNECTED, "stopped")
+
+        await run_reconnecting(self._link, self._stop, lambda: connect_ws(cfg.ws_url, timeout_s=cfg.connect_timeout_s),
+                               self._serve, self._backoff, closed_reason="closed", on_retry=retry)
+        self._link.set_state(ConnectionState.DISCONNECTED, "stopped")
+
+    async def _serve(self, ws) -> None:
+        """Authenticate, then read until the socket closes or the stream is stopped."""
+        await ws.send(msgspec.json.encode({
+            "auth": {"apiKey": self.creds.api_key, "secret": self.creds.api_secret,
+                     "passphrase": self.creds.api_passphrase},
+            "markets": list(self.config.markets), "type": "user"}).decode())
+        self._link.set_state(ConnectionState.CONNECTED)
+        self._link.attempt = 0
+        loop = asyncio.get_running_loop()
+        pinger = loop.create_task(self._pinger(ws))
+        stopper = loop.create_task(self._stop.wait())
+        try:
+            reader = loop.create_task(self._read(ws))
+            await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not reader.done():
+                reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+        finally:
+            pinger.cancel()
+            stopper.cancel()
 
     async def stop(self) -> None:
         self._stop.set()
@@ -128,19 +111,6 @@ class PolymarketUserStream:
             while True:
                 await asyncio.sleep(self.config.ping_interval_s)
                 await ws.send("PING")
-
-    def _set_state(self, state: ConnectionState, reason: str = "") -> None:
-        if state is self.state:
-            return
-        self.state = state
-        self._emit(ConnectionStateChanged(venue=VENUE, connection="polymarket.user", state=state, reason=reason,
-                                          ts_recv=self.clock.now_ns()))
-
-    def _emit(self, event: Event) -> None:
-        try:
-            self.sink(event)
-        except Exception:  # noqa: BLE001
-            log.exception("event sink raised on %s", type(event).__name__)
 
     def _coid(self, order_id: str) -> str:
         return self.gateway.client_order_id_of(order_id) if self.gateway is not None else ""

@@ -6,7 +6,7 @@ import email.utils
 
 import pytest
 
-from arbkit.venues.kalshi.ratelimit import TokenBucket, parse_retry_after
+from arbkit.venues.common.ratelimit import TokenBucket, parse_retry_after
 
 
 class FakeTime:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from arbkit.venues.polymarket.ratelimit import TokenBucket, parse_retry_after
+from arbkit.venues.common.ratelimit import TokenBucket, parse_retry_after
 
 
 class FakeTime:

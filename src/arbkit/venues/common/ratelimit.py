@@ -1,14 +1,14 @@
-"""Token-bucket rate limiting for Kalshi REST, honouring 429 ``Retry-After``.
+"""Token-bucket rate limiting for venue REST APIs, honouring a 429's ``Retry-After``.
 
-Kalshi limits requests per second per account tier (docs.kalshi.com "Rate Limits": read and
-write buckets, e.g. Basic 20 reads/s and 10 writes/s); a 429 tells us to back off. Reads and
-writes get separate buckets in the gateway.
+Venues limit requests per second (Polymarket per endpoint family, Kalshi per account tier with
+separate read and write buckets); a gateway holds one bucket per limit it must respect.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import time
 from typing import Callable
 
@@ -17,7 +17,8 @@ class TokenBucket:
     """At most ``burst`` requests at once, refilled at ``rate`` per second.
 
     :meth:`penalize` (on a 429) empties the bucket and holds every caller until Retry-After has
-    passed, so a burst of 429s is ridden out instead of amplified.
+    passed, so a burst of 429s is ridden out instead of amplified. ``monotonic`` and ``sleep`` are
+    injectable so tests can run on a fake clock.
     """
 
     def __init__(self, rate: float, burst: int | None = None, *, monotonic: Callable[[], float] = time.monotonic,
@@ -49,7 +50,7 @@ class TokenBucket:
         if now < self._blocked_until:
             return False
         self._refill(now)
-        if self._tokens >= 1.0 - 1e-9:
+        if self._tokens >= 1.0 - 1e-9:  # tolerance: refills accumulate float error
             self._tokens -= 1.0
             self.acquired += 1
             return True
@@ -88,18 +89,26 @@ class TokenBucket:
 
 
 def parse_retry_after(value: str | None, default_s: float = 1.0, now: float | None = None) -> float:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    Missing or unreadable values give ``default_s``. So does an HTTP date that is not in the
+    future: with clocks apart, "already passed" says nothing reliable, and retrying at once after
+    a 429 is the one answer that can make things worse. ``now`` (epoch seconds) is for tests.
+    """
     if not value:
         return default_s
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:  # "inf"/"nan" would block (or unblock) forever: not a usable answer
+        return max(0.0, seconds) if math.isfinite(seconds) else default_s
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return default_s
     if when is None:
         return default_s
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    seconds = when.timestamp() - (time.time() if now is None else now)
+    return seconds if seconds > 0 else default_s
