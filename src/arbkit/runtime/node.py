@@ -1,0 +1,620 @@
+"""The node: one process wired by dependency injection at start-up.
+
+:class:`Node` builds and owns, from a typed :class:`~arbkit.runtime.config.Config`:
+
+* the clock, the bus (coalescing ``market.book``, FIFO ``market.status``), the journal and the
+  supervisor (every feed and user stream is a supervised task; a breaker trips the kill switch);
+* per configured venue, by mode (paper | sim | live), the market feed, user stream, gateway and
+  execution backend (:mod:`arbkit.runtime.wiring`);
+* the approved mappings (only those reach the strategy), bound to instruments from the venues'
+  own metadata;
+* the cross-venue strategy reading the feeds' books, the risk engine and the execution engine;
+* optionally the control endpoint and the Prometheus metrics.
+
+The decision path stays synchronous: a book update (queued, coalesced per instrument) is
+evaluated, an intent is submitted to the engine (journal -> risk -> saga) in the same call, and
+a watcher frees the mapping when the saga reports. :meth:`Node.status` is the one snapshot the
+dashboard, the control endpoint and the demo summary read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+import aiohttp
+import msgspec
+
+from arbkit.bus.local import Bus, TopicPolicy
+from arbkit.core.clock import NS, Clock, LiveClock
+from arbkit.core.enums import Venue
+from arbkit.core.events import (
+    BookStaleDetected,
+    BookUpdated,
+    BreakerOpened,
+    ConnectionStateChanged,
+    Event,
+    KillSwitchTripped,
+    TaskCrashed,
+    TickSizeChanged,
+)
+from arbkit.core.instruments import Instrument
+from arbkit.execution.engine import EngineConfig, ExecutionEngine
+from arbkit.execution.intent import HedgePolicy
+from arbkit.execution.paper import SnapshotRegistry
+from arbkit.execution.portfolio import Portfolio
+from arbkit.execution.report import ExecutionReport
+from arbkit.journal.store import Journal
+from arbkit.risk.engine import Denied, RiskEngine
+from arbkit.risk.killswitch import KillSwitch
+from arbkit.risk.limits import limits_from_config
+from arbkit.runtime.config import Config
+from arbkit.runtime.supervisor import Supervisor
+from arbkit.runtime import wiring
+
+log = logging.getLogger("arbkit.node")
+
+TOPIC_BOOKS = "market.book"
+TOPIC_STATUS = "market.status"
+ZERO = Decimal(0)
+
+
+class NodeError(RuntimeError):
+    """The node cannot start (configuration, credentials, venue unreachable)."""
+
+
+@dataclass
+class NodeOptions:
+    """What is injected besides the configuration."""
+
+    mappings_path: Path | None = None  # mapping store (SQLite); None = no cross-venue pairs
+    env: Mapping[str, str] | None = None  # where secrets are looked up (default os.environ)
+    clock: Clock | None = None
+    control_address: str | None = None  # None = no control endpoint
+    control_token: str | None = None
+    journal_synchronous: str = "FULL"
+    feed_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # venue -> FeedConfig fields
+    paper_balance: Decimal = wiring.DEFAULT_PAPER_BALANCE
+    drain_timeout_s: float = 15.0  # at stop: how long in-flight sagas may take to finish
+    metrics: bool = True  # Prometheus exporter when a metrics port is set
+    metrics_port: int | None = None  # overrides config.node.metrics_port (0 = an ephemeral port)
+
+
+class JournalTap:
+    """The journal as every component sees it: appends go to the journal first, then each event
+    is shown to the listeners (metrics, dashboard counters). A listener never sees an event the
+    journal refused, and a listener failure never reaches the caller."""
+
+    def __init__(self, journal: Journal, listeners: list[Any]) -> None:
+        self._journal = journal
+        self._listeners = listeners
+
+    def append(self, kind: str, payload: Any, correlation_id: str = "", *args: Any, **kw: Any) -> int:
+        seq = self._journal.append(kind, payload, correlation_id, *args, **kw)
+        if isinstance(payload, Event):
+            self._tell(payload)
+        return seq
+
+    def append_event(self, event: Event) -> int:
+        seq = self._journal.append_event(event)
+        self._tell(event)
+        return seq
+
+    def _tell(self, event: Event) -> None:
+        for fn in self._listeners:
+            try:
+                fn(event)
+            except Exception:  # noqa: BLE001 - observers must not break the decision path
+                log.exception("journal listener failed on %s", event.kind)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+
+@dataclass
+class FeedRate:
+    """Frames per second of one venue's feed, sampled once a second."""
+
+    last_frames: int = 0
+    last_ns: int = 0
+    per_s: float = 0.0
+
+
+class Node:
+    """Builds, starts and stops everything one arbkit process runs."""
+
+    def __init__(self, config: Config, options: NodeOptions | None = None) -> None:
+        self.config = config
+        self.options = options or NodeOptions()
+        self.clock: Clock = self.options.clock or LiveClock()
+        self.journal: Journal | None = None
+        self.bus: Bus | None = None
+        self.supervisor: Supervisor | None = None
+        self.portfolio = Portfolio()
+        self.killswitch: KillSwitch | None = None
+        self.risk: RiskEngine | None = None
+        self.engine: ExecutionEngine | None = None
+        self.snapshots = SnapshotRegistry()
+        self.venues: dict[Venue, wiring.VenueBundle] = {}
+        self.instruments: dict[str, Instrument] = {}
+        self.pairs: list[Any] = []  # CrossVenuePair
+        self.strategy: Any = None
+        self.control: Any = None
+        self.metrics: Any = None
+        self.trading = False
+        self.started_ns = 0
+        self.stopped = False
+        self.opportunities = 0  # intents the strategy emitted
+        self.denied = 0
+        self.submitted = 0
+        self.reports: deque[ExecutionReport] = deque(maxlen=50)
+        self.reports_total = 0
+        self.filled_total = 0
+        self.profit_total = ZERO
+        self.events_seen: dict[str, int] = {}
+        self.book_updates = 0
+        self.last_denial = ""
+        self.rates: dict[Venue, FeedRate] = {}
+        self.notes: list[str] = []  # start-up remarks shown on the dashboard (skipped mappings ...)
+        self._watchers: set[asyncio.Task] = set()
+        self._approved: list[Any] = []  # approved mappings bound to instruments
+        self._session: aiohttp.ClientSession | None = None
+
+    # --- construction ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Build everything, connect, reconcile with the venues, then enable trading."""
+        cfg = self.config
+        live = cfg.live_venues()
+        if live and cfg.unset_risk_limits():
+            raise NodeError("live trading refuses to start while risk limits are unset: " + ", ".join(cfg.unset_risk_limits()))
+        self.started_ns = self.clock.now_ns()
+        jpath = Path(cfg.node.journal_path)
+        jpath.parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        self.journal = Journal.open(jpath, clock=self.clock, synchronous=self.options.journal_synchronous,  # type: ignore[arg-type]
+                                    on_error=lambda err: loop.call_soon_threadsafe(self._journal_failed, err))
+        self._make_metrics()
+        tap = JournalTap(self.journal, [self.metrics.on_event] if self.metrics is not None else [])
+        self.bus = Bus(self.clock)
+        self.bus.add_topic(TOPIC_BOOKS, TopicPolicy.COALESCE)
+        self.bus.add_topic(TOPIC_STATUS, TopicPolicy.FIFO)
+        self.killswitch = KillSwitch(tap, self.clock)
+        self.supervisor = Supervisor(self.clock, on_event=self._on_runtime_event, journal_append=tap.append_event)
+        self.risk = RiskEngine(limits_from_config(cfg.risk), self.clock, self.portfolio, tap, self.killswitch)
+        try:
+            await self._build_venues()
+            self.engine = ExecutionEngine(journal=tap, clock=self.clock, risk=self.risk,
+                                          backends={v: b.backend for v, b in self.venues.items()},
+                                          portfolio=self.portfolio, config=EngineConfig(), snapshots=self.snapshots)
+            await self._bind_mappings()
+            self._build_strategy()
+            self._subscribe()
+            self._register_tasks()
+            await self.bus.start()
+            await self.supervisor.start()
+            await self._recover()
+            await self._start_control()
+            self._start_metrics_server()
+        except BaseException:
+            await self._teardown()
+            raise
+        self.trading = True
+        log.info("node %s started: %s", cfg.node.name, ", ".join(f"{v.value}={b.mode.value}" for v, b in self.venues.items()))
+
+    async def _build_venues(self) -> None:
+        cfg = self.config
+        env = self.options.env
+        ov = self.options.feed_overrides
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        for name, vcfg in cfg.venues.configured().items():
+            if name == "polymarket":
+                b = await wiring.build_polymarket(vcfg, clock=self.clock, market_sink=self._on_market_event, env=env,  # type: ignore[arg-type]
+                                                  snapshots=self.snapshots, paper_balance=self.options.paper_balance,
+                                                  feed_overrides=ov.get(name))
+                self.venues[b.venue] = b  # owned from now on: closed by teardown even if starting fails
+                await wiring.start_polymarket(b)
+            elif name == "kalshi":
+                b = await wiring.build_kalshi(vcfg, clock=self.clock, market_sink=self._on_market_event, env=env,  # type: ignore[arg-type]
+                                              snapshots=self.snapshots, paper_balance=self.options.paper_balance,
+                                              feed_overrides=ov.get(name))
+                self.venues[b.venue] = b
+                await wiring.start_kalshi(b)
+            else:
+                if "triangular" in cfg.strategies.enabled():
+                    raise NodeError(f"venues.{name}: strategies.triangular is enabled but this build has no {name} venue package")
+                self.notes.append(f"venues.{name}: no strategy of this build trades it; not connected")
+                continue
+            self.venues[b.venue] = b
+            self.rates[b.venue] = FeedRate()
+
+    async def _bind_mappings(self) -> None:
+        """Approved mappings -> instruments from the venues' metadata -> strategy pairs."""
+        if self.options.mappings_path is None:
+            return
+        if Venue.POLYMARKET not in self.venues or Venue.KALSHI not in self.venues:
+            self.notes.append("cross-venue needs both polymarket and kalshi configured")
+            return
+        from arbkit.mapping.store import MappingStore
+        from arbkit.strategies.cross_venue import pair_from_mapping
+
+        store = MappingStore(self.options.mappings_path)
+        try:
+            approved = store.approved()
+        finally:
+            store.close()
+        pm, ks = self.venues[Venue.POLYMARKET], self.venues[Venue.KALSHI]
+        assert self._session is not None
+        for m in approved:
+            try:
+                py, pn = await wiring.polymarket_instruments(self._session, pm.rest_url, m.poly_condition_id,
+                                                             m.poly_yes_token, m.poly_no_token, m.poly_title)
+                ky, kn = await wiring.kalshi_instruments(ks, m.kalshi_ticker)
+            except Exception as exc:  # noqa: BLE001 - one unreachable market must not stop the node
+                self.notes.append(f"mapping {m.id} skipped: {type(exc).__name__}: {exc}")
+                log.warning("mapping %s skipped: %s", m.id, exc)
+                continue
+            for inst in (py, pn, ky, kn):
+                self.instruments[inst.id] = inst
+            if pm.gateway is not None:
+                # Warm the gateway's metadata (the first order then needs no lookup) and make it
+                # know these tokens: its positions() (start-up reconciliation) covers known tokens.
+                for inst in (py, pn):
+                    with contextlib.suppress(Exception):
+                        await pm.gateway.metadata.get(inst.symbol, inst.market_id or "", inst)
+            self.pairs.append(pair_from_mapping(m, self.instruments))
+            self._approved.append(m)
+
+    def _build_strategy(self) -> None:
+        for name in self.config.strategies.enabled():
+            if name != "cross_venue":
+                self.notes.append(f"strategies.{name}: not in this build; not run")
+        sc = self.config.strategies.cross_venue
+        if sc is None or not sc.enabled:
+            return
+        from arbkit.strategies.cross_venue import CrossVenueConfig, CrossVenueStrategy
+        from arbkit.strategies.market_state import FeedMarketView
+
+        risk = self.config.risk
+        xcfg = CrossVenueConfig(
+            max_size=sc.max_size,
+            min_edge_bps=sc.min_edge_bps,
+            safety_margin_bps=sc.safety_margin_bps,
+            max_book_age_s=(risk.max_book_age_ms / 1000) if risk.max_book_age_ms else 2.0,
+            leg_timeout_s=self.config.execution.leg_timeout_ms / 1000,
+            hedge=HedgePolicy.from_config(self.config.execution),
+        )
+        self.strategy = CrossVenueStrategy(xcfg, FeedMarketView({v: b.feed for v, b in self.venues.items()}),
+                                           clock_ns=self.clock.now_ns)
+        self.strategy.set_pairs(self.pairs)
+
+    def _subscribe(self) -> None:
+        by_venue: dict[Venue, list[str]] = {}
+        for iid, inst in self.instruments.items():
+            by_venue.setdefault(inst.venue, []).append(iid)
+        for venue, ids in by_venue.items():
+            self.venues[venue].feed.subscribe(sorted(ids))
+        assert self.bus is not None
+        self.bus.subscribe(TOPIC_BOOKS, self._on_book, name="strategy.cross_venue")
+        self.bus.subscribe(TOPIC_STATUS, self._on_status_event, name="node.status")
+
+    def _register_tasks(self) -> None:
+        sup = self.supervisor
+        assert sup is not None
+        for venue, b in self.venues.items():
+            sup.add_task(f"{venue.value}.feed", b.feed.run)
+            if b.user is not None:
+                sup.add_task(f"{venue.value}.user", b.user.run)
+        sup.add_task("node.sampler", self._sampler)
+
+    async def _recover(self) -> None:
+        """Replay the journal and reconcile with every venue before the first intent."""
+        from arbkit.execution.recovery import recover
+
+        assert self.engine is not None
+        rep = await recover(self.engine)
+        log.info("recovery: %s", rep)
+
+    async def _start_control(self) -> None:
+        addr = self.options.control_address
+        if not addr:
+            return
+        from arbkit.execution.control import ControlServer
+
+        assert self.supervisor is not None
+        self.control = ControlServer(self.engine, addr, token=self.options.control_token,  # type: ignore[arg-type]
+                                     extra_status=self.supervisor.status)
+        await self.control.start()
+        self.notes.append(f"control: arbkit status --address {addr}  (pause, resume, cancel, slots, kill)")
+
+    def _metrics_port(self) -> int | None:
+        return self.options.metrics_port if self.options.metrics_port is not None else self.config.node.metrics_port
+
+    def _make_metrics(self) -> None:
+        if not self.options.metrics or self._metrics_port() is None:
+            return
+        from arbkit.runtime.metrics import NodeMetrics
+
+        self.metrics = NodeMetrics(self.config.node.name, self.clock)
+
+    def _start_metrics_server(self) -> None:
+        if self.metrics is None:
+            return
+        port = self.metrics.start(int(self._metrics_port() or 0))
+        self.notes.append(f"metrics: http://127.0.0.1:{port}/metrics")
+        assert self.supervisor is not None
+        self.supervisor.add_task("node.metrics", lambda: self.metrics.poll_forever(
+            1.0, bus=self.bus, supervisor=self.supervisor, risk=self.risk, portfolio=self.portfolio))
+
+    # --- facts in --------------------------------------------------------------------------
+
+    def _on_market_event(self, event: Event) -> None:
+        """Every venue feed's sink: books go to the coalescing topic, the rest in order."""
+        bus = self.bus
+        if bus is None:
+            return
+        if self.metrics is not None:
+            self.metrics.on_event(event)
+        if type(event) is BookUpdated:
+            self.book_updates += 1
+            bus.publish(TOPIC_BOOKS, event, key=event.instrument_id)
+        else:
+            bus.publish(TOPIC_STATUS, event)
+
+    def _on_status_event(self, event: Event) -> None:
+        kind = event.kind
+        self.events_seen[kind] = self.events_seen.get(kind, 0) + 1
+        if isinstance(event, (ConnectionStateChanged, BookStaleDetected, TickSizeChanged)) and self.journal is not None:
+            with contextlib.suppress(Exception):
+                self.journal.append_event(event)
+        if isinstance(event, TickSizeChanged):
+            self._retick(event)
+
+    def _retick(self, event: TickSizeChanged) -> None:
+        """A venue changed a market's tick: both outcomes of that market get the new tick, and
+        the strategy's pairs are rebound (orders are priced on the venue's current grid)."""
+        inst = self.instruments.get(event.instrument_id)
+        if inst is None or inst.tick_size == event.new_tick_size:
+            return
+        for iid in (inst.id, inst.complement_id):
+            cur = self.instruments.get(iid) if iid else None
+            if cur is not None:
+                self.instruments[cur.id] = msgspec.structs.replace(cur, tick_size=event.new_tick_size)
+        if self.strategy is not None and self._approved:
+            from arbkit.strategies.cross_venue import pair_from_mapping
+
+            self.pairs = [pair_from_mapping(m, self.instruments) for m in self._approved]
+            self.strategy.set_pairs(self.pairs)
+        log.info("tick size of %s: %s -> %s", event.instrument_id, event.old_tick_size, event.new_tick_size)
+
+    def _journal_failed(self, err: BaseException) -> None:
+        """The journal's writer failed: nothing more may be sent (an order must be journaled
+        first). Trips the kill switch without journaling (the journal is what failed)."""
+        log.critical("journal writer failed: %s; kill switch tripped", err)
+        ks = self.killswitch
+        if ks is not None and not ks.tripped:
+            ks.tripped, ks.reason, ks.source = True, f"journal failed: {err}", "journal"
+
+    def _on_runtime_event(self, event: Event) -> None:
+        """Supervisor events (journaled by the supervisor itself)."""
+        if isinstance(event, BreakerOpened) and self.killswitch is not None:
+            self.killswitch.on_breaker(event)
+        if isinstance(event, (TaskCrashed, BreakerOpened, KillSwitchTripped)):
+            self.events_seen[event.kind] = self.events_seen.get(event.kind, 0) + 1
+
+    def _on_book(self, event: BookUpdated) -> None:
+        """The decision path: evaluate, submit, watch. Synchronous."""
+        strat, engine = self.strategy, self.engine
+        if strat is None or engine is None or not self.trading:
+            return
+        if engine.paused or (self.killswitch is not None and self.killswitch.tripped):
+            return  # nothing may be sent; evaluating would only journal a denial per book update
+        now = self.clock.now_ns()
+        for intent in strat.on_book_update(event.instrument_id, now, socket_arrival_ns=event.ts_recv,
+                                           correlation_id=event.correlation_id):
+            self.opportunities += 1
+            verdict = engine.submit(intent)
+            if isinstance(verdict, Denied):
+                self.denied += 1
+                self.last_denial = f"{verdict.check}: {verdict.reason}"
+                strat.execution_finished(intent.execution_id)
+                continue
+            self.submitted += 1
+            task = asyncio.get_running_loop().create_task(self._watch(intent.execution_id), name=f"watch-{intent.execution_id}")
+            self._watchers.add(task)
+            task.add_done_callback(self._watchers.discard)
+
+    async def _watch(self, execution_id: str) -> None:
+        assert self.engine is not None
+        try:
+            report = await self.engine.wait(execution_id)
+        finally:
+            if self.strategy is not None:
+                self.strategy.execution_finished(execution_id)
+        self.reports.append(report)
+        self.reports_total += 1
+        self.profit_total += report.profit
+        if report.status.value == "FILLED":
+            self.filled_total += 1
+
+    async def _sampler(self) -> None:
+        """Once a second: feed message rates (for the dashboard and metrics)."""
+        while True:
+            now = self.clock.monotonic_ns()
+            for venue, b in self.venues.items():
+                r = self.rates[venue]
+                frames = int(getattr(b.feed.stats, "frames", 0))
+                if self.metrics is not None and frames > r.last_frames:
+                    self.metrics.count_messages(venue, f"{venue.value}.market", frames - r.last_frames)
+                if r.last_ns:
+                    dt = (now - r.last_ns) / NS
+                    if dt > 0:
+                        r.per_s = (frames - r.last_frames) / dt
+                r.last_frames, r.last_ns = frames, now
+            await self.clock.sleep(1.0)
+
+    # --- stopping --------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop trading, let in-flight sagas finish (bounded), then shut everything down:
+        supervised tasks cancelled, gateways closed, bus stopped, journal drained and closed."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.trading = False
+        if self.engine is not None:
+            try:
+                await asyncio.wait_for(self.engine.wait_idle(), self.options.drain_timeout_s)
+            except asyncio.TimeoutError:
+                log.error("in-flight executions did not finish in %.0f s; recovery resumes them next start",
+                          self.options.drain_timeout_s)
+        if self._watchers:
+            await asyncio.wait(list(self._watchers), timeout=2.0)
+        await self._teardown()
+
+    async def _teardown(self) -> None:
+        self.trading = False
+        if self.control is not None:
+            with contextlib.suppress(Exception):
+                await self.control.close()
+            self.control = None
+        if self.metrics is not None:
+            with contextlib.suppress(Exception):
+                self.metrics.stop()
+        if self.supervisor is not None:
+            for b in self.venues.values():
+                for part in (b.feed, b.user):
+                    if part is not None:
+                        with contextlib.suppress(Exception):
+                            await part.stop()
+            await self.supervisor.shutdown()
+        for w in list(self._watchers):
+            w.cancel()
+        for b in self.venues.values():
+            with contextlib.suppress(Exception):
+                await b.backend.close()
+            if b.gateway is not None and b.backend is not b.gateway:
+                with contextlib.suppress(Exception):
+                    await b.gateway.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self.bus is not None:
+            with contextlib.suppress(Exception):
+                await self.bus.stop()
+        if self.journal is not None and not self.journal.closed:
+            await self.journal.close()
+
+    # --- status ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """One snapshot of everything an operator looks at (JSON-friendly)."""
+        now = self.clock.now_ns()
+        mono = self.clock.monotonic_ns()
+        venues = {}
+        for venue, b in self.venues.items():
+            venues[venue.value] = {
+                "mode": b.mode.value,
+                "connections": b.connections,
+                "msgs_per_s": round(self.rates[venue].per_s, 1) if venue in self.rates else 0.0,
+                "frames": int(getattr(b.feed.stats, "frames", 0)),
+            }
+        max_age_ns = int(((self.config.risk.max_book_age_ms or 2000) / 1000) * NS)
+        books = []
+        for iid, inst in sorted(self.instruments.items(), key=lambda kv: (kv[1].venue.value, kv[1].market_id or "", kv[0])):
+            b = self.venues.get(inst.venue)
+            book = b.feed.book(iid) if b is not None else None
+            bid = ask = None
+            age_ms = None
+            if book is not None:
+                bb, ba = book.best_bid(), book.best_ask()
+                bid = str(book.price(bb[0])) if bb else None
+                ask = str(book.price(ba[0])) if ba else None
+                lu = getattr(book, "last_update_ns", 0)
+                age_ms = round((now - lu) / 1e6) if lu else None
+            books.append({
+                "instrument": iid, "venue": inst.venue.value, "market": inst.market_id, "outcome": inst.outcome,
+                "title": inst.title,
+                "bid": bid, "ask": ask, "age_ms": age_ms,
+                "tradeable": bool(b is not None and b.feed.is_tradeable(iid, max_age_ns)),
+            })
+        engine = self.engine
+        in_flight = []
+        if engine is not None:
+            for eid, s in engine.sagas.items():
+                if not s.state.is_terminal:
+                    in_flight.append({"execution_id": eid, "state": s.state.value,
+                                      "age_s": round((now - s.created_ns) / NS, 1)})
+        reports = [{
+            "execution_id": r.execution_id, "status": r.status.value, "strategy": r.strategy,
+            "predicted_bps": str(r.predicted_edge_bps),
+            "effective_bps": None if r.effective_edge_bps is None else str(r.effective_edge_bps),
+            "profit": str(r.profit), "legs": [f"{lg.venue.value} {lg.side.value} {lg.filled_quantity}@{lg.avg_price}" for lg in r.legs
+                                               if lg.purpose == "leg"],
+            "error": r.error,
+        } for r in list(self.reports)[-10:]]
+        strat = self.strategy
+        exposure: dict[str, str] = {}
+        for (venue, iid), p in self.portfolio.positions.items():
+            if p.quantity:
+                value, ccy = self.portfolio.exposure(venue, iid)
+                inst = self.instruments.get(iid)
+                name = f"{venue.value} {inst.market_id if inst and venue is Venue.KALSHI else (inst.title[:40] if inst else iid)} {inst.outcome if inst else ''}"
+                exposure[name.strip()] = f"{p.quantity} shares ({value.quantize(Decimal('0.01'))} {ccy})"
+        breakers = {}
+        if self.supervisor is not None:
+            breakers = {name: st["state"] for name, st in self.supervisor.status().items()}
+        return {
+            "node": self.config.node.name,
+            "uptime_s": round((now - self.started_ns) / NS, 1) if self.started_ns else 0.0,
+            "trading": self.trading,
+            "paused": bool(engine and engine.paused),
+            "killswitch": {"tripped": bool(self.killswitch and self.killswitch.tripped),
+                           "reason": self.killswitch.reason if self.killswitch else ""},
+            "venues": venues,
+            "book_updates": self.book_updates,
+            "books": books,
+            "mappings": len(self.pairs),
+            "strategy": {
+                "evaluations": getattr(strat, "evaluations", 0),
+                "opportunities": self.opportunities,
+                "submitted": self.submitted,
+                "denied": self.denied,
+                "last_denial": self.last_denial,
+                "skips": dict(getattr(strat, "reasons", {}) or {}),
+            },
+            "in_flight": in_flight,
+            "reports": reports,
+            "executions": {"reported": self.reports_total, "filled": self.filled_total},
+            "pnl": str(self.profit_total),
+            "pnl_today": str(self.risk.pnl_today) if self.risk else "0",
+            "exposure": exposure,
+            "cash": {f"{v.value}:{c}": str(a) for (v, c), a in self.portfolio.cash.items()},
+            "breakers": breakers,
+            "journal": {"path": str(self.config.node.journal_path),
+                        "records": self.journal.last_seq() if self.journal is not None and not self.journal.closed else None},
+            "notes": list(self.notes),
+            "mono_ns": mono,
+        }
+
+
+async def run_node(node: Node, *, duration_s: float | None, stop_event: asyncio.Event, on_tick: Any = None,
+                   tick_s: float = 0.5) -> None:
+    """Run a started node until ``duration_s`` passes or ``stop_event`` is set, calling
+    ``on_tick(node)`` every ``tick_s`` (the dashboard)."""
+    t_end = None if duration_s is None else time.monotonic() + duration_s
+    while not stop_event.is_set():
+        if on_tick is not None:
+            on_tick(node)
+        timeout = tick_s if t_end is None else max(0.0, min(tick_s, t_end - time.monotonic()))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop_event.wait(), timeout)
+        if t_end is not None and time.monotonic() >= t_end:
+            break

@@ -1,0 +1,224 @@
+"""Start-up construction of the per-venue parts of a node: market feed, user stream, gateway and
+execution backend, chosen by the venue's mode.
+
+* ``paper``: the real market feed (public data), a :class:`~arbkit.execution.paper.PaperBackend`
+  filling from the book snapshots the intents carried. No order leaves the machine.
+* ``sim``: the real feed, user stream and signed gateway, pointed at the local simulator's URLs.
+* ``live``: the same as ``sim`` against the venue's own URLs.
+
+Nothing downstream knows which: the execution engine sees an ``ExecutionBackend`` per venue and
+the strategy sees books. Secrets are resolved here, through
+:func:`arbkit.runtime.config.resolve_secret` (which registers them for log redaction), from an
+injected environment mapping (``os.environ`` by default), and are never stored on the bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+import aiohttp
+import msgspec
+
+from arbkit.core.clock import Clock
+from arbkit.core.enums import InstrumentKind, Venue
+from arbkit.core.events import Event
+from arbkit.core.fees import FeeSpec
+from arbkit.core.instruments import Instrument
+from arbkit.execution.backend import ExecutionBackend, GatewayBackend
+from arbkit.execution.paper import PaperBackend, PaperConfig, SnapshotRegistry
+from arbkit.runtime.config import (
+    ConfigError,
+    KalshiConfig,
+    PolymarketConfig,
+    VenueMode,
+    resolve_secret,
+)
+from arbkit.runtime.logging import register_secret
+
+EventSink = Callable[[Event], None]
+
+# Collateral currency each venue books in (what the gateways' ``balances()`` report).
+VENUE_CURRENCY: dict[Venue, str] = {Venue.POLYMARKET: "pUSD", Venue.KALSHI: "USD", Venue.KUCOIN: "USDT"}
+# Paper trading starts with this much collateral per venue unless told otherwise.
+DEFAULT_PAPER_BALANCE = Decimal("10000")
+POLYMARKET_SIZE_INCREMENT = Decimal("0.01")  # V2 rounding: sizes carry 2 decimals at every tick size
+
+
+@dataclass
+class VenueBundle:
+    """Everything one venue contributes to a node."""
+
+    venue: Venue
+    mode: VenueMode
+    feed: Any  # MarketFeed
+    backend: ExecutionBackend
+    gateway: Any = None  # VenueGateway (sim/live; Kalshi also in paper mode for metadata)
+    user: Any = None  # UserStream (sim/live)
+    rest_url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def connections(self) -> list[tuple[str, str]]:
+        """(name, state) of each WebSocket connection this venue holds."""
+        out: list[tuple[str, str]] = []
+        feed = self.feed
+        if hasattr(feed, "connection_states"):
+            for i, st in enumerate(feed.connection_states()):
+                out.append((f"{self.venue.value}.market.{i}", st.value))
+        elif hasattr(feed, "state"):
+            out.append((getattr(feed, "connection_name", f"{self.venue.value}.market"), feed.state.value))
+        if self.user is not None:
+            out.append((f"{self.venue.value}.user", self.user.state.value))
+        return out
+
+
+def _secret(ref: str | None, env: Mapping[str, str] | None, what: str) -> str:
+    if not ref:
+        raise ConfigError(what, "is not configured")
+    try:
+        return resolve_secret(ref, env=env)
+    except ConfigError as exc:
+        raise ConfigError(what, exc.problem) from None
+
+
+# --- Polymarket ---------------------------------------------------------------------------------
+
+
+async def build_polymarket(
+    cfg: PolymarketConfig,
+    *,
+    clock: Clock,
+    market_sink: EventSink,
+    env: Mapping[str, str] | None,
+    snapshots: SnapshotRegistry,
+    paper_balance: Decimal = DEFAULT_PAPER_BALANCE,
+    feed_overrides: dict[str, Any] | None = None,
+) -> VenueBundle:
+    from arbkit.venues.polymarket.feed import FeedConfig, PolymarketMarketFeed
+
+    fc = FeedConfig(ws_url=cfg.ws_market_url, rest_url=cfg.rest_url,
+                    assets_per_connection=min(cfg.max_instruments_per_connection, 500), **(feed_overrides or {}))
+    feed = PolymarketMarketFeed(market_sink, fc, clock=clock)
+    if cfg.mode is VenueMode.PAPER:
+        backend = PaperBackend(Venue.POLYMARKET, clock, snapshots, PaperConfig(),
+                               balances={VENUE_CURRENCY[Venue.POLYMARKET]: paper_balance})
+        return VenueBundle(Venue.POLYMARKET, cfg.mode, feed, backend, rest_url=cfg.rest_url)
+
+    from arbkit.venues.polymarket.auth import ApiCreds
+    from arbkit.venues.polymarket.gateway import GatewayConfig, PolymarketGateway
+    from arbkit.venues.polymarket.user import PolymarketUserStream, UserStreamConfig
+
+    key = _secret(cfg.private_key_env or cfg.private_key_file, env, "venues.polymarket.private_key_env")
+    creds = None
+    if cfg.api_key_env:
+        creds = ApiCreds(
+            api_key=_secret(cfg.api_key_env, env, "venues.polymarket.api_key_env"),
+            api_secret=_secret(cfg.api_secret_env, env, "venues.polymarket.api_secret_env"),
+            api_passphrase=_secret(cfg.api_passphrase_env, env, "venues.polymarket.api_passphrase_env"),
+        )
+    gw = PolymarketGateway(key, creds, GatewayConfig(rest_url=cfg.rest_url, chain_id=cfg.chain_id,
+                                                     signature_type=cfg.signature_type, funder=cfg.funder), clock=clock)
+    del key
+    backend = GatewayBackend(gw)
+    bundle = VenueBundle(Venue.POLYMARKET, cfg.mode, feed, backend, gateway=gw, rest_url=cfg.rest_url)
+    bundle.extra["user_config"] = UserStreamConfig(ws_url=cfg.ws_user_url)
+    bundle.extra["user_factory"] = lambda: PolymarketUserStream(backend.deliver, gw.creds, bundle.extra["user_config"],
+                                                                gateway=gw, clock=clock)
+    return bundle
+
+
+async def start_polymarket(bundle: VenueBundle) -> None:
+    """Open the gateway's pool, derive L2 credentials when not configured, make the user stream."""
+    if bundle.gateway is None:
+        return
+    await bundle.gateway.start()
+    if bundle.gateway.creds is None:
+        await bundle.gateway.create_or_derive_api_creds()
+        # derived L2 credentials are secrets too: never in a log line
+        register_secret(bundle.gateway.creds.api_secret)
+        register_secret(bundle.gateway.creds.api_passphrase)
+    bundle.user = bundle.extra["user_factory"]()
+
+
+async def polymarket_instruments(session: aiohttp.ClientSession, rest_url: str, condition_id: str,
+                                 yes_token: str, no_token: str, title: str = "") -> tuple[Instrument, Instrument]:
+    """(YES, NO) instruments of one binary market from the public ``/clob-markets/{condition_id}``
+    (tick size, neg-risk, fee rate and exponent, minimum order size)."""
+    from arbkit.venues.polymarket import constants as C
+    from arbkit.venues.polymarket.parse import ClobMarketInfo
+
+    url = rest_url.rstrip("/") + C.PATH_CLOB_MARKET + condition_id
+    async with session.get(url) as resp:
+        body = await resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"Polymarket market {condition_id}: HTTP {resp.status} {body[:200]!r}")
+    info = msgspec.json.decode(body, type=ClobMarketInfo)
+    fee = FeeSpec(kind="polymarket", taker_rate=info.fd.r, exponent=int(info.fd.e)) if info.fd and info.fd.r else FeeSpec()
+    out = []
+    for token, other, outcome in ((yes_token, no_token, "YES"), (no_token, yes_token, "NO")):
+        out.append(Instrument(
+            venue=Venue.POLYMARKET, symbol=token, kind=InstrumentKind.OUTCOME, tick_size=info.mts,
+            size_increment=POLYMARKET_SIZE_INCREMENT, min_size=info.mos or Decimal(0),
+            quote=VENUE_CURRENCY[Venue.POLYMARKET], outcome=outcome, market_id=condition_id, complement=other,
+            neg_risk=info.nr, fee=fee, title=title))
+    return out[0], out[1]
+
+
+# --- Kalshi -------------------------------------------------------------------------------------
+
+
+def kalshi_signer(cfg: KalshiConfig, env: Mapping[str, str] | None):
+    """The RSA-PSS signer, or None when no credentials are configured (paper without a key)."""
+    from arbkit.venues.kalshi.auth import KalshiSigner
+
+    if not cfg.api_key_id_env or not (cfg.private_key_env or cfg.private_key_file):
+        return None
+    key_id = _secret(cfg.api_key_id_env, env, "venues.kalshi.api_key_id_env")
+    if cfg.private_key_file:
+        return KalshiSigner.from_pem_file(key_id, cfg.private_key_file)
+    pem = _secret(cfg.private_key_env, env, "venues.kalshi.private_key_env")
+    if "-----BEGIN" in pem:
+        return KalshiSigner.from_pem(key_id, pem)
+    return KalshiSigner.from_pem_file(key_id, pem)
+
+
+async def build_kalshi(
+    cfg: KalshiConfig,
+    *,
+    clock: Clock,
+    market_sink: EventSink,
+    env: Mapping[str, str] | None,
+    snapshots: SnapshotRegistry,
+    paper_balance: Decimal = DEFAULT_PAPER_BALANCE,
+    feed_overrides: dict[str, Any] | None = None,
+) -> VenueBundle:
+    from arbkit.venues.kalshi.feed import FeedConfig, KalshiMarketFeed
+    from arbkit.venues.kalshi.gateway import GatewayConfig, KalshiGateway
+    from arbkit.venues.kalshi.user import KalshiUserStream, UserStreamConfig
+
+    signer = kalshi_signer(cfg, env)
+    feed = KalshiMarketFeed(market_sink, FeedConfig(ws_url=cfg.ws_url, **(feed_overrides or {})), signer=signer, clock=clock)
+    # Market metadata is public: without credentials (paper) the gateway still reads it, unsigned.
+    gw = KalshiGateway(signer, GatewayConfig(rest_url=cfg.rest_url), clock=clock)  # type: ignore[arg-type]
+    if cfg.mode is VenueMode.PAPER:
+        backend: ExecutionBackend = PaperBackend(Venue.KALSHI, clock, snapshots, PaperConfig(),
+                                                 balances={VENUE_CURRENCY[Venue.KALSHI]: paper_balance})
+        return VenueBundle(Venue.KALSHI, cfg.mode, feed, backend, gateway=gw, rest_url=cfg.rest_url)
+    if signer is None:
+        raise ConfigError("venues.kalshi", f"mode {cfg.mode.value} needs api_key_id_env and a private key")
+    backend = GatewayBackend(gw)
+    user = KalshiUserStream(backend.deliver, signer, gw, UserStreamConfig(ws_url=cfg.ws_url), clock=clock,
+                            backfill_from_ns=clock.now_ns())
+    return VenueBundle(Venue.KALSHI, cfg.mode, feed, backend, gateway=gw, user=user, rest_url=cfg.rest_url)
+
+
+async def start_kalshi(bundle: VenueBundle) -> None:
+    if bundle.gateway is not None:
+        await bundle.gateway.start()
+
+
+async def kalshi_instruments(bundle: VenueBundle, ticker: str) -> tuple[Instrument, Instrument]:
+    """(YES, NO) instruments from the venue's market metadata (price level structure, fee type)."""
+    return await bundle.gateway.instruments(ticker)

@@ -1,0 +1,185 @@
+"""Acceptance: ``arbkit demo --duration 30`` with stdout redirected.
+
+A real subprocess runs the real command: it starts the simulator (itself a child process), approves
+the scenario's twins, trades through the real venue packages and stops. The test then reads the
+journal it wrote, checks the HTML report, and checks that no process the demo started is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from arbkit.execution.events import ExecutionReported
+from arbkit.journal.store import Journal
+
+pytestmark = pytest.mark.slow
+
+DEMO_S = 30
+
+
+def _processes_mentioning(marker: str) -> list[tuple[int, str]]:
+    """(pid, cmdline) of every live process whose command line contains ``marker``."""
+    out = []
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().split(") ", 1)[1][:1]
+        except OSError:
+            continue
+        if marker in cmd and state != "Z":
+            out.append((int(entry.name), cmd))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _run_demo(out: Path, *extra: str, timeout: float = DEMO_S + 45) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "-m", "arbkit.cli", "demo", "--duration", str(DEMO_S), "--seed", "7", "--out", str(out), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout, env=env, cwd=out.parent,
+    )
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="process checks read /proc (Linux)")
+def test_demo_trades_cross_venue_and_leaves_nothing_running(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    t0 = time.monotonic()
+    proc = _run_demo(out)
+    took = time.monotonic() - t0
+    assert proc.returncode == 0, f"demo exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    assert took < DEMO_S + 40, f"demo took {took:.0f} s"
+
+    # stdout is not a terminal: plain progress lines, then the summary with the paths
+    assert "\x1b[" not in proc.stdout, "escape codes on a non-terminal stdout"
+    assert "books " in proc.stdout and "tradeable" in proc.stdout
+    journal_path = out / "journal.sqlite"
+    html_path = out / "report.html"
+    assert f"journal           : {journal_path}" in proc.stdout
+    assert f"HTML report       : {html_path}" in proc.stdout, proc.stdout[-2000:]
+
+    # the run's identity: the simulator's info file names the run id and the simulator's pid
+    infos = list(out.glob("sim-*.json"))
+    assert len(infos) == 1
+    run_id = infos[0].stem.removeprefix("sim-")
+    sim_pid = json.loads(infos[0].read_text())["pid"]
+    assert f"(run {run_id})" in proc.stdout
+
+    # demo approvals: the scenario's twins, approved by "demo"
+    from arbkit.mapping.store import MappingStore
+
+    store = MappingStore(out / "mappings.db")
+    try:
+        approved = store.approved()
+        assert approved and all(m.approved_by == "demo" for m in approved)
+        assert all(not m.unacknowledged() for m in approved)
+    finally:
+        store.close()
+
+    # the journal: at least one FILLED cross-venue execution with a positive effective edge
+    j = Journal.open(journal_path, readonly=True)
+    try:
+        reports = [msgspec.json.decode(r.payload, type=ExecutionReported).report
+                   for r in j.replay(kinds=["ExecutionReported"])]
+    finally:
+        j.close_sync()
+    filled = [r for r in reports if r.status.value == "FILLED" and r.strategy == "cross_venue"]
+    assert filled, f"no FILLED cross-venue execution among {[(r.execution_id, r.status.value, r.error) for r in reports]}"
+    good = [r for r in filled if r.effective_edge_bps is not None and r.effective_edge_bps > 0
+            and {lg.venue.value for lg in r.legs if lg.purpose == "leg"} == {"polymarket", "kalshi"}]
+    assert good, [(r.execution_id, r.effective_edge_bps) for r in filled]
+    assert all(r.profit > Decimal(0) for r in good)
+
+    # the HTML report exists and holds its plots
+    page = html_path.read_text(encoding="utf-8")
+    assert "<svg" in page
+
+    # nothing the demo started is left: not the simulator, nothing naming the run
+    assert not _alive(sim_pid), f"simulator pid {sim_pid} is still running"
+    assert _processes_mentioning(run_id) == []
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="process checks read /proc (Linux)")
+def test_demo_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arbkit.cli", "demo", "--duration", "120", "--seed", "3", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        deadline = time.monotonic() + 40
+        infos: list[Path] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            infos = list(out.glob("sim-*.json")) if out.exists() else []
+            if infos and (out / "journal.sqlite").exists():
+                break
+            time.sleep(0.2)
+        assert infos, "the demo did not start its simulator"
+        time.sleep(3.0)  # trading for a moment
+        run_id = infos[0].stem.removeprefix("sim-")
+        sim_pid = json.loads(infos[0].read_text())["pid"]
+        assert _alive(sim_pid)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "arbkit demo interrupted" in stdout
+    assert not _alive(sim_pid)
+    assert _processes_mentioning(run_id) == []
+    # the journal was closed cleanly: it opens and verifies
+    j = Journal.open(out / "journal.sqlite", readonly=True)
+    try:
+        assert j.problems == []
+        assert j.last_seq() > 0
+    finally:
+        j.close_sync()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's prctl")
+def test_simulator_dies_with_a_killed_demo(tmp_path: Path) -> None:
+    """Even SIGKILL (no clean-up possible) leaves no simulator behind."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arbkit.cli", "demo", "--duration", "120", "--seed", "2", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 40
+        infos: list[Path] = []
+        while time.monotonic() < deadline and proc.poll() is None and not infos:
+            infos = list(out.glob("sim-*.json")) if out.exists() else []
+            time.sleep(0.2)
+        assert infos, "the demo did not start its simulator"
+        time.sleep(0.5)
+        sim_pid = json.loads(infos[0].read_text())["pid"]
+        run_id = infos[0].stem.removeprefix("sim-")
+        assert _alive(sim_pid)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    deadline = time.monotonic() + 15
+    while _alive(sim_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(sim_pid), f"simulator {sim_pid} outlived the killed demo"
+    assert _processes_mentioning(run_id) == []
