@@ -12,16 +12,25 @@ evaluator, synchronously and without I/O:
    crossed, or its connection is not alive;
 2. for both directions walks the two ask ladders together, level by level, while the marginal
    pair of prices is below 1, taking as size candidates every level boundary of either ladder
-   (and the configured maximum), each rounded down and up to a size both venues accept (the same
-   share count on both legs);
-3. at each candidate size prices both legs exactly: the walked notional plus each venue's fee
-   (:func:`arbkit.core.fees.fee_for` with the instrument's ``FeeSpec``) per level filled — Kalshi
-   rounds each fill's fee up to the cent, so fees are not linear in size and only exact evaluation
-   at each size finds the best one;
-4. net profit = sets − cost − safety margin (``safety_margin_bps`` of the cost); net edge (bps) =
+   (where the marginal cost per set changes), each rounded down and up to a size both venues
+   accept (the same share count on both legs), and the configured maximum;
+3. adds the smallest size both venues accept (min size, and the size whose notional at the worst
+   level walked meets a min notional): each leg's acceptable sizes are an up-set, and past the walk's
+   stop net profit never rises, so a minimum beyond the profitable depth is priced there;
+4. at each candidate size prices both legs exactly: the walked notional plus each venue's fee
+   (:func:`arbkit.core.fees.fee_for` with the instrument's ``FeeSpec``) per level filled;
+5. net profit = sets - cost - safety margin (``safety_margin_bps`` of the cost); net edge (bps) =
    net profit / cost. A size qualifies when its net edge is **at least** ``min_edge_bps`` (exactly
-   at the threshold trades) and both legs pass the venues' minimums at their limit prices; the
-   qualifying size with the highest net profit wins, and the better direction is emitted.
+   at the threshold trades). Where net profit still rises between two candidates but the edge
+   falls through the threshold, the largest qualifying size in between is found by bisection.
+   The qualifying size with the highest net profit wins (the smaller on a tie), and the better
+   direction is emitted.
+
+Exactness: without fee rounding net profit is piecewise linear between the candidates and the
+choice equals a brute force over every size. Per-fill fee rounding (Kalshi up to the cent,
+Polymarket to the micro-unit) makes profit a sawtooth inside a level; the evaluator then can miss
+at most the rounding slack of each leg's last partial fill (< 1 cent + 1 micro-unit, times
+1 + margin) -- pricing every size would cost a Decimal fee per size per update.
 
 The intent is two IOC limit buys (limit = the worst level walked) of the same quantity, PARALLEL,
 ``set_payout`` 1, with copies of both books, predicted edge (after fees, before the safety margin:
@@ -266,8 +275,10 @@ class _Ladder:
     def cost(self, q: int) -> tuple[int, Decimal, int] | None:
         """(notional in price-units x lots, fee, index of the worst level) of buying ``q`` lots."""
         k = bisect_left(self.cum, q)
-        if k >= len(self.cum):
-            return None
+        while k >= len(self.cum):  # deeper than walked so far (a venue minimum past the walk's stop)
+            if not self.extend(k):
+                return None
+            k = bisect_left(self.cum, q)
         self._prefix(k)
         before = self.cum[k - 1] if k else 0
         part = q - before
@@ -386,7 +397,8 @@ class CrossVenueStrategy:
 
     def _best(self, pair: CrossVenuePair, leg_p: Instrument, leg_k: Instrument, book_p: Any, book_k: Any
               ) -> tuple[Quote | None, int, str]:
-        """The qualifying size with the highest net profit in one direction (or why none)."""
+        """The qualifying size with the highest net profit in one direction (or why none); the
+        candidate sizes are explained in the module docstring."""
         cfg = self.config
         ap, ak = book_p.best_ask(), book_k.best_ask()
         if ap is None or ak is None:
@@ -404,16 +416,20 @@ class CrossVenueStrategy:
         max_l = int(cfg.max_size.scaleb(sd)) // inc_l * inc_l
         lp = _Ladder(book_p, leg_p, cfg.max_levels, pd, sd)
         lk = _Ladder(book_k, leg_k, cfg.max_levels, pd, sd)
-        # merged walk: candidate sizes at every boundary of either ladder while the marginal
-        # pair of prices is below 1 (beyond that each extra set loses money before fees)
+        # Merged walk: the marginal cost per set changes only at a level boundary of either
+        # ladder, so net profit is piecewise linear between boundaries (up to fee rounding) and
+        # each piece's best is at an end. Every boundary is a candidate, rounded down and up to the
+        # common grid. Once the marginal pair of prices reaches 1 no deeper share adds profit,
+        # so the walk stops there (``stop``) -- except that the venues' minimums may force a
+        # larger size (handled below with ``q_min``).
         sizes: list[int] = []
         i = j = 0
+        stop = max_l
         while lp.extend(i) and lk.extend(j):
-            if lp.prices[i] + lk.prices[j] >= one:
-                break
             nxt = min(lp.cum[i], lk.cum[j], max_l)
-            # both multiples of the common increment around the boundary: flooring alone could
-            # drop profitable shares that the next multiple up would still take
+            if lp.prices[i] + lk.prices[j] >= one:
+                stop = max(lp.cum[i - 1] if i else 0, lk.cum[j - 1] if j else 0)
+                break
             lo = nxt // inc_l * inc_l
             sizes.append(lo)
             if lo != nxt and lo + inc_l <= max_l:
@@ -424,35 +440,94 @@ class CrossVenueStrategy:
                 i += 1
             if lk.cum[j] == nxt:
                 j += 1
-        cands = sorted({x for x in sizes if x > 0})
-        qualifying: list[tuple[Decimal, int, tuple, tuple, Decimal]] = []
-        n = 0
+        # The venues' minimums: each leg's acceptable sizes are an up-set (size >= min size,
+        # notional at the worst level >= min notional, both rise with size), so both legs accept
+        # exactly the sizes >= q_min. Beyond the walk's stop net profit never rises, so when q_min
+        # lies past it, q_min itself is the only candidate there.
+        q_min = max(self._min_lots(leg_p, lp, inc_l, sd, pd), self._min_lots(leg_k, lk, inc_l, sd, pd), inc_l)
+        if q_min > max_l:
+            return None, 0, f"minimum: smallest size both venues accept ({_dec(q_min, sd)}) exceeds max size"
+        sizes.append(q_min)
+        if stop < max_l:
+            sizes.append(-(-stop // inc_l) * inc_l)
+        cands = sorted({x for x in sizes if q_min <= x <= max_l})
         threshold = cfg.min_edge_bps
         scale = pd + sd
-        for q in cands:
+        n = 0
+
+        def price(q: int) -> tuple[Decimal, tuple, tuple, Decimal, bool] | None:
+            nonlocal n
             cp, ck = lp.cost(q), lk.cost(q)
             if cp is None or ck is None:
-                continue
+                return None
             n += 1
-            notional = _dec(cp[0] + ck[0], scale)
-            cost = notional + cp[1] + ck[1]
+            cost = _dec(cp[0] + ck[0], scale) + cp[1] + ck[1]
             margin = cost * cfg.safety_margin_bps / BPS
             net = _dec(q, sd) - cost - margin
-            if net * BPS < threshold * cost:  # exact: net edge >= threshold qualifies
-                continue
-            qualifying.append((net, q, cp, ck, margin))
-        # best net profit first; the venues' minimums are checked at the limit prices
-        why = ""
-        for net, q, cp, ck, margin in sorted(qualifying, key=lambda x: (-x[0], x[1])):
-            qty = _dec(q, sd)
-            pp, pk = lp.price(cp[2]), lk.price(ck[2])
-            bad = leg_p.check_order(pp, qty) or leg_k.check_order(pk, qty)
-            if bad:
-                why = why or f"minimum: {bad} at size {qty}"
-                continue
-            return (Quote(qty, leg_p, leg_k, pp, pk, _dec(cp[0], scale) + cp[1], _dec(ck[0], scale) + ck[1],
-                          cp[1], ck[1], margin), n, "")
-        return None, n, why
+            return net, cp, ck, margin, net * BPS >= threshold * cost  # exact: at the threshold qualifies
+
+        best: tuple[Decimal, int, tuple, tuple, Decimal] | None = None
+        prev: tuple[int, tuple] | None = None
+        for q in cands:
+            r = price(q)
+            if r is None:
+                break  # not enough depth: larger sizes cannot fill either
+            if not r[4] and prev is not None and prev[1][4] and r[0] > prev[1][0]:
+                # the threshold is crossed inside this piece (the marginal sets still make money
+                # but less than the threshold): the largest qualifying size in between
+                lo_q, hi_q = prev[0], q
+                while hi_q - lo_q > inc_l:
+                    mid = (lo_q + hi_q) // 2 // inc_l * inc_l
+                    if mid <= lo_q:
+                        mid = lo_q + inc_l
+                    rm = price(mid)
+                    if rm is not None and rm[4]:
+                        lo_q = mid
+                        if best is None or rm[0] > best[0]:
+                            best = (rm[0], mid, rm[1], rm[2], rm[3])
+                    else:
+                        hi_q = mid
+            if r[4] and (best is None or r[0] > best[0]):
+                best = (r[0], q, r[1], r[2], r[3])
+            prev = (q, r)
+        if best is None:
+            # blame the minimums only when a smaller size would have qualified
+            below = [x for x in sizes if 0 < x < q_min]
+            r = price(max(below)) if below else None
+            if r is not None and r[4]:
+                return None, n, (f"minimum: size {_dec(max(below), sd)} would clear the threshold but the "
+                                 f"smallest size both venues accept, {_dec(q_min, sd)}, does not")
+            return None, n, ""
+        net, q, cp, ck, margin = best
+        qty = _dec(q, sd)
+        pp, pk = lp.price(cp[2]), lk.price(ck[2])
+        bad = leg_p.check_order(pp, qty) or leg_k.check_order(pk, qty)
+        if bad:  # q_min makes this unreachable; kept so a wrong minimum can never be sent
+            return None, n, f"minimum: {bad} at size {qty}"
+        return (Quote(qty, leg_p, leg_k, pp, pk, _dec(cp[0], scale) + cp[1], _dec(ck[0], scale) + ck[1],
+                      cp[1], ck[1], margin), n, "")
+
+    @staticmethod
+    def _min_lots(inst: Instrument, ladder: _Ladder, inc_l: int, sd: int, pd: int) -> int:
+        """Smallest size (common lots, on the grid) this leg's venue accepts at the worst level walked."""
+        q = -(-int(inst.min_size.scaleb(sd).to_integral_value(rounding="ROUND_CEILING")) // inc_l) * inc_l
+        mn = inst.min_notional
+        if not mn:
+            return q
+        need = int((mn.scaleb(pd + sd)).to_integral_value(rounding="ROUND_CEILING"))  # price-units x lots
+        k = 0
+        while ladder.extend(k):
+            if ladder.cum[k] >= q:
+                p = ladder.prices[k]
+                if p * q >= need:
+                    return q
+                q2 = -(-need // p)
+                q2 = -(-q2 // inc_l) * inc_l
+                if q2 <= ladder.cum[k]:
+                    return q2
+                q = max(q, -(-(ladder.cum[k] + 1) // inc_l) * inc_l)
+            k += 1
+        return q  # beyond the walked depth: the cost lookup finds no fill
 
     def _intent(self, pair: CrossVenuePair, q: Quote, books: tuple[Any, Any], now_ns: int, socket_arrival_ns: int,
                 correlation_id: str) -> Intent:

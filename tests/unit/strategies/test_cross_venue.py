@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from arbkit.core.book import PredictionBook
@@ -112,13 +113,36 @@ def test_depth_walk_takes_every_profitable_level():
 
 
 def test_threshold_picks_the_most_profitable_qualifying_size():
-    # at 20 sets the edge is 1.2/18.8 = 638 bps; at 10 it is 0.9/9.1 = 989 bps
+    # at 20 sets the edge is 1.2/18.8 = 638 bps, at 10 it is 0.9/9.1 = 989 bps: the threshold is
+    # crossed inside the (0.45 + 0.52) piece. 16 sets: 1.08/14.92 = 723.9 bps, the most profitable
+    # acceptable size (17 sets: 1.11/15.89 = 698.6 bps) -- no level boundary
     kit = Kit(min_edge_bps=D(700), safety_margin_bps=D(0), max_size=D(1000))
     kit.set(kit.pair.poly_yes.id, DEPTH_POLY)
     kit.set(kit.pair.kalshi_no.id, DEPTH_KALSHI)
     d = kit.decide()
     assert d.intent is not None
-    assert d.quote.quantity == 10 and d.quote.profit == D("0.9")
+    assert d.quote.quantity == 16 and d.quote.profit == D("1.08") and d.quote.cost == D("14.92")
+
+
+def test_venue_minimum_beyond_the_profitable_depth_is_priced():
+    # profitable up to 10 sets only (then 0.24 + 0.76 = 1), Polymarket minimum 15: 15 sets still
+    # make 5.576 (regression: the walk stopped at 10 and found nothing acceptable)
+    kit = Kit(min_edge_bps=D(0), safety_margin_bps=D(0), max_size=D(100), poly_min=D(15))
+    kit.set(kit.pair.poly_yes.id, [("0.24", "14.60"), ("0.30", "5")])
+    kit.set(kit.pair.kalshi_no.id, [("0.20", "10"), ("0.76", "10")])
+    d = kit.decide()
+    assert d.intent is not None, d.reason
+    assert d.quote.quantity == 15 and d.quote.profit == D("5.576")
+    assert [leg.price for leg in d.intent.legs] == [D("0.30"), D("0.76")]
+
+
+def test_venue_minimum_that_cannot_pay_is_refused():
+    # 10 sets make 0.60 but 15 sets cost 18.15: nothing, with the minimum as the reason
+    kit = Kit(min_edge_bps=D(0), safety_margin_bps=D(0), max_size=D(100), poly_min=D(15))
+    kit.set(kit.pair.poly_yes.id, [("0.24", "10"), ("0.99", "5")])
+    kit.set(kit.pair.kalshi_no.id, [("0.70", "10"), ("0.76", "10")])
+    d = kit.decide()
+    assert d.intent is None and d.reason.startswith("minimum"), d.reason
 
 
 def test_max_size_caps_the_walk():
@@ -243,13 +267,16 @@ def test_in_flight_mapping_gets_nothing_new_until_the_engine_says_it_ended():
 
 
 def test_leg_minimum_not_met_gives_no_intent():
-    # Polymarket's minimum is 5 shares; only 4 are offered at an edge
+    # Polymarket's minimum is 5 shares; only 4 are offered at an edge and the 5th set loses more
+    # than they make (5 sets: 1.20 + 0.99 + 2.00 + 0.90 = 5.09)
     kit = Kit(min_edge_bps=D(100), poly_min=D(5))
+    kit.set(kit.pair.poly_yes.id, [("0.30", "4"), ("0.99", "100")])
+    kit.set(kit.pair.kalshi_no.id, [("0.50", "4"), ("0.90", "10")])
+    d = kit.decide()
+    assert d.intent is None and d.reason.startswith("minimum") and "accept, 5.00" in d.reason, d.reason
+    # with a cheap 5th share the minimum size itself trades, though it is no level boundary
     kit.set(kit.pair.poly_yes.id, [("0.30", "4"), ("0.80", "100")])
     kit.set(kit.pair.kalshi_no.id, [("0.50", "10")])
-    d = kit.decide()
-    assert d.intent is None and "minimum" in d.reason and "below minimum 5" in d.reason
-    kit.set(kit.pair.poly_yes.id, [("0.30", "5"), ("0.80", "100")])
     assert kit.decide().intent.legs[0].quantity == 5
 
 
@@ -303,3 +330,20 @@ def test_a_stale_book_blocks_only_the_direction_that_trades_it():
     kit.set(kit.pair.kalshi_yes.id, [("0.45", "10")])
     it = kit.decide().intent
     assert [leg.instrument.id for leg in it.legs] == [kit.pair.poly_no.id, kit.pair.kalshi_yes.id]
+
+
+def test_min_notional_is_met_by_the_smallest_acceptable_size():
+    # a $1 minimum notional at the limit price: 8 sets reach the 0.12 level but 8 x 0.12 = 0.96,
+    # 9 x 0.12 = 1.08 is the smallest acceptable size; profitable depth ends at 6 (0.12 + 0.90)
+    kit = Kit(min_edge_bps=D(0), safety_margin_bps=D(0), max_size=D(100), poly_min=D(1))
+    pair = kit.pair
+    kit.pair = CrossVenuePair(mapping_id=pair.mapping_id, polarity=pair.polarity,
+                              poly_yes=msgspec.structs.replace(pair.poly_yes, min_notional=D(1)), poly_no=pair.poly_no,
+                              kalshi_yes=pair.kalshi_yes, kalshi_no=pair.kalshi_no)
+    kit.strategy.set_pairs([kit.pair])
+    kit.set(kit.pair.poly_yes.id, [("0.10", "5"), ("0.12", "100")])
+    kit.set(kit.pair.kalshi_no.id, [("0.50", "6"), ("0.90", "100")])
+    d = kit.decide()
+    assert d.intent is not None, d.reason
+    assert d.quote.quantity == 9 and d.quote.cost == D("6.68")
+    assert [leg.price for leg in d.intent.legs] == [D("0.12"), D("0.90")]

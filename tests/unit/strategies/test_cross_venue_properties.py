@@ -1,18 +1,20 @@
-"""The evaluator's choice equals a plain reference: every level boundary of both ladders (rounded
-down and up to the common increment, plus the maximum), each priced by walking Decimal levels with
-the venue fee per level, best net profit among those clearing the threshold and the minimums."""
+"""The evaluator's choice against a brute force over every size on the grid up to the maximum,
+each priced by walking Decimal levels with the venue fee per level filled: the best net profit
+among sizes clearing the threshold and both venues' minimums, the smaller size on a tie. Without
+fees the two agree exactly; with per-fill fee rounding the evaluator (which prices level
+boundaries, minimums and threshold crossings) is never worse than the rounding slack."""
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from arbkit.core.enums import ConnectionState, Venue
 from arbkit.core.fees import FeeSpec, fee_for
 from arbkit.mapping.store import Polarity
-from arbkit.strategies.cross_venue import CrossVenueConfig, CrossVenuePair, CrossVenueStrategy
+from arbkit.strategies.cross_venue import CrossVenueConfig, CrossVenuePair, CrossVenueStrategy, common_increment
 from arbkit.strategies.market_state import MarketState
 
 from test_cross_venue import KALSHI_FEE, NOW, POLY_FEE, book, kalshi, poly
@@ -56,34 +58,48 @@ def walk(levels, q: Decimal, spec: FeeSpec):
     return None if left > 0 else (notional, fee, worst)
 
 
+def priced(sc, pi, ki, q: Decimal):
+    """(net profit, acceptable) at size q -- acceptable: clears the threshold and both minimums;
+    None when the books cannot fill q."""
+    a, b = walk(sc["poly"], q, pi.fee), walk(sc["kalshi"], q, ki.fee)
+    if a is None or b is None:
+        return None
+    cost = a[0] + a[1] + b[0] + b[1]
+    net = q - cost - cost * sc["margin"] / BPS
+    ok = net * BPS >= sc["min_edge"] * cost and not pi.check_order(a[2], q) and not ki.check_order(b[2], q)
+    return net, ok
+
+
 def reference(sc, pi, ki):
-    cum, sizes = D(0), set()
-    for levels in (sc["poly"], sc["kalshi"]):
-        cum = D(0)
-        for _, s in levels:
-            cum += D(s)
-            b = min(cum, sc["max_size"])
-            sizes.add(b.to_integral_value(rounding=ROUND_FLOOR))
-            sizes.add(b.to_integral_value(rounding=ROUND_CEILING))
-    sizes.add(sc["max_size"])
+    """Brute force: every size on the common grid (whole shares here) from one up to max_size; the
+    best acceptable net profit, the smaller size on a tie."""
+    assert common_increment(pi.size_increment, ki.size_increment) == 1
     best = None
-    for q in sorted(x for x in sizes if 0 < x <= sc["max_size"]):
-        a, b = walk(sc["poly"], q, pi.fee), walk(sc["kalshi"], q, ki.fee)
-        if a is None or b is None:
-            continue
-        cost = a[0] + a[1] + b[0] + b[1]
-        net = q - cost - cost * sc["margin"] / BPS
-        if net * BPS < sc["min_edge"] * cost:
-            continue
-        if pi.check_order(a[2], q) or ki.check_order(b[2], q):
-            continue
-        if best is None or net > best[0]:
-            best = (net, q)
+    q = D(1)
+    while q <= sc["max_size"]:
+        r = priced(sc, pi, ki, q)
+        if r is None:
+            break  # deeper sizes cannot be filled either
+        if r[1] and (best is None or r[0] > best[0]):
+            best = (r[0], q)
+        q += 1
     return best
+
+
+def case(poly, kalshi, max_size, poly_min=D(5), fees=False, min_edge=D(0), margin=D(0)):
+    return {"poly": poly, "kalshi": kalshi, "fees": fees, "max_size": D(max_size), "min_edge": min_edge,
+            "margin": margin, "poly_min": poly_min}
 
 
 @settings(max_examples=300, deadline=None)
 @given(scenario())
+# regression: the walk stopped where the marginal pair reached 1, before the Polymarket minimum (15)
+@example(case([("0.24", "14.60"), ("0.30", "5")], [("0.2", "10"), ("0.76", "10")], 15, poly_min=D(15)))
+# regression: a boundary rounded up to the grid (14.1 -> 15) needed a level the walk had not read
+# yet, so that size was silently dropped and a worse one (14) chosen
+@example(case([("0.30", "14.10"), ("0.56", "0.10"), ("0.57", "0.80")], [("0.2", "10"), ("0.45", "10")], 15))
+# the threshold binds inside a level: the best acceptable size (28) is no level boundary
+@example(case([("0.40", "100")], [("0.50", "10"), ("0.58", "100")], 100, min_edge=D(500)))
 def test_evaluator_matches_the_reference(sc):
     pf, kf = (POLY_FEE, KALSHI_FEE) if sc["fees"] else (FeeSpec(), FeeSpec())
     pair = CrossVenuePair(mapping_id=1, polarity=Polarity.SAME, poly_yes=poly("yes", pf, sc["poly_min"]),
@@ -100,9 +116,21 @@ def test_evaluator_matches_the_reference(sc):
     strat.set_pairs([pair])
     d = strat.evaluate(pair, NOW, emit=False)
     ref = reference(sc, pair.poly_yes, pair.kalshi_no)
-    if ref is None:
-        assert d.quote is None, (d.quote, sc)
-    else:
-        assert d.quote is not None, (ref, d.reason, sc)
-        assert d.quote.net_profit == ref[0], (d.quote, ref, sc)
-        assert d.quote.quantity == ref[1]
+    if not sc["fees"]:
+        # no fee rounding: net profit is piecewise linear in size, so the evaluator is exact
+        if ref is None:
+            assert d.quote is None, (d.quote, sc)
+        else:
+            assert d.quote is not None, (ref, d.reason, sc)
+            assert (d.quote.net_profit, d.quote.quantity) == ref, (d.quote, ref, sc)
+        return
+    # Per-fill fee rounding (Kalshi up to the cent, Polymarket to the micro-unit) makes profit a
+    # sawtooth inside a level; the evaluator prices level boundaries, so it may miss the rounding
+    # slack of the last partial fill on each leg -- never more than that.
+    if d.quote is not None:
+        q = d.quote.quantity
+        assert priced(sc, pair.poly_yes, pair.kalshi_no, q) == (d.quote.net_profit, True), (d.quote, sc)
+    if ref is not None:
+        slack = (1 + sc["margin"] / BPS) * (D("0.01") + D("0.000001"))
+        got = d.quote.net_profit if d.quote is not None else D(0)
+        assert got >= ref[0] - slack, (d.quote, ref, d.reason, sc)
