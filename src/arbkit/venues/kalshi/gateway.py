@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
 import time
@@ -72,7 +71,14 @@ from arbkit.venues.kalshi.parse import (
     parse_time_ns,
     units_to_price,
 )
-from arbkit.venues.common.ratelimit import TokenBucket, parse_retry_after
+from arbkit.venues.common.http import (
+    HttpResponse,
+    OrderStateUnknown,
+    TransportFailure,
+    keepalive_session,
+    send_with_retries,
+)
+from arbkit.venues.common.ratelimit import TokenBucket
 
 log = logging.getLogger("arbkit.venues.kalshi.gateway")
 
@@ -322,9 +328,7 @@ class KalshiGateway:
 
     async def start(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self.config.pool_size, keepalive_timeout=self.config.keepalive_s)
-            self._session = aiohttp.ClientSession(connector=connector,
-                                                  timeout=aiohttp.ClientTimeout(total=self.config.timeout_s))
+            self._session = keepalive_session(self.config.pool_size, self.config.timeout_s, self.config.keepalive_s)
 
     async def close(self) -> None:
         if self._own_session and self._session is not None:
@@ -368,45 +372,37 @@ class KalshiGateway:
         path = self._base_path + rel
         url = self.config.rest_url.rstrip("/") + rel
         data = msgspec.json.encode(body) if body is not None else None
-        bucket = self.writes if write else self.reads
-        attempts = self.config.max_attempts if retry else 1
-        last_exc: BaseException | None = None
-        for attempt in range(attempts):
+
+        def headers() -> dict[str, str]:
+            h = {"Accept": "application/json"}
+            if data is not None:
+                h["Content-Type"] = "application/json"
+            if auth:
+                h.update(self.signer.headers(method, path))  # signed per attempt: fresh timestamp
+            return h
+
+        def on_send(attempt: int) -> None:
             if attempt:
                 self.retries += 1
-            await bucket.acquire()
-            headers = {"Accept": "application/json"}
-            if data is not None:
-                headers["Content-Type"] = "application/json"
-            if auth:
-                headers.update(self.signer.headers(method, path))
-            sent_ms = time.time_ns() // 1_000_000
-            try:
-                async with self._session.request(method, url, params=params, data=data, headers=headers) as r:
-                    raw = await r.read()
-                    resp = _Resp(r.status, raw, CIMultiDict(r.headers))  # header names are case-insensitive
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                last_exc = exc
-                log.warning("Kalshi %s %s failed (%r), attempt %d/%d", method, rel, exc, attempt + 1, attempts)
-                await asyncio.sleep(self.config.retry_backoff_s * (2 ** attempt))
-                continue
+
+        def on_response(r: HttpResponse, sent_ms: int, recv_ms: int) -> None:
             self.requests += 1
-            self._note_date(resp.headers, sent_ms, time.time_ns() // 1_000_000)
-            if resp.status == 429:
-                wait = min(self.config.max_retry_after_s, parse_retry_after(resp.headers.get("Retry-After")))
-                bucket.penalize(wait)
-                log.warning("Kalshi %s %s: 429, waiting %.2fs", method, rel, wait)
-                if attempt + 1 < attempts:
-                    continue
-                return resp
-            if resp.status >= 500 and attempt + 1 < attempts:
-                log.warning("Kalshi %s %s: HTTP %d, retrying", method, rel, resp.status)
-                await asyncio.sleep(self.config.retry_backoff_s * (2 ** attempt))
-                continue
-            if resp.status == 401:
-                self._raise_auth(resp, method, path)
-            return resp
-        raise KalshiTransportError(f"Kalshi {method} {rel}: no response after {attempts} attempts ({last_exc!r})")
+            self._note_date(r.headers, sent_ms, recv_ms)
+
+        attempts = self.config.max_attempts if retry else 1
+        try:
+            r = await send_with_retries(
+                self._session, method, url, limiter=self.writes if write else self.reads, headers=headers,
+                attempts=attempts, backoff_s=self.config.retry_backoff_s, params=params, data=data,
+                max_retry_after_s=self.config.max_retry_after_s, on_send=on_send, on_response=on_response,
+                label=f"Kalshi {method} {rel}")
+        except TransportFailure as exc:
+            raise KalshiTransportError(
+                f"Kalshi {method} {rel}: no response after {attempts} attempts ({exc.last_exc!r})") from exc
+        resp = _Resp(r.status, r.body, r.headers)
+        if resp.status == 401:
+            self._raise_auth(resp, method, path)
+        return resp
 
     def _raise_auth(self, resp: _Resp, method: str, path: str) -> None:
         err = error_of(resp.body)
@@ -792,9 +788,11 @@ class KalshiGateway:
             raise KalshiApiError(resp.status, error_of(resp.body), "GET", C.PATH_ORDER)
         return msgspec.json.decode(resp.body, type=OrderEnvelope).order
 
-    async def _lookup_wire(self, client_order_id: str) -> OrderWire | None:
+    async def _lookup_wire(self, client_order_id: str, *, sure: bool = False) -> OrderWire | None:
         """Find an order by client order id: the cache, else the venue's order list (newest first).
-        Kalshi has no lookup by client order id, so recovery scans up to ``order_lookup_pages``."""
+        Kalshi has no lookup by client order id, so recovery scans up to ``order_lookup_pages``.
+        With ``sure``, a scan that stopped at the page limit (more pages left) raises
+        :class:`OrderStateUnknown` instead of answering None: unseen is not absent."""
         oid = self._coid_to_oid.get(client_order_id)
         if oid:
             return await self.get_order(oid)
@@ -811,13 +809,26 @@ class KalshiGateway:
             cursor = page.cursor or ""
             if not cursor:
                 break
+        else:
+            if sure and cursor:
+                raise OrderStateUnknown(VENUE.value, client_order_id,
+                                        f"not in the newest {self.config.order_lookup_pages} pages of orders")
         return None
 
     async def order_state(self, client_order_id: str, venue_order_id: str = "") -> OrderState | None:
-        if venue_order_id:
-            wire = await self.get_order(venue_order_id)
-        else:
-            wire = await self._lookup_wire(client_order_id)
+        """The venue's view of one order; None only when the venue says it has no such order
+        (404, or absent from a complete scan of the order list). A failed or refused lookup
+        raises :class:`OrderStateUnknown`: the order may exist, never resend it."""
+        try:
+            if venue_order_id:
+                wire = await self.get_order(venue_order_id)
+            else:
+                wire = await self._lookup_wire(client_order_id, sure=True)
+        except OrderStateUnknown:
+            raise
+        except (KalshiApiError, KalshiTransportError, KalshiAuthError, ClockSkewError,
+                msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise OrderStateUnknown(VENUE.value, venue_order_id or client_order_id, str(exc)) from exc
         if wire is None:
             return None
         self._remember(wire.client_order_id or client_order_id, wire.order_id)

@@ -24,6 +24,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 import aiohttp
 import msgspec
+from multidict import CIMultiDict
 
 from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce, Venue
@@ -51,7 +52,8 @@ from arbkit.venues.polymarket.parse import (
     side_of,
     to_ns,
 )
-from arbkit.venues.common.ratelimit import TokenBucket, parse_retry_after
+from arbkit.venues.common.http import HttpResponse, OrderStateUnknown, keepalive_session, send_with_retries
+from arbkit.venues.common.ratelimit import TokenBucket
 from arbkit.venues.polymarket.signer import OrderSigner, SignedOrder, salt_for
 
 log = logging.getLogger("arbkit.venues.polymarket.gateway")
@@ -234,6 +236,20 @@ class MetadataProvider:
 # --- gateway ----------------------------------------------------------------------------------
 
 
+_UNKNOWN_ORDER_MARKERS = ("invalid orderid", "order not found", "not found")
+
+
+def _says_unknown_order(body: bytes) -> bool:
+    """True when a 400/404 body says the order id is unknown (``{"error":"Invalid orderID"}``),
+    not some other refusal (bad auth, bad request) that says nothing about the order."""
+    try:
+        err = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return False
+    text = err.get("error", "") if isinstance(err, dict) else ""
+    return isinstance(text, str) and any(m in text.lower() for m in _UNKNOWN_ORDER_MARKERS)
+
+
 @dataclass
 class GatewayConfig:
     rest_url: str = C.CLOB_REST_URL
@@ -294,10 +310,7 @@ class PolymarketGateway:
 
     async def start(self) -> None:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.config.pool_size, keepalive_timeout=60, ttl_dns_cache=300),
-                timeout=aiohttp.ClientTimeout(total=self.config.request_timeout_s),
-            )
+            self._session = keepalive_session(self.config.pool_size, self.config.request_timeout_s, 60.0, 300)
 
     async def close(self) -> None:
         if self._own_session and self._session is not None:
@@ -322,45 +335,37 @@ class PolymarketGateway:
         body: str | None = None,
         auth: str | None = "l2",
         retry: bool = True,
-    ) -> tuple[int, bytes, dict[str, str]]:
+    ) -> tuple[int, bytes, CIMultiDict]:
         """One REST call through the rate limiter, retrying 429 (after Retry-After), 5xx and
         transport errors. Returns (status, body, headers); raises ConnectionError when every
         attempt failed at the transport level."""
         if self._session is None:
             await self.start()
         assert self._session is not None
-        url = self.config.rest_url + path
-        last_exc: Exception | None = None
-        attempts = self.config.max_attempts if retry else 1
-        for attempt in range(attempts):
-            await self.limiter.acquire()
-            headers = {"Content-Type": "application/json", "Accept": "application/json"}
+
+        def headers() -> dict[str, str]:
+            # signed per attempt: the L2 HMAC carries a timestamp
+            h = {"Content-Type": "application/json", "Accept": "application/json"}
             if auth == "l2":
                 if self.creds is None:
                     raise RuntimeError("L2 credentials are needed: call create_or_derive_api_creds() or pass creds")
-                headers.update(l2_headers(self.address, self.creds, method, path, body))
+                h.update(l2_headers(self.address, self.creds, method, path, body))
             elif auth == "l1":
-                headers.update(l1_headers(self.signer.wallet, self.config.chain_id))
-            try:
-                self.requests_sent += 1
-                async with self._session.request(method, url, params=params, data=body, headers=headers) as resp:
-                    data = await resp.read()
-                    status = resp.status
-                    rheaders = {k: v for k, v in resp.headers.items()}
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                last_exc = exc
-                await asyncio.sleep(self.config.retry_backoff_s * (2**attempt))
-                continue
-            if status == 429:
+                h.update(l1_headers(self.signer.wallet, self.config.chain_id))
+            return h
+
+        def on_send(_attempt: int) -> None:
+            self.requests_sent += 1
+
+        def on_response(resp: HttpResponse, _sent_ms: int, _recv_ms: int) -> None:
+            if resp.status == 429:
                 self.responses_429 += 1
-                self.limiter.penalize(parse_retry_after(rheaders.get("Retry-After")))
-                if attempt + 1 < attempts:
-                    continue
-            elif status >= 500 and attempt + 1 < attempts:
-                await asyncio.sleep(self.config.retry_backoff_s * (2**attempt))
-                continue
-            return status, data, rheaders
-        raise ConnectionError(f"{method} {path}: {last_exc!r}")
+
+        resp = await send_with_retries(
+            self._session, method, self.config.rest_url + path, limiter=self.limiter, headers=headers,
+            attempts=self.config.max_attempts if retry else 1, backoff_s=self.config.retry_backoff_s,
+            params=params, data=body, on_send=on_send, on_response=on_response, label=f"Polymarket {method} {path}")
+        return resp.status, resp.body, resp.headers
 
     # --- credentials ------------------------------------------------------------------------
 
@@ -640,17 +645,36 @@ class PolymarketGateway:
         return [self._order_state(r) for r in await self._pages(C.PATH_ORDERS, {})]
 
     async def order_state(self, client_order_id: str, venue_order_id: str = "") -> OrderState | None:
+        """The venue's view of one order; None only when the venue says it has no such order.
+
+        ``GET /data/order/{hash}`` answers 200 with the order, or -- for a hash it does not hold --
+        200 with an empty/``null`` body (the documented "order if it exists"); the simulator (and
+        possibly older venue builds) answer 400 ``{"error":"Invalid orderID"}``. Both mean None.
+        Anything else (transport failure, 5xx or 429 after retries, 401/403, another 4xx, an
+        unreadable body) raises :class:`OrderStateUnknown`: the order may exist, never resend it.
+        """
         oid = self._order_id_for(client_order_id, venue_order_id)
         if not oid:
+            return None  # never built here: no hash was ever signed, so nothing can have been sent
+        try:
+            status, raw, _ = await self._request("GET", C.PATH_GET_ORDER + oid)
+        except ConnectionError as exc:
+            raise OrderStateUnknown(VENUE.value, oid, f"no response: {exc}") from exc
+        except RuntimeError as exc:  # no L2 credentials: cannot ask
+            raise OrderStateUnknown(VENUE.value, oid, str(exc)) from exc
+        body = raw.strip()
+        if status == 200 and body in (b"", b"null", b"{}", b'""'):
             return None
-        status, raw, _ = await self._request("GET", C.PATH_GET_ORDER + oid)
-        if status == 404 or raw.strip() in (b"", b"null", b"{}"):
+        if status in (400, 404) and _says_unknown_order(body):
             return None
         if status != 200:
-            raise RuntimeError(f"GET order {oid}: HTTP {status} {raw[:200]!r}")
-        row = msgspec.json.decode(raw, type=WsUserMessage)
+            raise OrderStateUnknown(VENUE.value, oid, f"HTTP {status} {raw[:200]!r}")
+        try:
+            row = msgspec.json.decode(raw, type=WsUserMessage)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise OrderStateUnknown(VENUE.value, oid, f"unreadable order: {exc}; {raw[:200]!r}") from exc
         if not row.id:
-            return None
+            raise OrderStateUnknown(VENUE.value, oid, f"order without an id: {raw[:200]!r}")
         return self._order_state(row)
 
     def fills_from_trade(self, trade: WsUserMessage, ts_recv: int = 0) -> list[OrderFilled]:

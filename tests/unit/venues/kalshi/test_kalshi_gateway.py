@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import email.utils
+import socket
 import time
 from decimal import Decimal as D
 
@@ -15,6 +16,7 @@ from arbkit.core.enums import InstrumentKind, OrderType, Side, TimeInForce, Venu
 from arbkit.core.events import OrderAccepted, OrderCanceled, OrderRejected
 from arbkit.core.instruments import Instrument
 from arbkit.core.orders import OrderRequest
+from arbkit.venues.common.http import OrderStateUnknown
 from arbkit.venues.kalshi import constants as C
 from arbkit.venues.kalshi.auth import ClockSkewError, KalshiAuthError, KalshiSigner, verify
 from arbkit.venues.kalshi.gateway import GatewayConfig, KalshiGateway, MarketMeta, order_body
@@ -228,3 +230,50 @@ def test_classes_fulfil_the_venue_contract(key):
     assert isinstance(KalshiGateway(signer), VenueGateway)
     assert isinstance(KalshiMarketFeed(lambda e: None), MarketFeed)
     assert isinstance(KalshiUserStream(lambda e: None, signer), UserStream)
+
+
+# --- order_state: "absent" (None) versus "could not tell" (OrderStateUnknown) ------------------------
+
+
+def _orders_page(coids: list[str], cursor: str) -> tuple[int, dict, dict]:
+    rows = [dict(ORDER["order"], order_id=f"o-{c}", client_order_id=c) for c in coids]
+    return 200, {"orders": rows, "cursor": cursor}, {}
+
+
+async def test_order_state_found_or_absent(venue):
+    v, gw = venue
+    v.plans = [(200, ORDER, {})]
+    st = await gw.order_state("", venue_order_id="o-1")
+    assert st is not None and st.venue_order_id == "o-1" and st.client_order_id == "exec-1-L0-A0"
+    v.plans = [(404, {"error": {"code": "not_found"}}, {})]
+    assert await gw.order_state("", venue_order_id="o-404") is None
+    v.plans = [_orders_page(["a", "b"], "c2"), _orders_page(["c"], "")]  # whole list scanned: absent
+    assert await gw.order_state("never-sent") is None
+
+
+async def test_order_state_uncertain_answers_raise_unknown(venue):
+    v, gw = venue
+    gw.config.order_lookup_pages = 2
+    v.plans = [_orders_page(["a"], "c2"), _orders_page(["b"], "c3")]  # more pages left: not proof of absence
+    with pytest.raises(OrderStateUnknown, match="newest 2 pages"):
+        await gw.order_state("x-1")
+    v.plans = [(503, {"error": {"code": "service_unavailable"}}, {})] * gw.config.max_attempts
+    with pytest.raises(OrderStateUnknown, match="x-2"):
+        await gw.order_state("x-2")
+    v.plans = [(401, {"error": {"code": "unauthorized", "message": "bad key"}}, {})]
+    with pytest.raises(OrderStateUnknown):
+        await gw.order_state("", venue_order_id="o-2")
+    v.plans = [(400, {"error": {"code": "bad_request"}}, {})]
+    with pytest.raises(OrderStateUnknown):
+        await gw.order_state("", venue_order_id="o-3")
+
+
+async def test_order_state_without_an_answer_is_unknown(key):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gw = KalshiGateway(KalshiSigner("kid", key), GatewayConfig(rest_url=f"http://127.0.0.1:{port}/trade-api/v2",
+                                                                retry_backoff_s=0.01, max_attempts=2))
+    async with gw:
+        with pytest.raises(OrderStateUnknown, match="no response"):
+            await gw.order_state("x-3")

@@ -16,6 +16,7 @@ from arbkit.core.instruments import Instrument
 from arbkit.core.orders import OrderRequest
 from arbkit.venues.polymarket.auth import ApiCreds, hmac_signature
 from arbkit.venues.polymarket.constants import POLYGON, SignatureType, exchange_address
+from arbkit.venues.common.http import OrderStateUnknown
 from arbkit.venues.polymarket.gateway import GatewayConfig, PolymarketGateway
 from arbkit.venues.polymarket.signer import OrderSigner
 
@@ -37,6 +38,7 @@ class FakeClob:
         self.request_times: list[float] = []
         self.fail_5xx = 0
         self.auth_failures = 0
+        self.unknown_order_answer: tuple[int, str] = (200, "null")  # GET /data/order/{id} of a hash it lacks
 
     def check_l2(self, request: web.Request, body: str) -> bool:
         h = request.headers
@@ -152,7 +154,8 @@ class FakeClob:
             return web.json_response({"error": "Unauthorized"}, status=401)
         oid = request.match_info["oid"]
         if oid not in self.orders:
-            return web.Response(text="null", content_type="application/json")
+            status, text = self.unknown_order_answer
+            return web.Response(text=text, status=status, content_type="application/json")
         return web.json_response(self._row(oid))
 
     async def trades(self, request: web.Request) -> web.Response:
@@ -364,3 +367,46 @@ async def test_proxy_and_safe_signature_types(clob: FakeClob) -> None:
             assert res.accepted
             o = clob.orders[res.venue_order_id]["payload"]["order"]
             assert o["signatureType"] == st and o["maker"].lower() == funder and o["signer"] == OrderSigner(KEY).address
+
+
+@pytest.mark.parametrize("status,text", [(200, "null"), (200, ""), (400, '{"error":"Invalid orderID"}'),
+                                         (404, '{"error":"order not found"}')])
+async def test_order_state_of_an_order_the_venue_lacks_is_none(clob: FakeClob, status: int, text: str) -> None:
+    clob.unknown_order_answer = (status, text)
+    async with _gw(clob, use_metadata=False) as gw:
+        await gw.build(_req("u-1"))  # signed (so a hash is known) but never posted
+        assert await gw.order_state("u-1") is None
+        assert await gw.order_state("", venue_order_id="0x" + "ab" * 32) is None
+
+
+@pytest.mark.parametrize("status,text", [(400, '{"error":"invalid signature"}'), (403, '{"error":"forbidden"}'),
+                                         (200, '{"not": "an order"'), (418, "teapot")])
+async def test_order_state_other_answers_are_unknown_not_absent(clob: FakeClob, status: int, text: str) -> None:
+    clob.unknown_order_answer = (status, text)
+    async with _gw(clob, use_metadata=False) as gw:
+        await gw.build(_req("u-2"))
+        with pytest.raises(OrderStateUnknown) as err:
+            await gw.order_state("u-2")
+        assert err.value.order_id == gw.signed_order("u-2").order_hash
+
+
+async def test_order_state_after_5xx_auth_failure_or_no_answer_is_unknown(clob: FakeClob) -> None:
+    async with _gw(clob, use_metadata=False, max_attempts=3) as gw:
+        await gw.build(_req("u-3"))
+        clob.fail_5xx = 3  # every attempt: 503
+        with pytest.raises(OrderStateUnknown, match="HTTP 503"):
+            await gw.order_state("u-3")
+        clob.fail_5xx = 2  # retried through, then the venue's real answer
+        assert await gw.order_state("u-3") is None
+    bad = PolymarketGateway(KEY, ApiCreds("api-key-1", CREDS.api_secret, "wrong"), GatewayConfig(
+        rest_url=clob.url, retry_backoff_s=0.01, use_metadata=False))
+    async with bad:
+        await bad.build(_req("u-4"))
+        with pytest.raises(OrderStateUnknown, match="HTTP 401"):  # refused credentials say nothing about the order
+            await bad.order_state("u-4")
+    gone = PolymarketGateway(KEY, CREDS, GatewayConfig(rest_url="http://127.0.0.1:9", retry_backoff_s=0.01,
+                                                        max_attempts=2, use_metadata=False))
+    async with gone:
+        await gone.build(_req("u-5"))
+        with pytest.raises(OrderStateUnknown, match="no response"):
+            await gone.order_state("u-5")
