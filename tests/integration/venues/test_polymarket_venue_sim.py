@@ -15,6 +15,7 @@ import time
 from decimal import Decimal
 
 import aiohttp
+import msgspec
 import pytest
 
 pytest.importorskip("arbkit.sim.polymarket.server", reason="the simulator's Polymarket server is not in this build")
@@ -392,3 +393,53 @@ async def test_a_recording_replays_through_the_simulator(sim, tmp_path) -> None:
             await _stop(replayed, rtask)
     finally:
         await asyncio.to_thread(_stop_sim, proc)
+
+
+async def test_ioc_sweeping_two_levels_books_the_real_prices_and_fees_to_the_cent(sim) -> None:
+    """An IOC buy that takes the best ask and part of the next one: our fills (user channel and
+    fills_since alike) are at the two maker prices, and their price x size plus fees equal the
+    change of the account's cash at the simulator exactly."""
+    m = 77
+    inst = _instrument(sim, m, 0)
+    gw = await _gateway(sim, 1)
+    events: list = []
+    user = PolymarketUserStream(events.append, gw.creds, UserStreamConfig(
+        ws_url=_pm(sim)["ws_user_url"], markets=[_market(sim, m)["condition_id"]], ping_interval_s=1.0), gateway=gw)
+    utask = asyncio.create_task(user.run())
+    try:
+        await _until(lambda: user.state is ConnectionState.CONNECTED, what="user channel")
+        async with aiohttp.ClientSession() as s:
+            async with s.get(_pm(sim)["rest_url"] + "/book", params={"token_id": inst.symbol}) as r:
+                assert r.status == 200
+                book = msgspec.json.decode(await r.read(), type=RestBook)
+        asks = sorted((Decimal(a.price), Decimal(a.size)) for a in book.asks)
+        assert len(asks) >= 2 and asks[0][0] < asks[1][0], asks
+        (p1, s1), (p2, _) = asks[0], asks[1]
+        qty = s1 + Decimal("3")
+        t0 = time.time_ns() - 2_000_000_000
+        cash_before = (await gw.balances())[0].total
+        res = await gw.submit(OrderRequest(instrument=inst, client_order_id="sweep-1", side=Side.BUY, quantity=qty,
+                                           price=p2 + inst.tick_size, time_in_force=TimeInForce.IOC))
+        assert res.accepted, res.events
+
+        def ws_fills() -> list[OrderFilled]:
+            return [e for e in events if isinstance(e, OrderFilled) and e.client_order_id == "sweep-1"]
+
+        await _until(lambda: sum(f.quantity for f in ws_fills()) == qty, 15, "both matches on the user channel")
+        fills = ws_fills()
+        assert sorted((f.price, f.quantity) for f in fills) == [(p1, s1), (p2, Decimal("3"))]
+        assert all(f.liquidity is LiquiditySide.TAKER for f in fills)
+        assert sum(f.fee for f in fills) > 0  # the simulated market charges taker fees
+        ids = {f.trade_id for f in fills}
+        await _until(lambda: {e.trade_id for e in events if isinstance(e, FillStatusChanged)
+                              and e.status is FillStatus.CONFIRMED} >= ids, 15, "CONFIRMED")
+        cash_after = (await gw.balances())[0].total
+        assert cash_before - cash_after == sum(f.price * f.quantity + f.fee for f in fills)
+        rest = [e for e in await gw.fills_since(t0) if isinstance(e, OrderFilled) and e.client_order_id == "sweep-1"]
+        key = lambda f: (f.trade_id, f.price, f.quantity, f.fee)  # noqa: E731
+        assert sorted(map(key, rest)) == sorted(map(key, fills))
+    finally:
+        await user.stop()
+        await asyncio.wait_for(utask, 10)
+        await gw.cancel_all()
+        await gw.close()

@@ -29,7 +29,7 @@ from multidict import CIMultiDict
 from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce, Venue
 from arbkit.core.events import Event, OrderAccepted, OrderCanceled, OrderCancelRejected, OrderFilled, OrderRejected
-from arbkit.core.fees import polymarket_fee
+from arbkit.core.fees import FeeSpec, fee_for
 from arbkit.core.instruments import Instrument
 from arbkit.core.orders import Balance, OrderRequest, OrderState, Position, SubmitResult
 from arbkit.venues.polymarket import constants as C
@@ -678,7 +678,10 @@ class PolymarketGateway:
         return self._order_state(row)
 
     def fills_from_trade(self, trade: WsUserMessage, ts_recv: int = 0) -> list[OrderFilled]:
-        """Our fills in one trade row / user-channel trade event, as OrderFilled."""
+        """Our fills in one trade row / user-channel trade event, as OrderFilled. A taker order
+        gets one fill per maker match, at that match's price and with that match's fee (see
+        ``parse.our_fills``); the ids are the same whether the trade came from the user channel
+        or from REST, so reconciliation never counts a match twice."""
         owners = {self.creds.api_key} if self.creds else set()
         owners |= {self.address.lower(), self.signer.funder.lower()}
         out = []
@@ -687,7 +690,8 @@ class PolymarketGateway:
             fee = Decimal(0)
             if f.liquidity is LiquiditySide.TAKER and meta is not None and meta.fee_rate > 0:
                 if meta.fee_exponent == meta.fee_exponent.to_integral_value():
-                    fee = polymarket_fee(f.price, f.quantity, meta.fee_rate, int(meta.fee_exponent))
+                    spec = FeeSpec(kind="polymarket", taker_rate=meta.fee_rate, exponent=int(meta.fee_exponent))
+                    fee = fee_for(spec, f.price, f.quantity, f.liquidity, f.side)
             out.append(OrderFilled(
                 venue=VENUE, instrument_id=_PREFIX + f.asset_id, client_order_id=self._by_hash.get(f.order_id, ""),
                 venue_order_id=f.order_id, trade_id=f.trade_id, side=f.side, price=f.price, quantity=f.quantity,

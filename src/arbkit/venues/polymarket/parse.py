@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,8 @@ import msgspec
 from arbkit.core.enums import FillStatus, LiquiditySide, OrderStatus, Side, Venue
 from arbkit.venues.common.malformed import MALFORMED_MESSAGES, SAMPLE_CHARS  # noqa: F401 - re-exported
 from arbkit.venues.common.malformed import MalformedTracker as _MalformedTracker
+
+log = logging.getLogger("arbkit.venues.polymarket.parse")
 
 # --- market channel ---------------------------------------------------------------------------
 
@@ -421,7 +424,7 @@ def order_status(msg: WsUserMessage) -> OrderStatus:
 
 
 class OurFill(msgspec.Struct, frozen=True):
-    """One of our fills inside a venue trade."""
+    """One of our fills inside a venue trade (for a taker: one per maker match)."""
 
     trade_id: str
     order_id: str
@@ -433,11 +436,59 @@ class OurFill(msgspec.Struct, frozen=True):
     status: FillStatus
 
 
+def match_trade_id(trade_id: str, maker_order_id: str) -> str:
+    """The id of our taker fill against one maker order: ``<trade id>:<maker order id>``. The
+    user channel and REST /data/trades carry the same trade id and maker order ids, so both paths
+    give the same id for the same match and a fill is never counted twice."""
+    return f"{trade_id}:{maker_order_id}"
+
+
+def taker_match_price(trade: WsUserMessage, mo: WsMakerOrder) -> Decimal:
+    """The price of the taker's token in one match. A maker order on the taker's token trades at
+    its own price; one on the complementary token (a mint of two buys, or a merge of two sells)
+    at price q means the taker's token traded at ``1 - q``."""
+    if not mo.price:
+        raise ValueError(f"maker order {mo.order_id!r} without a price")
+    q = Decimal(mo.price)
+    if not Decimal(0) < q < Decimal(1):
+        raise ValueError(f"maker order {mo.order_id!r} price {mo.price!r} outside (0, 1)")
+    return q if mo.asset_id in ("", trade.asset_id) else Decimal(1) - q
+
+
+def _taker_fills(trade: WsUserMessage, side: Side, status: FillStatus) -> list[OurFill]:
+    """Our taker order's fills in a trade, at the real per-match prices.
+
+    The top-level ``price`` of a trade is the taker order's limit price, not what it paid: a
+    taker that sweeps several levels matches each maker order at that maker's price (better than
+    or equal to its limit). So there is one fill per ``maker_orders`` entry, at that maker's price
+    (mirrored for a complementary-token maker) for its ``matched_amount`` of shares. One fill per
+    match rather than one at the average keeps every price exact (a size-weighted average of tick
+    prices is often not a finite decimal) and lets the fee be computed per match, as the venue
+    does. Only a trade without maker orders falls back to the top-level price and size."""
+    makers = trade.maker_orders or []
+    if not makers:
+        return [OurFill(trade.id, trade.taker_order_id or "", trade.asset_id, side, Decimal(trade.price),
+                        Decimal(trade.size or "0"), LiquiditySide.TAKER, status)]
+    out: list[OurFill] = []
+    for i, mo in enumerate(makers):
+        qty = Decimal(mo.matched_amount)
+        if qty <= 0:
+            continue
+        out.append(OurFill(match_trade_id(trade.id, mo.order_id or str(i)), trade.taker_order_id or "",
+                           trade.asset_id, side, taker_match_price(trade, mo), qty, LiquiditySide.TAKER, status))
+    total = sum((f.quantity for f in out), Decimal(0))
+    if trade.size and total != Decimal(trade.size):
+        # The maker matches are what was traded; a different top-level size is reported, not guessed at.
+        log.warning("trade %s: maker matches total %s but size is %s", trade.id, total, trade.size)
+    return out
+
+
 def our_fills(trade: WsUserMessage, owners: set[str], our_order_ids: set[str] | None = None) -> list[OurFill]:
     """Our side(s) of a trade event. ``owners`` are our API keys (and addresses, lower case);
     an order id in ``our_order_ids`` is ours too. The taker part is ours when ``trader_side``
-    is TAKER (or the taker order is one of ours); maker parts are ours when their owner/maker
-    address/order id is ours."""
+    is TAKER (or the taker order is one of ours) and gives one fill per maker match (see
+    :func:`_taker_fills`); maker parts are ours when their owner/maker address/order id is ours
+    and are filled at that maker order's own price and ``matched_amount``."""
     if not trade.id:
         raise ValueError("trade without id")
     status = fill_status(trade.status or "MATCHED")
@@ -448,8 +499,7 @@ def our_fills(trade: WsUserMessage, owners: set[str], our_order_ids: set[str] | 
         trade.trader_side == "TAKER" and (trade.owner in owners or (trade.trade_owner or "") in owners or not owners)
     )
     if taker_ours and trade.taker_order_id:
-        out.append(OurFill(trade.id, trade.taker_order_id, trade.asset_id, taker_side, Decimal(trade.price),
-                           Decimal(trade.size or "0"), LiquiditySide.TAKER, status))
+        out.extend(_taker_fills(trade, taker_side, status))
     for mo in trade.maker_orders or ():
         if mo.order_id in ids or mo.owner in owners or mo.maker_address.lower() in owners:
             if mo.side:

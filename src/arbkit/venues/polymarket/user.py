@@ -3,7 +3,9 @@
 Trades go MATCHED -> MINED -> CONFIRMED (or FAILED, possibly via RETRYING). The first time one
 of our fills is seen it becomes an ``OrderFilled`` (PROVISIONAL while MATCHED); each later status
 is a ``FillStatusChanged`` (MINED, CONFIRMED, or FAILED which reverses the fill). Duplicates and
-out-of-order regressions are ignored. Order events: PLACEMENT -> ``OrderAccepted``, CANCELLATION
+out-of-order regressions are ignored. A taker order that matched several maker orders gets one
+fill per match, at the match's price, with trade id ``<trade id>:<maker order id>`` (the trade's
+top-level ``price`` is the taker's limit, not what it paid); status changes follow per match. Order events: PLACEMENT -> ``OrderAccepted``, CANCELLATION
 -> ``OrderCanceled``. After a reconnect, fills that happened while disconnected must be
 reconciled with ``PolymarketGateway.fills_since`` (the channel does not replay them).
 """

@@ -39,6 +39,7 @@ class FakeClob:
         self.fail_5xx = 0
         self.auth_failures = 0
         self.unknown_order_answer: tuple[int, str] = (200, "null")  # GET /data/order/{id} of a hash it lacks
+        self.trade_rows: list[dict] | None = None  # GET /data/trades answer (None: one MINED trade of the first order)
 
     def check_l2(self, request: web.Request, body: str) -> bool:
         h = request.headers
@@ -161,6 +162,8 @@ class FakeClob:
     async def trades(self, request: web.Request) -> web.Response:
         if not self.check_l2(request, ""):
             return web.json_response({"error": "Unauthorized"}, status=401)
+        if self.trade_rows is not None:
+            return web.json_response({"data": self.trade_rows, "next_cursor": "LTE="})
         oid = next(iter(self.orders))
         return web.json_response({"data": [{
             "id": "trade-1", "taker_order_id": oid, "market": "0xm", "asset_id": TOKEN, "side": "BUY", "size": "4",
@@ -410,3 +413,44 @@ async def test_order_state_after_5xx_auth_failure_or_no_answer_is_unknown(clob: 
         await gone.build(_req("u-5"))
         with pytest.raises(OrderStateUnknown, match="no response"):
             await gone.order_state("u-5")
+
+
+async def test_taker_fills_and_fees_are_per_match_and_equal_on_the_ws_and_rest_paths(clob: FakeClob) -> None:
+    """An IOC buy limited at 0.40 that matched 5 at 0.38 and 5 at 0.39 (one of them a NO bid at 0.61,
+    a mint): two fills at 0.38 and 0.39 with fees on those prices, not one fill at 0.40."""
+    import msgspec
+
+    from arbkit.core.fees import FeeSpec, polymarket_fee
+    from arbkit.venues.polymarket.parse import WsUserMessage
+    from arbkit.venues.polymarket.user import PolymarketUserStream
+
+    fee = FeeSpec(kind="polymarket", taker_rate=Decimal("0.25"), exponent=2)
+    async with _gw(clob) as gw:
+        res = await gw.submit(_req("sw-1", price="0.40", qty="10", inst=_inst(fee=fee), time_in_force=TimeInForce.IOC))
+        assert res.accepted, res.events
+        oid = next(iter(clob.orders))
+        row = {"id": "trade-sw", "taker_order_id": oid, "market": "0xm", "asset_id": TOKEN, "side": "BUY", "size": "10",
+               "price": "0.40", "status": "MATCHED", "match_time": "1700000001", "owner": CREDS.api_key,
+               "trader_side": "TAKER", "maker_orders": [
+                   {"order_id": "0xm1", "owner": "o1", "maker_address": "0x1", "matched_amount": "5", "price": "0.38",
+                    "asset_id": TOKEN, "outcome": "Yes", "side": "SELL"},
+                   {"order_id": "0xm2", "owner": "o2", "maker_address": "0x2", "matched_amount": "5", "price": "0.61",
+                    "asset_id": "other-token", "outcome": "No", "side": "BUY"}]}
+        clob.trade_rows = [row]
+        rest = await gw.fills_since(0)
+        key = lambda f: (f.trade_id, f.client_order_id, f.price, f.quantity, f.fee, f.liquidity)  # noqa: E731
+        assert [key(f) for f in rest] == [
+            ("trade-sw:0xm1", "sw-1", Decimal("0.38"), Decimal("5"), Decimal("0.069384"), LiquiditySide.TAKER),
+            ("trade-sw:0xm2", "sw-1", Decimal("0.39"), Decimal("5"), polymarket_fee(Decimal("0.39"), Decimal("5"),
+                                                                                   Decimal("0.25"), 2), LiquiditySide.TAKER)]
+        assert sum(f.fee for f in rest) == Decimal("0.069384") + Decimal("0.070746")
+        # the same trade on the user channel gives the very same fills (same ids: never counted twice)
+        events: list = []
+        us = PolymarketUserStream(events.append, CREDS, gateway=gw)
+        us.on_frame(json.dumps({**row, "event_type": "trade", "type": "TRADE"}))
+        ws = [e for e in events if isinstance(e, OrderFilled)]
+        assert [key(f) for f in ws] == [key(f) for f in rest]
+        assert ws[-1].cumulative_quantity == Decimal("10")
+        # a decoded REST row and a WS event are the same struct: fills_from_trade is the one parser
+        assert [key(f) for f in gw.fills_from_trade(msgspec.json.decode(json.dumps(row), type=WsUserMessage))] == [
+            key(f) for f in rest]

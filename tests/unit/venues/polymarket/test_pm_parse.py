@@ -7,7 +7,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from arbkit.core.enums import OrderStatus
+from arbkit.core.enums import LiquiditySide, OrderStatus, Side
 from arbkit.venues.polymarket import parse as P
 from arbkit.venues.polymarket.feed import _lots
 
@@ -57,3 +57,88 @@ def test_malformed_tracker_truncates_and_counts() -> None:
     ev = t.record("x" * 1000, ValueError("bad"))
     assert t.count == 1 and len(ev.sample) <= P.SAMPLE_CHARS + 3 and ev.error == "bad" and ev.source == "unit-test"
     assert P.MALFORMED_MESSAGES.labels(venue="polymarket", source="unit-test")._value.get() == before + 1
+
+
+# --- our fills in a trade: a taker is filled at the maker prices, not at its limit -----------
+
+YES, NO = "111", "222"
+
+
+def _trade(side: str, price: str, size: str, makers: list[tuple[str, str, str, str]], trader_side: str = "TAKER",
+           **kw) -> P.WsUserMessage:
+    """A trade whose taker is ours; ``makers`` are (order id, token, price, matched amount)."""
+    body = {"event_type": "trade", "type": "TRADE", "id": "tr-1", "taker_order_id": "0xours", "asset_id": YES,
+            "side": side, "price": price, "size": size, "status": "MATCHED", "owner": "me",
+            "trader_side": trader_side,
+            "maker_orders": [{"order_id": oid, "owner": "them", "maker_address": "0xaa", "asset_id": tok,
+                              "price": p, "matched_amount": amt} for oid, tok, p, amt in makers]}
+    body.update(kw)
+    return msgspec.json.decode(msgspec.json.encode(body), type=P.WsUserMessage)
+
+
+def test_taker_sweeping_two_levels_is_filled_at_each_maker_price() -> None:
+    t = _trade("BUY", "0.40", "10", [("0xm1", YES, "0.38", "4"), ("0xm2", YES, "0.39", "6")])
+    fills = P.our_fills(t, {"me"})
+    assert [(f.trade_id, f.order_id, f.price, f.quantity) for f in fills] == [
+        ("tr-1:0xm1", "0xours", Decimal("0.38"), Decimal("4")), ("tr-1:0xm2", "0xours", Decimal("0.39"), Decimal("6"))]
+    assert all(f.side is Side.BUY and f.liquidity is LiquiditySide.TAKER and f.asset_id == YES for f in fills)
+    # what was paid is the sum over the matches, not the limit times the size (4.00)
+    assert sum(f.price * f.quantity for f in fills) == Decimal("3.86")
+
+
+def test_complementary_token_makers_mirror_their_price() -> None:
+    # mint: we buy YES (limit 0.60) against a NO bid at 0.45 -> our YES cost 0.55
+    buy = P.our_fills(_trade("BUY", "0.60", "5", [("0xn", NO, "0.45", "5")]), {"me"})
+    assert [(f.price, f.quantity, f.side) for f in buy] == [(Decimal("0.55"), Decimal("5"), Side.BUY)]
+    # merge: we sell YES (limit 0.30) against a NO ask at 0.62 -> our YES sold at 0.38
+    sell = P.our_fills(_trade("SELL", "0.30", "3", [("0xn", NO, "0.62", "3"), ("0xy", YES, "0.36", "2")]), {"me"})
+    assert [(f.price, f.quantity, f.side) for f in sell] == [(Decimal("0.38"), Decimal("3"), Side.SELL),
+                                                            (Decimal("0.36"), Decimal("2"), Side.SELL)]
+
+
+def test_our_maker_order_is_filled_at_its_own_price_and_matched_amount() -> None:
+    t = _trade("SELL", "0.30", "10", [("0xm1", YES, "0.35", "4"), ("0xmine", YES, "0.33", "6")],
+               trader_side="MAKER", owner="them")
+    t.maker_orders[1].owner = "me"
+    fills = P.our_fills(t, {"me"})
+    assert [(f.trade_id, f.order_id, f.price, f.quantity, f.side, f.liquidity) for f in fills] == [
+        ("tr-1", "0xmine", Decimal("0.33"), Decimal("6"), Side.BUY, LiquiditySide.MAKER)]
+
+
+def test_trade_without_maker_orders_falls_back_to_the_top_level_price() -> None:
+    fills = P.our_fills(_trade("BUY", "0.50", "4", []), {"me"})
+    assert [(f.trade_id, f.price, f.quantity) for f in fills] == [("tr-1", Decimal("0.50"), Decimal("4"))]
+
+
+def test_maker_order_price_outside_the_unit_interval_is_an_error() -> None:
+    with pytest.raises(ValueError, match="outside"):
+        P.our_fills(_trade("BUY", "0.50", "4", [("0xm", YES, "1.2", "4")]), {"me"})
+
+
+def test_real_taker_trade_with_a_mint_match_prices_every_match(shared_fixtures) -> None:
+    """user_trade1 (a real capture): the taker bought YES; one maker was a NO bid at 0.482 (a mint),
+    five were YES asks at 0.518. Seen as the taker, each match is a fill at 0.518."""
+    raw = (shared_fixtures / "polymarket/nautilus_trader/tests_ws_messages/user_trade1.json").read_bytes()
+    (t,) = P.decode_user_frame(raw)
+    fills = P.our_fills(t, set(), {t.taker_order_id})
+    taker = [f for f in fills if f.liquidity is LiquiditySide.TAKER]
+    assert len(taker) == len(t.maker_orders) == 6
+    assert {f.price for f in taker} == {Decimal("0.518")}
+    assert sum(f.quantity for f in taker) == Decimal(t.size)
+    assert len({f.trade_id for f in taker}) == 6 and all(f.trade_id.startswith(t.id + ":") for f in taker)
+
+
+def test_our_maker_order_on_the_complementary_token_keeps_its_own_token_and_price() -> None:
+    # someone buys YES at 0.60 against our NO bid at 0.45 (a mint): we bought NO at 0.45
+    t = _trade("BUY", "0.60", "5", [("0xmine", NO, "0.45", "5")], trader_side="MAKER", owner="them")
+    t.maker_orders[0].owner = "me"
+    fills = P.our_fills(t, {"me"})
+    assert [(f.asset_id, f.side, f.price, f.quantity, f.liquidity) for f in fills] == [
+        (NO, Side.BUY, Decimal("0.45"), Decimal("5"), LiquiditySide.MAKER)]
+
+
+def test_maker_matches_that_do_not_add_up_to_the_size_are_logged(caplog) -> None:
+    with caplog.at_level("WARNING", logger="arbkit.venues.polymarket.parse"):
+        fills = P.our_fills(_trade("BUY", "0.40", "10", [("0xm1", YES, "0.38", "4")]), {"me"})
+    assert [f.quantity for f in fills] == [Decimal("4")]
+    assert "maker matches total 4 but size is 10" in caplog.text

@@ -125,3 +125,29 @@ async def test_authenticates_and_reconnects_over_a_real_socket() -> None:
         await asyncio.wait_for(task, 5)
         server.close()
         await server.wait_closed()
+
+
+def sweep(status: str) -> dict:
+    """Our IOC buy (limit 0.40) that swept two asks: 4 at 0.38 and 6 at 0.39."""
+    t = trade(status, "t-sweep")
+    t.update(price="0.40", size="10", maker_orders=[
+        {"order_id": "0xm1", "owner": "a", "maker_address": "0x1", "matched_amount": "4", "price": "0.38",
+         "asset_id": TOKEN, "outcome": "Yes"},
+        {"order_id": "0xm2", "owner": "b", "maker_address": "0x2", "matched_amount": "6", "price": "0.39",
+         "asset_id": TOKEN, "outcome": "Yes"}])
+    return t
+
+
+def test_taker_sweep_is_one_fill_per_match_at_the_maker_prices() -> None:
+    events: list = []
+    us = PolymarketUserStream(events.append, CREDS)
+    us.on_frame(json.dumps(sweep("MATCHED")))
+    us.on_frame(json.dumps(sweep("MATCHED")))  # duplicate: ignored
+    us.on_frame(json.dumps(sweep("CONFIRMED")))
+    fills = [e for e in events if isinstance(e, OrderFilled)]
+    assert [(f.trade_id, f.price, f.quantity, f.cumulative_quantity) for f in fills] == [
+        ("t-sweep:0xm1", Decimal("0.38"), Decimal("4"), Decimal("4")),
+        ("t-sweep:0xm2", Decimal("0.39"), Decimal("6"), Decimal("10"))]
+    assert all(f.venue_order_id == "0xtaker" and f.liquidity is LiquiditySide.TAKER for f in fills)
+    changes = [(e.trade_id, e.status) for e in events if isinstance(e, FillStatusChanged)]
+    assert changes == [("t-sweep:0xm1", FillStatus.CONFIRMED), ("t-sweep:0xm2", FillStatus.CONFIRMED)]
