@@ -8,7 +8,10 @@ provisional stand-in for a fill the venue had not reported is retired when the r
 
 This module does the start-up half: before any trading, fetch every backend's open orders,
 positions and balances, compare them with the journal-rebuilt state, journal the differences
-(``ReconciliationReported``) and take the venue's balances and positions as the truth.
+(``ReconciliationReported``) and take the venue's balances and positions as the truth; and,
+before that, re-check fills the journal still holds as provisional (:func:`reconcile_provisional`):
+a Polymarket fill is MATCHED (provisional) first and CONFIRMED or FAILED later, and a crash can
+fall in between.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from arbkit.core.enums import InstrumentKind, Venue
-from arbkit.execution.engine import ExecutionEngine
+from arbkit.core.clock import NS
+from arbkit.core.enums import FillStatus, InstrumentKind, Venue
+from arbkit.core.events import FillStatusChanged, OrderFilled
+from arbkit.execution.engine import UNREPORTED, ExecutionEngine
 from arbkit.execution.events import ReconciliationReported
 
 log = logging.getLogger("arbkit.execution.reconcile")
@@ -37,6 +42,119 @@ class VenueReconciliation:
     @property
     def ok(self) -> bool:
         return not self.differences and not self.fetch_error
+
+
+@dataclass
+class ProvisionalCheck:
+    """Start-up re-check of one venue's provisional fills (entries are "coid/trade_id")."""
+
+    venue: Venue
+    checked: int = 0
+    since_ns: int = 0
+    confirmed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # reversed (FillStatusChanged FAILED)
+    still_provisional: list[str] = field(default_factory=list)  # venue still says MATCHED/MINED
+    not_reported: list[str] = field(default_factory=list)  # not in the venue's fill list: kept, reported
+    fetch_error: str = ""
+
+    @property
+    def unresolved(self) -> list[str]:
+        return self.still_provisional + self.not_reported
+
+
+_UNSETTLED = (FillStatus.PROVISIONAL, FillStatus.MINED)
+# how far before the oldest provisional fill the venue's list is read (clock skew, our ts_recv
+# being later than the venue's match time)
+PROVISIONAL_LOOKBACK_NS = 60 * NS
+
+
+def _settled_rank(status: FillStatus) -> int:
+    """Final answers outrank interim ones when a venue lists one trade more than once."""
+    return 2 if status in (FillStatus.CONFIRMED, FillStatus.FAILED) else 1 if status is FillStatus.MINED else 0
+
+
+async def reconcile_provisional(engine: ExecutionEngine) -> list[ProvisionalCheck]:
+    """Re-check every fill still PROVISIONAL/MINED in the journal-rebuilt fill accumulator
+    against the venue's fills since the oldest of them, and apply the venue's current status:
+    CONFIRMED -> ``FillStatusChanged(CONFIRMED)`` journaled; FAILED -> ``FillStatusChanged(FAILED)``
+    through the engine's event path (the fill is reversed in positions, a ``FillCorrected`` is
+    journaled and an open residual of a reported saga is alerted, as at runtime); still
+    MATCHED/MINED, or not listed by the venue -> kept provisional and reported. Fills are matched
+    by trade id (a restarted gateway may no longer know our client order id for a trade).
+
+    Call after ``recovery.rebuild`` and before ``startup_reconcile`` adopts the venues'
+    balances (which already reflect a failed settlement). Every venue checked gets a
+    ``ReconciliationReported`` record."""
+    pending: dict[Venue, list[tuple[str, str, int]]] = {}  # venue -> (coid, trade id, ts)
+    for saga in engine.sagas.values():
+        for o in saga.orders.values():
+            for f in o.fills.fills.values():
+                if f.status in _UNSETTLED:
+                    pending.setdefault(o.venue, []).append((o.client_order_id, f.trade_id, f.ts_ns))
+    results: list[ProvisionalCheck] = []
+    for venue, fills in sorted(pending.items(), key=lambda kv: kv[0].value):
+        chk = ProvisionalCheck(venue=venue, checked=len(fills))
+        results.append(chk)
+        backend = engine.backends.get(venue)
+        oldest = min((ts for _, _, ts in fills if ts), default=0)
+        chk.since_ns = max(0, oldest - PROVISIONAL_LOOKBACK_NS)
+        if backend is None:
+            chk.fetch_error = "no backend for the venue"
+        else:
+            try:
+                venue_fills = await backend.fills_since(chk.since_ns)
+            except Exception as exc:  # noqa: BLE001 - kept provisional and reported
+                chk.fetch_error = f"{type(exc).__name__}: {exc}"
+        if chk.fetch_error:
+            chk.still_provisional.extend(f"{c}/{t}" for c, t, _ in fills)
+            _journal_provisional(engine, chk)
+            continue
+        # the venue's current status per trade id (the most settled one it lists)
+        status_of: dict[str, FillStatus] = {}
+        for ev in venue_fills:
+            if isinstance(ev, (OrderFilled, FillStatusChanged)) and ev.trade_id:
+                prev = status_of.get(ev.trade_id)
+                if prev is None or _settled_rank(ev.status) >= _settled_rank(prev):
+                    status_of[ev.trade_id] = ev.status
+        for coid, tid, _ in fills:
+            key = f"{coid}/{tid}"
+            st = status_of.get(tid)
+            if st is FillStatus.CONFIRMED or st is FillStatus.FAILED:
+                engine.on_event(FillStatusChanged(venue=venue, trade_id=tid, client_order_id=coid, status=st,
+                                                  reason="start-up reconciliation: venue reports " + st.value,
+                                                  ts_recv=engine.clock.now_ns()))
+                (chk.confirmed if st is FillStatus.CONFIRMED else chk.failed).append(key)
+            elif st is not None:
+                chk.still_provisional.append(key)
+            else:
+                # absent from the venue's list is not a failure (a stand-in for a fill the venue
+                # has not reported yet has no venue trade id at all): keep it, report it
+                chk.not_reported.append(key)
+        _journal_provisional(engine, chk)
+        if chk.unresolved or chk.failed:
+            log.warning("start-up provisional fills %s: confirmed %s, failed %s, still provisional %s, not reported %s",
+                        venue.value, chk.confirmed, chk.failed, chk.still_provisional, chk.not_reported)
+    return results
+
+
+def _journal_provisional(engine: ExecutionEngine, chk: ProvisionalCheck) -> None:
+    diffs: list[str] = []
+    if chk.fetch_error:
+        diffs.append(f"could not fetch fills to re-check {chk.checked} provisional fill(s): {chk.fetch_error}")
+    diffs += [f"provisional fill {k} FAILED at the venue: reversed" for k in chk.failed]
+    diffs += [f"provisional fill {k} still unsettled at the venue: kept provisional" for k in chk.still_provisional if not chk.fetch_error]
+    diffs += [f"provisional fill {k} "
+              + ("is a stand-in for a fill the venue has not reported" if UNREPORTED in k else "is not in the venue's fills")
+              + ": kept provisional" for k in chk.not_reported]
+    engine.journal.append_event(
+        ReconciliationReported(
+            venue=chk.venue,
+            differences=diffs,
+            open_orders=0,
+            ok=not diffs,
+            ts_recv=engine.clock.now_ns(),
+        )
+    )
 
 
 def journal_positions(engine: ExecutionEngine) -> dict[tuple[Venue, str], Decimal]:

@@ -15,6 +15,19 @@ Run once at start-up, before the engine takes intents:
    (ABORTED); with exposure, ``EngineConfig.recovery_mode`` says whether the remaining legs are
    sent ("complete", bounded by their limit prices) or the filled ones are unwound
    ("compensate"). Either way the saga ends in a report marked ``recovered``.
+
+A venue that cannot say whether it has an order (the gateway raises ``OrderStateUnknown``) is
+asked again with bounded backoff on the engine's clock (:class:`LookupRetry`). If it still
+cannot say, the order is treated as sent (never resent) and its saga is *held*: it is not
+resumed, so no later leg and no hedge goes out on a guess. A held saga keeps its journaled
+non-terminal state (it shows under ``status()["in_flight"]``), keeps its capital reservation and
+slot (the order may be live), and a ``ResidualAlerted`` naming the order and the reason is
+journaled. :func:`recheck_held` asks again later and resumes the saga once every order is known;
+a restart does the same (the journal still shows the saga interrupted). Ending it FAILED instead
+would release its capital and claim a residual nobody knows.
+
+Start-up also re-checks fills still provisional in the journal (Polymarket MATCHED/MINED) against
+the venue's fills (``reconcile.reconcile_provisional``) before the venues' balances are adopted.
 """
 
 from __future__ import annotations
@@ -35,10 +48,12 @@ from arbkit.execution.events import (
     IntentReceived,
     LegFilled,
     LegSubmitted,
+    ResidualAlerted,
     SagaTransitioned,
 )
 from arbkit.execution.intent import Intent
-from arbkit.execution.saga import Saga
+from arbkit.execution.saga import Saga, SagaOrder
+from arbkit.venues.common.http import OrderStateUnknown
 
 log = logging.getLogger("arbkit.execution.recovery")
 
@@ -70,8 +85,42 @@ class RecoveryReport:
     orders_at_venue: list[str] = field(default_factory=list)  # journaled and found at the venue
     orders_never_sent: list[str] = field(default_factory=list)  # journaled, venue never saw them
     orders_to_resend: list[str] = field(default_factory=list)  # of those, sent again (same id)
+    orders_unknown: list[str] = field(default_factory=list)  # venue could not say, even after retries
+    held: dict[str, str] = field(default_factory=dict)  # execution id -> why it is not resumed
     notes: list[str] = field(default_factory=list)
     reconciliation: list = field(default_factory=list)  # reconcile.VenueReconciliation per venue
+    provisional: list = field(default_factory=list)  # reconcile.ProvisionalCheck per venue
+
+
+@dataclass(frozen=True)
+class LookupRetry:
+    """How long recovery keeps asking a venue that answers "unknown" (``OrderStateUnknown``)
+    about one order: at most ``attempts`` questions, sleeping ``first_backoff_s`` doubling up to
+    ``max_backoff_s`` between them on the engine's clock, and never sleeping past
+    ``max_total_s`` in all."""
+
+    attempts: int = 4
+    first_backoff_s: float = 0.5
+    max_backoff_s: float = 4.0
+    max_total_s: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"LookupRetry.attempts must be >= 1, not {self.attempts}")
+        if self.first_backoff_s < 0 or self.max_backoff_s < 0 or self.max_total_s < 0:
+            raise ValueError("LookupRetry backoff and total time must not be negative")
+
+
+@dataclass
+class _Answer:
+    """What one order lookup concluded: ``kind`` is "state" (the venue has it), "absent" (the
+    venue positively does not), "unknown" (OrderStateUnknown every time) or "error" (anything
+    else; treated as sent, as before)."""
+
+    kind: str
+    state: object = None
+    why: str = ""
+    asked: int = 0
 
 
 def rebuild(engine: ExecutionEngine) -> tuple[dict[str, Saga], int]:
@@ -110,13 +159,15 @@ def rebuild(engine: ExecutionEngine) -> tuple[dict[str, Saga], int]:
     return sagas, n
 
 
-async def recover(engine: ExecutionEngine, mode: str | None = None, *, reconcile: bool = True) -> RecoveryReport:
+async def recover(engine: ExecutionEngine, mode: str | None = None, *, reconcile: bool = True,
+                  lookup: LookupRetry | None = None) -> RecoveryReport:
     """Rebuild from the journal, reconcile with the venues (``reconcile=True``), then resume
     every interrupted saga (see the module docstring). Returns with the sagas running;
     ``await engine.wait_idle()`` to see them finish."""
     mode = mode or engine.config.recovery_mode
     if mode not in ("complete", "compensate"):
         raise ValueError(f"recovery mode must be 'complete' or 'compensate', not {mode!r}")
+    lookup = lookup or LookupRetry()
     report = RecoveryReport()
     sagas, report.replayed_records = rebuild(engine)
     report.sagas_seen = len(sagas)
@@ -139,36 +190,25 @@ async def recover(engine: ExecutionEngine, mode: str | None = None, *, reconcile
         saga.recovered = True
         if engine.snapshots is not None:
             engine.snapshots.update(saga.intent.books)
+        unknown: list[str] = []
         for o in saga.unfinished():
             report.orders_checked += 1
-            backend = engine.backends.get(o.venue)
-            st = None
-            if backend is not None:
-                try:
-                    st = await backend.order_state(o.client_order_id)
-                except Exception as exc:  # noqa: BLE001 - unknown is not "absent": never resend then
-                    report.notes.append(f"{o.client_order_id}: order lookup failed ({exc}); treated as sent")
-                    o.needs_send = False
-                    o.sent_ns = o.journaled_ns
-                    continue
-            if st is None:
-                report.orders_never_sent.append(o.client_order_id)
-                o.needs_send = True
-                continue
-            report.orders_at_venue.append(o.client_order_id)
-            o.needs_send = False
-            o.sent_ns = o.journaled_ns
-            await engine._adopt_venue_state(o, st)
-            if not st.status.is_terminal:
-                await engine._cancel_order(o)  # a working order from before the crash: stop it, then decide
+            ans = await _ask(engine, o, lookup)
+            if await _take_answer(engine, o, ans, report):
+                unknown.append(f"{o.client_order_id} ({o.venue.value}, asked {ans.asked}x): {ans.why}")
+        if unknown:
+            report.held[eid] = "state unknown at the venue for " + "; ".join(unknown)
     # 2. start-up reconciliation: compare, then take the venues' balances and positions as the
     #    truth (they include every fill above, so nothing is counted twice)
     if reconcile:
-        from arbkit.execution.reconcile import startup_reconcile
+        from arbkit.execution.reconcile import reconcile_provisional, startup_reconcile
 
+        # fills the journal still holds as provisional: apply their current venue status before
+        # the venues' balances are adopted (so a reversal here is not counted on top of them)
+        report.provisional = await reconcile_provisional(engine)
         since = min((o.journaled_ns for s in interrupted for o in s.orders.values() if o.journaled_ns), default=None)
         report.reconciliation = await startup_reconcile(engine, fills_since_ns=None if since is None else max(0, since - 60 * NS))
-    # 3. resume each saga under its policy
+    # 3. resume each saga under its policy; a held one only has its capital adopted
     for saga in interrupted:
         eid = saga.execution_id
         # capital: the reservation as journaled, less what its fills already spent
@@ -178,18 +218,130 @@ async def recover(engine: ExecutionEngine, mode: str | None = None, *, reconcile
                 if f.counts:
                     cur, amount = spent_by(o, f)
                     engine.risk.on_spent(eid, o.venue, cur, amount)
-        exposure = saga.any_fill()
-        if not exposure or mode == "compensate":
-            why = "recovery: no exposure, nothing is sent again" if not exposure else "recovery: compensate mode"
-            for o in saga.unfinished():
-                if o.needs_send:
-                    engine._record(saga, LegFilled(execution_id=eid, leg_index=o.leg_index, client_order_id=o.client_order_id,
-                                                   purpose=o.purpose, status=OrderStatus.REJECTED.value, filled_quantity=Decimal(0),
-                                                   avg_price=None, fee=Decimal(0), fee_currency=o.instrument.quote,
-                                                   error="journaled before a crash, never reached the venue; not resent"))
-            if not saga.cancel_requested:
-                engine._record(saga, ExecutionCancelRequested(execution_id=eid, reason=why))
-        else:
-            report.orders_to_resend.extend(o.client_order_id for o in saga.unfinished() if o.needs_send)
-        engine._start(saga)
+        if eid in report.held:
+            _hold(engine, saga, report.held[eid])
+            continue
+        _resume(engine, saga, mode, report)
     return report
+
+
+async def recheck_held(engine: ExecutionEngine, execution_id: str, mode: str | None = None,
+                       lookup: LookupRetry | None = None) -> RecoveryReport:
+    """Ask the venues again about a saga that recovery held (see the module docstring). If every
+    order is now known, the saga is resumed exactly as recovery would have (``report.held`` is
+    empty); otherwise it stays held and a new alert is journaled."""
+    mode = mode or engine.config.recovery_mode
+    if mode not in ("complete", "compensate"):
+        raise ValueError(f"recovery mode must be 'complete' or 'compensate', not {mode!r}")
+    saga = engine.sagas.get(execution_id)
+    if saga is None:
+        raise KeyError(f"no saga {execution_id!r}")
+    report = RecoveryReport(sagas_seen=1)
+    if saga.report is not None or execution_id in engine._tasks:
+        report.notes.append(f"{execution_id} is not held (already {'reported' if saga.report else 'running'})")
+        return report
+    lookup = lookup or LookupRetry()
+    unknown: list[str] = []
+    for o in saga.unfinished():
+        if o.needs_send:
+            continue  # already known never sent: nothing to ask
+        if o.fills.venue_terminal and o.fills.missing_fills == 0:
+            continue  # known (answered earlier); its LegFilled comes when the saga runs
+        report.orders_checked += 1
+        ans = await _ask(engine, o, lookup)
+        if await _take_answer(engine, o, ans, report):
+            unknown.append(f"{o.client_order_id} ({o.venue.value}, asked {ans.asked}x): {ans.why}")
+    if unknown:
+        report.held[execution_id] = "state unknown at the venue for " + "; ".join(unknown)
+        _hold(engine, saga, report.held[execution_id])
+        return report
+    _resume(engine, saga, mode, report)
+    return report
+
+
+async def _ask(engine: ExecutionEngine, o: SagaOrder, lookup: LookupRetry) -> _Answer:
+    """Ask the venue about ``o``; on ``OrderStateUnknown`` ask again with bounded backoff."""
+    backend = engine.backends.get(o.venue)
+    if backend is None:
+        return _Answer("absent", why="no backend for the venue")
+    slept = 0.0
+    delay = lookup.first_backoff_s
+    why = ""
+    for n in range(1, lookup.attempts + 1):
+        try:
+            st = await backend.order_state(o.client_order_id)
+        except OrderStateUnknown as exc:
+            why = exc.why or str(exc)
+            log.warning("recovery: state of %s unknown (attempt %d/%d): %s", o.client_order_id, n, lookup.attempts, why)
+            if n == lookup.attempts or slept + delay > lookup.max_total_s:
+                return _Answer("unknown", why=why, asked=n)
+            await engine.clock.sleep(delay)
+            slept += delay
+            delay = min(lookup.max_backoff_s, delay * 2) if delay else lookup.first_backoff_s
+            continue
+        except Exception as exc:  # noqa: BLE001 - unknown is not "absent": never resend then
+            return _Answer("error", why=f"{type(exc).__name__}: {exc}", asked=n)
+        return _Answer("absent", asked=n) if st is None else _Answer("state", state=st, asked=n)
+    return _Answer("unknown", why=why, asked=lookup.attempts)  # pragma: no cover - loop returns
+
+
+async def _take_answer(engine: ExecutionEngine, o: SagaOrder, ans: _Answer, report: RecoveryReport) -> bool:
+    """Apply a lookup answer to ``o``. True when the venue could not say (the saga must hold)."""
+    coid = o.client_order_id
+    if ans.kind in ("unknown", "error"):
+        # maybe sent: never send it again under any reading of this answer
+        o.needs_send = False
+        o.sent_ns = o.sent_ns or o.journaled_ns
+        if ans.kind == "error":
+            report.notes.append(f"{coid}: order lookup failed ({ans.why}); treated as sent")
+            return False
+        report.orders_unknown.append(coid)
+        report.notes.append(f"{coid}: venue could not say whether it has the order after {ans.asked} attempt(s) ({ans.why}); "
+                            "treated as sent, saga held")
+        return True
+    if ans.kind == "absent":
+        report.orders_never_sent.append(coid)
+        o.needs_send = True
+        return False
+    st = ans.state
+    report.orders_at_venue.append(coid)
+    o.needs_send = False
+    o.sent_ns = o.sent_ns or o.journaled_ns
+    await engine._adopt_venue_state(o, st)
+    if not st.status.is_terminal:
+        await engine._cancel_order(o)  # a working order from before the crash: stop it, then decide
+    return False
+
+
+def _hold(engine: ExecutionEngine, saga: Saga, why: str) -> None:
+    """Leave ``saga`` unresumed (its non-terminal state stays visible in ``status``) and journal
+    an alert naming the order(s) and the reason."""
+    eid = saga.execution_id
+    residuals = [r for r in engine.residuals(saga) if r.quantity != 0]
+    reason = (f"recovery held execution {eid} in {saga.state.value}: {why}; nothing resent and no later leg sent -- "
+              "check the order at the venue, then recovery.recheck_held")
+    log.error("%s", reason)
+    try:
+        engine.journal.append_event(ResidualAlerted(execution_id=eid, residuals=residuals, reason=reason,
+                                                    correlation_id=eid, ts_recv=engine.clock.now_ns()))
+    except Exception as exc:  # noqa: BLE001 - the kill switch trips; the hold stands regardless
+        engine._journal_failed(exc)
+
+
+def _resume(engine: ExecutionEngine, saga: Saga, mode: str, report: RecoveryReport) -> None:
+    """Complete or compensate ``saga`` under ``mode`` (see the module docstring) and start it."""
+    eid = saga.execution_id
+    exposure = saga.any_fill()
+    if not exposure or mode == "compensate":
+        why = "recovery: no exposure, nothing is sent again" if not exposure else "recovery: compensate mode"
+        for o in saga.unfinished():
+            if o.needs_send:
+                engine._record(saga, LegFilled(execution_id=eid, leg_index=o.leg_index, client_order_id=o.client_order_id,
+                                               purpose=o.purpose, status=OrderStatus.REJECTED.value, filled_quantity=Decimal(0),
+                                               avg_price=None, fee=Decimal(0), fee_currency=o.instrument.quote,
+                                               error="journaled before a crash, never reached the venue; not resent"))
+        if not saga.cancel_requested:
+            engine._record(saga, ExecutionCancelRequested(execution_id=eid, reason=why))
+    else:
+        report.orders_to_resend.extend(o.client_order_id for o in saga.unfinished() if o.needs_send)
+    engine._start(saga)
