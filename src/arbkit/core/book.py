@@ -138,7 +138,60 @@ def _units_decimal(units: int, digits: int) -> Decimal:
 # pure-Python integer cores
 
 
-class _PyPredictionCore:
+class _PyLevelQueries:
+    """Read-only queries shared by the pure-Python books: ``_occ[side]`` holds the occupied keys
+    sorted worst to best (bids as price, asks as -price) and ``_lots[side][price]`` the size."""
+
+    __slots__ = ()
+    _LIMIT_NAME = "limit_tick"
+
+    def is_crossed(self) -> bool:
+        b, a = self._occ[_BID], self._occ[_ASK]
+        return bool(b and a and b[-1] >= -a[-1])
+
+    def level_count(self, is_bid: bool) -> int:
+        return len(self._occ[_BID if is_bid else _ASK])
+
+    def levels(self, is_bid: bool, depth: int | None = None) -> list[Level]:
+        """Levels best first, at most ``depth`` of them (None = all)."""
+        side = _BID if is_bid else _ASK
+        occ = self._occ[side]
+        n = len(occ) if depth is None else min(len(occ), _depth(depth))
+        lv = self._lots[side]
+        if side:
+            return [(k, lv[k]) for k in occ[len(occ) - n:][::-1]]
+        return [(-k, lv[-k]) for k in occ[len(occ) - n:][::-1]]
+
+    def walk(self, is_buy: bool, lots: int) -> tuple[int, int]:
+        """Take up to ``lots`` from the best level outwards: (filled_lots, sum(price unit * taken))."""
+        want = _check_lots(lots)
+        side = _ASK if is_buy else _BID
+        lv = self._lots[side]
+        filled = notional = 0
+        for key in reversed(self._occ[side]):
+            if filled >= want:
+                break
+            t = key if side else -key
+            take = min(want - filled, lv[t])
+            filled += take
+            notional += t * take
+        return filled, notional
+
+    def size_up_to(self, is_buy: bool, limit_tick: int) -> int:
+        """Lots a buy can take at asks <= limit (a sell: bids >= limit)."""
+        limit = _as_int(limit_tick, self._LIMIT_NAME)
+        side = _ASK if is_buy else _BID
+        lv = self._lots[side]
+        total = 0
+        for key in reversed(self._occ[side]):
+            t = key if side else -key
+            if (t > limit) if is_buy else (t < limit):
+                break
+            total += lv[t]
+        return total
+
+
+class _PyPredictionCore(_PyLevelQueries):
     """Tick-grid core: a list of lots per side plus a sorted list of occupied keys per side.
 
     Keys sort ascending with the best level last: bids key = tick, asks key = -tick.
@@ -235,57 +288,11 @@ class _PyPredictionCore:
             return (t, self._lots[_ASK][t])
         return None
 
-    def is_crossed(self) -> bool:
-        b, a = self._occ[_BID], self._occ[_ASK]
-        return bool(b and a and b[-1] >= -a[-1])
-
     def size_at(self, is_bid: bool, tick: int) -> int:
         tick = _as_int(tick, "tick")
         if 0 <= tick <= self.n_ticks:
             return self._lots[_BID if is_bid else _ASK][tick]
         return 0
-
-    def level_count(self, is_bid: bool) -> int:
-        return len(self._occ[_BID if is_bid else _ASK])
-
-    def levels(self, is_bid: bool, depth: int | None = None) -> list[Level]:
-        """Levels best first, at most ``depth`` of them (None = all)."""
-        side = _BID if is_bid else _ASK
-        occ = self._occ[side]
-        n = len(occ) if depth is None else min(len(occ), _depth(depth))
-        lv = self._lots[side]
-        if side:
-            return [(k, lv[k]) for k in occ[len(occ) - n:][::-1]]
-        return [(-k, lv[-k]) for k in occ[len(occ) - n:][::-1]]
-
-    def walk(self, is_buy: bool, lots: int) -> tuple[int, int]:
-        """Take up to ``lots`` from the best level outwards: (filled_lots, sum(tick * taken))."""
-        want = _check_lots(lots)
-        side = _ASK if is_buy else _BID
-        lv = self._lots[side]
-        filled = notional = 0
-        for key in reversed(self._occ[side]):
-            if filled >= want:
-                break
-            t = key if side else -key
-            take = min(want - filled, lv[t])
-            filled += take
-            notional += t * take
-        return filled, notional
-
-    def size_up_to(self, is_buy: bool, limit_tick: int) -> int:
-        """Lots a buy can take at asks <= limit (a sell: bids >= limit)."""
-        limit = _as_int(limit_tick, "limit_tick")
-        side = _ASK if is_buy else _BID
-        lv = self._lots[side]
-        total = 0
-        for key in reversed(self._occ[side]):
-            t = key if side else -key
-            if (t > limit) if is_buy else (t < limit):
-                break
-            total += lv[t]
-        return total
-
 
 def _depth(depth: Any) -> int:
     d = _as_int(depth, "depth")
@@ -294,8 +301,10 @@ def _depth(depth: Any) -> int:
     return d
 
 
-class _PyCryptoCore:
+class _PyCryptoCore(_PyLevelQueries):
     """Arbitrary-price core: a dict of lots per side plus a sorted list of keys (best last)."""
+
+    _LIMIT_NAME = "limit_price"
 
     __slots__ = ("sequence", "last_update_ns", "_lots", "_occ")
 
@@ -382,54 +391,8 @@ class _PyCryptoCore:
             return (t, self._lots[_ASK][t])
         return None
 
-    def is_crossed(self) -> bool:
-        b, a = self._occ[_BID], self._occ[_ASK]
-        return bool(b and a and b[-1] >= -a[-1])
-
     def size_at(self, is_bid: bool, tick: int) -> int:
         return self._lots[_BID if is_bid else _ASK].get(_as_int(tick, "price"), 0)
-
-    def level_count(self, is_bid: bool) -> int:
-        return len(self._occ[_BID if is_bid else _ASK])
-
-    def levels(self, is_bid: bool, depth: int | None = None) -> list[Level]:
-        """Levels best first, at most ``depth`` of them (None = all)."""
-        side = _BID if is_bid else _ASK
-        occ = self._occ[side]
-        n = len(occ) if depth is None else min(len(occ), _depth(depth))
-        lv = self._lots[side]
-        if side:
-            return [(k, lv[k]) for k in occ[len(occ) - n:][::-1]]
-        return [(-k, lv[-k]) for k in occ[len(occ) - n:][::-1]]
-
-    def walk(self, is_buy: bool, lots: int) -> tuple[int, int]:
-        """Take up to ``lots`` from the best level outwards: (filled_lots, sum(price * taken))."""
-        want = _check_lots(lots)
-        side = _ASK if is_buy else _BID
-        lv = self._lots[side]
-        filled = notional = 0
-        for key in reversed(self._occ[side]):
-            if filled >= want:
-                break
-            t = key if side else -key
-            take = min(want - filled, lv[t])
-            filled += take
-            notional += t * take
-        return filled, notional
-
-    def size_up_to(self, is_buy: bool, limit_tick: int) -> int:
-        """Lots a buy can take at asks <= limit (a sell: bids >= limit)."""
-        limit = _as_int(limit_tick, "limit_price")
-        side = _ASK if is_buy else _BID
-        lv = self._lots[side]
-        total = 0
-        for key in reversed(self._occ[side]):
-            t = key if side else -key
-            if (t > limit) if is_buy else (t < limit):
-                break
-            total += lv[t]
-        return total
-
 
 # ----------------------------------------------------------------------------------------------
 # Decimal boundary, shared by every implementation
