@@ -63,6 +63,19 @@ def _admin(url: str) -> list:
 
 
 @pytest.mark.slow
+def _stop_sim(sim: subprocess.Popen) -> None:
+    """SIGTERM the simulator, then make sure nothing of its process group is left."""
+    if sim.poll() is None:
+        sim.send_signal(signal.SIGTERM)
+        try:
+            sim.wait(10)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            sim.wait(5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(sim.pid, signal.SIGKILL)
+
+
 def test_sigkill_at_random_points_then_recover(tmp_path):
     info_file = tmp_path / "sim-info.json"
     with open(tmp_path / "sim.log", "wb") as simlog:
@@ -129,15 +142,7 @@ def test_sigkill_at_random_points_then_recover(tmp_path):
         assert kills >= 20
     finally:
         log.close()
-        if sim.poll() is None:
-            sim.send_signal(signal.SIGTERM)
-            try:
-                sim.wait(10)
-            except subprocess.TimeoutExpired:
-                sim.kill()
-                sim.wait(5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(sim.pid, signal.SIGKILL)
+        _stop_sim(sim)
 
 
 # --- cross-venue: Polymarket leg then Kalshi leg ------------------------------------------------------
@@ -343,15 +348,7 @@ def test_cross_venue_sigkill_at_random_points_then_recover(tmp_path):
         assert kills >= 20
     finally:
         log.close()
-        if sim.poll() is None:
-            sim.send_signal(signal.SIGTERM)
-            try:
-                sim.wait(10)
-            except subprocess.TimeoutExpired:
-                sim.kill()
-                sim.wait(5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(sim.pid, signal.SIGKILL)
+        _stop_sim(sim)
 
 
 if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "cross":
