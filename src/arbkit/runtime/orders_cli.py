@@ -326,7 +326,8 @@ class VenueSession:
         Kalshi: the market's price level structure), or None."""
         problem = inst.check_order(price, qty)
         if problem:
-            return f"{problem} ({inst.id}: tick {inst.tick_size}, size increment {inst.size_increment}, minimum {inst.min_size})"
+            return (f"{problem} ({inst.id}: tick {_dec(inst.tick_size)}, size increment {_dec(inst.size_increment)}, "
+                    f"minimum {_dec(inst.min_size)})")
         if self.target.venue is Venue.KALSHI and inst.market_id:
             meta = self.gateway.cached_market(inst.market_id) if hasattr(self.gateway, "cached_market") else None
             if meta is not None:
@@ -433,6 +434,12 @@ def _event_row(ev: Event) -> dict[str, Any]:
 
 
 # --- the journal ---------------------------------------------------------------------------------
+
+
+def _need_journal(target: Target) -> None:
+    if target.journal_path is None:
+        raise OrdersError("orders are journaled: give --config FILE (its node.journal_path), or --journal PATH "
+                          "with --info-file")
 
 
 class OrderJournal:
@@ -598,6 +605,7 @@ async def _order_fills(gw: Any, since_ns: int, coid: str, voi: str) -> list[Orde
 async def place_order(target: Target, a: PlaceArgs, live: bool, yes: bool) -> dict[str, Any]:
     from arbkit.core.orders import OrderRequest
 
+    _need_journal(target)
     _live_guard(target, live, yes)
     if target.live and not yes and (not sys.stdin or not sys.stdin.isatty()):
         # refuse before any network: print what would have been sent
@@ -668,6 +676,7 @@ async def place_order(target: Target, a: PlaceArgs, live: bool, yes: bool) -> di
 
 
 async def cancel_orders(target: Target, order_id: str | None, all_: bool, live: bool, yes: bool) -> dict[str, Any]:
+    _need_journal(target)
     _live_guard(target, live, yes)
     what = "cancel every open order" if all_ else f"cancel order {order_id}"
     if target.live and not yes and (not sys.stdin or not sys.stdin.isatty()):
@@ -980,12 +989,13 @@ def positions_cmd(
     config: Optional[Path] = _config_opt,
     info_file: Optional[Path] = _info_opt,
     account: int = _account_opt,
+    journal: Optional[Path] = _journal_opt,
     as_json: bool = _json_opt,
 ) -> None:
     """List this account's positions on the venue."""
 
     async def go() -> list[Any]:
-        return await list_positions(resolve_target(venue, config, info_file, account, None), list(market or []))
+        return await list_positions(resolve_target(venue, config, info_file, account, journal), list(market or []))
 
     positions = _run("positions", go)
     if as_json:
@@ -1001,12 +1011,13 @@ def balance_cmd(
     config: Optional[Path] = _config_opt,
     info_file: Optional[Path] = _info_opt,
     account: int = _account_opt,
+    journal: Optional[Path] = _journal_opt,
     as_json: bool = _json_opt,
 ) -> None:
     """Show this account's collateral balance on the venue."""
 
     async def go() -> list[Any]:
-        return await list_balances(resolve_target(venue, config, info_file, account, None))
+        return await list_balances(resolve_target(venue, config, info_file, account, journal))
 
     balances = _run("balance", go)
     if as_json:
