@@ -286,6 +286,23 @@ def test_off_grid_price_and_small_size_are_refused_before_anything_is_sent(sim: 
     assert not journal.exists() or _records(journal) == [], "a refused order was journaled"
 
 
+@pytest.mark.parametrize("venue", VENUES)
+def test_a_client_order_id_is_never_sent_twice(sim: dict[str, Any], tmp_path: Path, venue: str) -> None:
+    journal = tmp_path / "j.sqlite"
+    args = ["place", "--venue", venue, "--market", _market(sim, venue), "--outcome", "yes", "--side", "buy",
+            "--price", "0.01", "--quantity", _size(venue), "--client-order-id", f"manual-{venue}-1", "--json"]
+    first = _json(_cli(sim, journal, *args))
+    n_orders = len(_venue_orders(sim, venue))
+    again = _cli(sim, journal, *args)
+    assert again.exit_code == 2 and "already sent" in again.stderr and f"manual-{venue}-1" in again.stderr
+    assert len(_venue_orders(sim, venue)) == n_orders
+    assert [k for k, _, _ in _records(journal)] == ["OrderSubmitted", "OrderAccepted"]
+    # cancel by the venue's id works as well as by ours
+    c = _json(_cli(sim, journal, "cancel", first["venue_order_id"], "--venue", venue, "--json"))
+    assert c["canceled"][0]["client_order_id"] == f"manual-{venue}-1"
+    assert _venue_order(sim, venue, first["venue_order_id"])["status"] == "CANCELED"
+
+
 def test_unknown_market_and_missing_journal_are_clear_errors(sim: dict[str, Any], tmp_path: Path) -> None:
     res = _cli(sim, tmp_path / "j.sqlite", "place", "--venue", "kalshi", "--market", "NO-SUCH-MARKET", "--outcome", "yes",
                "--side", "buy", "--price", "0.5", "--quantity", "1")

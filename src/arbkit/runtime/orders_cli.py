@@ -187,10 +187,16 @@ def resolve_target(venue: VenueName, config: Path | None, info_file: Path | None
             if not acct.get("private_key"):
                 raise OrdersError(f"--info-file {info_file}: polymarket account {account} has no private key")
             environ[SIM_POLY_KEY_ENV] = acct["private_key"]
+            # an account that signs for a wallet (proxy, safe, deposit wallet) says so in the info document
+            extra: dict[str, Any] = {}
+            if acct.get("signature_type") is not None:
+                extra["signature_type"] = int(acct["signature_type"])
+            if acct.get("funder") or acct.get("deposit_wallet"):
+                extra["funder"] = acct.get("funder") or acct.get("deposit_wallet")
             vcfg = PolymarketConfig(mode=VenueMode.SIM, rest_url=sec["rest_url"],
                                     ws_market_url=sec.get("ws_market_url", "ws://127.0.0.1:1/ws/market"),
                                     ws_user_url=sec.get("ws_user_url", "ws://127.0.0.1:1/ws/user"),
-                                    chain_id=int(sec.get("chain_id", 137)), private_key_env=SIM_POLY_KEY_ENV)
+                                    chain_id=int(sec.get("chain_id", 137)), private_key_env=SIM_POLY_KEY_ENV, **extra)
         else:
             if not acct.get("key_id") or not acct.get("private_key_path"):
                 raise OrdersError(f"--info-file {info_file}: kalshi account {account} has no key")
@@ -478,17 +484,36 @@ class OrderJournal:
         with contextlib.suppress(Exception):
             await self.journal.close()
 
-    def venue_order_ids(self, venue: Venue) -> dict[str, str]:
-        """client order id -> venue order id, from this venue's OrderAccepted records."""
-        out: dict[str, str] = {}
-        for rec, _ok in self.journal.scan(0, kinds=["OrderAccepted"]):
+    def _scan(self, kind: str, needle: str) -> Any:
+        """Records of ``kind`` whose payload mentions ``needle`` (a byte search first: the node's
+        own records are many, the operator's few)."""
+        raw = needle.encode()
+        for rec, _ok in self.journal.scan(0, kinds=[kind]):
+            if raw in rec.payload or raw.lower() in rec.payload:
+                yield rec
+
+    def submitted(self, venue: Venue, client_order_id: str) -> bool:
+        """Whether an order with this client order id was already journaled as sent on this venue."""
+        for kind, type_ in (("OrderSubmitted", OrderSubmitted), ("OrderAccepted", OrderAccepted)):
+            for rec in self._scan(kind, client_order_id):
+                try:
+                    ev = msgspec.json.decode(rec.payload, type=type_)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue
+                if ev.venue is venue and ev.client_order_id == client_order_id:
+                    return True
+        return False
+
+    def accepted(self, venue: Venue, order_id: str) -> tuple[str, str] | None:
+        """(client order id, venue order id) of the OrderAccepted naming ``order_id`` either way."""
+        for rec in self._scan("OrderAccepted", order_id):
             try:
                 ev = msgspec.json.decode(rec.payload, type=OrderAccepted)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 continue
-            if ev.venue is venue and ev.client_order_id and ev.venue_order_id:
-                out[ev.client_order_id] = ev.venue_order_id
-        return out
+            if ev.venue is venue and (ev.client_order_id == order_id or ev.venue_order_id.lower() == order_id.lower()):
+                return ev.client_order_id, ev.venue_order_id
+        return None
 
 
 def journal_client_ids(path: Path | None, venue: Venue) -> dict[str, str]:
@@ -603,13 +628,25 @@ async def _order_fills(gw: Any, since_ns: int, coid: str, voi: str) -> list[Orde
 
 
 async def place_order(target: Target, a: PlaceArgs, live: bool, yes: bool) -> dict[str, Any]:
-    from arbkit.core.orders import OrderRequest
-
     _need_journal(target)
     _live_guard(target, live, yes)
     if target.live and not yes and (not sys.stdin or not sys.stdin.isatty()):
         # refuse before any network: print what would have been sent
         _confirm_live(target, _plan_lines(target, a, None), yes, live, "order")
+    journal = OrderJournal(target.journal_path)  # the lock first: a running node's journal is refused up front
+    try:
+        if journal.submitted(target.venue, a.client_order_id):
+            raise OrdersError(f"client order id {a.client_order_id} was already sent on {target.venue.value} (see "
+                              f"`arbkit journal show {target.journal_path} {a.client_order_id}`): a second order under "
+                              "it is refused")
+        return await _place(target, a, live, yes, journal)
+    finally:
+        await journal.close()
+
+
+async def _place(target: Target, a: PlaceArgs, live: bool, yes: bool, journal: OrderJournal) -> dict[str, Any]:
+    from arbkit.core.orders import OrderRequest
+
     async with VenueSession(target) as vs:
         inst = await vs.instrument(a.market, a.outcome)
         problem = await vs.order_problem(inst, a.price, a.quantity)
@@ -626,42 +663,38 @@ async def place_order(target: Target, a: PlaceArgs, live: bool, yes: bool) -> di
         request = OrderRequest(instrument=inst, client_order_id=a.client_order_id, side=side, quantity=a.quantity,
                                price=a.price, order_type=OrderType.LIMIT, time_in_force=tif, post_only=a.post_only,
                                expire_at_ns=a.expire_at_ns if tif is TimeInForce.GTD else 0, correlation_id=corr)
-        journal = OrderJournal(target.journal_path)
-        try:
-            t0 = time.time_ns()
-            journal.append(OrderSubmitted(
-                venue=target.venue, instrument_id=inst.id, client_order_id=a.client_order_id, side=side,
-                order_type=OrderType.LIMIT, time_in_force=tif, price=a.price, quantity=a.quantity,
-                post_only=a.post_only, correlation_id=corr, ts_recv=t0))
-            await journal.flush()  # durable before it is sent
-            result = await vs.gateway.submit(request)
-            events = [_with_corr(ev, corr) for ev in result.events]
-            for ev in events:
-                journal.append(ev)
+        t0 = time.time_ns()
+        journal.append(OrderSubmitted(
+            venue=target.venue, instrument_id=inst.id, client_order_id=a.client_order_id, side=side,
+            order_type=OrderType.LIMIT, time_in_force=tif, price=a.price, quantity=a.quantity,
+            post_only=a.post_only, correlation_id=corr, ts_recv=t0))
+        await journal.flush()  # durable before it is sent
+        result = await vs.gateway.submit(request)
+        events = [_with_corr(ev, corr) for ev in result.events]
+        for ev in events:
+            journal.append(ev)
+        await journal.flush()
+        state = None
+        fills: list[OrderFilled] = []
+        if result.accepted:
+            if a.wait_s > 0:
+                await asyncio.sleep(a.wait_s)
+            with contextlib.suppress(Exception):
+                state = await vs.gateway.order_state(a.client_order_id, result.venue_order_id)
+            try:
+                fills = await _order_fills(vs.gateway, t0 - 2_000_000_000, a.client_order_id, result.venue_order_id)
+            except Exception as exc:  # noqa: BLE001 - the order is placed; fills can be read later
+                log.warning("fills of %s not read: %s", a.client_order_id, _why(exc))
+            seen = set()
+            for f in fills:
+                if f.trade_id in seen:
+                    continue
+                seen.add(f.trade_id)
+                f = msgspec.structs.replace(f, client_order_id=f.client_order_id or a.client_order_id,
+                                            correlation_id=corr)
+                journal.append(f)
+                events.append(f)
             await journal.flush()
-            state = None
-            fills: list[OrderFilled] = []
-            if result.accepted:
-                if a.wait_s > 0:
-                    await asyncio.sleep(a.wait_s)
-                with contextlib.suppress(Exception):
-                    state = await vs.gateway.order_state(a.client_order_id, result.venue_order_id)
-                try:
-                    fills = await _order_fills(vs.gateway, t0 - 2_000_000_000, a.client_order_id, result.venue_order_id)
-                except Exception as exc:  # noqa: BLE001 - the order is placed; fills can be read later
-                    log.warning("fills of %s not read: %s", a.client_order_id, _why(exc))
-                seen = set()
-                for f in fills:
-                    if f.trade_id in seen:
-                        continue
-                    seen.add(f.trade_id)
-                    f = msgspec.structs.replace(f, client_order_id=f.client_order_id or a.client_order_id,
-                                                correlation_id=corr)
-                    journal.append(f)
-                    events.append(f)
-                await journal.flush()
-        finally:
-            await journal.close()
     rejected = next((e for e in events if isinstance(e, OrderRejected)), None)
     status = state.status.value if state is not None else ("REJECTED" if rejected else ("ACCEPTED" if result.accepted else "UNKNOWN"))
     filled = state.filled_quantity if state is not None else sum((f.quantity for f in events if isinstance(f, OrderFilled)), Decimal(0))
@@ -681,9 +714,9 @@ async def cancel_orders(target: Target, order_id: str | None, all_: bool, live: 
     what = "cancel every open order" if all_ else f"cancel order {order_id}"
     if target.live and not yes and (not sys.stdin or not sys.stdin.isatty()):
         _confirm_live(target, [what], yes, live, "cancel")
-    async with VenueSession(target) as vs:
-        journal = OrderJournal(target.journal_path)
-        try:
+    journal = OrderJournal(target.journal_path)
+    try:
+        async with VenueSession(target) as vs:
             coid, voi = "*", ""
             if not all_:
                 assert order_id is not None
@@ -691,16 +724,16 @@ async def cancel_orders(target: Target, order_id: str | None, all_: bool, live: 
                 match = [o for o in opened if order_id in (o.client_order_id, o.venue_order_id)
                          or (order_id.lower().startswith("0x") and o.venue_order_id.lower() == order_id.lower())]
                 if not match:
-                    known = journal.venue_order_ids(target.venue).get(order_id)
+                    known = journal.accepted(target.venue, order_id)
                     if known:
-                        match = [o for o in opened if o.venue_order_id.lower() == known.lower()]
+                        match = [o for o in opened if o.venue_order_id.lower() == known[1].lower()]
                 if not match:
                     raise OrdersError(f"no open order {order_id!r} on {target.venue.value} (filled, canceled, or not "
                                       f"this account's; `arbkit orders list` shows the open ones)")
                 o = match[0]
                 voi = o.venue_order_id
-                coid = o.client_order_id or next((c for c, v in journal.venue_order_ids(target.venue).items()
-                                                  if v.lower() == voi.lower()), "") or (order_id if order_id != voi else "")
+                coid = o.client_order_id or (journal.accepted(target.venue, voi) or ("", ""))[0] \
+                    or (order_id if order_id.lower() != voi.lower() else "")
                 what = f"cancel order {voi}" + (f" (client order id {coid})" if coid else "") + \
                        f": {o.side.value} {_dec(o.quantity)} {o.instrument_id} at {_dec(o.price)}, filled {_dec(o.filled_quantity)}"
             _confirm_live(target, [what], yes, live, "cancel")
@@ -722,8 +755,8 @@ async def cancel_orders(target: Target, order_id: str | None, all_: bool, live: 
             for ev in events:
                 journal.append(ev)
             await journal.flush()
-        finally:
-            await journal.close()
+    finally:
+        await journal.close()
     return {"venue": target.venue.value, "all": all_, "requested": order_id or "*", "correlation_id": corr,
             "journal": str(journal.path),
             "canceled": [_event_row(e) for e in events if isinstance(e, OrderCanceled)],
