@@ -185,6 +185,29 @@ def test_resting_order_placed_listed_and_canceled_at_the_venue(sim: dict[str, An
 
 
 @pytest.mark.parametrize("venue", VENUES)
+def test_gtd_order_carries_its_expiry_to_the_venue(sim: dict[str, Any], tmp_path: Path, venue: str) -> None:
+    journal = tmp_path / "j.sqlite"
+    t0 = time.time()
+    placed = _json(_cli(sim, journal, "place", "--venue", venue, "--market", _market(sim, venue), "--outcome", "no",
+                        "--side", "buy", "--price", "0.01", "--quantity", _size(venue), "--tif", "gtd", "--expires", "10m",
+                        "--json"))
+    o = _venue_order(sim, venue, placed["venue_order_id"])
+    assert o["status"] == "OPEN"
+    # the venue stops the order when asked (Polymarket: the CLI sent 60 s more, the venue's security threshold)
+    assert abs(o["expire_at_ns"] / 1e9 - (t0 + 600)) < 5, o  # whole seconds on the wire
+    assert _records(journal)[0][2]["time_in_force"] == "GTD"
+    _json(_cli(sim, journal, "cancel", placed["client_order_id"], "--venue", venue, "--json"))
+    # and --expires without gtd (or gtd without it) is a usage error, said so
+    res = _cli(sim, journal, "place", "--venue", venue, "--market", _market(sim, venue), "--outcome", "no", "--side",
+               "buy", "--price", "0.01", "--quantity", _size(venue), "--tif", "gtd")
+    assert res.exit_code == 2 and "--expires" in res.stderr
+    if venue == "polymarket":  # the venue wants the wire expiration at least 3 minutes ahead
+        res = _cli(sim, journal, "place", "--venue", venue, "--market", _market(sim, venue), "--outcome", "no", "--side",
+                   "buy", "--price", "0.01", "--quantity", _size(venue), "--tif", "gtd", "--expires", "90s")
+        assert res.exit_code == 2 and "at least 120 s" in res.stderr
+
+
+@pytest.mark.parametrize("venue", VENUES)
 def test_cancel_all_empties_the_account_at_the_venue(sim: dict[str, Any], tmp_path: Path, venue: str) -> None:
     journal = tmp_path / "j.sqlite"
     vois = []
@@ -301,6 +324,29 @@ def test_a_client_order_id_is_never_sent_twice(sim: dict[str, Any], tmp_path: Pa
     c = _json(_cli(sim, journal, "cancel", first["venue_order_id"], "--venue", venue, "--json"))
     assert c["canceled"][0]["client_order_id"] == f"manual-{venue}-1"
     assert _venue_order(sim, venue, first["venue_order_id"])["status"] == "CANCELED"
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_a_venue_rejection_is_journaled_and_exits_2(sim: dict[str, Any], tmp_path: Path, venue: str) -> None:
+    journal = tmp_path / "j.sqlite"
+    fault = {"kind": "ORDER_REJECT", "venue": venue, "times": 1, "match": _account(sim, venue),
+             "message": f"injected refusal for {venue}"}
+    req = urllib.request.Request(sim["info"]["admin_url"] + "/faults", data=json.dumps(fault).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    open_before = [o for o in _venue_orders(sim, venue) if o["status"] == "OPEN"]
+    res = _cli(sim, journal, "place", "--venue", venue, "--market", _market(sim, venue), "--outcome", "yes", "--side",
+               "buy", "--price", "0.01", "--quantity", _size(venue), "--json")
+    assert res.exit_code == 2, res.output
+    assert f"injected refusal for {venue}" in res.stderr and "Traceback" not in res.output
+    out = json.loads(res.stdout)
+    assert out["accepted"] is False and out["status"] == "REJECTED"
+    assert [o for o in _venue_orders(sim, venue) if o["status"] == "OPEN"] == open_before
+    recs = _records(journal)
+    assert [k for k, _, _ in recs] == ["OrderSubmitted", "OrderRejected"]
+    assert recs[0][1] == recs[1][1] == out["correlation_id"]
+    assert f"injected refusal for {venue}" in recs[1][2]["reason"]
 
 
 def test_unknown_market_and_missing_journal_are_clear_errors(sim: dict[str, Any], tmp_path: Path) -> None:

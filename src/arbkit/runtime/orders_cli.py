@@ -80,6 +80,13 @@ app = typer.Typer(
 
 SIM_POLY_KEY_ENV = "ARBKIT_SIM_POLYMARKET_PRIVATE_KEY"
 SIM_KALSHI_KEY_ID_ENV = "ARBKIT_SIM_KALSHI_API_KEY_ID"
+# Polymarket GTD: "GTD orders expire one minute before their stated expiration as a security threshold.
+# To set an effective lifetime of N seconds, use now + 60 + N. In addition, the expiration must be at
+# least 3 minutes in the future" (https://docs.polymarket.com/trading/place-orders, checked 2026-12-04).
+# The gateway puts OrderRequest.expire_at_ns on the wire as it is, so --expires (when the order stops
+# resting) is sent 60 s later. Kalshi's expiration_ts is the expiry itself.
+POLYMARKET_GTD_SECURITY_S = 60
+POLYMARKET_GTD_MIN_AHEAD_S = 180
 MAX_CLIENT_ORDER_ID = 64  # the shorter venue limit (Kalshi's client_order_id)
 _COID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -422,11 +429,11 @@ def _emit_json(obj: Any) -> None:
     typer.echo(_json_encoder.encode(obj).decode())
 
 
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+def _table(title: str, columns: list[str], rows: list[list[str]], header: bool = True) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", show_header=header)
     for c in columns:
         table.add_column(c, overflow="fold")
     for r in rows:
@@ -609,6 +616,8 @@ def _plan_lines(target: Target, a: PlaceArgs, inst: Any | None) -> list[str]:
         f"instrument {iid}",
         f"limit price {_dec(a.price)}, quantity {_dec(a.quantity)}, time in force {a.tif.value.upper()}"
         + (f" until {_ts(a.expire_at_ns)} UTC" if a.tif is TifName.gtd else "")
+        + (f" (wire expiration {_ts(_wire_expiry_ns(target.venue, a.expire_at_ns))} UTC: the venue's one-minute "
+           "security threshold)" if a.tif is TifName.gtd and target.venue is Venue.POLYMARKET else "")
         + (", post-only" if a.post_only else ""),
         f"notional {_dec(a.price * a.quantity)} {quote}".rstrip(),
         f"client order id {a.client_order_id}",
@@ -617,6 +626,13 @@ def _plan_lines(target: Target, a: PlaceArgs, inst: Any | None) -> list[str]:
         lines.append(f"venue grid: tick {_dec(inst.tick_size)}, size increment {_dec(inst.size_increment)}, "
                      f"minimum {_dec(inst.min_size)}")
     return lines
+
+
+def _wire_expiry_ns(venue: Venue, expire_at_ns: int) -> int:
+    """The expiry to send for an order that should stop resting at ``expire_at_ns``."""
+    if venue is Venue.POLYMARKET:
+        return expire_at_ns + POLYMARKET_GTD_SECURITY_S * 1_000_000_000
+    return expire_at_ns
 
 
 async def _order_fills(gw: Any, since_ns: int, coid: str, voi: str) -> list[OrderFilled]:
@@ -629,6 +645,12 @@ async def _order_fills(gw: Any, since_ns: int, coid: str, voi: str) -> list[Orde
 
 async def place_order(target: Target, a: PlaceArgs, live: bool, yes: bool) -> dict[str, Any]:
     _need_journal(target)
+    if a.tif is TifName.gtd and target.venue is Venue.POLYMARKET:
+        ahead_s = (_wire_expiry_ns(target.venue, a.expire_at_ns) - time.time_ns()) / 1e9
+        if ahead_s < POLYMARKET_GTD_MIN_AHEAD_S:
+            raise OrdersError(f"Polymarket GTD: the order must rest at least "
+                              f"{POLYMARKET_GTD_MIN_AHEAD_S - POLYMARKET_GTD_SECURITY_S} s (its wire expiration, "
+                              f"{POLYMARKET_GTD_SECURITY_S} s after --expires, must be {POLYMARKET_GTD_MIN_AHEAD_S} s ahead)")
     _live_guard(target, live, yes)
     if target.live and not yes and (not sys.stdin or not sys.stdin.isatty()):
         # refuse before any network: print what would have been sent
@@ -662,7 +684,8 @@ async def _place(target: Target, a: PlaceArgs, live: bool, yes: bool, journal: O
         tif = TimeInForce[a.tif.value.upper()]
         request = OrderRequest(instrument=inst, client_order_id=a.client_order_id, side=side, quantity=a.quantity,
                                price=a.price, order_type=OrderType.LIMIT, time_in_force=tif, post_only=a.post_only,
-                               expire_at_ns=a.expire_at_ns if tif is TimeInForce.GTD else 0, correlation_id=corr)
+                               expire_at_ns=_wire_expiry_ns(target.venue, a.expire_at_ns) if tif is TimeInForce.GTD else 0,
+                               correlation_id=corr)
         t0 = time.time_ns()
         journal.append(OrderSubmitted(
             venue=target.venue, instrument_id=inst.id, client_order_id=a.client_order_id, side=side,
@@ -918,7 +941,7 @@ def place_cmd(
         if res["reject_reason"]:
             rows.append(["rejected", f"{res['reject_reason']}" + (f" ({res['reject_code']})" if res["reject_code"] else "")])
         rows += [["correlation id", res["correlation_id"]], ["journal", res["journal"]]]
-        _table(f"{res['venue']} order", ["", ""], rows)
+        _table(f"{res['venue']} order", ["", ""], rows, header=False)
     if not res["accepted"]:
         typer.echo(f"arbkit orders place: the venue refused the order: {res['reject_reason'] or 'no reason given'}", err=True)
         raise typer.Exit(2)
