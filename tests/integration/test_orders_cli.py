@@ -356,6 +356,19 @@ def test_unknown_market_and_missing_journal_are_clear_errors(sim: dict[str, Any]
     res = _cli(sim, None, "place", "--venue", "kalshi", "--market", _market(sim, "kalshi"), "--outcome", "yes",
                "--side", "buy", "--price", "0.01", "--quantity", "1")
     assert res.exit_code == 2 and "journal" in res.stderr
+    # a simulator that is gone: said so, not a connection traceback
+    stale = tmp_path / "stale.json"
+    info = json.loads(Path(sim["info_file"]).read_text())
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    info["admin_url"] = f"http://127.0.0.1:{port}"
+    info["kalshi"]["rest_url"] = f"http://127.0.0.1:{port}/trade-api/v2"
+    stale.write_text(json.dumps(info))
+    res = CliRunner().invoke(app, ["orders", "balance", "--venue", "kalshi", "--info-file", str(stale)])
+    assert res.exit_code == 2 and "simulator is not running" in res.stderr and "Traceback" not in res.output
 
 
 def test_a_journal_held_by_a_running_node_is_refused_and_nothing_is_sent(sim: dict[str, Any], tmp_path: Path) -> None:
@@ -461,3 +474,72 @@ def test_subprocess_place_then_journal_tail_and_report_see_it(sim: dict[str, Any
 
     c = _json(_cli(sim, None, "cancel", placed["venue_order_id"], "--venue", "kalshi", "--config", str(cfg), "--json"))
     assert c["canceled"] and _venue_order(sim, "kalshi", placed["venue_order_id"])["status"] == "CANCELED"
+
+
+# --- the live confirmation, end to end against the simulator ---------------------------------------
+#
+# A live configuration cannot name the simulator (live URLs must be https), so these build the
+# live target in-process: the venue configuration in mode live, pointed at the simulator.
+
+
+def _live_target(sim: dict[str, Any], venue: str, journal: Path) -> Any:
+    from arbkit.runtime import orders_cli as oc
+    from arbkit.runtime.config import VenueMode
+
+    t = oc.resolve_target(oc.VenueName(venue), None, sim["info_file"], 0, journal)
+    return oc.Target(venue=t.venue, vcfg=msgspec.structs.replace(t.vcfg, mode=VenueMode.LIVE), env=t.env,
+                     journal_path=t.journal_path, source=t.source)
+
+
+class _Tty:
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("venue", VENUES)
+async def test_live_order_is_printed_then_sent_only_when_confirmed(sim: dict[str, Any], tmp_path: Path, venue: str,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from arbkit.runtime import orders_cli as oc
+
+    journal = tmp_path / "j.sqlite"
+    target = _live_target(sim, venue, journal)
+    assert target.live
+    answers: list[str] = []
+
+    def confirm(text: str, default: bool = False, err: bool = False) -> bool:
+        answers.append(text)
+        return answers_to_give.pop(0)
+
+    monkeypatch.setattr(oc.sys, "stdin", _Tty())
+    monkeypatch.setattr(oc.typer, "confirm", confirm)
+    args = oc.PlaceArgs(market=_market(sim, venue), outcome=oc.OutcomeName.yes, side=oc.SideName.buy,
+                        price=Decimal("0.01"), quantity=Decimal(_size(venue)), tif=oc.TifName.gtc, expire_at_ns=0,
+                        post_only=False, client_order_id=f"live-{venue}-1", wait_s=0)
+    n_before = len(_venue_orders(sim, venue))
+
+    with pytest.raises(oc.OrdersError, match="--live"):
+        await oc.place_order(target, args, live=False, yes=False)
+    # declined: printed, asked, nothing sent, nothing journaled
+    answers_to_give = [False]
+    with pytest.raises(oc.OrdersError, match="not confirmed"):
+        await oc.place_order(target, args, live=True, yes=False)
+    err = capsys.readouterr().err
+    assert f"LIVE order on {venue}" in err and f"BUY {_size(venue)} YES of {_market(sim, venue)}" in err
+    assert "limit price 0.01" in err and f"client order id live-{venue}-1" in err
+    assert len(answers) == 1 and len(_venue_orders(sim, venue)) == n_before
+    assert [k for k, _, _ in _records(journal)] == []
+
+    # confirmed: sent and journaled
+    answers_to_give = [True]
+    res = await oc.place_order(target, args, live=True, yes=False)
+    assert res["accepted"] and _venue_order(sim, venue, res["venue_order_id"])["status"] == "OPEN"
+    assert len(answers) == 2
+
+    # --yes: not asked, still printed
+    c = await oc.cancel_orders(target, f"live-{venue}-1", False, live=True, yes=True)
+    assert len(answers) == 2 and c["canceled"]
+    assert f"LIVE cancel on {venue}" in capsys.readouterr().err
+    assert _venue_order(sim, venue, res["venue_order_id"])["status"] == "CANCELED"
+    assert [k for k, _, _ in _records(journal)] == ["OrderSubmitted", "OrderAccepted", "OrderCancelRequested",
+                                                    "OrderCanceled"]

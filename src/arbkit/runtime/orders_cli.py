@@ -140,6 +140,7 @@ class Target:
     max_order_notional: Decimal | None = None
     source: str = ""  # where the venue's settings came from (for messages)
     info_markets: list[dict[str, Any]] = field(default_factory=list)
+    sim_admin_url: str = ""  # with --info-file: the simulator's admin endpoint (is it still up?)
 
     @property
     def live(self) -> bool:
@@ -156,6 +157,8 @@ def _read_info(info_file: Path, venue: Venue, account: int) -> tuple[dict[str, A
     except (OSError, ValueError) as exc:
         raise OrdersError(f"--info-file {info_file}: unreadable: {type(exc).__name__}") from None
     sec = info.get(venue.value) if isinstance(info, dict) else None
+    if isinstance(sec, dict):
+        sec = {**sec, "_admin_url": info.get("admin_url", "")}
     if not isinstance(sec, dict) or not sec.get("rest_url"):
         raise OrdersError(f"--info-file {info_file}: the simulator there does not serve {venue.value}")
     accounts = sec.get("accounts") or []
@@ -184,12 +187,14 @@ def resolve_target(venue: VenueName, config: Path | None, info_file: Path | None
     vcfg = getattr(cfg.venues, v.value) if cfg is not None else None
     source = f"{config} [venues.{v.value}]" if vcfg is not None else ""
     info_markets: list[dict[str, Any]] = []
+    admin_url = ""
     if info_file is not None:
         if vcfg is not None and vcfg.mode is not VenueMode.SIM:
             raise OrdersError(f"--info-file targets the simulator, but venues.{v.value} in {config} is in mode "
                               f"{vcfg.mode.value}")
         sec, acct = _read_info(info_file, v, account)
         info_markets = list(sec.get("markets") or [])
+        admin_url = str(sec.get("_admin_url") or "")
         if v is Venue.POLYMARKET:
             if not acct.get("private_key"):
                 raise OrdersError(f"--info-file {info_file}: polymarket account {account} has no private key")
@@ -219,7 +224,7 @@ def resolve_target(venue: VenueName, config: Path | None, info_file: Path | None
     jpath = Path(cfg.node.journal_path) if cfg is not None else (journal.resolve() if journal is not None else None)
     return Target(venue=v, vcfg=vcfg, env=environ, journal_path=jpath,
                   max_order_notional=cfg.risk.max_order_notional if cfg is not None else None,
-                  source=source, info_markets=info_markets)
+                  source=source, info_markets=info_markets, sim_admin_url=admin_url)
 
 
 # --- the gateway session ------------------------------------------------------------------------
@@ -248,6 +253,17 @@ class VenueSession:
 
         t = self.target
         clock = LiveClock()
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        if t.sim_admin_url:
+            try:
+                async with self.http.get(t.sim_admin_url + "/health", timeout=aiohttp.ClientTimeout(total=3)) as r:
+                    up = r.status == 200
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                up = False
+            if not up:
+                await self.http.close()
+                raise OrdersError(f"{t.source}: the simulator is not running (its admin endpoint {t.sim_admin_url} "
+                                  "does not answer); start it again with `arbkit sim --info-file PATH`")
         try:
             if t.venue is Venue.POLYMARKET:
                 self.bundle = await wiring.build_polymarket(t.vcfg, clock=clock, market_sink=lambda _e: None, env=t.env,
@@ -256,10 +272,14 @@ class VenueSession:
                 self.bundle = await wiring.build_kalshi(t.vcfg, clock=clock, market_sink=lambda _e: None, env=t.env,
                                                         snapshots=SnapshotRegistry())
         except ConfigError as exc:
+            await self.http.close()
             raise OrdersError(f"{t.source}: {exc}") from None
+        except BaseException:
+            await self.http.close()
+            raise
         if self.bundle.gateway is None:
+            await self.http.close()
             raise OrdersError(f"{t.source}: no order gateway for mode {t.vcfg.mode.value}")
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         try:
             if t.venue is Venue.POLYMARKET:
                 await wiring.start_polymarket(self.bundle)
