@@ -325,6 +325,7 @@ class VenueSession:
 
     async def _polymarket_pair(self, market: str) -> tuple[Any, Any]:
         from arbkit.runtime import wiring
+        from arbkit.venues.polymarket import constants as PC
         from arbkit.venues.polymarket.parse import ClobMarketInfo
 
         gw = self.gateway
@@ -334,7 +335,7 @@ class VenueSession:
             if not condition_id:
                 raise OrdersError(f"the venue does not say which market token {market} belongs to; give the condition id")
         rest = self.bundle.rest_url.rstrip("/")
-        async with self.http.get(f"{rest}/clob-markets/{condition_id}") as resp:
+        async with self.http.get(rest + PC.PATH_CLOB_MARKET + condition_id) as resp:
             body = await resp.read()
             if resp.status != 200:
                 raise OrdersError(f"polymarket market {condition_id}: HTTP {resp.status} {body[:200].decode('utf-8', 'replace')}")
