@@ -332,9 +332,8 @@ class ExecutionEngine:
         self._quiet += 1 if replaced else 0
         try:
             before_done = of.done
-            change = self.fills.apply(event, self.clock.now_ns())
-            if change is not None and order is not None:
-                self._book(saga, order, change, after_done=before_done and order.finished is not None and not replaced)
+            # the venue's own fill arrived: retire the provisional stand-in first, so the
+            # reservation it converted is given back before the real fill converts it again
             left = event.quantity if replaced else ZERO
             for f in replaced:  # the venue's own fill arrived: retire the provisional stand-in
                 if left <= 0:
@@ -350,6 +349,9 @@ class ExecutionEngine:
                     self.on_event(msgspec.structs.replace(event, trade_id=f.trade_id, quantity=q, price=f.price,
                                                           fee=f.fee * q / f.quantity, status=FillStatus.PROVISIONAL,
                                                           cumulative_quantity=None, leaves_quantity=None))
+            change = self.fills.apply(event, self.clock.now_ns())
+            if change is not None and order is not None:
+                self._book(saga, order, change, after_done=before_done and order.finished is not None and not replaced)
         finally:
             self._quiet -= 1 if replaced else 0
         if replaced and saga is not None and saga.report is not None:
