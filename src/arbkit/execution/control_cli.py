@@ -46,8 +46,9 @@ def register(app: typer.Typer) -> None:
         ks = risk.get("killswitch", {})
         typer.echo(f"paused: {st.get('paused')}   kill switch: {'TRIPPED (' + ks.get('reason', '') + ')' if ks.get('tripped') else 'off'}")
         typer.echo(f"slots: {risk.get('slots')}   in flight: {len(st.get('in_flight', {}))}   P&L today: {risk.get('pnl_today')}")
+        held = st.get("held", {})
         for eid, state in sorted(st.get("in_flight", {}).items()):
-            typer.echo(f"  {eid}: {state}")
+            typer.echo(f"  {eid}: {state}" + (f"  HELD: {held[eid]}" if eid in held else ""))
         pos = st.get("portfolio", {}).get("positions", {})
         if pos:
             typer.echo("positions:")

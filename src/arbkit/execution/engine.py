@@ -1322,6 +1322,7 @@ class ExecutionEngine:
         return {
             "paused": self.paused,
             "in_flight": {eid: s.state.value for eid, s in self.sagas.items() if not s.state.is_terminal},
+            "held": self.held(),
             "risk": self.risk.status(),
             "portfolio": self.portfolio.snapshot(),
             "recent_reports": [

@@ -581,8 +581,8 @@ class Node:
         in_flight = []
         if engine is not None:
             for eid, s in engine.sagas.items():
-                if not s.state.is_terminal:
-                    in_flight.append({"execution_id": eid, "state": s.state.value,
+                if not s.state.is_terminal or s.report is None:
+                    in_flight.append({"execution_id": eid, "state": s.state.value, "held": s.held,
                                       "age_s": round((now - s.created_ns) / NS, 1)})
         reports = [{
             "execution_id": r.execution_id, "status": r.status.value, "strategy": r.strategy,
