@@ -161,6 +161,7 @@ async def test_reset_sagas_and_resolve_over_ipc(env_factory, tmp_path):
         out = await cli.arequest("reset")
         assert out == {"reset": True, "previous_reason": "breaker opened for kalshi.feed", "breakers_reset": ["kalshi.feed"]}
         assert not env.risk.killswitch.tripped and restarted == ["kalshi.feed"]
+        env.journal.flush_sync(5)
         assert "KillSwitchReset" in [r.kind for r in env.journal.replay(kinds=["KillSwitchReset"])]
 
         assert env.engine.submit(cross_venue_intent("hd-1", T0)).approved
