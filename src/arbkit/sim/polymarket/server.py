@@ -475,14 +475,17 @@ class PolymarketServer:
         info = self._market_info(request.match_info["condition_id"])
         spec = self.state.spec(info.condition_id)
         rate, exponent = self.state.fee_info(info.condition_id)
-        # Compact market info the V2 client reads (t = tokens, mts = tick, nr = neg risk, fd = fee).
+        fee = spec.fee
+        taker_only = not (getattr(fee, "kind", "none") == "polymarket" and fee.maker_rate > 0)
+        # Compact market info the V2 client reads (t = tokens, mts = tick, nr = neg risk,
+        # fd = {r: feeRate, e: exponent, to: takerOnly} as docs.polymarket.com trading/fees shows it).
         body = {
             "c": info.condition_id,
             "t": [{"t": info.yes.token_id, "o": info.yes.label}, {"t": info.no.token_id, "o": info.no.label}],
             "mts": float(spec.tick_size),
             "mos": float(spec.min_size),
             "nr": info.neg_risk,
-            "fd": {"r": rate, "e": exponent},
+            "fd": {"r": rate, "e": exponent, "to": taker_only},
         }
         return _json(body)
 

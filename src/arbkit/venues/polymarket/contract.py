@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from arbkit.core.enums import InstrumentKind, Venue
-from arbkit.core.fees import NO_FEE, FeeSpec
+from arbkit.core.fees import FeeSpec
 from arbkit.core.instruments import Instrument
 from arbkit.venues.base import EventSink
 from arbkit.venues.contract import ContractTimings, SimFacts, VenueBundle, collecting_sink
@@ -33,11 +33,7 @@ def _section(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fee_spec(meta: MarketMeta) -> FeeSpec:
-    if meta.fee_rate <= 0:
-        return NO_FEE
-    if meta.fee_exponent != meta.fee_exponent.to_integral_value():
-        raise ValueError(f"token {meta.token_id}: non-integer fee exponent {meta.fee_exponent} is not modelled")
-    return FeeSpec(kind="polymarket", taker_rate=meta.fee_rate, exponent=int(meta.fee_exponent))
+    return meta.fee_spec()
 
 
 def _instrument(market: dict[str, Any], token: dict[str, Any], other: dict[str, Any], meta: MarketMeta) -> Instrument:

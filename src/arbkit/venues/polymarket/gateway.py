@@ -29,7 +29,7 @@ from multidict import CIMultiDict
 from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce, Venue
 from arbkit.core.events import Event, OrderAccepted, OrderCanceled, OrderCancelRejected, OrderFilled, OrderRejected
-from arbkit.core.fees import FeeSpec, fee_for
+from arbkit.core.fees import NO_FEE, FeeSpec, fee_for, polymarket_fee_spec
 from arbkit.core.instruments import Instrument
 from arbkit.core.orders import Balance, OrderRequest, OrderState, Position, SubmitResult
 from arbkit.venues.polymarket import constants as C
@@ -135,6 +135,13 @@ class MarketMeta(msgspec.Struct, frozen=True, kw_only=True):
     fee_exponent: Decimal = Decimal(1)
     min_size: Decimal = Decimal(0)
     condition_id: str = ""
+    fee_taker_only: bool = True
+
+    def fee_spec(self) -> FeeSpec:
+        """The market's fee curve (exponent exact, maker fee when ``to`` is false)."""
+        if self.fee_rate <= 0:
+            return NO_FEE
+        return polymarket_fee_spec(self.fee_rate, self.fee_exponent, self.fee_taker_only)
 
 
 class MetadataProvider:
@@ -150,6 +157,8 @@ class MetadataProvider:
         self.ttl_ns = int(ttl_s * 1e9)
         self._cache: dict[str, tuple[int, MarketMeta]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._refreshing: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
 
     def put(self, meta: MarketMeta) -> None:
         self._cache[meta.token_id] = (self._gw.clock.monotonic_ns(), meta)
@@ -159,6 +168,40 @@ class MetadataProvider:
         if hit is None or self._gw.clock.monotonic_ns() - hit[0] > self.ttl_ns:
             return None
         return hit[1]
+
+    def last_known(self, token_id: str) -> MarketMeta | None:
+        """The newest metadata of a token whatever its age (None only when never fetched). A stale
+        entry is still the market's last known fee curve: booking a fee from it is right, booking 0
+        is not. When the entry is stale a refresh is started in the background (see :meth:`refresh_soon`)."""
+        hit = self._cache.get(token_id)
+        if hit is None:
+            return None
+        if self._gw.clock.monotonic_ns() - hit[0] > self.ttl_ns:
+            self.refresh_soon(token_id, hit[1].condition_id)
+        return hit[1]
+
+    def refresh_soon(self, token_id: str, condition_id: str = "") -> None:
+        """Re-read a token's metadata in the background (at most one refresh per token at a time)."""
+        if token_id in self._refreshing:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._refreshing.add(token_id)
+
+        async def run() -> None:
+            try:
+                meta = await self._fetch(token_id, condition_id, None)
+                self.put(meta)
+            except Exception as exc:  # noqa: BLE001 - a failed refresh keeps the last known entry
+                log.warning("metadata refresh of %s failed (%r); keeping the last known entry", token_id, exc)
+            finally:
+                self._refreshing.discard(token_id)
+
+        task = loop.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def on_tick_size(self, token_id: str, tick_size: Decimal) -> None:
         hit = self._cache.get(token_id)
@@ -204,6 +247,7 @@ class MetadataProvider:
                             token_id=tok, tick_size=info.mts, neg_risk=info.nr,
                             fee_rate=info.fd.r if info.fd else Decimal(0),
                             fee_exponent=info.fd.e if info.fd else Decimal(1),
+                            fee_taker_only=info.fd.to if info.fd else True,
                             min_size=info.mos if info.mos is not None else (instrument.min_size if instrument else Decimal(0)),
                             condition_id=condition_id))
                     for m in metas:
@@ -218,10 +262,15 @@ class MetadataProvider:
             raise RuntimeError(f"neg-risk of {token_id}: HTTP {status} {body[:200]!r}")
         neg = msgspec.json.decode(body, type=NegRiskResponse).neg_risk
         fee = instrument.fee if instrument else None
+        if instrument is None:
+            old = self._cache.get(token_id)
+            if old is not None:  # a refresh without the instrument: keep the fee curve we knew
+                return msgspec.structs.replace(old[1], tick_size=tick, neg_risk=neg)
         return MarketMeta(
             token_id=token_id, tick_size=tick, neg_risk=neg,
             fee_rate=fee.taker_rate if fee and fee.kind == "polymarket" else Decimal(0),
             fee_exponent=Decimal(fee.exponent) if fee and fee.kind == "polymarket" else Decimal(1),
+            fee_taker_only=not (fee and fee.kind == "polymarket" and fee.maker_rate > 0),
             min_size=instrument.min_size if instrument else Decimal(0), condition_id=condition_id)
 
     async def fee_rate_bps(self, token_id: str) -> int:
@@ -301,6 +350,7 @@ class PolymarketGateway:
         self._orders: dict[str, tuple[SignedOrder, str, str]] = {}  # coid -> (signed, instrument id, order type)
         self._by_hash: dict[str, str] = {}  # order hash -> coid
         self._tokens_seen: set[str] = set()
+        self._fee_specs: dict[str, FeeSpec] = {}  # token -> the instrument's fee curve (fallback)
         self.requests_sent = 0
         self.responses_429 = 0
         if self.config.idempotency_path:
@@ -429,6 +479,8 @@ class PolymarketGateway:
         if inst.venue is not Venue.POLYMARKET:
             raise ValueError(f"instrument {inst.id} is not a Polymarket instrument")
         token = inst.symbol
+        if inst.fee.kind == "polymarket":
+            self._fee_specs[token] = inst.fee
         if self.config.use_metadata:
             meta = await self.metadata.get(token, inst.market_id or "", inst)
         else:
@@ -686,18 +738,28 @@ class PolymarketGateway:
         owners |= {self.address.lower(), self.signer.funder.lower()}
         out = []
         for f in our_fills(trade, owners, set(self._by_hash)):
-            meta = self.metadata.cached(f.asset_id)
-            fee = Decimal(0)
-            if f.liquidity is LiquiditySide.TAKER and meta is not None and meta.fee_rate > 0:
-                if meta.fee_exponent == meta.fee_exponent.to_integral_value():
-                    spec = FeeSpec(kind="polymarket", taker_rate=meta.fee_rate, exponent=int(meta.fee_exponent))
-                    fee = fee_for(spec, f.price, f.quantity, f.liquidity, f.side)
+            fee = fee_for(self._fee_spec_of(f.asset_id), f.price, f.quantity, f.liquidity, f.side)
             out.append(OrderFilled(
                 venue=VENUE, instrument_id=_PREFIX + f.asset_id, client_order_id=self._by_hash.get(f.order_id, ""),
                 venue_order_id=f.order_id, trade_id=f.trade_id, side=f.side, price=f.price, quantity=f.quantity,
                 fee=fee, fee_currency="pUSD", liquidity=f.liquidity, status=f.status,
                 ts_venue=to_ns(trade.match_time or trade.timestamp), ts_recv=ts_recv or self.clock.now_ns()))
         return out
+
+    def _fee_spec_of(self, token_id: str) -> FeeSpec:
+        """The fee curve of a token for booking a fill: the last known metadata whatever its age
+        (a stale entry triggers a background refresh, never a zero fee), else the instrument's
+        FeeSpec remembered when an order was built on it."""
+        meta = self.metadata.last_known(token_id)
+        if meta is not None:
+            return meta.fee_spec()
+        spec = self._fee_specs.get(token_id)
+        if spec is not None:
+            return spec
+        log.error("ALERT no fee curve known for Polymarket token %s: the fill's fee cannot be computed "
+                  "(booked 0); refreshing its metadata", token_id)
+        self.metadata.refresh_soon(token_id)
+        return NO_FEE
 
     async def fills_since(self, ts_ns: int) -> list[Event]:
         rows = await self._pages(C.PATH_TRADES, {"after": str(ts_ns // 1_000_000_000)})

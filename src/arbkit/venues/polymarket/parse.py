@@ -308,9 +308,20 @@ class CompactToken(msgspec.Struct):
 
 
 class CompactFee(msgspec.Struct):
+    """``fd`` of /clob-markets: ``{r: feeRate, e: exponent, to: takerOnly}`` (docs.polymarket.com
+    trading/fees "Fee Handling" and api-reference/markets/get-clob-market-info, checked 2026-12-04).
+    Numbers are decoded from their JSON text straight to Decimal (a fractional ``e`` stays exact)."""
+
     r: Decimal = Decimal(0)  # rate
-    e: Decimal = Decimal(1)  # exponent
-    to: bool = True  # taker only
+    e: Decimal = Decimal(1)  # exponent (may be fractional)
+    to: bool = True  # taker only: False means makers pay the same curve
+
+    def spec(self):
+        from arbkit.core.fees import NO_FEE, polymarket_fee_spec
+
+        if self.r <= 0:
+            return NO_FEE
+        return polymarket_fee_spec(self.r, self.e, self.to)
 
 
 class ClobMarketInfo(msgspec.Struct):

@@ -440,10 +440,10 @@ async def test_taker_fills_and_fees_are_per_match_and_equal_on_the_ws_and_rest_p
         rest = await gw.fills_since(0)
         key = lambda f: (f.trade_id, f.client_order_id, f.price, f.quantity, f.fee, f.liquidity)  # noqa: E731
         assert [key(f) for f in rest] == [
-            ("trade-sw:0xm1", "sw-1", Decimal("0.38"), Decimal("5"), Decimal("0.069384"), LiquiditySide.TAKER),
+            ("trade-sw:0xm1", "sw-1", Decimal("0.38"), Decimal("5"), Decimal("0.06938"), LiquiditySide.TAKER),
             ("trade-sw:0xm2", "sw-1", Decimal("0.39"), Decimal("5"), polymarket_fee(Decimal("0.39"), Decimal("5"),
                                                                                    Decimal("0.25"), 2), LiquiditySide.TAKER)]
-        assert sum(f.fee for f in rest) == Decimal("0.069384") + Decimal("0.070746")
+        assert sum(f.fee for f in rest) == Decimal("0.06938") + Decimal("0.07075")  # 5-decimal fee precision
         # the same trade on the user channel gives the very same fills (same ids: never counted twice)
         events: list = []
         us = PolymarketUserStream(events.append, CREDS, gateway=gw)
@@ -454,3 +454,25 @@ async def test_taker_fills_and_fees_are_per_match_and_equal_on_the_ws_and_rest_p
         # a decoded REST row and a WS event are the same struct: fills_from_trade is the one parser
         assert [key(f) for f in gw.fills_from_trade(msgspec.json.decode(json.dumps(row), type=WsUserMessage))] == [
             key(f) for f in rest]
+
+
+@pytest.mark.parametrize("exponent", [Decimal(2), Decimal("1.5")])
+async def test_fee_is_booked_from_stale_metadata_and_fractional_exponents(clob: FakeClob, exponent: Decimal) -> None:
+    """Issue 11: the fee was booked as 0 once the metadata cache entry was older than its TTL, or
+    when the exponent was fractional. A stale entry is still the market's last known fee curve
+    (and triggers a refresh); a fractional exponent is computed exactly."""
+    from arbkit.core.fees import FeeSpec, polymarket_fee
+
+    fee = FeeSpec(kind="polymarket", taker_rate=Decimal("0.25"), exponent=exponent)
+    async with _gw(clob, metadata_ttl_s=0.0) as gw:  # every cache entry is stale at once
+        res = await gw.submit(_req("st-1", price="0.40", qty="10", inst=_inst(fee=fee), time_in_force=TimeInForce.IOC))
+        assert res.accepted, res.events
+        oid = next(iter(clob.orders))
+        clob.trade_rows = [{"id": "trade-st", "taker_order_id": oid, "market": "0xm", "asset_id": TOKEN, "side": "BUY",
+                            "size": "10", "price": "0.40", "status": "MATCHED", "match_time": "1700000001",
+                            "owner": CREDS.api_key, "trader_side": "TAKER", "maker_orders": [
+                                {"order_id": "0xm1", "owner": "o1", "maker_address": "0x1", "matched_amount": "10",
+                                 "price": "0.38", "asset_id": TOKEN, "outcome": "Yes", "side": "SELL"}]}]
+        fills = await gw.fills_since(0)
+        want = polymarket_fee(Decimal("0.38"), Decimal("10"), Decimal("0.25"), exponent)
+        assert want > 0 and [f.fee for f in fills] == [want]
