@@ -27,7 +27,7 @@ import msgspec
 from multidict import CIMultiDict
 
 from arbkit.core.clock import Clock, LiveClock
-from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce, Venue
+from arbkit.core.enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, Venue
 from arbkit.core.events import Event, OrderAccepted, OrderCanceled, OrderCancelRejected, OrderFilled, OrderRejected
 from arbkit.core.fees import NO_FEE, FeeSpec, fee_for, polymarket_fee_spec
 from arbkit.core.instruments import Instrument
@@ -51,6 +51,7 @@ from arbkit.venues.polymarket.parse import (
     our_fills,
     side_of,
     to_ns,
+    UnknownStatus,
 )
 from arbkit.venues.common.http import HttpResponse, OrderStateUnknown, keepalive_session, send_with_retries
 from arbkit.venues.common.ratelimit import TokenBucket
@@ -667,12 +668,42 @@ class PolymarketGateway:
 
     # --- state ------------------------------------------------------------------------------
 
-    def _order_state(self, row: WsUserMessage) -> OrderState:
+    def _sizes(self, row: WsUserMessage) -> tuple[Decimal, Decimal]:
+        """(original size, size matched) in shares. The docs describe both as decimal share strings
+        ("Already normalized; do not divide by 1e6", api-reference/trade/get-single-order-by-id,
+        checked 2026-12-04) while the same page's example shows ``"original_size": "100000000"`` for
+        a 100-share order. When the order is one we signed, its share amount settles which: a value
+        equal to our signed micro-units (and not to the shares) is read as fixed-point 6 decimals."""
         original = dec(row.original_size, Decimal(0)) or Decimal(0)
+        matched = dec(row.size_matched, Decimal(0)) or Decimal(0)
+        coid = self._by_hash.get(row.id)
+        hit = self._orders.get(coid) if coid else None
+        if hit is not None:
+            so = hit[0]
+            units = int(so.takerAmount if so.side == "BUY" else so.makerAmount)
+            shares = Decimal(units).scaleb(-C.TOKEN_DECIMALS)
+            if original != shares and original == units:
+                log.warning("order %s: original_size %s is fixed-point micro-units (our order is %s shares)",
+                            row.id, row.original_size, shares)
+                return shares, matched.scaleb(-C.TOKEN_DECIMALS)
+        return original, matched
+
+    def _order_state(self, row: WsUserMessage, strict: bool = False) -> OrderState:
+        """An OrderState of a venue order row. An undocumented status raises UnknownStatus when
+        ``strict`` (order_state: the state cannot be told); otherwise (rows of the open-orders list)
+        the order is open, since the venue lists it as open, and an alert is logged."""
+        original, matched = self._sizes(row)
+        try:
+            status = order_status(row, original, matched)
+        except UnknownStatus:
+            log.error("ALERT Polymarket order %s has an undocumented status %r", row.id, row.status)
+            if strict:
+                raise
+            status = OrderStatus.PARTIALLY_FILLED if matched > 0 else OrderStatus.ACCEPTED
         return OrderState(
             venue=VENUE, instrument_id=_PREFIX + row.asset_id, client_order_id=self._by_hash.get(row.id, ""),
             venue_order_id=row.id, side=side_of(row.side), price=Decimal(row.price), quantity=original,
-            filled_quantity=dec(row.size_matched, Decimal(0)) or Decimal(0), status=order_status(row),
+            filled_quantity=matched, status=status,
             order_type=OrderType.LIMIT,
             time_in_force={"GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}.get(
                 (row.order_type or "GTC").upper(), TimeInForce.GTC),
@@ -727,7 +758,13 @@ class PolymarketGateway:
             raise OrderStateUnknown(VENUE.value, oid, f"unreadable order: {exc}; {raw[:200]!r}") from exc
         if not row.id:
             raise OrderStateUnknown(VENUE.value, oid, f"order without an id: {raw[:200]!r}")
-        return self._order_state(row)
+        try:
+            return self._order_state(row, strict=True)
+        except UnknownStatus as exc:
+            raise OrderStateUnknown(VENUE.value, oid, str(exc)) from exc
+        except (ValueError, ArithmeticError) as exc:  # a bad side/price/size: never a bare ValueError
+            log.error("ALERT Polymarket order %s: unreadable order row (%r)", oid, exc)
+            raise OrderStateUnknown(VENUE.value, oid, f"unreadable order: {exc}; {raw[:200]!r}") from exc
 
     def fills_from_trade(self, trade: WsUserMessage, ts_recv: int = 0) -> list[OrderFilled]:
         """Our fills in one trade row / user-channel trade event, as OrderFilled. A taker order

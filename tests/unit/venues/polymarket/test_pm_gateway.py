@@ -40,6 +40,8 @@ class FakeClob:
         self.auth_failures = 0
         self.unknown_order_answer: tuple[int, str] = (200, "null")  # GET /data/order/{id} of a hash it lacks
         self.trade_rows: list[dict] | None = None  # GET /data/trades answer (None: one MINED trade of the first order)
+        self.row_status: str | None = None  # status string the order rows carry (None: the stored one)
+        self.fixed_point_sizes = False  # sizes as the docs' example shows them ("100000000" for 100 shares)
 
     def check_l2(self, request: web.Request, body: str) -> bool:
         h = request.headers
@@ -137,8 +139,12 @@ class FakeClob:
         size = Decimal(w["takerAmount"] if w["side"] == "BUY" else w["makerAmount"]) / 10**6
         price = (Decimal(w["makerAmount"]) / Decimal(w["takerAmount"]) if w["side"] == "BUY"
                  else Decimal(w["takerAmount"]) / Decimal(w["makerAmount"]))
-        return {"id": oid, "status": o["status"], "asset_id": w["tokenId"], "side": w["side"], "market": "0xm",
-                "original_size": str(size), "size_matched": o["matched"], "price": str(price.normalize()),
+        matched = Decimal(o["matched"])
+        if self.fixed_point_sizes:
+            size, matched = size * 10**6, matched * 10**6
+        return {"id": oid, "status": self.row_status or o["status"], "asset_id": w["tokenId"], "side": w["side"],
+                "market": "0xm", "original_size": str(size.normalize()), "size_matched": str(matched.normalize()),
+                "price": str(price.normalize()),
                 "order_type": o["payload"]["orderType"], "created_at": 1700000000, "owner": CREDS.api_key}
 
     async def data_orders(self, request: web.Request) -> web.Response:
@@ -476,3 +482,38 @@ async def test_fee_is_booked_from_stale_metadata_and_fractional_exponents(clob: 
         fills = await gw.fills_since(0)
         want = polymarket_fee(Decimal("0.38"), Decimal("10"), Decimal("0.25"), exponent)
         assert want > 0 and [f.fee for f in fills] == [want]
+
+
+@pytest.mark.parametrize("status,want", [("ORDER_STATUS_LIVE", OrderStatus.ACCEPTED), ("LIVE", OrderStatus.ACCEPTED),
+                                         ("ORDER_STATUS_MATCHED", OrderStatus.FILLED),
+                                         ("CANCELED_MARKET_RESOLVED", OrderStatus.CANCELED),
+                                         ("ORDER_STATUS_CANCELED", OrderStatus.CANCELED),
+                                         ("UNMATCHED_DELAY_FAILED", OrderStatus.ACCEPTED)])
+async def test_order_state_reads_every_documented_status_form(clob: FakeClob, status: str, want: OrderStatus) -> None:
+    clob.row_status = status
+    async with _gw(clob, use_metadata=False) as gw:
+        assert (await gw.submit(_req("os-1"))).accepted
+        st = await gw.order_state("os-1")
+        assert st is not None and st.status is want and st.quantity == Decimal("10")
+
+
+async def test_order_state_of_an_undocumented_status_is_unknown_with_an_alert(clob: FakeClob, caplog) -> None:
+    clob.row_status = "ORDER_STATUS_SOMETHING_NEW"
+    async with _gw(clob, use_metadata=False) as gw:
+        assert (await gw.submit(_req("os-2"))).accepted
+        with pytest.raises(OrderStateUnknown, match="SOMETHING_NEW"):
+            await gw.order_state("os-2")
+        assert any("ALERT" in r.getMessage() for r in caplog.records)
+        # listed as open by the venue: still reported (open), never an exception
+        assert [o.status for o in await gw.open_orders()] == [OrderStatus.ACCEPTED]
+
+
+async def test_order_state_reads_the_docs_fixed_point_example_sizes(clob: FakeClob) -> None:
+    """The docs' GET order example shows "original_size": "100000000" for 100 shares while the
+    field is described as decimal shares: both read as 10 shares for our 10-share order."""
+    async with _gw(clob, use_metadata=False) as gw:
+        assert (await gw.submit(_req("fx-1"))).accepted
+        plain = await gw.order_state("fx-1")
+        clob.fixed_point_sizes = True
+        fixed = await gw.order_state("fx-1")
+        assert plain.quantity == fixed.quantity == Decimal("10") and fixed.filled_quantity == 0
