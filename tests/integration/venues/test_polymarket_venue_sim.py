@@ -443,3 +443,57 @@ async def test_ioc_sweeping_two_levels_books_the_real_prices_and_fees_to_the_cen
         await asyncio.wait_for(utask, 10)
         await gw.cancel_all()
         await gw.close()
+
+
+async def _venue_orders(info: dict, account: int, token: str) -> list[dict]:
+    acct = _pm(info)["accounts"][account]["address"].lower()
+    rows = await _admin(info, "GET", f"/orders/polymarket?account={acct}")
+    return [o for o in rows if o.get("symbol") == token]
+
+
+async def test_prepared_order_survives_a_restart_without_a_second_order_at_the_venue(sim) -> None:
+    """Issue 11 item 1: the order identity journaled before sending (prepare) lets a new gateway
+    (a restarted node) find the order at the venue by its hash, resend it without creating a second
+    order, and cancel it. Also: prepared, crashed before sending, restored, sent -> one order."""
+    m = 120
+    inst = _instrument(sim, m, 0)
+    req = OrderRequest(instrument=inst, client_order_id="restart-1", side=Side.BUY, quantity=Decimal("7"),
+                       price=Decimal("0.11"))
+    gw = await _gateway(sim, 0)
+    try:
+        prepared = await gw.prepare(req)
+        res = await gw.submit(req)
+        assert res.accepted, res.events
+    finally:
+        await gw.close()
+    fresh = await _gateway(sim, 0)  # the restart: a new gateway, no idempotency file
+    try:
+        fresh.restore("restart-1", prepared)
+        st = await fresh.order_state("restart-1")
+        assert st is not None and st.venue_order_id == res.venue_order_id and st.status is OrderStatus.ACCEPTED
+        assert st.quantity == Decimal("7")
+        again = await fresh.submit(req)  # recovery resends: byte-identical, same hash
+        assert again.accepted and again.venue_order_id == res.venue_order_id
+        mine = await _venue_orders(sim, 0, inst.symbol)
+        assert [o["order_id"] for o in mine] == [res.venue_order_id], mine  # one order at the venue
+        # prepared then crashed before sending: restored and sent once -> exactly one more order
+        req2 = OrderRequest(instrument=inst, client_order_id="restart-2", side=Side.BUY, quantity=Decimal("6"),
+                            price=Decimal("0.12"))
+        prepared2 = await fresh.prepare(req2)
+        later = await _gateway(sim, 0)
+        try:
+            later.restore("restart-2", prepared2)
+            assert await later.order_state("restart-2") is None  # the venue never got it
+            r2 = await later.submit(req2)
+            r3 = await later.submit(req2)
+            assert r2.accepted and r3.accepted and r2.venue_order_id == r3.venue_order_id
+            assert r2.venue_order_id == json.loads(prepared2)["order_hash"]
+            assert len(await _venue_orders(sim, 0, inst.symbol)) == 2
+            assert isinstance((await later.cancel("restart-2"))[0], OrderCanceled)
+        finally:
+            await later.close()
+        assert isinstance((await fresh.cancel("restart-1"))[0], OrderCanceled)
+        assert (await fresh.order_state("restart-1")).status is OrderStatus.CANCELED
+    finally:
+        await fresh.cancel_all()
+        await fresh.close()

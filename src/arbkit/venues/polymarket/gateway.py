@@ -458,6 +458,57 @@ class PolymarketGateway:
                 fh.flush()
                 os.fsync(fh.fileno())
 
+    # --- journaled order identity (idempotency across restarts) ----------------------------
+
+    PREPARED_VERSION = 1
+
+    async def prepare(self, request: OrderRequest) -> str:
+        """Build and sign the order of ``request`` (as :meth:`build` does), remember it under its
+        client order id and return JSON text holding everything needed to rebuild it exactly: the
+        signed order (salt, timestamp, amounts, signature), its order hash (the venue's order id),
+        the instrument id and the wire order type. Journal this text BEFORE sending; after a restart
+        :meth:`restore` it, and a resend is byte-identical (same hash: the venue answers
+        "Duplicated", recognised as accepted), ``order_state`` asks the venue by that hash and
+        ``cancel`` cancels it. Idempotent per client order id (the same text every time).
+        Raises ValueError naming the problem when the request cannot be sent."""
+        try:
+            so, otype = await self.build(request)
+        except ValueError:
+            raise
+        except (RuntimeError, ConnectionError) as exc:
+            raise ValueError(f"order not prepared: {exc}") from exc
+        iid = self._orders[request.client_order_id][1]
+        return json.dumps({
+            "v": self.PREPARED_VERSION, "venue": VENUE.value, "client_order_id": request.client_order_id,
+            "instrument_id": iid, "order_type": otype, "post_only": bool(request.post_only),
+            "order_hash": so.order_hash, "order": msgspec.to_builtins(so)}, separators=(",", ":"), sort_keys=True)
+
+    def restore(self, client_order_id: str, prepared: str) -> None:
+        """Remember an order prepared (and journaled) before a restart, so that :meth:`submit`
+        resends it byte for byte, :meth:`order_state` looks it up by its hash and :meth:`cancel`
+        cancels it. Raises ValueError when the text is not a prepared Polymarket order of this
+        client order id, or conflicts with a different order already held under that id."""
+        try:
+            rec = json.loads(prepared)
+            if not isinstance(rec, dict) or rec.get("v") != self.PREPARED_VERSION or rec.get("venue") != VENUE.value:
+                raise ValueError("not a prepared Polymarket order")
+            so = msgspec.convert(rec["order"], SignedOrder)
+            iid, otype, coid = str(rec["instrument_id"]), str(rec["order_type"]), str(rec["client_order_id"])
+        except (ValueError, KeyError, TypeError, msgspec.ValidationError) as exc:
+            raise ValueError(f"prepared order of {client_order_id} unreadable: {exc}") from exc
+        if coid != client_order_id:
+            raise ValueError(f"prepared order belongs to {coid}, not {client_order_id}")
+        if rec.get("order_hash") != so.order_hash or otype not in _TIF_ORDER_TYPE.values():
+            raise ValueError(f"prepared order of {client_order_id} is inconsistent")
+        held = self._orders.get(client_order_id)
+        if held is not None:
+            if held[0].order_hash != so.order_hash:
+                raise ValueError(f"client order id {client_order_id} already holds order {held[0].order_hash}")
+            return
+        self._remember(client_order_id, so, iid, otype, persist=True)
+        if self.config.use_metadata and self.metadata.last_known(so.tokenId) is None:
+            self.metadata.refresh_soon(so.tokenId)  # the fee curve for fills on it
+
     def signed_order(self, client_order_id: str) -> SignedOrder | None:
         hit = self._orders.get(client_order_id)
         return hit[0] if hit else None
@@ -548,7 +599,13 @@ class PolymarketGateway:
             res.events.append(OrderAccepted(venue=VENUE, client_order_id=coid, venue_order_id=so.order_hash,
                                             correlation_id=corr, ts_recv=now))
             return res
-        retryable = status == 429 or status >= 500
+        if status >= 500 or (resp is None and status != 429):
+            # A lost or unreadable answer says nothing about whether the order was placed: the
+            # engine must treat it as unknown and ask the venue (by the order hash), never as refused.
+            res.events.append(OrderRejected(venue=VENUE, client_order_id=coid, reason=f"ambiguous answer: HTTP {status} "
+                                            f"{msg}", code="AMBIGUOUS", retryable=True, correlation_id=corr, ts_recv=now))
+            return res
+        retryable = status == 429
         res.events.append(OrderRejected(venue=VENUE, client_order_id=coid, reason=msg or f"HTTP {status}",
                                         code=str(status), retryable=retryable, correlation_id=corr, ts_recv=now))
         return res
@@ -569,7 +626,8 @@ class PolymarketGateway:
         try:
             status, raw, _ = await self._request("POST", C.PATH_POST_ORDER, body=body)
         except ConnectionError as exc:
-            return self._reject(request, f"transport failure: {exc}", retryable=True, code="TRANSPORT")
+            return self._reject(request, f"transport failure, order state unknown: {exc}", retryable=True,
+                                code="AMBIGUOUS")
         latency = self.clock.monotonic_ns() - t0
         resp = None
         try:
@@ -597,7 +655,8 @@ class PolymarketGateway:
                 status, raw, _ = await self._request("POST", C.PATH_POST_ORDERS, body=body)
             except ConnectionError as exc:
                 for i, _, _ in chunk:
-                    results[i] = self._reject(requests[i], f"transport failure: {exc}", retryable=True, code="TRANSPORT")
+                    results[i] = self._reject(requests[i], f"transport failure, order state unknown: {exc}",
+                                              retryable=True, code="AMBIGUOUS")
                 continue
             latency = self.clock.monotonic_ns() - t0
             resps: list[PostOrderResponse] | None = None
@@ -606,10 +665,15 @@ class PolymarketGateway:
                     resps = msgspec.json.decode(raw, type=list[PostOrderResponse])
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     resps = None
+            elif 400 <= status < 500:  # the whole batch refused: one error object for every order
+                try:
+                    one = msgspec.json.decode(raw, type=PostOrderResponse)
+                    resps = [one] * len(chunk)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    resps = None
             for k, (i, so, _) in enumerate(chunk):
                 r = resps[k] if resps is not None and k < len(resps) else None
-                results[i] = self._result_from(requests[i], so, status if r is not None else (status if status != 200 else 502),
-                                               r, raw, latency)
+                results[i] = self._result_from(requests[i], so, status, r, raw, latency)
         return [r for r in results if r is not None]
 
     def _order_id_for(self, client_order_id: str, venue_order_id: str) -> str:

@@ -365,7 +365,7 @@ async def test_5xx_then_success_is_retried_and_transport_failure_is_retryable(cl
                                                        max_attempts=2, use_metadata=False))
     res = await gw.submit(_req("t-2"))
     await gw.close()
-    assert not res.accepted and res.events[0].retryable and res.events[0].code == "TRANSPORT"
+    assert not res.accepted and res.events[0].retryable and res.events[0].code == "AMBIGUOUS"
 
 
 async def test_proxy_and_safe_signature_types(clob: FakeClob) -> None:
@@ -517,3 +517,65 @@ async def test_order_state_reads_the_docs_fixed_point_example_sizes(clob: FakeCl
         clob.fixed_point_sizes = True
         fixed = await gw.order_state("fx-1")
         assert plain.quantity == fixed.quantity == Decimal("10") and fixed.filled_quantity == 0
+
+
+async def test_5xx_and_unreadable_create_answers_are_ambiguous_never_refused(clob: FakeClob) -> None:
+    """Issue 11 item 1/2: a lost answer is unknown, not a refusal: retryable, code AMBIGUOUS."""
+    async with _gw(clob, use_metadata=False, max_attempts=2) as gw:
+        clob.fail_5xx = 2  # every attempt 503: the order may or may not have been placed
+        res = await gw.submit(_req("amb-1"))
+        ev = res.events[0]
+        assert not res.accepted and isinstance(ev, OrderRejected) and ev.retryable and ev.code == "AMBIGUOUS"
+        # a readable refusal stays a refusal (not retryable, not ambiguous)
+        res = await gw.submit(_req("amb-2", price="0.505"))
+        assert res.events[0].code == "LOCAL" and not res.events[0].retryable
+
+
+async def test_unreadable_200_answer_is_ambiguous(clob: FakeClob) -> None:
+    from aiohttp import web as _web
+
+    async def garbage(request):
+        return _web.Response(text="<html>upstream</html>", status=200)
+
+    app = _web.Application()
+    app.router.add_post("/order", garbage)
+    runner = _web.AppRunner(app)
+    await runner.setup()
+    site = _web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    try:
+        async with PolymarketGateway(KEY, CREDS, GatewayConfig(rest_url=url, use_metadata=False)) as gw:
+            res = await gw.submit(_req("amb-3"))
+            assert res.events[0].code == "AMBIGUOUS" and res.events[0].retryable
+    finally:
+        await runner.cleanup()
+
+
+async def test_prepare_then_restore_in_a_new_gateway_resends_the_same_order(clob: FakeClob) -> None:
+    """Issue 11 item 1: the journaled identity (prepare) rebuilds the exact order after a restart:
+    order_state finds it by hash, a resend is recognised as the duplicate, cancel reaches it."""
+    async with _gw(clob, use_metadata=False) as gw:
+        text = await gw.prepare(_req("pr-1"))
+        assert text == await gw.prepare(_req("pr-1"))  # idempotent per client order id
+        res = await gw.submit(_req("pr-1"))
+        assert res.accepted
+    rec = json.loads(text)
+    assert rec["order_hash"] == res.venue_order_id and rec["order_type"] == "GTC" and rec["instrument_id"]
+    async with _gw(clob, use_metadata=False) as fresh:  # a restart: nothing in memory
+        assert await fresh.order_state("pr-1") is None  # never built here: the old failure mode
+        fresh.restore("pr-1", text)
+        st = await fresh.order_state("pr-1")
+        assert st is not None and st.venue_order_id == res.venue_order_id and st.client_order_id == "pr-1"
+        posts = clob.posts
+        again = await fresh.submit(_req("pr-1"))
+        assert again.accepted and again.venue_order_id == res.venue_order_id
+        assert clob.posts == posts + 1 and len(clob.orders) == 1  # sent once more, no second order
+        ev = await fresh.cancel("pr-1")
+        assert [type(e) for e in ev] == [OrderCanceled]
+        with pytest.raises(ValueError):
+            fresh.restore("pr-2", text)  # another client order id
+        with pytest.raises(ValueError):
+            fresh.restore("pr-1", text.replace(rec["order_hash"], "0x" + "00" * 32))
+        with pytest.raises(ValueError):
+            await fresh.prepare(_req("pr-3", price="0.505"))  # off the tick grid: names the problem
