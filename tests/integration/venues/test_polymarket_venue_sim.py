@@ -497,3 +497,42 @@ async def test_prepared_order_survives_a_restart_without_a_second_order_at_the_v
     finally:
         await fresh.cancel_all()
         await fresh.close()
+
+
+async def test_ioc_leg_on_a_0001_tick_market_is_signed_for_the_shares_asked(sim) -> None:
+    """Issue 11 item 7: BUY 7 IOC at a 0.001-tick price whose 7 x price has 3 decimals. Signed the
+    old market-order way it became 6.99 shares at the venue; now the venue-side order is exactly 7
+    shares and all 7 are bought, at no worse than the limit."""
+    m = 160
+    mk = _market(sim, m)
+    await _admin(sim, "POST", "/tick-size", {"venue": "polymarket", "market_id": mk["condition_id"],
+                                              "tick_size": "0.001"})
+    inst = Instrument(venue=Venue.POLYMARKET, symbol=mk["tokens"][0]["token_id"], kind=InstrumentKind.OUTCOME,
+                      tick_size=Decimal("0.001"), size_increment=Decimal("0.01"), market_id=mk["condition_id"],
+                      neg_risk=mk["neg_risk"])
+    gw = await _gateway(sim, 1)
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(_pm(sim)["rest_url"] + "/book", params={"token_id": inst.symbol}) as r:
+                book = msgspec.json.decode(await r.read(), type=RestBook)
+        best_ask = min((Decimal(a.price), Decimal(a.size)) for a in book.asks)
+        assert best_ask[1] >= 7
+        qty = Decimal("7")
+        price = best_ask[0] + Decimal("0.005")
+        while (qty * price) == (qty * price).quantize(Decimal("0.01")):
+            price += Decimal("0.001")  # make 7 x price need 3 decimals, the reported case
+        res = await gw.submit(OrderRequest(instrument=inst, client_order_id="ioc-7", side=Side.BUY, quantity=qty,
+                                           price=price, time_in_force=TimeInForce.IOC))
+        assert res.accepted, res.events
+        so = gw.signed_order("ioc-7")
+        assert so.takerAmount == "7000000"
+        venue = [o for o in await _venue_orders(sim, 1, inst.symbol) if o["order_id"] == res.venue_order_id]
+        assert len(venue) == 1 and Decimal(venue[0]["size"]) == qty and Decimal(venue[0]["filled"]) == qty, venue
+        assert Decimal(venue[0]["avg_price"]) <= price
+        # the venue's own amount rule: the official market-order amounts for the same leg are refused
+        from arbkit.venues.polymarket.gateway import market_order_amounts
+
+        maker, taker = market_order_amounts(Side.BUY, qty * price, price, Decimal("0.001"))
+        assert taker < 7_000_000  # what used to be signed: fewer shares
+    finally:
+        await gw.close()

@@ -101,6 +101,37 @@ def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=m.encode(obj), content_type="application/json")
 
 
+def _decimals_of(units: int) -> int:
+    """Decimals a micro-unit amount carries (0..6)."""
+    d = 6
+    while d > 0 and units % 10 == 0:
+        units //= 10
+        d -= 1
+    return d
+
+
+def _amount_precision_error(side: Side, order_type: str, tick: Decimal, maker: int, taker: int) -> str | None:
+    """The venue's amount-precision refusal, or None.
+
+    Market orders (FOK/FAK): maker amount at most 2 decimals, taker amount at most 4, whatever the
+    tick: "invalid amounts, the market buy orders maker amount supports a max accuracy of 2
+    decimals, taker amount a max of 4 decimals" (py-clob-client-v2#99, rs-clob-client-v2#59,
+    rs-clob-client#114; the sell wording is assumed by symmetry). Limit orders (GTC/GTD): shares at
+    most 2 decimals, collateral at most tick decimals + 2 ("invalid amounts, the buy orders maker
+    amount supports a max accuracy of 4 decimals, taker amount a max of 2 decimals" on a 0.01 tick:
+    py-clob-client#305/#253, clob-client#124). Checked 2026-12-04."""
+    word = "buy" if side is Side.BUY else "sell"
+    if order_type in ("FOK", "FAK"):
+        md, td, word = 2, 4, "market " + word
+    else:
+        coll = max(0, -tick.normalize().as_tuple().exponent) + 2  # type: ignore[operator]
+        md, td = (coll, 2) if side is Side.BUY else (2, coll)
+    if _decimals_of(maker) <= md and _decimals_of(taker) <= td:
+        return None
+    return (f"invalid amounts, the {word} orders maker amount supports a max accuracy of {md} decimals, "
+            f"taker amount a max of {td} decimals")
+
+
 class PolymarketServer:
     """The simulated Polymarket venue server (implements the runner's ``VenueServer`` protocol)."""
 
@@ -694,6 +725,9 @@ class PolymarketServer:
 
         spec = self.state.spec(tok.market_id)
         tick = spec.tick_size
+        amount_error = _amount_precision_error(side, order_type, tick, parsed.maker_amount, parsed.taker_amount)
+        if amount_error:
+            raise ApiError(400, amount_error)
         if side is Side.BUY:
             ratio = Fraction(parsed.maker_amount, parsed.taker_amount)
             shares_u = parsed.taker_amount

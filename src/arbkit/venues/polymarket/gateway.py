@@ -33,6 +33,7 @@ from arbkit.core.fees import NO_FEE, FeeSpec, fee_for, polymarket_fee_spec
 from arbkit.core.instruments import Instrument
 from arbkit.core.orders import Balance, OrderRequest, OrderState, Position, SubmitResult
 from arbkit.venues.polymarket import constants as C
+from arbkit.venues.polymarket.amounts import ioc_order_amounts
 from arbkit.venues.polymarket.auth import ApiCreds, l1_headers, l2_headers
 from arbkit.venues.polymarket.parse import (
     BalanceAllowance,
@@ -556,9 +557,9 @@ class PolymarketGateway:
         if otype in ("FAK", "FOK") or request.order_type is OrderType.MARKET:
             if otype not in ("FAK", "FOK"):
                 raise ValueError("a MARKET order must be IOC or FOK")
-            # Market orders: a BUY spends qty*price of collateral at prices up to `price`.
-            amount = qty * price if request.side is Side.BUY else qty
-            maker, taker = market_order_amounts(request.side, amount, price, tick)
+            # IOC/FOK legs: signed for exactly `qty` shares at no worse than `price`, within the
+            # venue's market-order amount precision (amounts.py; issue 11 item 7).
+            maker, taker = ioc_order_amounts(request.side, qty, price, tick)
         else:
             maker, taker = limit_order_amounts(request.side, qty, price, tick)
         expiration = 0
