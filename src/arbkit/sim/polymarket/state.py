@@ -123,6 +123,11 @@ class VenueState:
         self.engine = engine
         self.markets: dict[str, MarketInfo] = {}
         self.tokens: dict[str, Token] = {}
+        # Deposit wallets (POLY_1271): wallet (lower case) -> owner EOA (lower case), and back.
+        self.deposit_wallets: dict[str, str] = {}
+        self.deposit_wallet_of: dict[str, str] = {}
+        # Owners created as new API users: only the deposit-wallet flow may trade for them.
+        self.new_api_users: set[str] = set()
         self._fee_bps_override = fee_rate_bps or {}
         meta_by_market: dict[str, Any] = {}
         for sm in markets_meta:

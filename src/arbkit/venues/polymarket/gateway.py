@@ -306,7 +306,7 @@ class GatewayConfig:
     rest_url: str = C.CLOB_REST_URL
     chain_id: int = C.POLYGON
     signature_type: int = C.SignatureType.EOA
-    funder: str | None = None  # proxy / safe address for POLY_PROXY / POLY_GNOSIS_SAFE
+    funder: str | None = None  # proxy / safe / deposit wallet for POLY_PROXY / POLY_GNOSIS_SAFE / POLY_1271
     rate_per_s: float = 50.0
     burst: int = 50
     max_attempts: int = 4  # per request, counting the first
@@ -607,8 +607,25 @@ class PolymarketGateway:
                                             f"{msg}", code="AMBIGUOUS", retryable=True, correlation_id=corr, ts_recv=now))
             return res
         retryable = status == 429
+        code = str(status)
+        low = msg.lower()
+        if "please use the deposit wallet flow" in low:
+            # py-clob-client-v2#83/#51/#74: accounts created as new API users must sign as POLY_1271.
+            code = "DEPOSIT_WALLET_REQUIRED"
+            log.error("ALERT Polymarket refused maker %s (signature type %d): %s -- this account is a deposit-wallet "
+                      "account: configure signature_type = 3 and funder = its deposit wallet address",
+                      so.maker, so.signatureType, msg)
+        elif "signer address has to be the address of the api key" in low:
+            # clob-client-v2#66 / py-clob-client-v2#65,#77: the API key is bound to the address that
+            # signed the L1 ClobAuth (the owner EOA); the venue refuses an order signer it cannot tie
+            # to that key. For POLY_1271 the signer is the deposit wallet.
+            code = "API_KEY_SIGNER_MISMATCH"
+            log.error("ALERT Polymarket refused order signer %s for the API key of %s (signature type %d): %s -- "
+                      "derive the API key with the deposit wallet's owner key (L1 auth as the EOA, never the wallet "
+                      "address) and check that this wallet belongs to that owner (clob-client-v2 issue 66)",
+                      so.signer, self.address, so.signatureType, msg)
         res.events.append(OrderRejected(venue=VENUE, client_order_id=coid, reason=msg or f"HTTP {status}",
-                                        code=str(status), retryable=retryable, correlation_id=corr, ts_recv=now))
+                                        code=code, retryable=retryable, correlation_id=corr, ts_recv=now))
         return res
 
     def _reject(self, request: OrderRequest, reason: str, retryable: bool = False, code: str = "") -> SubmitResult:
