@@ -92,6 +92,8 @@ def polymarket_fee(price: Decimal, shares: Decimal, rate: Decimal, exponent: Dec
     significant digits (correctly rounded there), so no float ever decides the amount."""
     if not Decimal(0) <= price <= Decimal(1):
         raise ValueError(f"Polymarket price {price} outside [0, 1]")
+    if type(exponent) is int and 0 <= exponent <= 2:  # hot path: exact within the default 28 digits
+        return (shares * rate * (price * (1 - price)) ** exponent).quantize(POLYMARKET_FEE_UNIT, rounding=ROUND_HALF_UP)
     e = _exact_exponent(exponent)
     with localcontext() as ctx:
         ctx.prec = 50

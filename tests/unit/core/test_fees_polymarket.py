@@ -72,3 +72,33 @@ def test_clob_market_info_fd_from_the_docs_example() -> None:
 
 def test_feespec_default_still_integer_compatible() -> None:
     assert fee_for(FeeSpec(kind="polymarket", taker_rate=D("0.02"), exponent=1), D("0.5"), D(10)) == D("0.05000")
+
+
+async def test_polymarket_instruments_keep_a_fractional_exponent_and_maker_fee() -> None:
+    """runtime.wiring.polymarket_instruments used int(fd.e): a fractional exponent became a wrong
+    curve. The instrument's FeeSpec now carries fd exactly (and the maker fee when to = false)."""
+    import aiohttp
+    from aiohttp import web
+
+    from arbkit.runtime.wiring import polymarket_instruments
+
+    async def market(request):
+        return web.Response(text='{"t":[{"t":"11","o":"Yes"},{"t":"22","o":"No"}],"mts":0.001,"nr":false,'
+                                 '"fd":{"r":0.07,"e":1.5,"to":false},"mos":5}', content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/clob-markets/{cid}", market)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    try:
+        async with aiohttp.ClientSession() as s:
+            yes, no = await polymarket_instruments(s, url, "0xc", "11", "22")
+    finally:
+        await runner.cleanup()
+    for inst in (yes, no):
+        assert inst.fee.exponent == D("1.5") and inst.fee.taker_rate == D("0.07") and inst.fee.maker_rate == D("0.07")
+        assert fee_for(inst.fee, D("0.4"), D(10), LiquiditySide.TAKER) == polymarket_fee(D("0.4"), D(10), D("0.07"),
+                                                                                       D("1.5")) > 0

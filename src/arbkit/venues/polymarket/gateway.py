@@ -365,6 +365,10 @@ class PolymarketGateway:
             self._session = keepalive_session(self.config.pool_size, self.config.request_timeout_s, 60.0, 300)
 
     async def close(self) -> None:
+        for t in list(self.metadata._tasks):  # background metadata refreshes
+            t.cancel()
+        if self.metadata._tasks:
+            await asyncio.gather(*self.metadata._tasks, return_exceptions=True)
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None
