@@ -167,3 +167,18 @@ async def test_gateway_trades_through_a_deposit_wallet_and_names_the_refusals(ve
                                            quantity=Decimal("10"), price=Decimal("0.41")))
         assert res.accepted, res.events
         await gw.cancel_all()
+
+
+def test_a_scenario_names_its_deposit_wallet_accounts() -> None:
+    """``polymarket_deposit_wallet_accounts = [1]`` in a scenario makes test account 1 a new API
+    user with a deposit wallet (what `arbkit sim` publishes in its info file)."""
+    from types import SimpleNamespace
+
+    ctx = build_context(seed=5, wallets=2)
+    ctx.scenario = SimpleNamespace(data={"polymarket_deposit_wallet_accounts": [1]})
+    info = PolymarketServer(ctx).info()
+    assert "deposit_wallet" not in info["accounts"][0]
+    assert info["accounts"][1]["signature_type"] == 3 and info["accounts"][1]["deposit_wallet"].startswith("0x")
+    ctx.scenario = SimpleNamespace(data={"polymarket_deposit_wallet_accounts": [7]})
+    with pytest.raises(ValueError, match="out of range"):
+        PolymarketServer(ctx)

@@ -172,8 +172,17 @@ class PolymarketServer:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self._heartbeats: dict[str, int] = {}  # account -> clock ns of its last heartbeat
         self.streams = StreamHub(self.state, self.keys, self.clock, self.faults, self._spawn, max_assets=max_assets)
-        accounts = list(getattr(ctx, "accounts", None) or ())
-        for i in getattr(ctx, "deposit_wallet_accounts", None) or ():
+        # Accounts created as new API users (deposit wallets): the standalone context's
+        # ``deposit_wallet_accounts``, or a scenario's ``polymarket_deposit_wallet_accounts = [0, ...]``
+        # (indexes of the venue's test accounts).
+        accounts = [a for a in (getattr(ctx, "accounts", None) or ()) if getattr(a, "address", None)]
+        indexes = getattr(ctx, "deposit_wallet_accounts", None)
+        if not indexes:
+            data = getattr(getattr(ctx, "scenario", None), "data", None)
+            indexes = data.get("polymarket_deposit_wallet_accounts", ()) if isinstance(data, dict) else ()
+        for i in indexes or ():
+            if not isinstance(i, int) or not 0 <= i < len(accounts):
+                raise ValueError(f"deposit wallet account index {i!r} out of range (0..{len(accounts) - 1})")
             self.register_deposit_wallet(accounts[i].address, new_api_user=True)
 
     def register_deposit_wallet(self, owner: str, new_api_user: bool = True) -> str:

@@ -57,8 +57,11 @@ def bundle_from_sim_info(info: dict[str, Any], account_index: int = 0, sink: Eve
         raise ValueError(f"the simulator has no polymarket account #{account_index}") from None
     events: list = []
     sink = sink or collecting_sink(events)
-    gateway = PolymarketGateway(acct["private_key"], None, GatewayConfig(rest_url=sec["rest_url"],
-                                                                         chain_id=int(sec.get("chain_id", C.POLYGON))))
+    # A deposit-wallet account (created as a new API user) signs as POLY_1271 with its wallet as funder.
+    sig_type = int(acct.get("signature_type", C.SignatureType.EOA))
+    gateway = PolymarketGateway(acct["private_key"], None, GatewayConfig(
+        rest_url=sec["rest_url"], chain_id=int(sec.get("chain_id", C.POLYGON)), signature_type=sig_type,
+        funder=acct.get("deposit_wallet") if sig_type == C.SignatureType.POLY_1271 else None))
     tick_sizes = {tok["token_id"]: Decimal(m["tick_size"]) for m in sec["markets"] for tok in m["tokens"]}
     feed = PolymarketMarketFeed(sink, FeedConfig(
         ws_url=sec["ws_market_url"], rest_url=sec["rest_url"], freeze_after_s=t.freeze_after_s,
