@@ -2,14 +2,17 @@
 
 - L1 (create/derive API key) and L2 (HMAC) authentication (:mod:`.auth`).
 - V2 orders built with the official rounding rules per tick size and signed by the fast signer;
-  the neg-risk exchange where the market is neg-risk; EOA, POLY_PROXY and POLY_GNOSIS_SAFE.
+  the neg-risk exchange where the market is neg-risk; EOA, POLY_PROXY, POLY_GNOSIS_SAFE and
+  POLY_1271 (deposit wallets). IOC/FOK legs are signed for exactly the shares asked (amounts.py).
 - Idempotent client order ids: Polymarket has no client order id field, so the gateway keeps
   ``client_order_id -> signed order`` (salt derived from the id; timestamp fixed at first build).
   A resend is byte-identical, has the same order hash, and the venue's duplicate answer is
-  recognised as "already accepted". The map can be persisted (``idempotency_path``) so this holds
-  across restarts.
+  recognised as "already accepted". Across restarts: :meth:`PolymarketGateway.prepare` gives the
+  order's identity as text to journal before sending and :meth:`PolymarketGateway.restore` takes it
+  back (``idempotency_path`` still works but is not needed).
 - A token bucket limits the request rate and honours 429 Retry-After; transport errors and 5xx
-  are retried (safe: orders are idempotent), then reported as a retryable rejection.
+  are retried (safe: orders are idempotent), then reported as ``AMBIGUOUS`` (retryable: the order
+  may exist; ask the venue by its hash), never as a refusal.
 - Market metadata (tick size, neg-risk, fee rate and exponent, minimum size) is cached.
 """
 
