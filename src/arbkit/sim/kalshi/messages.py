@@ -52,7 +52,6 @@ class MarketWire(msgspec.Struct):
     expected_expiration_time: str
     expiration_time: str
     expiration_value: str
-    fractional_trading_enabled: bool
     last_price_dollars: str
     latest_expiration_time: str
     liquidity_dollars: str
@@ -110,7 +109,8 @@ class TradeWire(msgspec.Struct):
     count_fp: str
     created_time: str
     no_price_dollars: str
-    taker_side: str
+    taker_book_side: str
+    taker_outcome_side: str
     ticker: str
     trade_id: str
     yes_price_dollars: str
@@ -181,7 +181,6 @@ class Balance(msgspec.Struct):
 
 
 class OrderWire(msgspec.Struct):
-    action: str
     book_side: str
     client_order_id: str
     created_time: str
@@ -196,7 +195,6 @@ class OrderWire(msgspec.Struct):
     order_id: str
     outcome_side: str
     remaining_count_fp: str
-    side: str
     status: str
     taker_fees_dollars: str
     taker_fill_cost_dollars: str
@@ -286,7 +284,6 @@ class BatchCancelV2Envelope(msgspec.Struct):
 
 
 class FillWire(msgspec.Struct):
-    action: str
     book_side: str
     count_fp: str
     created_time: str
@@ -295,15 +292,12 @@ class FillWire(msgspec.Struct):
     is_taker: bool
     market_ticker: str
     no_price_dollars: str
-    no_price_fixed: str  # deprecated alias Kalshi still emits (Fixed-Point Migration doc)
     order_id: str
     outcome_side: str
-    side: str
     ticker: str
     trade_id: str
     ts: int
     yes_price_dollars: str
-    yes_price_fixed: str  # deprecated alias Kalshi still emits
 
 
 class FillsPage(msgspec.Struct):
@@ -382,7 +376,8 @@ class TradeMsg(msgspec.Struct):
     yes_price_dollars: str
     no_price_dollars: str
     count_fp: str
-    taker_side: str
+    taker_outcome_side: str
+    taker_book_side: str
     ts: int
 
 
@@ -391,14 +386,13 @@ class FillMsg(msgspec.Struct, omit_defaults=True):
     order_id: str
     market_ticker: str
     is_taker: bool
-    side: str
+    outcome_side: str
+    book_side: str
     yes_price_dollars: str
     count_fp: str
     fee_cost: str
-    action: str
     ts: int
     post_position_fp: str
-    purchased_side: str
     client_order_id: str | None = None
 
 
@@ -407,8 +401,8 @@ class UserOrderMsg(msgspec.Struct, omit_defaults=True):
     user_id: str
     ticker: str
     status: str
-    side: str
-    is_yes: bool
+    outcome_side: str
+    book_side: str
     yes_price_dollars: str
     fill_count_fp: str
     remaining_count_fp: str

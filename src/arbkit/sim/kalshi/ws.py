@@ -363,7 +363,7 @@ class WsHub:
                 )
                 self._data(session, sub, "orderbook_delta", msg)
 
-    def on_trade(self, trade: SimTrade, taker_side: str) -> None:
+    def on_trade(self, trade: SimTrade, taker_outcome: str) -> None:
         price = decimal_to_price(trade.price_yes)
         msg = M.TradeMsg(
             trade_id=trade.trade_id,
@@ -371,7 +371,8 @@ class WsHub:
             yes_price_dollars=fmt_price(price),
             no_price_dollars=fmt_price(PRICE_ONE - price),
             count_fp=fmt_count(decimal_to_count(trade.size)),
-            taker_side=taker_side,
+            taker_outcome_side=taker_outcome,
+            taker_book_side="bid" if taker_outcome == "yes" else "ask",
             ts=trade.ts_ns // NS,
         )
         for session in list(self.sessions):
@@ -385,14 +386,13 @@ class WsHub:
             order_id=fill.order_id,
             market_ticker=fill.ticker,
             is_taker=fill.is_taker,
-            side=fill.side,
+            outcome_side=fill.outcome_side,
+            book_side="bid" if fill.outcome_side == "yes" else "ask",
             yes_price_dollars=fmt_price(fill.price_yes),
             count_fp=fmt_count(fill.count),
             fee_cost=fmt_money(fill.fee),
-            action=fill.action,
             ts=fill.ts_ns // NS,
             post_position_fp=fmt_count(fill.post_position),
-            purchased_side=fill.outcome_side,
             client_order_id=fill.client_order_id or None,
         )
         for session in list(self.sessions):

@@ -307,7 +307,14 @@ class KalshiUserStream(SingleLinkStream):
             self._since_ns = fill.ts_ns
         cum = self._cum.get(fill.order_id, 0) + fill.count_lots
         self._cum[fill.order_id] = cum
-        ev = fill.to_event(await self._coid(fill), ts_recv=self.clock.now_ns())
+        coid = await self._coid(fill)
+        if self.gateway is not None:
+            try:
+                fill = self.gateway.fill_with_intent(fill, coid)  # booked as the order we sent (buy NO vs sell YES)
+            except ValueError as exc:  # the venue's direction contradicts our order: book it as the venue says
+                self._emit(self.malformed.record(repr(fill).encode(), f"fill direction: {exc}", self.clock.now_ns()))
+                log.error("kalshi user stream: %s; booked as the venue reports it", exc)
+        ev = fill.to_event(coid, ts_recv=self.clock.now_ns())
         cum_q = lots_to_count(cum)
         size = self.gateway.order_size(ev.client_order_id) if self.gateway is not None and ev.client_order_id else None
         ev = msgspec.structs.replace(ev, cumulative_quantity=cum_q,
