@@ -227,7 +227,7 @@ async def test_rate_limit_batch_metadata_and_cancel_all(sim):
     assert (meta.price_level_structure, meta.fee_type, meta.fee_multiplier) == ("linear_cent", "quadratic", D(1))
     yes, no = meta.instruments()
     assert yes.fee.kind == "kalshi" and yes.complement_id == no.id and yes.event_id == meta.event_ticker
-    runner.faults.add({"kind": "REST_429", "venue": "kalshi", "match": "/portfolio/orders", "times": 1,
+    runner.faults.add({"kind": "REST_429", "venue": "kalshi", "match": "/portfolio/events/orders", "times": 1,
                        "retry_after_s": 0.3})
     results = await gw.submit_many([
         order(ticker, "yes", Side.BUY, "1", "0.05", "b-1"),
