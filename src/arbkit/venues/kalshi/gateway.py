@@ -259,7 +259,11 @@ class GatewayConfig:
     # After an ambiguous create (no answer, 5xx, unreadable answer): wait this long, then look the
     # order up by client order id; resend only when the venue says it has no such order.
     ambiguous_settle_s: float = 0.5
-    lookup_window_s: int = 600  # the lookup lists orders created since (first send - this)
+    # > 0: the lookup lists only orders created since (first send - this many seconds). Off by
+    # default: it trusts the venue's clock against ours, and a wrong clock would make a placed order
+    # look absent (a resend). The full scan is bounded by order_lookup_pages and says "unknown"
+    # (never "absent") when it stops early.
+    lookup_window_s: int = 0
 
 
 @dataclass
@@ -450,6 +454,7 @@ class KalshiGateway:
         self._coid_to_oid: dict[str, str] = {}
         self._oid_to_coid: dict[str, str] = {}
         self._prepared: dict[str, Prepared] = {}  # client order id -> the order as prepared (and sent)
+        self._maybe_sent: set[str] = set()  # client order ids a create went out for (or restored ones)
         self.last_skew_ms: int | None = None  # local - exchange, from the last response's Date header
         self.requests = 0
         self.retries = 0
@@ -706,6 +711,7 @@ class KalshiGateway:
             raise ValueError(f"prepared order is for client_order_id {prep.client_order_id!r}, "
                              f"not {client_order_id!r}")
         self._prepared[client_order_id] = prep
+        self._maybe_sent.add(client_order_id)  # it may have gone out before the restart: look before sending
 
     # --- submit -----------------------------------------------------------------------------
 
@@ -788,7 +794,22 @@ class KalshiGateway:
     async def _create(self, request: OrderRequest, prep: Prepared) -> SubmitResult:
         coid = request.client_order_id
         t0 = time.perf_counter_ns()
-        since_s = max(0, self.clock.now_ns() // 1_000_000_000 - self.config.lookup_window_s)
+        since_s = self._since_s()
+        if coid in self._maybe_sent:
+            # Sent before (by this process, or before a restart: restored), with no answer that
+            # named the order: the venue may have it (an IOC that already finished no longer blocks
+            # the id). Look before sending: found -> that order; absent -> send; unknown -> hold.
+            try:
+                wire = await self._lookup_wire(coid, sure=True, since_s=since_s)
+            except (OrderStateUnknown, KalshiApiError, KalshiTransportError, KalshiAuthError,
+                    msgspec.DecodeError, msgspec.ValidationError) as exc:
+                return self._ambiguous(request, f"it may have been sent before and the lookup failed ({exc})")
+            if wire is not None:
+                if _same_order(prep, wire):
+                    return self._accepted(request, wire, time.perf_counter_ns() - t0)
+                return self._reject(request, f"client_order_id {coid} is already used by order {wire.order_id}",
+                                    code="duplicate_client_order_id")
+        self._maybe_sent.add(coid)
         why = ""
         attempts = max(1, self.config.max_attempts)
         for attempt in range(attempts):
@@ -837,7 +858,11 @@ class KalshiGateway:
         return self._reject(request, f"not placed: {why} on each of {attempts} attempt(s); the venue has no order "
                                      f"with client_order_id {coid}", code="unavailable", retryable=True)
 
-    async def _already_exists(self, request: OrderRequest, prep: Prepared, latency: int, since_s: int) -> SubmitResult:
+    def _since_s(self) -> int | None:
+        w = self.config.lookup_window_s
+        return max(0, self.clock.now_ns() // 1_000_000_000 - w) if w > 0 else None
+
+    async def _already_exists(self, request: OrderRequest, prep: Prepared, latency: int, since_s: int | None) -> SubmitResult:
         """409 order_already_exists: a retry of an order that did reach the venue (find it and
         report it as accepted) - unless the id is used by a different order (say so, never merge)."""
         coid = request.client_order_id
@@ -884,9 +909,12 @@ class KalshiGateway:
             known = self._coid_to_oid.get(req.client_order_id)
             if known:
                 results[i] = await self._resent(req, prep, known)
+            elif req.client_order_id in self._maybe_sent:
+                results[i] = await self._create(req, prep)  # looks it up first, sends alone if absent
             else:
+                self._maybe_sent.add(req.client_order_id)
                 preps.append((i, prep))
-        since_s = max(0, self.clock.now_ns() // 1_000_000_000 - self.config.lookup_window_s)
+        since_s = self._since_s()
         for start in range(0, len(preps), C.MAX_BATCH_ORDERS):
             chunk = preps[start:start + C.MAX_BATCH_ORDERS]
             t0 = time.perf_counter_ns()
@@ -933,7 +961,7 @@ class KalshiGateway:
         return [results[i] for i in range(len(requests))]
 
     async def _batch_item(self, request: OrderRequest, prep: Prepared, item: BatchCreateV2Item, latency: int,
-                          since_s: int) -> SubmitResult:
+                          since_s: int | None) -> SubmitResult:
         if item.error is None and item.order_id:
             try:
                 return self._accepted_v2(request, prep, item.order_id, count_lots(item.fill_count or "0"),
@@ -945,7 +973,7 @@ class KalshiGateway:
             return await self._already_exists(request, prep, latency, since_s)
         return self._reject(request, e.message + (f": {e.details}" if e.details else ""), code=e.code)
 
-    async def _resolve_ambiguous(self, request: OrderRequest, prep: Prepared, why: str, since_s: int) -> SubmitResult:
+    async def _resolve_ambiguous(self, request: OrderRequest, prep: Prepared, why: str, since_s: int | None) -> SubmitResult:
         try:
             wire = await self._lookup_wire(request.client_order_id, sure=True, since_s=since_s)
         except (OrderStateUnknown, KalshiApiError, KalshiTransportError, KalshiAuthError,
