@@ -89,7 +89,9 @@ EXTRA: dict[str, set[str]] = {
     # Order: outcome_side / book_side (required in the current Order schema), fee dollars (post-cut)
     "order": {"outcome_side", "book_side", "taker_fees_dollars", "maker_fees_dollars"},
     # Fill: outcome_side / book_side / fee_cost (current Fill schema)
-    "fill": {"outcome_side", "book_side", "fee_cost", "no_price_dollars", "yes_price_dollars"},
+    "fill": {"outcome_side", "book_side", "fee_cost", "no_price_dollars", "yes_price_dollars", "exchange_index"},
+    # MarketPosition.exchange_index (required in the official SDK 3.34.0 model)
+    "market_position": {"exchange_index"},
     "balance": {"balance_dollars"},  # GetBalanceResponse.balance_dollars
     "trade": {"taker_book_side"},  # Trade.taker_book_side (Order direction doc)
     "trade_msg": {"taker_book_side"},

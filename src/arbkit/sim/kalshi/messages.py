@@ -287,6 +287,7 @@ class FillWire(msgspec.Struct):
     book_side: str
     count_fp: str
     created_time: str
+    exchange_index: int  # Fill.exchange_index (required in the official SDK 3.34.0 model): one shard, 0
     fee_cost: str
     fill_id: str
     is_taker: bool
@@ -306,6 +307,7 @@ class FillsPage(msgspec.Struct):
 
 
 class MarketPositionWire(msgspec.Struct):
+    exchange_index: int  # MarketPosition.exchange_index (required in the official SDK 3.34.0 model)
     fees_paid_dollars: str
     last_updated_ts: str
     market_exposure_dollars: str

@@ -515,6 +515,7 @@ class KalshiServer:
         chunk, cursor = _page(rows, q, 100, 1000)
         market_positions = [
             M.MarketPositionWire(
+                exchange_index=0,
                 fees_paid_dollars=fmt_money(st.fees_paid),
                 last_updated_ts=M.rfc3339(st.last_updated_ns),
                 market_exposure_dollars=fmt_money(st.basis),
@@ -566,6 +567,7 @@ class KalshiServer:
                     book_side="bid" if f.outcome_side == "yes" else "ask",
                     count_fp=fmt_count(f.count),
                     created_time=M.rfc3339(f.ts_ns),
+                    exchange_index=0,
                     fee_cost=fmt_money(f.fee),
                     fill_id=f.trade_id,
                     is_taker=f.is_taker,
