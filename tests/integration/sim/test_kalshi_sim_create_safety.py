@@ -19,6 +19,7 @@ order id, and its fills are what the gateway reports.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal as D
 from typing import Any
 
@@ -26,12 +27,13 @@ import pytest
 
 from arbkit.core.clock import SimClock
 from arbkit.core.enums import InstrumentKind, OrderStatus, Side, TimeInForce, Venue
-from arbkit.core.events import OrderAccepted, OrderRejected
+from arbkit.core.events import OrderAccepted, OrderFilled, OrderRejected
 from arbkit.core.instruments import Instrument
 from arbkit.core.orders import OrderRequest
 from arbkit.sim.runner import SimRunner
 from arbkit.venues.kalshi.auth import KalshiSigner
 from arbkit.venues.kalshi.gateway import GatewayConfig, KalshiGateway
+from arbkit.venues.kalshi.user import KalshiUserStream, UserStreamConfig
 
 CREATE = "POST /trade-api/v2/portfolio/events/orders"
 LIST = "GET /trade-api/v2/portfolio/orders"
@@ -170,4 +172,22 @@ async def test_a_restarted_gateway_restores_the_prepared_order_and_books_a_no_pu
     [fill] = got
     assert (fill.instrument_id, fill.side, fill.price, fill.quantity, fill.client_order_id) == (
         f"kalshi:{ticker}:no", Side.BUY, D("0.6600"), D("2.00"), "safe-no-1")
+    # the user stream (its REST backfill on connect) books it the same way
+    events: list = []
+    a = k["accounts"][0]
+    user = KalshiUserStream(events.append, KalshiSigner.from_pem_file(a["key_id"], a["private_key_path"]), restarted,
+                            UserStreamConfig(ws_url=k["ws_url"], reconcile_interval_s=0), clock=runner.clock,
+                            backfill_from_ns=1)
+    task = asyncio.create_task(user.run())
+    try:
+        for _ in range(200):
+            if any(isinstance(e, OrderFilled) for e in events):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await user.stop()
+        await asyncio.wait_for(task, 5)
+    [ws_fill] = [e for e in events if isinstance(e, OrderFilled)]
+    assert (ws_fill.instrument_id, ws_fill.side, ws_fill.price, ws_fill.client_order_id) == (
+        f"kalshi:{ticker}:no", Side.BUY, D("0.6600"), "safe-no-1")
     await restarted.close()
