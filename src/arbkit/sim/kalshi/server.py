@@ -1,23 +1,29 @@
 """The simulated Kalshi trade API v2: REST under ``/trade-api/v2``, WebSocket at ``/trade-api/ws/v2``.
 
 Routes: exchange status; markets (list, one, order book, public trades); events (list, one);
-series; portfolio balance, positions, fills, orders (create, list, get, cancel, batch create, batch
-cancel) and the V2 order entry under ``/portfolio/events/orders`` (bid|ask on the YES book: create,
-cancel, batch create, batch cancel). Fees use Kalshi's per-order rounding (``fees.py``) at the
-balance precision of a direct member ($0.0001) unless ``member="non_direct"`` ($0.01). Implements the runner's venue-server protocol (``KalshiServer(ctx)``, ``start(host)``, ``info()``,
-``stop()``). Public market data needs no authentication; every ``/portfolio`` route and the
-WebSocket's private channels need Kalshi's RSA-PSS signed headers (see ``auth.py``). Shapes are the
-fixed-point schema in force since 2026-03-12 (see ``messages.py``); errors are Kalshi's
+series; portfolio balance, positions, fills, orders (list, get) and the V2 order entry under
+``/portfolio/events/orders`` (bid|ask on the YES book: create, cancel, batch create, batch cancel).
+The retired legacy order mutations (``POST/DELETE /portfolio/orders[...]``, amend, decrease) answer
+HTTP 410 ``deprecated_v1_order_endpoint`` as the venue does (docs/venues/kalshi.md). Fees use
+Kalshi's per-order rounding (``fees.py``) at the balance precision of a direct member ($0.0001)
+unless ``member="non_direct"`` ($0.01). Implements the runner's venue-server protocol
+(``KalshiServer(ctx)``, ``start(host)``, ``info()``, ``stop()``). Public market data needs no
+authentication; every ``/portfolio`` route and the WebSocket's private channels need Kalshi's
+signed headers, RSA-PSS or Ed25519 by the key's type (see ``auth.py``). Shapes are the fixed-point
+schema (see ``messages.py``) with the direction fields ``outcome_side``/``book_side`` (the
+deprecated ``side``/``action``/``purchased_side``/``is_yes``/``taker_side`` are not sent); errors are
 ``{"error": {"code", "message", "details"}}`` (see ``errors.py``).
 
-Order entry (``POST /portfolio/orders``): ``ticker``, ``side`` yes|no, ``action`` buy|sell,
-``count`` or ``count_fp``, a price (``yes_price_dollars`` / ``no_price_dollars``, or the legacy
-integer-cent ``yes_price`` / ``no_price`` still accepted on requests), ``time_in_force``
-(``fill_or_kill`` / ``good_till_canceled`` (default) / ``immediate_or_cancel``), ``expiration_ts``
-(with good_till_canceled: expires then), ``client_order_id``, ``post_only``, ``reduce_only``,
-``buy_max_cost`` (cents; implies fill-or-kill). Market orders were retired by the venue (limit
-orders only); ``type: "market"`` is refused. A price off the market's price level structure is
-refused with ``invalid_price``.
+V2 create (``POST /portfolio/events/orders``): ``ticker``, ``side`` bid|ask, ``count`` and ``price``
+(fixed-point strings; the price on the YES book), ``time_in_force`` and
+``self_trade_prevention_type`` (required), ``client_order_id``, ``expiration_time`` (with
+good_till_canceled), ``post_only``, ``reduce_only`` (immediate_or_cancel only). Fractional counts
+(0.01) are accepted on every market. A price off the market's price level structure is refused
+with ``invalid_price``. The answer is flat: ``order_id``, ``client_order_id``, ``fill_count``,
+``remaining_count``, ``average_fill_price``/``average_fee_paid`` (when filled), ``ts_ms``.
+
+Fault SLOW_ACK processes the request at once and delays only its answer (a client that gives up
+waiting does not know whether its order exists: the ambiguous case).
 """
 
 from __future__ import annotations
