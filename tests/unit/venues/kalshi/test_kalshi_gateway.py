@@ -377,3 +377,28 @@ async def test_order_state_without_an_answer_is_unknown(key):
     async with gw:
         with pytest.raises(OrderStateUnknown, match="no response"):
             await gw.order_state("x-3")
+
+
+async def test_event_fee_override_wins_and_an_unmodelled_one_stops_the_market(venue):
+    """EventData.fee_type_override / fee_multiplier_override (official SDK 3.34.0 models/event_data.py)
+    take precedence over the series; a fee type we cannot compute makes the market untradeable."""
+    from arbkit.venues.kalshi.fees import KalshiFeeUnknown
+
+    v, gw = venue
+    market = META_ROUTES[0]
+    series = META_ROUTES[2]
+    v.plans = [market, (200, {"event": {"event_ticker": "KXT", "series_ticker": "KX", "fee_type_override": "quadratic",
+                                        "fee_multiplier_override": 0.5}}, {}), series]
+    meta = await gw.market("KXT-1")
+    assert (meta.fee_type, meta.fee_multiplier, meta.fee_source) == ("quadratic", D("0.5"), "event")
+    assert meta.instruments()[0].fee.maker_rate == D(0) and meta.instruments()[0].fee.multiplier == D("0.5")
+    gw._events.clear()
+    gw._series.clear()
+    v.plans = [market, (200, {"event": {"event_ticker": "KXT", "series_ticker": "KX", "fee_type_override": "flat"}}, {}),
+               series]
+    meta = await gw.market("KXT-1", refresh=True)
+    with pytest.raises(KalshiFeeUnknown, match="event fee"):
+        await gw.instruments("KXT-1")
+    res = await gw.submit(req(client_order_id="flat-1"))
+    assert not res.accepted and res.events[0].code == "invalid_order" and "not tradeable" in res.events[0].reason
+    assert not [s for s in v.seen if s[0] == "POST"]  # nothing was sent
