@@ -52,7 +52,6 @@ from arbkit.venues.common.ws import run_reconnecting, send_quietly
 from arbkit.venues.kalshi import constants as C
 from arbkit.venues.kalshi.auth import KalshiSigner
 from arbkit.venues.kalshi.parse import (
-    trade_taker_outcome,
     MalformedTracker,
     WsBody,
     WsFrame,
@@ -65,6 +64,7 @@ from arbkit.venues.kalshi.parse import (
     pick_price,
     snapshot_levels,
     units_to_price,
+    trade_taker_outcome,
 )
 
 log = logging.getLogger("arbkit.venues.kalshi.feed")
