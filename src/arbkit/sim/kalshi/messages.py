@@ -121,7 +121,7 @@ class TradesPage(msgspec.Struct):
     trades: list[TradeWire]
 
 
-class EventWire(msgspec.Struct):
+class EventWire(msgspec.Struct, omit_defaults=True):
     available_on_brokers: bool
     category: str
     collateral_return_type: str
@@ -131,6 +131,18 @@ class EventWire(msgspec.Struct):
     strike_period: str
     sub_title: str
     title: str
+    # EventData.fee_type_override / fee_multiplier_override (official SDK 3.34.0): only when set
+    fee_type_override: str | None = None
+    fee_multiplier_override: float | int | None = None
+
+
+class EventFeeUpdateMsg(msgspec.Struct):
+    """``event_fee_update`` on market_lifecycle_v2 ("Event Fee Override Update ... when an event-level
+    fee override is set or cleared", docs.kalshi.com/websockets/market-and-event-lifecycle)."""
+
+    event_ticker: str
+    fee_type_override: str | None
+    fee_multiplier_override: float | int | None
 
 
 class EventsPage(msgspec.Struct):

@@ -169,6 +169,7 @@ class KalshiServer:
         self.state = KalshiState(self.engine, self.catalog, [a.account_id for a in self.accounts])
         self.hub = WsHub(self.state, self.clock, self.faults, heartbeat_s=heartbeat_s)
         self.hub.user_order_builder = self.user_order_msg
+        self._fee_overrides: dict[str, dict[str, Any]] = {}  # event ticker -> EventData fee override fields
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -434,7 +435,21 @@ class KalshiServer:
             strike_period="",
             sub_title=first.event_sub_title,
             title=first.event_title,
+            **self._fee_overrides.get(event_ticker, {}),
         )
+
+    def set_event_fee_override(self, event_ticker: str, fee_type: str | None, fee_multiplier: float | int | None) -> None:
+        """Set (or, with both None, clear) an event-level fee override, as the venue's operators do;
+        the events endpoints show it and market_lifecycle_v2 subscribers get an event_fee_update.
+        The override is shown, not charged: the engine keeps pricing fees with the market's FeeSpec."""
+        if event_ticker not in self.catalog.events:
+            raise KeyError(event_ticker)
+        if fee_type is None and fee_multiplier is None:
+            self._fee_overrides.pop(event_ticker, None)
+        else:
+            self._fee_overrides[event_ticker] = {"fee_type_override": fee_type, "fee_multiplier_override": fee_multiplier}
+        self.hub.on_event_fee_update(M.EventFeeUpdateMsg(event_ticker=event_ticker, fee_type_override=fee_type,
+                                                         fee_multiplier_override=fee_multiplier))
 
     async def _events(self, request: web.Request) -> web.Response:
         q = request.rel_url.query

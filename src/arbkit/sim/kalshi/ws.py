@@ -41,7 +41,7 @@ from arbkit.sim.kalshi.state import FillRecord, KalshiState
 log = logging.getLogger(__name__)
 
 VENUE = "kalshi"
-CHANNELS = ("orderbook_delta", "ticker", "trade", "fill", "user_orders", "market_positions")
+CHANNELS = ("orderbook_delta", "ticker", "trade", "fill", "user_orders", "market_positions", "market_lifecycle_v2")
 PRIVATE_CHANNELS = frozenset({"orderbook_delta", "fill", "user_orders", "market_positions"})
 MARKETS_REQUIRED = frozenset({"orderbook_delta"})
 SEQUENCED = frozenset({"orderbook_delta", "trade"})
@@ -362,6 +362,13 @@ class WsHub:
                     client_order_id=coid,
                 )
                 self._data(session, sub, "orderbook_delta", msg)
+
+    def on_event_fee_update(self, msg: M.EventFeeUpdateMsg) -> None:
+        """``event_fee_update`` to every market_lifecycle_v2 subscriber (the channel takes no ticker filter)."""
+        for session in list(self.sessions):
+            for sub in list(session.subs.values()):
+                if sub.channel == "market_lifecycle_v2":
+                    self._data(session, sub, "event_fee_update", msg)
 
     def on_trade(self, trade: SimTrade, taker_outcome: str) -> None:
         price = decimal_to_price(trade.price_yes)

@@ -65,6 +65,10 @@ CH_TICKER = "ticker"
 CH_TRADE = "trade"
 CH_FILL = "fill"
 CH_USER_ORDERS = "user_orders"
+# Market & event lifecycle (docs.kalshi.com/websockets/market-and-event-lifecycle): no ticker filter;
+# carries market_lifecycle_v2 (event_type ... price_level_structure_updated, metadata_updated) and
+# event_fee_update ("Emitted when an event-level fee override is set or cleared").
+CH_LIFECYCLE = "market_lifecycle_v2"
 HEARTBEAT_S = 10.0  # Kalshi pings every 10 s with body "heartbeat" (Connection Keep-Alive doc)
 WS_ERR_UNKNOWN_CHANNEL = 8
 WS_ERR_UNKNOWN_SID = 7

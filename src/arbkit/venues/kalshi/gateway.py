@@ -641,6 +641,39 @@ class KalshiGateway:
         self._meta[ticker] = (time.monotonic(), meta)
         return meta
 
+    def on_event_fee_update(self, event_ticker: str, fee_type: str | None, fee_multiplier: Decimal | None) -> int:
+        """An ``event_fee_update`` (market_lifecycle_v2): the event's fee override was set or cleared.
+        Cached markets of the event take it at once (so an unmodelled fee type stops orders now, not
+        after the metadata TTL); the cached event is dropped so the next read takes the venue's view.
+        Returns how many cached markets changed."""
+        self._events.pop(event_ticker, None)
+        changed = 0
+        for ticker, (t, meta) in list(self._meta.items()):
+            if meta.event_ticker != event_ticker:
+                continue
+            if fee_type is None and fee_multiplier is None:  # cleared: back to the series, when we have it
+                hit = self._series.get(meta.series_ticker)
+                if hit is None:
+                    del self._meta[ticker]
+                    changed += 1
+                    continue
+                s = hit[1].series
+                new = msgspec.structs.replace(meta, fee_type=s.fee_type, fee_multiplier=s.fee_multiplier,
+                                              fee_source="series")
+            else:
+                new = msgspec.structs.replace(meta, fee_type=fee_type if fee_type is not None else meta.fee_type,
+                                              fee_multiplier=fee_multiplier if fee_multiplier is not None
+                                              else meta.fee_multiplier, fee_source="event")
+            self._meta[ticker] = (t, new)
+            changed += 1
+            if new.fee_problem:
+                log.error("Kalshi %s: %s; orders for it are refused", ticker, new.fee_problem)
+        return changed
+
+    def forget_market(self, ticker: str) -> None:
+        """Drop cached metadata of one market (its price grid or metadata changed)."""
+        self._meta.pop(ticker, None)
+
     async def instruments(self, ticker: str) -> tuple[Instrument, Instrument]:
         return (await self.market(ticker)).instruments()
 

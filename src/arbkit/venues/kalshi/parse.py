@@ -272,6 +272,11 @@ class WsBody(msgspec.Struct, kw_only=True):
     # ticker
     yes_bid_dollars: str | None = None
     yes_ask_dollars: str | None = None
+    # market_lifecycle_v2: market_lifecycle_v2 (event_type) and event_fee_update
+    event_type: str | None = None
+    event_ticker: str | None = None
+    fee_type_override: str | None = None
+    fee_multiplier_override: Decimal | None = None
     # control: subscribed / error
     channel: str | None = None
     sid: int | None = None
