@@ -853,6 +853,12 @@ class KalshiGateway:
             except KalshiAuthError as exc:
                 return self._reject(request, str(exc), code="auth")
             except KalshiTransportError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, TransportFailure) and isinstance(cause.last_exc, aiohttp.ClientConnectorError):
+                    # Every attempt failed to even connect (a create is only retried for that): the
+                    # request never left this host, so the venue cannot have it.
+                    return self._reject(request, f"not sent: could not connect to the venue ({exc})",
+                                        code="unavailable", retryable=True)
                 why = f"no answer to the create request ({exc})"
             else:
                 latency = time.perf_counter_ns() - t0

@@ -402,3 +402,17 @@ async def test_event_fee_override_wins_and_an_unmodelled_one_stops_the_market(ve
     res = await gw.submit(req(client_order_id="flat-1"))
     assert not res.accepted and res.events[0].code == "invalid_order" and "not tradeable" in res.events[0].reason
     assert not [s for s in v.seen if s[0] == "POST"]  # nothing was sent
+
+
+async def test_a_create_that_never_connected_is_not_sent_and_says_so(key):
+    """Connection refused on every attempt: the request never left, so the answer is a plain
+    retryable 'not sent' (no lookup needed, nothing can be at the venue)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gw = KalshiGateway(KalshiSigner("kid", key), GatewayConfig(rest_url=f"http://127.0.0.1:{port}/trade-api/v2",
+                                                                retry_backoff_s=0.01, max_attempts=2))
+    async with gw:
+        res = await gw.submit(req(client_order_id="never-connected"))
+    ev = res.events[0]
+    assert not res.accepted and ev.code == "unavailable" and ev.retryable and "not sent" in ev.reason
