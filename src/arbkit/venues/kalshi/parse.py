@@ -22,6 +22,7 @@ import msgspec
 from arbkit.core.enums import FillStatus, LiquiditySide, OrderStatus, Side, Venue
 from arbkit.core.events import OrderFilled
 from arbkit.core.numbers import parse_units
+from arbkit.core.book import MAX_LOTS
 from arbkit.core.orders import OrderState
 from arbkit.venues.common.malformed import MALFORMED_MESSAGES, SAMPLE_CHARS  # noqa: F401 - re-exported
 from arbkit.venues.common.malformed import MalformedTracker as _MalformedTracker
@@ -66,6 +67,8 @@ def count_lots(text: str, signed: bool = False) -> int:
     v = _count_cache.get(text)
     if v is None:
         v = parse_units(text, C.COUNT_DIGITS)
+        if not -MAX_LOTS <= v <= MAX_LOTS:  # beyond what any book or position can hold: junk
+            raise ValueError(f"count {text!r} out of range")
         if len(_count_cache) >= _CACHE_MAX:
             _count_cache.clear()
         _count_cache[text] = v
@@ -132,6 +135,8 @@ def pick_count(fp: str | None, legacy: int | None, what: str, signed: bool = Fal
         if not _is_int(legacy):
             raise ValueError(f"{what}: legacy count must be an integer, got {legacy!r}")
         u = legacy * C.LOTS_PER_CONTRACT
+        if not -MAX_LOTS <= u <= MAX_LOTS:
+            raise ValueError(f"{what}: legacy count {legacy} out of range")
         if lots is None:
             lots = u
         elif abs(u - lots) >= C.LOTS_PER_CONTRACT:  # the legacy integer is a whole-contract view
@@ -292,7 +297,7 @@ def body_ts_ns(body: WsBody) -> int:
     return parse_time_ns(body.ts)
 
 
-def _levels(rows: list[LevelWire] | None, legacy_cents: bool, what: str) -> list[tuple[int, int]]:
+def _levels(rows: list[LevelWire] | None, legacy_cents: bool, what: str, int_counts: bool = True) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for row in rows or ():
         if len(row) != 2:
@@ -306,9 +311,9 @@ def _levels(rows: list[LevelWire] | None, legacy_cents: bool, what: str) -> list
             raise ValueError(f"{what}: bad price {p!r}")
         if isinstance(q, str):
             lots = count_lots(q)
-        elif _is_int(q):
-            if q < 0:
-                raise ValueError(f"{what}: negative count {q}")
+        elif _is_int(q) and int_counts:  # legacy whole contracts; a *_fp level's count is a string
+            if not 0 <= q <= MAX_LOTS // C.LOTS_PER_CONTRACT:
+                raise ValueError(f"{what}: count {q} out of range")
             lots = q * C.LOTS_PER_CONTRACT
         else:
             raise ValueError(f"{what}: bad count {q!r}")
@@ -326,7 +331,7 @@ def snapshot_levels(body: WsBody | "OrderbookSide") -> tuple[list[tuple[int, int
         (body.no_dollars_fp, body.no_dollars, body.no, "no"),
     ):
         if fp is not None:
-            sides.append(_levels(fp, False, name))
+            sides.append(_levels(fp, False, name, int_counts=False))
         elif dollars is not None:
             sides.append(_levels(dollars, False, name))
         else:
