@@ -71,6 +71,7 @@ from arbkit.venues.kalshi.parse import (
     parse_time_ns,
     units_to_price,
 )
+from arbkit.venues.common import sane
 from arbkit.venues.common.http import (
     HttpResponse,
     OrderStateUnknown,
@@ -399,7 +400,7 @@ class KalshiGateway:
         except TransportFailure as exc:
             raise KalshiTransportError(
                 f"Kalshi {method} {rel}: no response after {attempts} attempts ({exc.last_exc!r})") from exc
-        resp = _Resp(r.status, r.body, r.headers)
+        resp = _Resp(r.status, sane.utf8_body(r.body), r.headers)
         if resp.status == 401:
             self._raise_auth(resp, method, path)
         return resp
@@ -429,6 +430,8 @@ class KalshiGateway:
                 q["cursor"] = cursor
             page = await self._get(rel, type_, q)
             out.extend(getattr(page, items))
+            if page.cursor and page.cursor == cursor:  # the same page again: would loop to max_pages
+                raise ValueError(f"GET {rel}: the venue repeated cursor {cursor[:80]!r}")
             cursor = page.cursor or ""
             if not cursor:
                 break
@@ -484,6 +487,13 @@ class KalshiGateway:
         s = series.series
         structure = m.price_level_structure or ("linear_cent" if (m.tick_size or 1) == 1 else "")
         ranges = tuple(C.PriceRange(Decimal(r.start), Decimal(r.end), Decimal(r.step)) for r in (m.price_ranges or ()))
+        for r in ranges:  # junk here would pass or refuse prices wrongly: refuse the answer instead
+            for v in (r.start, r.end, r.step):
+                if sane.amount(v, "price range", hi=Decimal(1)) % C.PRICE_UNIT:
+                    raise ValueError(f"{ticker}: price range value {v} finer than {C.PRICE_UNIT}")
+            if r.step <= 0 or r.end <= r.start:
+                raise ValueError(f"{ticker}: price range {r.start}-{r.end} step {r.step}")
+        sane.amount(s.fee_multiplier, "fee multiplier", hi=Decimal(100))
         meta = MarketMeta(
             ticker=m.ticker, event_ticker=m.event_ticker, series_ticker=series_ticker, title=m.title,
             subtitle=m.subtitle, yes_sub_title=m.yes_sub_title, no_sub_title=m.no_sub_title, status=m.status,
@@ -579,6 +589,9 @@ class KalshiGateway:
         if resp.status in (200, 201):
             try:
                 wire = msgspec.json.decode(resp.body, type=OrderEnvelope).order
+                if not wire.order_id or "\ufffd" in wire.order_id or not _same_order(body, wire) or (
+                        wire.client_order_id and wire.client_order_id != request.client_order_id):
+                    raise ValueError(f"the answer does not describe the order we sent ({wire.order_id!r})")
                 return self._accepted(request, wire, latency, body)
             except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
                 # Sent and answered, but the answer is unreadable: recovery must look it up
@@ -778,7 +791,7 @@ class KalshiGateway:
         wires = await self.orders(status="resting")
         for w in wires:
             self._remember(w.client_order_id or "", w.order_id)
-        return [order_state(w) for w in wires]
+        return [sane.order_state(order_state(w)) for w in wires]
 
     async def get_order(self, order_id: str) -> OrderWire | None:
         resp = await self._request("GET", C.PATH_ORDER.format(order_id=order_id))
@@ -831,8 +844,15 @@ class KalshiGateway:
             raise OrderStateUnknown(VENUE.value, venue_order_id or client_order_id, str(exc)) from exc
         if wire is None:
             return None
+        asked = venue_order_id or self._coid_to_oid.get(client_order_id, "")
+        if (asked and wire.order_id != asked) or (not asked and wire.client_order_id != client_order_id):
+            raise OrderStateUnknown(VENUE.value, asked or client_order_id, f"answer is about order {wire.order_id!r}")
+        try:
+            st = sane.order_state(order_state(wire))
+        except (ValueError, ArithmeticError) as exc:  # junk numbers: the venue's answer says nothing usable
+            raise OrderStateUnknown(VENUE.value, asked or client_order_id, f"unusable order: {exc!r}") from exc
         self._remember(wire.client_order_id or client_order_id, wire.order_id)
-        return order_state(wire)
+        return st
 
     # --- fills, balance, positions ----------------------------------------------------------
 
@@ -857,7 +877,7 @@ class KalshiGateway:
             return coid
         try:
             wire = await self.get_order(fill.order_id)
-        except (KalshiApiError, KalshiTransportError):
+        except (KalshiApiError, KalshiTransportError, ValueError):  # ValueError: an unreadable answer (msgspec)
             return ""
         if wire is not None and wire.client_order_id:
             self._remember(wire.client_order_id, wire.order_id)
@@ -872,7 +892,7 @@ class KalshiGateway:
 
     async def balances(self) -> list[Balance]:
         b = await self._get(C.PATH_BALANCE, BalanceWire)
-        cash = b.amount()
+        cash = sane.amount(b.amount(), "USD balance")
         return [Balance(currency="USD", total=cash, available=cash)]
 
     async def positions(self) -> list[Position]:

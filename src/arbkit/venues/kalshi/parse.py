@@ -77,10 +77,13 @@ def count_lots(text: str, signed: bool = False) -> int:
     return v
 
 
+_MAX_MONEY = Decimal(10) ** 15  # dollars: more than any account or fee; beyond it a number is junk
+
+
 def money(text: str) -> Decimal:
     """A ``*_dollars`` / ``fee_cost`` money string -> Decimal (up to 6 decimals in fee maths)."""
     d = Decimal(text.strip())
-    if not d.is_finite():
+    if not d.is_finite() or abs(d) > _MAX_MONEY:
         raise ValueError(f"not a finite amount: {text!r}")
     return d
 
@@ -152,8 +155,8 @@ def pick_money(dollars: str | None, cents: int | None, what: str) -> Decimal | N
             raise ValueError(f"{what}: {dollars!r} and legacy {cents} cents disagree")
         return d
     if cents is not None:
-        if not _is_int(cents):
-            raise ValueError(f"{what}: legacy cents must be an integer, got {cents!r}")
+        if not _is_int(cents) or abs(cents) > _MAX_MONEY * 100:
+            raise ValueError(f"{what}: legacy cents must be an integer in range, got {cents!r}")
         return Decimal(cents) / 100
     return None
 

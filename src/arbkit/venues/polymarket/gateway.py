@@ -52,6 +52,7 @@ from arbkit.venues.polymarket.parse import (
     side_of,
     to_ns,
 )
+from arbkit.venues.common import sane
 from arbkit.venues.common.http import HttpResponse, OrderStateUnknown, keepalive_session, send_with_retries
 from arbkit.venues.common.ratelimit import TokenBucket
 from arbkit.venues.polymarket.signer import OrderSigner, SignedOrder, salt_for
@@ -195,6 +196,9 @@ class MetadataProvider:
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                     log.warning("unreadable /clob-markets answer for %s (%r); using /tick-size and /neg-risk",
                                 condition_id, exc)
+            if info is not None and not _sane_market_info(info):
+                log.warning("unusable /clob-markets answer for %s (%r); using /tick-size and /neg-risk", condition_id, info)
+                info = None
             if info is not None:
                 tokens = {t.t for t in info.t if t is not None}
                 if token_id in tokens:
@@ -213,6 +217,8 @@ class MetadataProvider:
         if status != 200:
             raise RuntimeError(f"tick size of {token_id}: HTTP {status} {body[:200]!r}")
         tick = msgspec.json.decode(body, type=TickSizeResponse).minimum_tick_size
+        if not (tick.is_finite() and 0 < tick < 1):
+            raise ValueError(f"tick size of {token_id}: {tick!r}")
         status, body, _ = await gw._request("GET", C.PATH_NEG_RISK, params={"token_id": token_id}, auth=None)
         if status != 200:
             raise RuntimeError(f"neg-risk of {token_id}: HTTP {status} {body[:200]!r}")
@@ -234,6 +240,15 @@ class MetadataProvider:
 
 
 # --- gateway ----------------------------------------------------------------------------------
+
+
+def _sane_market_info(info: ClobMarketInfo) -> bool:
+    """Tick in (0, 1), fee rate in [0, 1], fee exponent in [0, 100], minimum size not negative: anything
+    else is a garbled answer (read as unreadable: the /tick-size and /neg-risk fallback is used)."""
+    fee_ok = info.fd is None or (info.fd.r.is_finite() and info.fd.e.is_finite() and 0 <= info.fd.r <= 1
+                                 and 0 <= info.fd.e <= 100)  # a rate is a fraction; exponents are small
+    mos_ok = info.mos is None or (info.mos.is_finite() and 0 <= info.mos <= sane.MAX_AMOUNT)
+    return info.mts.is_finite() and 0 < info.mts < 1 and fee_ok and mos_ok
 
 
 _UNKNOWN_ORDER_MARKERS = ("invalid orderid", "order not found", "not found")
@@ -365,7 +380,7 @@ class PolymarketGateway:
             self._session, method, self.config.rest_url + path, limiter=self.limiter, headers=headers,
             attempts=self.config.max_attempts if retry else 1, backoff_s=self.config.retry_backoff_s,
             params=params, data=body, on_send=on_send, on_response=on_response, label=f"Polymarket {method} {path}")
-        return resp.status, resp.body, resp.headers
+        return resp.status, sane.utf8_body(resp.body), resp.headers
 
     # --- credentials ------------------------------------------------------------------------
 
@@ -481,12 +496,18 @@ class PolymarketGateway:
         res = SubmitResult(client_order_id=coid, latency_ns=latency_ns)
         corr = request.correlation_id
         if status == 200 and resp is not None and resp.success and resp.orderID:
+            if resp.orderID.lower() != so.order_hash.lower():
+                # The venue's order id is the hash of the order we signed: an answer naming another
+                # order is garbled. The order may be placed: look it up, never resend blindly.
+                res.events.append(OrderRejected(
+                    venue=VENUE, client_order_id=coid, code="BAD_RESPONSE", retryable=True, correlation_id=corr,
+                    reason=f"answer names order {resp.orderID[:80]!r}, not ours {so.order_hash}: state unknown",
+                    ts_recv=now))
+                return res
             res.accepted = True
             res.venue_order_id = resp.orderID
             res.events.append(OrderAccepted(venue=VENUE, client_order_id=coid, venue_order_id=resp.orderID,
                                             correlation_id=corr, ts_recv=now))
-            if resp.orderID.lower() != so.order_hash.lower():
-                log.warning("venue order id %s differs from our order hash %s", resp.orderID, so.order_hash)
             return res
         msg = (resp.message if resp is not None else "") or raw[:300].decode("utf-8", "replace")
         if any(m in msg.lower() for m in _DUPLICATE_MARKERS):
@@ -496,6 +517,10 @@ class PolymarketGateway:
                                             correlation_id=corr, ts_recv=now))
             return res
         retryable = status == 429 or status >= 500
+        if status == 200 and (resp is None or resp.success or not (resp.errorMsg or resp.error_msg or resp.error)):
+            # 200 but unreadable, or "success" without an order id, or a failure without a reason:
+            # a garbled answer, not a refusal. The order may be placed (possibly placed = retryable).
+            retryable = True
         res.events.append(OrderRejected(venue=VENUE, client_order_id=coid, reason=msg or f"HTTP {status}",
                                         code=str(status), retryable=retryable, correlation_id=corr, ts_recv=now))
         return res
@@ -565,8 +590,14 @@ class PolymarketGateway:
         hit = self._orders.get(client_order_id)
         return hit[0].order_hash if hit else ""
 
-    def _cancel_events(self, resp: CancelResponse, asked: dict[str, str]) -> list[Event]:
+    def _cancel_events(self, raw: bytes, asked: dict[str, str]) -> list[Event]:
         now = self.clock.now_ns()
+        try:
+            resp = msgspec.json.decode(raw, type=CancelResponse)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+            return [OrderCancelRejected(venue=VENUE, client_order_id=coid or "*", ts_recv=now,
+                                        reason=f"unreadable cancel answer (state unknown, look it up): {exc}")
+                    for coid in (asked.values() or [""])]
         out: list[Event] = []
         for oid in resp.canceled:
             out.append(OrderCanceled(venue=VENUE, client_order_id=asked.get(oid) or self._by_hash.get(oid, ""),
@@ -592,7 +623,7 @@ class PolymarketGateway:
             return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id,
                                         reason=f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}",
                                         ts_recv=self.clock.now_ns())]
-        return self._cancel_events(msgspec.json.decode(raw, type=CancelResponse), {oid: client_order_id})
+        return self._cancel_events(raw, {oid: client_order_id})
 
     async def cancel_many(self, order_ids: list[str]) -> list[Event]:
         body = msgspec.json.encode(order_ids).decode()
@@ -600,7 +631,7 @@ class PolymarketGateway:
         if status != 200:
             return [OrderCancelRejected(venue=VENUE, client_order_id=self._by_hash.get(o, ""), reason=f"HTTP {status}",
                                         ts_recv=self.clock.now_ns()) for o in order_ids]
-        return self._cancel_events(msgspec.json.decode(raw, type=CancelResponse), {})
+        return self._cancel_events(raw, {})
 
     async def cancel_all(self) -> list[Event]:
         try:
@@ -611,13 +642,13 @@ class PolymarketGateway:
         if status != 200:
             return [OrderCancelRejected(venue=VENUE, client_order_id="*", reason=f"HTTP {status}",
                                         ts_recv=self.clock.now_ns())]
-        return self._cancel_events(msgspec.json.decode(raw, type=CancelResponse), {})
+        return self._cancel_events(raw, {})
 
     # --- state ------------------------------------------------------------------------------
 
     def _order_state(self, row: WsUserMessage) -> OrderState:
         original = dec(row.original_size, Decimal(0)) or Decimal(0)
-        return OrderState(
+        return sane.order_state(OrderState(
             venue=VENUE, instrument_id=_PREFIX + row.asset_id, client_order_id=self._by_hash.get(row.id, ""),
             venue_order_id=row.id, side=side_of(row.side), price=Decimal(row.price), quantity=original,
             filled_quantity=dec(row.size_matched, Decimal(0)) or Decimal(0), status=order_status(row),
@@ -625,7 +656,7 @@ class PolymarketGateway:
             time_in_force={"GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}.get(
                 (row.order_type or "GTC").upper(), TimeInForce.GTC),
             ts_created=to_ns(row.created_at),
-        )
+        ))
 
     async def _pages(self, path: str, params: dict[str, str]) -> list[WsUserMessage]:
         rows: list[WsUserMessage] = []
@@ -671,11 +702,14 @@ class PolymarketGateway:
             raise OrderStateUnknown(VENUE.value, oid, f"HTTP {status} {raw[:200]!r}")
         try:
             row = msgspec.json.decode(raw, type=WsUserMessage)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
             raise OrderStateUnknown(VENUE.value, oid, f"unreadable order: {exc}; {raw[:200]!r}") from exc
-        if not row.id:
-            raise OrderStateUnknown(VENUE.value, oid, f"order without an id: {raw[:200]!r}")
-        return self._order_state(row)
+        if row.id.lower() != oid.lower():  # also "no id": an answer about some other order says nothing
+            raise OrderStateUnknown(VENUE.value, oid, f"answer is about order {row.id[:80]!r}: {raw[:200]!r}")
+        try:
+            return self._order_state(row)
+        except (ValueError, ArithmeticError, TypeError) as exc:
+            raise OrderStateUnknown(VENUE.value, oid, f"unusable order: {exc!r}; {raw[:200]!r}") from exc
 
     def fills_from_trade(self, trade: WsUserMessage, ts_recv: int = 0) -> list[OrderFilled]:
         """Our fills in one trade row / user-channel trade event, as OrderFilled. A taker order
@@ -717,7 +751,7 @@ class PolymarketGateway:
 
     async def balances(self) -> list[Balance]:
         ba = await self.balance_allowance()
-        total = micro_units(ba.balance)
+        total = sane.amount(micro_units(ba.balance), "pUSD balance")
         return [Balance(currency="pUSD", total=total, available=total)]
 
     async def positions(self) -> list[Position]:
@@ -725,7 +759,7 @@ class PolymarketGateway:
         out = []
         for token in sorted(self._tokens_seen | set(self.metadata._cache)):
             ba = await self.balance_allowance("CONDITIONAL", token)
-            qty = micro_units(ba.balance)
+            qty = sane.amount(micro_units(ba.balance), f"balance of {token}")
             if qty:
                 out.append(Position(venue=VENUE, instrument_id=_PREFIX + token, quantity=qty))
         return out
