@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench import harness
 
@@ -695,7 +695,7 @@ class FuzzResult:
 
 
 def fuzz_parser(parser: str, n: int, seed: int = SEED, use_shared: bool = True) -> FuzzResult:
-    """Feed ``n`` mutated frames to one parser; returns what was observed (never raises for a
+    """Feed ``n`` mutated frames to one parser; return what was observed (never raises for a
     parser bug: an escaped exception is counted and sampled)."""
     rng = random.Random(f"{seed}:{parser}")
     objs = seeds(parser, use_shared)

@@ -223,7 +223,6 @@ async def run_polymarket(server, n: int, seed: int) -> dict[str, Tally]:
     shared = pm_shared_seeds()
     tallies = {k: Tally() for k in ("create", "cancel", "order_state", "open_orders", "fills", "balances",
                                     "positions", "market")}
-    k = 0
     try:
         for i in range(n):
             # create: the answer names the order we just signed (its hash is the venue's order id)
@@ -332,7 +331,6 @@ async def run_polymarket(server, n: int, seed: int) -> dict[str, Tally]:
                         and sane_dec(meta.fee_exponent, D(0)) and sane_dec(meta.min_size, D(0)))
 
             await query(tallies["market"], lambda: gw.metadata.get(PM_TOKEN, "", pm_inst()), meta_ok, body, m, intact)
-            k += 1
     finally:
         await gw.close()
     return tallies
