@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exec_kit import KALSHI_NO, POLY_YES, T0, cross_venue_intent, drive, replay_kinds
+from exec_kit import KALSHI_NO, POLY_YES, T0, cross_venue_intent, drive, held, replay_kinds
 
 from arbkit.core.enums import OrderStatus, Venue
 from arbkit.core.events import OrderCanceled, OrderFilled, OrderRejected
@@ -94,11 +94,7 @@ async def test_unknown_state_holds_the_saga_then_resumes_when_the_venue_answers(
     assert env.engine.submit(cross_venue_intent("la-3", T0)).approved
     saga = env.engine.sagas["la-3"]
 
-    async def until_held():
-        while not saga.held:
-            await env.clock.sleep(0.05)
-
-    await drive(env.clock, until_held())
+    await held(env, saga.execution_id)
     assert saga.report is None and "la-3" in env.engine.held()
     assert "la-3" in env.risk.in_flight and env.risk.capital.reserved  # still counts against risk
     kinds = replay_kinds(env.journal, "la-3")
@@ -117,11 +113,7 @@ async def test_operator_closes_or_hedges_a_held_saga(env_factory):
     assert env.engine.submit(cross_venue_intent("op-1", T0)).approved
     saga = env.engine.sagas["op-1"]
 
-    async def until_held():
-        while not saga.held:
-            await env.clock.sleep(0.05)
-
-    await drive(env.clock, until_held())
+    await held(env, saga.execution_id)
     msg = await drive(env.clock, env.engine.resolve("op-1", "close", note="checked by hand"))
     assert "closed" in msg and saga.report is not None and saga.report.status is ExecutionStatus.FAILED
     assert "op-1" not in env.risk.in_flight
