@@ -75,10 +75,19 @@ def node_env(info: dict[str, Any]) -> dict[str, str]:
 
 
 def write_node_config(info: dict[str, Any], run_dir: Path, journal: Path, *, venues: tuple[str, ...] = ("polymarket", "kalshi"),
-                      name: str = "node.toml") -> Path:
+                      strategy: bool = True, daily_loss: str | None = None, name: str = "node.toml") -> Path:
     """The demo's node configuration (mode sim, all risk limits set, cross-venue strategy on),
-    optionally without one of the venues."""
+    optionally without one of the venues, with the strategy off (a driver sends its own) or
+    another daily loss limit (a driver buying without an edge loses by design)."""
     text = demo.demo_config_text(info, journal, f"ipc://{run_dir / 'control.ipc'}")
+    if daily_loss is not None:
+        head, sep, rest = text.partition("daily_loss_limit = ")
+        assert sep, "the demo configuration has no daily loss limit"
+        text = head + sep + json.dumps(daily_loss) + rest[rest.index("\n"):]
+    if not strategy:
+        on = "[strategies.cross_venue]\nenabled = true\n"
+        assert on in text, "the demo configuration's strategy table changed"
+        text = text.replace(on, "[strategies.cross_venue]\nenabled = false\n")
     for v in ("polymarket", "kalshi"):
         if v not in venues:
             head, sep, rest = text.partition(f"[venues.{v}]\n")
@@ -386,26 +395,73 @@ class Kill:
         return self.recovery_started and not self.recovery_done
 
 
-def open_sagas_at(view: JournalView, t_ns: int) -> set[str]:
-    started = {eid for eid, ts in view.started().items() if ts <= t_ns}
-    done = {eid for eid, tss in view.reported().items() if min(tss) <= t_ns}
-    return started - done
+class SagaWatch:
+    """Follows a journal another process writes: the sagas open (started, not reported), and
+    per incarnation of the writer its first record and the sagas it touched."""
+
+    def __init__(self, journal: Path) -> None:
+        self.tail = JournalTail(journal)
+        self.open: set[str] = set()
+        self.spawn_ns = 0
+        self.first_record_ns = 0
+        self.touched: set[str] = set()
+
+    def begin(self, spawn_ns: int) -> None:
+        self.poll()
+        self.spawn_ns, self.first_record_ns, self.touched = spawn_ns, 0, set()
+
+    def poll(self) -> list[tuple[int, int, str, str]]:
+        rows = self.tail.poll()
+        for _, ts, kind, cid in rows:
+            if self.spawn_ns and ts >= self.spawn_ns:
+                self.first_record_ns = self.first_record_ns or ts
+                if cid:
+                    self.touched.add(cid)
+            if kind == "ExecutionStarted":
+                self.open.add(cid)
+            elif kind == "ExecutionReported":
+                self.open.discard(cid)
+        return rows
+
+    def wait(self, until, timeout_s: float, alive=None, interval_s: float = 0.001) -> bool:  # type: ignore[no-untyped-def]
+        """Poll until ``until(rows)`` holds for the new rows (True), or the timeout passes or
+        ``alive()`` turns false (False)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if until(self.poll()):
+                return True
+            if alive is not None and not alive():
+                return False
+            time.sleep(interval_s)
+        return False
+
+    def active(self) -> set[str]:
+        """Sagas open now that this incarnation worked on."""
+        return self.open & self.touched
+
+    def close(self) -> None:
+        self.tail.close()
 
 
 def classify(view: JournalView, kills: list[Kill]) -> None:
-    """Mark each kill inside a saga (a saga started and not reported at the kill) and inside the
-    window between a LegSubmitted and the venue's first answer journaled for that order."""
+    """Mark each kill inside a saga (a saga started and not reported at the kill, which the
+    killed incarnation was working on: it journaled something of it) and inside the window
+    between a LegSubmitted and the venue's first answer journaled for that order."""
     started = view.started()
     reported = {eid: min(tss) for eid, tss in view.reported().items()}
     subs = view.submitted()
     first_answer: dict[str, int] = {}
-    for _, ts, kind, _, ev in view.records:
+    touched: list[tuple[int, str]] = []
+    for _, ts, kind, cid, ev in view.records:
+        if cid:
+            touched.append((ts, cid))
         if kind in ORDER_ANSWER_KINDS:
             coid = getattr(ev, "client_order_id", "")
             if coid and coid not in first_answer:
                 first_answer[coid] = ts
     for k in kills:
-        k.in_saga = any(ts <= k.dead_ns and reported.get(eid, 1 << 62) > k.dead_ns for eid, ts in started.items())
+        open_ = {eid for eid, ts in started.items() if ts <= k.dead_ns and reported.get(eid, 1 << 62) > k.dead_ns}
+        k.in_saga = any(cid in open_ for ts, cid in touched if k.spawn_ns <= ts <= k.dead_ns)
         k.in_leg_window = any(k.spawn_ns <= ts <= k.dead_ns and first_answer.get(coid, 1 << 62) > k.dead_ns
                               for coid, (ts, _) in subs.items())
 
@@ -558,6 +614,14 @@ def kill_figures(kills: list[Kill]) -> dict[str, int]:
             "kills_in_leg_window": sum(k.in_leg_window for k in kills),
             "kills_inside_recovery": sum(k.in_recovery for k in kills),
             "kills_inside_recovery_with_work": sum(k.in_recovery and k.had_work for k in kills)}
+
+
+def write_kills(kills: list[Kill], path: Path) -> None:
+    """One line per kill (for reading a run afterwards)."""
+    with contextlib.suppress(OSError):
+        path.write_text("".join(f"{i:3d} {k.how:<28} saga={int(k.in_saga)} leg_window={int(k.in_leg_window)} "
+                                f"recovery={int(k.in_recovery)} had_work={int(k.had_work)} "
+                                f"lived_ms={(k.dead_ns - k.spawn_ns) // 1_000_000}\n" for i, k in enumerate(kills)))
 
 
 def report(title: str, figures: dict[str, Any], failures: list[str], path: Path | None = None) -> str:

@@ -41,6 +41,7 @@ from chaos_support import (
     JournalTail,
     JournalView,
     Kill,
+    SagaWatch,
     approve_mappings,
     check_run,
     classify,
@@ -50,6 +51,7 @@ from chaos_support import (
     report,
     start_sim,
     venue_snapshot,
+    write_kills,
     write_node_config,
 )
 
@@ -60,6 +62,7 @@ SEED = int(os.environ.get("ARBKIT_CHAOS_SEED", "20261204"))
 DISLOCATE_EVERY_S = 0.5
 START_TIMEOUT_S = 60.0
 RECOVERY_MARK = "recovery: RecoveryReport("
+FINAL_RUN_S = 6.0
 
 
 class NodeRun:
@@ -76,7 +79,6 @@ class NodeRun:
                                      env=env, start_new_session=True, cwd=run_dir)
         out.close()
         err.close()
-        self.first_record_ns = 0  # its first journal record (the bus starts right before recovery)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -101,44 +103,10 @@ class NodeRun:
         return time.time_ns()
 
 
-class SagaWatch:
-    """Follows the journal: open sagas, and this incarnation's first record."""
-
-    def __init__(self, journal: Path) -> None:
-        self.tail = JournalTail(journal)
-        self.open: set[str] = set()
-
-    def take(self, rows, run: NodeRun | None) -> None:  # type: ignore[no-untyped-def]
-        for _, ts, kind, cid in rows:
-            if run is not None and not run.first_record_ns and ts >= run.spawn_ns:
-                run.first_record_ns = ts
-            if kind == "ExecutionStarted":
-                self.open.add(cid)
-            elif kind == "ExecutionReported":
-                self.open.discard(cid)
-
-    def poll(self, run: NodeRun | None) -> list:
-        rows = self.tail.poll()
-        self.take(rows, run)
-        return rows
-
-    def wait(self, run: NodeRun, until, timeout_s: float, interval_s: float = 0.001) -> bool:  # type: ignore[no-untyped-def]
-        """Poll until ``until(rows)`` is true (True) or the timeout / the process ends (False)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            rows = self.poll(run)
-            if until(rows):
-                return True
-            if not run.alive():
-                return False
-            time.sleep(interval_s)
-        return False
-
-
 def _wait_recovered(watch: SagaWatch, run: NodeRun, timeout_s: float = START_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout_s
     while not run.recovered():
-        watch.poll(run)
+        watch.poll()
         if not run.alive():
             pytest.fail(f"node incarnation {run.k} exited with {run.proc.returncode} before recovering:\n{run.log_tail()}")
         if time.monotonic() > deadline:
@@ -167,50 +135,49 @@ def test_kill9_the_real_node_then_check_the_venue(tmp_path):
         watch = SagaWatch(journal)
         k = 0
         while len(kills) < KILLS:
-            watch.poll(None)
+            watch.poll()
             had_work = bool(watch.open)
             run = NodeRun(k, tmp_path, cfg, mappings, env)
+            watch.begin(run.spawn_ns)
             k += 1
             r = rng.random()
             if had_work and r < 0.45:
                 how = "recovery"  # a restart in the middle of recovering the sagas the last kill interrupted
-                watch.wait(run, lambda rows: run.first_record_ns > 0, START_TIMEOUT_S)
+                watch.wait(lambda rows: watch.first_record_ns > 0, START_TIMEOUT_S, run.alive)
                 time.sleep(rng.uniform(0.0, 0.08))
             else:
                 _wait_recovered(watch, run)
                 r = rng.random()
                 if r < 0.45:
                     how = "leg-submitted"  # the order is journaled and on its way to the venue
-                    watch.wait(run, lambda rows: any(kd == "LegSubmitted" for _, _, kd, _ in rows), 10.0)
+                    watch.wait(lambda rows: any(kd == "LegSubmitted" for _, _, kd, _ in rows), 10.0, run.alive)
                     time.sleep(rng.uniform(0.0, 0.003))
                 elif r < 0.8:
                     how = "saga"
-                    watch.wait(run, lambda rows: any(kd == "ExecutionStarted" for _, _, kd, _ in rows), 10.0)
+                    watch.wait(lambda rows: any(kd == "ExecutionStarted" for _, _, kd, _ in rows), 10.0, run.alive)
                     time.sleep(rng.uniform(0.0, 0.03))
                 else:
                     how = "random"
                     time.sleep(rng.uniform(0.05, 1.5))
             if not run.alive():
                 pytest.fail(f"node incarnation {run.k} exited by itself ({run.proc.returncode}):\n{run.log_tail()}")
-            recovery_started = run.first_record_ns > 0
             dead = run.kill9()
-            watch.poll(run)
-            kills.append(Kill(how=how, spawn_ns=run.spawn_ns, dead_ns=dead, recovery_started=recovery_started or run.first_record_ns > 0,
+            watch.poll()
+            kills.append(Kill(how=how, spawn_ns=run.spawn_ns, dead_ns=dead, recovery_started=watch.first_record_ns > 0,
                               recovery_done=run.recovered(), had_work=had_work))
         # the last incarnation: no kill, no new dislocation; every saga finishes
         disl.stop()
         disl = None
         run = NodeRun(k, tmp_path, cfg, mappings, env)
         final_start = run.spawn_ns
+        watch.begin(final_start)
         _wait_recovered(watch, run)
-        deadline = time.monotonic() + 45
-        quiet_since = time.monotonic()
-        while time.monotonic() < deadline:
-            if watch.poll(run) or watch.open:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since > 6.0:  # settlement (MATCHED -> CONFIRMED) has time to arrive
-                break
-            time.sleep(0.1)
+        # recovery's resumed sagas finish, settlement (MATCHED -> CONFIRMED) comes in; the
+        # scenario's own dislocations may still start sagas: SIGTERM drains them
+        t_end = time.monotonic() + FINAL_RUN_S
+        while time.monotonic() < t_end:
+            watch.poll()
+            time.sleep(0.05)
         run.proc.send_signal(signal.SIGTERM)
         try:
             rc = run.proc.wait(60)
@@ -218,12 +185,13 @@ def test_kill9_the_real_node_then_check_the_venue(tmp_path):
             run.kill9()
             pytest.fail("the last node incarnation did not stop on SIGTERM within 60 s")
         run = None
-        watch.tail.close()
+        watch.close()
         assert rc == 0, f"the last node incarnation exited with {rc}"
 
         snap = venue_snapshot(info)
         view = JournalView.read(journal)
         classify(view, kills)
+        write_kills(kills, tmp_path / "kills.txt")
         res = check_run(view, info, snap, baseline, loss_limit=limit, final_start_ns=final_start)
         figures = {**kill_figures(kills), "kills_by_aim": dict(sorted({h: sum(1 for x in kills if x.how == h) for h in
                                                                       {x.how for x in kills}}.items())),
