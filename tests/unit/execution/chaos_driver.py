@@ -170,13 +170,14 @@ async def main(mode: str, info_file: str, config_file: str, n: int) -> int:
                 intent = Intent(execution_id=eid, legs=legs, sequencing=Sequencing.SEQUENTIAL, books=books,
                                 primary_quote="USD", hedge=HedgePolicy(max_slippage_bps=D("3000"), timeout_s=10.0),
                                 leg_timeout_s=3.0, timestamps=IntentTimestamps(created_ns=now), strategy="chaos")
-                say(f"start {eid}")
-                res = await engine.execute(intent)
-                if not isinstance(res, Denied):
+                verdict = engine.submit(intent)  # as the node submits a strategy's intent
+                if not isinstance(verdict, Denied):
+                    say(f"start {eid}")
+                    res = await engine.wait(eid)
                     say(f"end {eid} {res.status.value}")
                     break
                 # a risk limit (order rate, slots held by a recovered saga) said not now
-                say(f"denied {eid} {res.check}: {res.reason}")
+                say(f"denied {eid} {verdict.check}: {verdict.reason}")
                 await asyncio.sleep(0.1)
             else:
                 say(f"gave up {eid}")

@@ -172,7 +172,7 @@ def _chaos(tmp_path: Path, mode: str, seed: int) -> None:
             trap, how = "", ""
             if had_work and r < 0.3:
                 if rng.random() < 0.5:
-                    how = trap = f"lookup:{rng.randint(1, 2)}"
+                    how = trap = f"lookup:{rng.choice((1, 1, 2))}"
                 else:
                     how = "recovery"
             elif r < 0.55:
