@@ -24,6 +24,7 @@ SUBCOMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("arbkit.sim.cli", "app", "sim"),
     ("arbkit.venues.cli", "app", "feed"),
     ("arbkit.mapping.cli", "app", "mappings"),
+    ("arbkit.runtime.orders_cli", "app", "orders"),
 ]
 # (module, attribute): a module exposing ``register(app)`` that adds top-level commands.
 TOP_LEVEL_COMMANDS: list[str] = [

@@ -25,13 +25,9 @@ import pytest
 ARBKIT = [sys.executable, "-m", "arbkit.cli"]
 pytestmark = pytest.mark.slow
 
-try:  # the node and its wiring are the runtime package's; skip precisely when they are absent
-    from arbkit.runtime.config import loads_config
-    from arbkit.runtime.demo import KALSHI_KEY_ID_ENV, POLY_KEY_ENV, demo_config_text
-    from arbkit.runtime.node import Node, NodeOptions
-    _RUNTIME_MISSING = ""
-except ImportError as exc:  # pragma: no cover - depends on the build
-    _RUNTIME_MISSING = f"arbkit.runtime node/demo wiring not importable in this build: {exc}"
+from arbkit.runtime.config import loads_config
+from arbkit.runtime.demo import KALSHI_KEY_ID_ENV, POLY_KEY_ENV, demo_config_text
+from arbkit.runtime.node import Node, NodeOptions
 
 
 def _sim(tmp_path: Path) -> tuple[subprocess.Popen, dict]:
@@ -63,7 +59,6 @@ async def _post(url: str, body: dict) -> dict:
             return await r.json(content_type=None)
 
 
-@pytest.mark.skipif(bool(_RUNTIME_MISSING), reason=_RUNTIME_MISSING or "runtime present")
 async def test_dislocation_on_approved_twin_trades_and_near_miss_never_does(tmp_path):
     proc, info = _sim(tmp_path)
     node = None

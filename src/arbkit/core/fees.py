@@ -8,7 +8,7 @@ rounding lives here once; ``FeeSpec`` on an instrument says which formula and wh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 
 import msgspec
 
@@ -17,8 +17,11 @@ from arbkit.core.enums import LiquiditySide, Side
 CENT = Decimal("0.01")
 CENTICENT = Decimal("0.0001")
 ZERO = Decimal(0)
-# Polymarket collateral has 6 decimals on chain; fees are charged in whole micro-units.
+# Polymarket collateral has 6 decimals on chain.
 USDC_UNIT = Decimal("0.000001")
+# docs.polymarket.com/trading/fees "Fee Precision" (checked 2026-12-04): "Fees are rounded to 5
+# decimal places. The smallest fee charged is 0.00001 USDC. Anything smaller rounds to zero."
+POLYMARKET_FEE_UNIT = Decimal("0.00001")
 
 
 class FeeSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,7 +29,12 @@ class FeeSpec(msgspec.Struct, frozen=True, kw_only=True):
 
     kind:
       ``none``          no fee
-      ``polymarket``    taker fee ``C * rate * (p * (1 - p)) ** exponent`` (makers pay nothing)
+      ``polymarket``    fee ``C * rate * (p * (1 - p)) ** exponent`` rounded to 5 decimals; takers pay
+                        ``taker_rate``; makers pay ``maker_rate`` (0 unless the market's fee details
+                        say ``to`` = false, "taker only" off). ``exponent`` may be fractional
+                        (an exact Decimal, never a float). ``rebate_rate`` is the market's maker
+                        rebate share: paid daily by the Maker Rebates Program, never per fill, so
+                        it is not part of a fill's fee (kept for estimates and reports)
       ``kalshi``        quadratic ``rate * C * P * (1 - P)`` with ``rate`` = 0.07 for takers (and
                         0.0175 for makers where the series charges them), times the series
                         ``multiplier``, with Kalshi's documented fee rounding (see
@@ -38,8 +46,9 @@ class FeeSpec(msgspec.Struct, frozen=True, kw_only=True):
     kind: str = "none"
     taker_rate: Decimal = Decimal(0)
     maker_rate: Decimal = Decimal(0)
-    exponent: int = 1
+    exponent: Decimal | int = Decimal(1)
     multiplier: Decimal = Decimal(1)
+    rebate_rate: Decimal = Decimal(0)
 
 
 NO_FEE = FeeSpec()
@@ -68,11 +77,44 @@ def fee_for(
     raise ValueError(f"unknown fee model kind {spec.kind!r}")
 
 
-def polymarket_fee(price: Decimal, shares: Decimal, rate: Decimal, exponent: int) -> Decimal:
-    """Polymarket taker fee ``C * r * (p(1-p))^e``, rounded to the collateral's micro-unit."""
-    base = price * (1 - price)
-    fee = shares * rate * (base**exponent)
-    return fee.quantize(USDC_UNIT, rounding=ROUND_HALF_UP)
+def _exact_exponent(exponent: Decimal | int | str) -> Decimal:
+    if isinstance(exponent, float):
+        raise TypeError("a fee exponent must be a Decimal, int or str, never a float")
+    e = Decimal(exponent) if not isinstance(exponent, Decimal) else exponent
+    if not e.is_finite() or e < 0:
+        raise ValueError(f"fee exponent {exponent!r} must be a finite number >= 0")
+    return e
+
+
+def polymarket_fee(price: Decimal, shares: Decimal, rate: Decimal, exponent: Decimal | int | str = 1) -> Decimal:
+    """Polymarket fee ``C * r * (p(1-p))^e`` rounded to 5 decimals (the docs' fee precision;
+    half-up, the docs do not name the mode). A fractional exponent is evaluated in Decimal at 50
+    significant digits (correctly rounded there), so no float ever decides the amount."""
+    if not Decimal(0) <= price <= Decimal(1):
+        raise ValueError(f"Polymarket price {price} outside [0, 1]")
+    if type(exponent) is int and 0 <= exponent <= 2:  # hot path: exact within the default 28 digits
+        return (shares * rate * (price * (1 - price)) ** exponent).quantize(POLYMARKET_FEE_UNIT, rounding=ROUND_HALF_UP)
+    e = _exact_exponent(exponent)
+    with localcontext() as ctx:
+        ctx.prec = 50
+        base = price * (1 - price)
+        if base == 0:
+            return Decimal(0)
+        powered = base ** int(e) if e == e.to_integral_value() else base**e
+        fee = shares * rate * powered
+        return fee.quantize(POLYMARKET_FEE_UNIT, rounding=ROUND_HALF_UP)
+
+
+def polymarket_fee_spec(rate: Decimal, exponent: Decimal | int | str, taker_only: bool = True,
+                        rebate_rate: Decimal = Decimal(0)) -> FeeSpec:
+    """The FeeSpec of a market's fee details (``/clob-markets`` ``fd = {r, e, to}``; Gamma
+    ``feeSchedule = {rate, exponent, takerOnly, rebateRate}``). ``to``/``takerOnly`` false means
+    makers pay the same curve."""
+    e = _exact_exponent(exponent)
+    if rate < 0:
+        raise ValueError(f"fee rate {rate} < 0")
+    return FeeSpec(kind="polymarket", taker_rate=rate, maker_rate=Decimal(0) if taker_only else rate, exponent=e,
+                   rebate_rate=rebate_rate)
 
 
 # --- Kalshi (docs.kalshi.com "Fee Rounding") ---------------------------------------------------

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import msgspec
 
-from arbkit.core.enums import InstrumentKind, Venue
+from arbkit.core.enums import InstrumentKind, Side, TimeInForce, Venue
 from arbkit.core.fees import NO_FEE, FeeSpec
 from arbkit.core.numbers import quantize_down
 
@@ -76,6 +76,26 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
 
     def ticks_to_price(self, ticks: int) -> Decimal:
         return (self.tick_size * ticks).quantize(self.tick_size)
+
+    def signable_quantity(self, side: Side, quantity: Decimal, price: Decimal,
+                          time_in_force: TimeInForce = TimeInForce.IOC) -> Decimal:
+        """The largest quantity <= ``quantity`` (on the size grid) that the venue can take
+        exactly at ``price``: Polymarket signs amounts whose precision it limits (an IOC buy's
+        collateral to the cent), so some share counts cannot be sent at some prices (issue 11
+        item 7). Sizing asks this before an intent is approved; other venues take any on-grid size.
+        The rule is the venue package's pure function (no I/O), imported where it is needed."""
+        q = self.round_size(quantity)
+        if self.venue is not Venue.POLYMARKET or self.kind is not InstrumentKind.OUTCOME or q <= 0:
+            return q
+        from arbkit.venues.polymarket.amounts import ioc_order_amounts, representable_quantity
+
+        if time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            try:
+                ioc_order_amounts(side, q, price, self.tick_size)
+                return q
+            except ValueError:
+                pass
+        return min(q, representable_quantity(side, q, price, self.tick_size, time_in_force))
 
     def check_order(self, price: Decimal, size: Decimal) -> str | None:
         """Why an order of ``size`` at ``price`` would be refused by the venue, or None."""

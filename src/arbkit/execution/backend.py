@@ -77,6 +77,20 @@ class GatewayBackend:
     async def close(self) -> None:
         await self.gateway.close()
 
+    async def prepare(self, request: OrderRequest) -> str | None:
+        """The venue's identity of the order the gateway will send for ``request`` (signed
+        Polymarket order and hash, exact Kalshi body), as JSON text the engine journals before
+        sending; None when the venue package needs nothing beyond the client order id."""
+        prepare = getattr(self.gateway, "prepare", None)
+        return await prepare(request) if prepare is not None else None
+
+    def restore(self, client_order_id: str, prepared: str) -> None:
+        """After a restart: the gateway remembers an order prepared before it (from the journal),
+        so lookups find it and a resend is the identical order."""
+        restore = getattr(self.gateway, "restore", None)
+        if restore is not None:
+            restore(client_order_id, prepared)
+
     async def submit(self, request: OrderRequest) -> SubmitResult:
         return await self.gateway.submit(request)
 

@@ -1,10 +1,12 @@
-"""Control endpoint: NNG REQ/REP for the operator (status, pause, resume, cancel, slots, kill).
+"""Control endpoint: NNG REQ/REP for the operator (status, pause, resume, cancel, slots, kill,
+reset, sagas, saga, resolve).
 
 ``ipc://`` by default (the socket file's permissions are the access control); a ``tcp://``
 address requires a token, checked in constant time on every request. Requests and replies are
 JSON objects::
 
-    -> {"cmd": "status" | "pause" | "resume" | "cancel" | "slots" | "kill", "args": {...}, "token": "..."}
+    -> {"cmd": "status" | "pause" | "resume" | "cancel" | "slots" | "kill" | "reset" | "sagas" | "saga" | "resolve",
+        "args": {...}, "token": "..."}
     <- {"ok": true, "result": {...}}   or   {"ok": false, "error": "..."}
 
 Every command that changes something is journaled by the engine (EnginePaused, SlotsChanged,
@@ -19,7 +21,7 @@ import json
 import logging
 import os
 import tempfile
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import pynng
 
@@ -51,12 +53,14 @@ class ControlServer:
         *,
         token: str | None = None,
         extra_status: Callable[[], dict[str, Any]] | None = None,
+        reset_breakers: Callable[[], Awaitable[list[str]]] | None = None,
     ) -> None:
         _check_address(address, token)
         self.engine = engine
         self.address = address
         self._token = token
         self._extra_status = extra_status  # e.g. the supervisor's breaker states
+        self._reset_breakers = reset_breakers  # restarts tasks whose breaker is open
         self._sock: pynng.Rep0 | None = None
         self._task: asyncio.Task | None = None
         self.requests = 0
@@ -143,13 +147,85 @@ class ControlServer:
             return {"slots": n}
         if cmd == "kill":
             reason = str(args.get("reason", "operator kill"))
-            e.risk.killswitch.trip(reason, source="command")
             canceled = []
             for eid, saga in list(e.sagas.items()):
                 if not saga.state.is_terminal and await e.cancel(eid, f"kill: {reason}"):
                     canceled.append(eid)
-            return {"killed": True, "canceled": canceled}
-        raise ControlError(f"unknown command {cmd!r}: status, pause, resume, cancel, slots, kill")
+            venues = await e.kill(reason)  # trips the switch and cancels every resting order we own
+            return {"killed": True, "canceled": canceled, "venues": venues}
+        if cmd == "reset":
+            return await self._reset(str(args.get("by", "operator")))
+        if cmd == "sagas":
+            return {"sagas": saga_rows(e, include_done=bool(args.get("all", False)))}
+        if cmd == "saga":
+            eid = str(args.get("execution_id", ""))
+            if eid not in e.sagas:
+                raise ControlError(f"no execution {eid!r}")
+            return saga_detail(e, eid)
+        if cmd == "resolve":
+            eid = str(args.get("execution_id", ""))
+            action = str(args.get("action", ""))
+            try:
+                msg = await e.resolve(eid, action, by=str(args.get("by", "operator")), note=str(args.get("note", "")))
+            except (KeyError, ValueError) as exc:
+                raise ControlError(str(exc).strip("'\"")) from None
+            return {"resolved": eid, "action": action, "result": msg}
+        raise ControlError(f"unknown command {cmd!r}: status, pause, resume, cancel, slots, kill, reset, sagas, saga, resolve")
+
+    async def _reset(self, by: str) -> dict[str, Any]:
+        """Re-arm after a kill switch trip or an open breaker, once the cause is cleared: breakers
+        are closed (their tasks restart: a cause still there opens them again), then the switch
+        is reset (journaled). Refused while the daily loss limit is still reached."""
+        e = self.engine
+        lim = e.risk.limits.daily_loss_limit
+        if lim is not None and e.risk.pnl_today <= -lim:
+            raise ControlError(f"not reset: the daily loss limit is still reached (P&L today {e.risk.pnl_today}, limit {lim})")
+        restarted = await self._reset_breakers() if self._reset_breakers is not None else []
+        previous = e.risk.killswitch.reason if e.risk.killswitch.tripped else ""
+        e.risk.killswitch.reset(by=by)
+        return {"reset": True, "previous_reason": previous, "breakers_reset": restarted}
+
+
+def saga_rows(engine: ExecutionEngine, include_done: bool = False) -> list[dict[str, Any]]:
+    """One line per saga: in flight and held ones (and, with ``include_done``, reported ones)."""
+    rows = []
+    for eid, s in engine.sagas.items():
+        if s.report is not None and not include_done:
+            continue
+        rows.append({
+            "execution_id": eid,
+            "state": s.state.value,
+            "held": s.held,
+            "strategy": s.intent.strategy,
+            "legs": len(s.intent.legs),
+            "orders": len(s.orders),
+            "unknown_orders": [o.client_order_id for o in s.unknown_orders()],
+            "status": s.report.status.value if s.report else "",
+            "recovered": s.recovered,
+        })
+    return rows
+
+
+def saga_detail(engine: ExecutionEngine, execution_id: str) -> dict[str, Any]:
+    s = engine.sagas[execution_id]
+    orders = []
+    for o in s.orders.values():
+        f = o.fills
+        orders.append({
+            "client_order_id": o.client_order_id, "purpose": o.purpose, "leg": o.leg_index, "venue": o.venue.value,
+            "instrument": o.instrument.id, "side": o.side.value, "quantity": str(o.quantity), "price": str(o.price),
+            "status": f.status.value, "filled": str(f.filled), "venue_order_id": f.venue_order_id,
+            "unknown": o.unknown, "finished": o.finished is not None, "error": f.reject_reason or f.last_error,
+        })
+    residuals = [{"venue": r.venue.value, "asset": r.asset, "quantity": str(r.quantity), "dust": r.dust}
+                 for r in engine.residuals(s)]
+    return {
+        "execution_id": execution_id, "state": s.state.value, "held": s.held, "strategy": s.intent.strategy,
+        "sequencing": s.intent.sequencing.value, "stop_reason": s.stop_reason, "error": s.error,
+        "cancel_requested": s.cancel_requested, "reopened": s.reopened, "recovered": s.recovered,
+        "orders": orders, "residuals": residuals,
+        "report": ({"status": s.report.status.value, "profit": str(s.report.profit)} if s.report else None),
+    }
 
 
 def _reply(ok: bool, *, result: Any = None, error: str = "") -> bytes:

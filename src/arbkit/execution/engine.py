@@ -50,9 +50,13 @@ from arbkit.execution.events import (
     IntentReceived,
     LegFilled,
     LegSubmitted,
+    OrderPrepared,
     ReservedAmount,
     ResidualAlerted,
     RiskDenied,
+    SagaHeld,
+    SagaReopened,
+    SagaResolved,
     SagaTransitioned,
     SlotsChanged,
 )
@@ -70,11 +74,53 @@ from arbkit.execution.report import (
 from arbkit.execution.saga import Saga, SagaOrder, SagaState, execution_of
 from arbkit.execution.sizing import cascade_quantity, leg_quantity, max_buy_quantity, taker_fee
 from arbkit.risk.engine import Approved, Denied, RiskEngine
+from arbkit.venues.common.http import OrderStateUnknown
 
 log = logging.getLogger("arbkit.execution")
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
 UNREPORTED = ":unreported:"  # trade id marker of a provisional fill standing in for one the venue has not sent
+
+
+@dataclass(frozen=True)
+class LookupRetry:
+    """How long the engine keeps asking a venue that cannot say (``OrderStateUnknown``) about
+    one order: at most ``attempts`` questions, sleeping ``first_backoff_s`` doubling up to
+    ``max_backoff_s`` between them on the engine's clock, and never sleeping past
+    ``max_total_s`` in all."""
+
+    attempts: int = 4
+    first_backoff_s: float = 0.5
+    max_backoff_s: float = 4.0
+    max_total_s: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"LookupRetry.attempts must be >= 1, not {self.attempts}")
+        if self.first_backoff_s < 0 or self.max_backoff_s < 0 or self.max_total_s < 0:
+            raise ValueError("LookupRetry backoff and total time must not be negative")
+
+
+@dataclass
+class Answer:
+    """What one order lookup concluded: ``kind`` is "state" (the venue has it), "absent" (the
+    venue positively does not), "unknown" (OrderStateUnknown every time) or "error" (anything
+    else: the order may exist, never resend it)."""
+
+    kind: str
+    state: object = None
+    why: str = ""
+    asked: int = 0
+
+
+class OrderUnknown(Exception):
+    """Raised inside a saga when the venue cannot tell what one of its orders did: the saga is
+    held (nothing more is sent on a guess) until the venue answers or an operator resolves it."""
+
+    def __init__(self, order: "SagaOrder", why: str) -> None:
+        super().__init__(f"{order.client_order_id}: {why}")
+        self.order = order
+        self.why = why
 
 
 @dataclass
@@ -86,6 +132,12 @@ class EngineConfig:
     # says is available; the next leg spends min(previous output, this)
     balance_source: Callable[[Venue, str], Decimal | None] | None = None
     keep_reports: int = 1000
+    # asking the venue about an order whose answer was lost, inside a running saga (short: the
+    # legs are waiting); past it the saga is held and re-checked in the background
+    lookup: LookupRetry = LookupRetry(attempts=3, first_backoff_s=0.25, max_backoff_s=1.0, max_total_s=3.0)
+    # background re-checks of a held saga: first delay, doubling up to the cap
+    recheck_first_s: float = 1.0
+    recheck_max_s: float = 60.0
 
 
 class ExecutionEngine:
@@ -114,6 +166,7 @@ class ExecutionEngine:
         self._resume = asyncio.Event()
         self._resume.set()
         self._tasks: dict[str, asyncio.Task] = {}
+        self._rechecks: dict[str, asyncio.Task] = {}  # held sagas being re-asked in the background
         self._coid_exec: dict[str, str] = {}
         self.unmatched_events: deque[Event] = deque(maxlen=1000)
         self.sent_hook: Callable[[OrderRequest], None] | None = None  # benchmark/diagnostics
@@ -122,13 +175,19 @@ class ExecutionEngine:
         # trade ids already inside the balances/positions taken from a venue at start-up
         # (reconcile.startup_reconcile): booking them again would count them twice
         self.prebooked: set[tuple[Venue, str]] = set()
+        # what the node trades (instrument id -> Instrument) and a mark for a position (book mid),
+        # so positions adopted from a venue are valued for exposure limits (reconcile._valued)
+        self.instruments: dict[str, Instrument] = {}
+        self.mark_price: Callable[[Venue, str], Decimal | None] | None = None
         for b in backends.values():
             b.set_event_sink(self.on_event)
 
     # --- control ---------------------------------------------------------------------------
 
     def pause(self, reason: str = "") -> None:
-        """No new intents; running sagas wait before their next leg (hedges still go out)."""
+        """No new intents. A saga that has sent nothing yet stops (nothing is exposed); one that
+        has sent a leg runs on to completion or hedges within its leg timeout -- pausing never
+        holds a filled leg open."""
         self.paused = True
         self._resume.clear()
         self.journal.append_event(EnginePaused(paused=True, reason=reason, ts_recv=self.clock.now_ns()))
@@ -273,9 +332,8 @@ class ExecutionEngine:
         self._quiet += 1 if replaced else 0
         try:
             before_done = of.done
-            change = self.fills.apply(event, self.clock.now_ns())
-            if change is not None and order is not None:
-                self._book(saga, order, change, after_done=before_done and order.finished is not None and not replaced)
+            # the venue's own fill arrived: retire the provisional stand-in first, so the
+            # reservation it converted is given back before the real fill converts it again
             left = event.quantity if replaced else ZERO
             for f in replaced:  # the venue's own fill arrived: retire the provisional stand-in
                 if left <= 0:
@@ -291,10 +349,41 @@ class ExecutionEngine:
                     self.on_event(msgspec.structs.replace(event, trade_id=f.trade_id, quantity=q, price=f.price,
                                                           fee=f.fee * q / f.quantity, status=FillStatus.PROVISIONAL,
                                                           cumulative_quantity=None, leaves_quantity=None))
+            change = self.fills.apply(event, self.clock.now_ns())
+            if change is not None and order is not None:
+                self._book(saga, order, change, after_done=before_done and order.finished is not None and not replaced)
         finally:
             self._quiet -= 1 if replaced else 0
         if replaced and saga is not None and saga.report is not None:
-            self._alert_if_open(saga, f"venue fill {event.trade_id} replaced a provisional fill")
+            self._reopen(saga, f"venue fill {event.trade_id} replaced a provisional fill")
+
+    def _reopen(self, saga: Saga, reason: str) -> None:
+        """A fill changed after ``saga`` reported (a match made before a cancel whose trade came
+        late, a FAILED settlement): its residual is real exposure again. Reopen it -- it counts
+        against risk (slot, exposure) and hedges within its policy's window, then reports anew
+        with the change of its profit booked to the day's P&L."""
+        if saga.report is None:
+            return  # still running: it sees the change itself
+        task = self._tasks.get(saga.execution_id)
+        if task is not None:
+            # reported, but its task is still finishing (journal flush): look again once it is done
+            task.add_done_callback(lambda _t: self._reopen(saga, reason))
+            return
+        res = [r for r in self.residuals(saga) if not r.dust and r.quantity != 0]
+        previous = saga.report.status.value
+        if not res and saga.report.profit == self._report(saga, saga.report.status, saga.report.residuals).profit:
+            return
+        log.error("execution %s reopened: %s (residual %s)", saga.execution_id, reason, res)
+        try:
+            if res:
+                self._record(saga, ResidualAlerted(execution_id=saga.execution_id, residuals=res, reason=f"{reason}: reopened to hedge"))
+            self._record(saga, SagaReopened(execution_id=saga.execution_id, reason=reason, previous_status=previous))
+        except Exception:  # noqa: BLE001 - journal failed: kill switch tripped; still handle it
+            saga.report = None
+            saga.state = SagaState.HEDGING
+            saga.done = asyncio.Event()
+        self.risk.adopt(saga.intent, {})
+        self._start(saga)
 
     def _alert_if_open(self, saga: Saga, reason: str) -> None:
         res = [r for r in self.residuals(saga) if not r.dust and r.quantity != 0]
@@ -313,15 +402,18 @@ class ExecutionEngine:
         new_counts = new.counts
         if old_counts and (change.kind is not FillChangeKind.STATUS or not new_counts):
             self.portfolio.apply_fill(inst, order.side, old.quantity, old.price, old.fee, old.fee_currency, sign=-1)
+            # what the old fill spent is given back to the reservation it came from (a replaced
+            # stand-in or a reversal is not spent twice)
+            cur, spent = spent_by(order, old)
+            self.risk.on_spent(saga.execution_id, inst.venue, cur, -spent)
         if new_counts and (change.kind is not FillChangeKind.STATUS or not old_counts):
             if not (change.kind is FillChangeKind.NEW and (inst.venue, new.trade_id) in self.prebooked):
                 self.portfolio.apply_fill(inst, order.side, new.quantity, new.price, new.fee, new.fee_currency)
-            if change.kind is FillChangeKind.NEW:
-                cur, spent = spent_by(order, new)
-                self.risk.on_spent(saga.execution_id, inst.venue, cur, spent)
+            cur, spent = spent_by(order, new)
+            self.risk.on_spent(saga.execution_id, inst.venue, cur, spent)
         if saga.report is not None and change.kind is not FillChangeKind.STATUS and not self._quiet:
-            # the saga already reported: a late change must not leave exposure silently open
-            self._alert_if_open(saga, f"fill {new.trade_id} changed after the report ({change.kind.value})")
+            # the saga already reported: a late change reopens its residual handling
+            self._reopen(saga, f"fill {new.trade_id} changed after the report ({change.kind.value})")
         if change.kind in (FillChangeKind.CORRECTED, FillChangeKind.REVERSED) or after_done:
             o = old or new
             self.journal.append_event(
@@ -354,11 +446,17 @@ class ExecutionEngine:
             if saga.state is SagaState.RUNNING:
                 await self._run_legs(saga)
             await self._compensate(saga)
+        except OrderUnknown as unk:
+            self.hold(saga, unk.why)
+            return
         except Exception as exc:  # noqa: BLE001 - a saga must end in a report, whatever happened
             log.exception("saga %s crashed", saga.execution_id)
             saga.error = f"{type(exc).__name__}: {exc}"
             try:
                 await self._compensate(saga)
+            except OrderUnknown as unk:
+                self.hold(saga, unk.why)
+                return
             except Exception as exc2:  # noqa: BLE001
                 saga.error += f"; compensation failed: {type(exc2).__name__}: {exc2}"
         try:
@@ -366,28 +464,162 @@ class ExecutionEngine:
         finally:
             saga.done.set()
 
-    async def _gate(self, saga: Saga) -> None:
-        """Wait while the engine is paused (a cancel request also wakes us)."""
-        while self.paused and not saga.cancel_requested:
-            await _wait_any(self._resume, saga.cancel_event)
+    # --- held sagas ------------------------------------------------------------------------
+
+    def hold(self, saga: Saga, why: str) -> None:
+        """Stop ``saga`` where it is: an order's state is unknown, so nothing more is sent on a
+        guess. Its capital, slot and exposure stay reserved; an alert is journaled; the venue is
+        re-asked in the background (with backoff) and the saga resumes once every order is known,
+        or an operator resolves it (``resolve``)."""
+        eid = saga.execution_id
+        coids = [o.client_order_id for o in saga.unknown_orders()]
+        if not saga.held:
+            reason = f"held in {saga.state.value}: {why}"
+            try:
+                self._record(saga, SagaHeld(execution_id=eid, reason=reason, client_order_ids=coids))
+                residuals = [r for r in self.residuals(saga) if r.quantity != 0]
+                self._record(saga, ResidualAlerted(execution_id=eid, residuals=residuals,
+                                                   reason=f"{reason}; nothing more is sent until the venue answers "
+                                                          f"or `arbkit sagas resolve {eid}`"))
+            except Exception:  # noqa: BLE001 - journal failure trips the kill switch; still held
+                saga.held = reason
+            log.error("execution %s held: %s", eid, why)
+        if eid not in self._rechecks or self._rechecks[eid].done():
+            task = asyncio.get_running_loop().create_task(self._recheck_loop(saga), name=f"recheck-{eid}")
+            self._rechecks[eid] = task
+
+    def held(self) -> dict[str, str]:
+        return {eid: s.held for eid, s in self.sagas.items() if s.held and s.report is None}
+
+    async def _recheck_loop(self, saga: Saga) -> None:
+        delay = self.config.recheck_first_s
+        one = LookupRetry(attempts=1)
+        while saga.held and saga.report is None:
+            await self.clock.sleep(delay)
+            delay = min(self.config.recheck_max_s, delay * 2)
+            if not saga.held:
+                return
+            if await self.recheck(saga, one):
+                return
+
+    async def recheck(self, saga: Saga, lookup: LookupRetry | None = None) -> bool:
+        """Ask the venue again about every unknown order of a held saga. When all are known, the
+        saga resumes -- without new legs (the decision is stale): what it holds is completed or
+        hedged under its policy. True when it resumed."""
+        for o in saga.unknown_orders():
+            ans = await self.ask(o, lookup or self.config.lookup)
+            if ans.kind == "state":
+                await self._adopt_venue_state(o, ans.state)
+                if not o.fills.venue_terminal:
+                    await self._cancel_order(o)  # working: stop it, then wait for its end
+                o.unknown = ""
+            elif ans.kind == "absent":
+                self.on_event(OrderRejected(venue=o.venue, client_order_id=o.client_order_id, code="NOT_AT_VENUE",
+                                            reason="the venue has no such order", ts_recv=self.clock.now_ns()))
+                o.unknown = ""
+        if saga.unknown_orders() or saga.report is not None:
+            return False
+        self._record(saga, SagaResolved(execution_id=saga.execution_id, action="venue_answered", by="engine",
+                                        note="every order's state is known again"))
+        self._resume_after_hold(saga, "resumed after a hold (compensate mode or nothing filled): no new legs")
+        return True
+
+    def _resume_after_hold(self, saga: Saga, why: str, compensate: bool | None = None) -> None:
+        """Run a held saga again under the recovery policy: "complete" sends its remaining legs
+        (bounded by their limit prices), "compensate" sends no new leg and unwinds what it holds."""
+        if compensate is None:
+            compensate = self.config.recovery_mode == "compensate" or not saga.any_fill()
+        if compensate and not saga.cancel_requested:
+            self._record(saga, ExecutionCancelRequested(execution_id=saga.execution_id, reason=why))
+        if saga.execution_id not in self._tasks:
+            self._start(saga)
+
+    async def resolve(self, execution_id: str, action: str, by: str = "operator", note: str = "") -> str:
+        """An operator resolves a held saga (after checking the venue by hand): ``hedge`` takes
+        its unknown orders as ended with the fills known and hedges what it holds; ``close``
+        reports it with its residual alerted and releases it (the operator handles the rest)."""
+        if action not in ("hedge", "close"):
+            raise ValueError(f"action must be 'hedge' or 'close', not {action!r}")
+        saga = self.sagas.get(execution_id)
+        if saga is None:
+            raise KeyError(f"no execution {execution_id!r}")
+        if not saga.held or saga.report is not None:
+            raise ValueError(f"execution {execution_id} is not held ({saga.state.value}{', reported' if saga.report else ''})")
+        task = self._rechecks.pop(execution_id, None)
+        if task is not None:
+            task.cancel()
+        self._record(saga, SagaResolved(execution_id=execution_id, action=action, by=by, note=note))
+        if action == "hedge":
+            self._resume_after_hold(saga, f"resolved by {by}: hedge", compensate=True)
+            return f"{execution_id}: resumed to hedge what it holds"
+        for o in saga.unfinished():
+            if not o.needs_send:
+                of = o.fills
+                self._record(saga, LegFilled(execution_id=execution_id, leg_index=o.leg_index, client_order_id=o.client_order_id,
+                                             purpose=o.purpose, status=(of.status.value if of.venue_terminal else OrderStatus.CANCELED.value),
+                                             filled_quantity=of.filled, avg_price=of.avg_price, fee=sum(of.fees().values(), ZERO),
+                                             fee_currency=o.instrument.quote, error=f"closed by {by}"))
+        saga.stop_reason = saga.stop_reason or f"closed by {by}"
+        await self._finish(saga)
+        saga.done.set()
+        return f"{execution_id}: closed ({saga.report.status.value if saga.report else '?'})"
+
+    async def close(self) -> None:
+        """Stop the background re-checks (the node is stopping; a restart re-checks held sagas)."""
+        for t in list(self._rechecks.values()):
+            t.cancel()
+        if self._rechecks:
+            await asyncio.gather(*self._rechecks.values(), return_exceptions=True)
+        self._rechecks.clear()
+
+    async def kill(self, reason: str = "operator kill") -> dict[str, Any]:
+        """Trip the kill switch (no new intent, no next leg) and cancel every resting order we
+        own on every venue. Returns what each venue answered."""
+        self.risk.killswitch.trip(reason, source="command")
+        out: dict[str, Any] = {}
+        for venue, backend in self.backends.items():
+            try:
+                evs = await backend.cancel_all()
+                for ev in evs:
+                    if isinstance(ev, (OrderCanceled, OrderExpired, OrderFilled, OrderRejected, FillStatusChanged)):
+                        self.on_event(ev)
+                out[venue.value] = f"cancel_all: {len(evs)} order event(s)"
+            except Exception as exc:  # noqa: BLE001 - report it; the switch is tripped regardless
+                log.error("kill: cancel_all on %s failed: %s", venue.value, exc)
+                out[venue.value] = f"cancel_all failed: {type(exc).__name__}: {exc}"
+        return out
+
+    def _stop_before_send(self, saga: Saga, what: str) -> bool:
+        """Whether ``saga`` must not send ``what`` (a new leg): canceled, paused before it sent
+        anything, or the kill switch tripped (a trip stops every next leg; hedges still go)."""
+        if saga.cancel_requested:
+            saga.stop_reason = saga.stop_reason or f"canceled before {what}: {saga.cancel_reason}"
+            return True
+        if self.risk.killswitch.tripped:
+            saga.stop_reason = saga.stop_reason or f"kill switch tripped before {what}: {self.risk.killswitch.reason}"
+            return True
+        if self.paused and not saga.any_sent():
+            saga.stop_reason = saga.stop_reason or f"engine paused before {what}"
+            return True
+        return False
 
     async def _run_legs(self, saga: Saga) -> None:
         intent = saga.intent
         n = len(intent.legs)
         if intent.sequencing is Sequencing.PARALLEL:
             todo = [i for i in range(n) if not saga.leg_orders(i)]
-            if todo and len(todo) == n:
-                await self._gate(saga)
-                if saga.cancel_requested:
-                    saga.stop_reason = f"canceled before sending: {saga.cancel_reason}"
-                    return
+            if todo and len(todo) == n and self._stop_before_send(saga, "sending"):
+                return
+            if todo and self.risk.killswitch.tripped:
+                todo = []  # a partly sent set after a crash: never complete it on a tripped switch
+                saga.stop_reason = saga.stop_reason or f"not completed: kill switch tripped ({self.risk.killswitch.reason})"
             if saga.cancel_requested:
                 todo = []  # a partly sent set after a crash: recovery decided not to complete it
                 saga.stop_reason = saga.stop_reason or f"not completed: {saga.cancel_reason}"
             for i in todo:
                 self._prepare(saga, i, saga.planned[i], 0, "leg")
             await self._send_all(saga, [o for o in saga.orders.values() if o.purpose == "leg" and o.needs_send])
-            await asyncio.gather(*(self._await_order(saga, o, intent.leg_timeout_s) for o in saga.unfinished() if o.purpose == "leg"))
+            await self._await_all(saga, [o for o in saga.unfinished() if o.purpose == "leg"], intent.leg_timeout_s)
             bad = [i for i in range(n) if saga.leg_filled(i) < saga.planned[i]]
             if bad:
                 saga.stop_reason = "legs " + ",".join(map(str, bad)) + " did not fill fully"
@@ -401,9 +633,7 @@ class ExecutionEngine:
                 if o.finished is None:
                     await self._await_order(saga, o, intent.leg_timeout_s)
             else:
-                await self._gate(saga)
-                if saga.cancel_requested:
-                    saga.stop_reason = f"canceled before leg {i}: {saga.cancel_reason}"
+                if self._stop_before_send(saga, f"leg {i}"):
                     return
                 qty = self._leg_size(saga, i)
                 leg = intent.legs[i]
@@ -466,13 +696,37 @@ class ExecutionEngine:
         return saga.orders[coid]
 
     async def _send_all(self, saga: Saga, orders: list[SagaOrder]) -> None:
+        """Prepare each order (the venue's identity of it is journaled: a signed Polymarket
+        order and its hash, the exact Kalshi body), make the journal durable, then send. After a
+        crash anywhere in here, recovery finds the order at the venue by what was journaled and a
+        resend is the identical order, never a second one."""
         if not orders:
             return
+        ready: list[tuple[SagaOrder, OrderRequest]] = []
+        for o in orders:
+            req = self._request(saga, o)
+            backend = self.backends.get(o.venue)
+            prepare = getattr(backend, "prepare", None)
+            if prepare is not None and not o.prepared:
+                try:
+                    text = await prepare(req)
+                except Exception as exc:  # noqa: BLE001 - refused before it left: a journaled rejection
+                    o.needs_send = False
+                    self.on_event(OrderRejected(venue=o.venue, client_order_id=o.client_order_id, code="LOCAL",
+                                                reason=f"order not sent: {type(exc).__name__}: {exc}",
+                                                correlation_id=saga.execution_id, ts_recv=self.clock.now_ns()))
+                    continue
+                if text:
+                    self._record(saga, OrderPrepared(execution_id=saga.execution_id, client_order_id=o.client_order_id,
+                                                     venue=o.venue, prepared=text))
+            ready.append((o, req))
+        if not ready:
+            return
         await self._durable(saga)  # the barrier: nothing leaves before its intent is on disk
-        await asyncio.gather(*(self._send(saga, o) for o in orders))
+        await asyncio.gather(*(self._send(saga, o, req) for o, req in ready))
 
-    async def _send(self, saga: Saga, o: SagaOrder) -> None:
-        req = OrderRequest(
+    def _request(self, saga: Saga, o: SagaOrder) -> OrderRequest:
+        return OrderRequest(
             instrument=o.instrument,
             client_order_id=o.client_order_id,
             side=o.side,
@@ -483,6 +737,8 @@ class ExecutionEngine:
             correlation_id=saga.execution_id,
             execution_id=saga.execution_id,
         )
+
+    async def _send(self, saga: Saga, o: SagaOrder, req: OrderRequest) -> None:
         backend = self.backends.get(o.venue)
         o.needs_send = False
         o.sent_ns = self.clock.now_ns()
@@ -512,19 +768,59 @@ class ExecutionEngine:
             return
         for ev in res.events:
             self.on_event(ev)
+        ambiguous = [e for e in res.events if isinstance(e, OrderRejected) and e.retryable]
+        if ambiguous and not o.fills.status.is_terminal and o.fills.status is OrderStatus.PENDING:
+            # the answer was lost or says "maybe": never take it as not filled -- ask the venue
+            await self._resolve_unknown(o, f"ambiguous answer ({ambiguous[0].code or 'retryable'}): {ambiguous[0].reason}")
 
     async def _resolve_unknown(self, o: SagaOrder, reason: str) -> None:
-        """After an error we cannot tell sent from not sent: ask the venue by client order id."""
-        backend = self.backends[o.venue]
-        try:
-            st = await backend.order_state(o.client_order_id)
-        except Exception as exc:  # noqa: BLE001
-            st = None
-            reason += f"; order lookup failed: {exc}"
-        if st is None:
-            self.on_event(OrderRejected(venue=o.venue, client_order_id=o.client_order_id, reason=reason, retryable=True, ts_recv=self.clock.now_ns()))
+        """After an error we cannot tell sent from not sent: ask the venue (bounded, with
+        backoff). "Not there" is a rejection; a state is adopted; no answer marks the order
+        unknown, which holds its saga (nothing is decided on a guess)."""
+        ans = await self.ask(o, self.config.lookup)
+        if ans.kind == "absent":
+            self.on_event(OrderRejected(venue=o.venue, client_order_id=o.client_order_id, code="NOT_AT_VENUE",
+                                        reason=f"{reason}; the venue has no such order", ts_recv=self.clock.now_ns()))
+        elif ans.kind == "state":
+            await self._adopt_venue_state(o, ans.state)
         else:
-            await self._adopt_venue_state(o, st)
+            self._mark_unknown(o, f"{reason}; venue lookup: {ans.why}")
+
+    def _mark_unknown(self, o: SagaOrder, why: str) -> None:
+        o.unknown = why
+        log.error("order %s: state unknown at %s: %s", o.client_order_id, o.venue.value, why)
+        o.fills._notify()
+
+    async def ask(self, o: SagaOrder, lookup: LookupRetry) -> Answer:
+        """Ask the venue about ``o`` by client order id (and venue order id when we have one);
+        on ``OrderStateUnknown`` ask again with bounded backoff on the engine's clock."""
+        backend = self.backends.get(o.venue)
+        if backend is None:
+            return Answer("absent", why="no backend for the venue")
+        slept = 0.0
+        delay = lookup.first_backoff_s
+        why = ""
+        for n in range(1, lookup.attempts + 1):
+            try:
+                st = await backend.order_state(o.client_order_id, o.fills.venue_order_id)
+            except OrderStateUnknown as exc:
+                why = exc.why or str(exc)
+                log.warning("state of %s unknown (attempt %d/%d): %s", o.client_order_id, n, lookup.attempts, why)
+                if n == lookup.attempts or slept + delay > lookup.max_total_s:
+                    return Answer("unknown", why=why, asked=n)
+                await self.clock.sleep(delay)
+                slept += delay
+                delay = min(lookup.max_backoff_s, delay * 2) if delay else lookup.first_backoff_s
+                continue
+            except Exception as exc:  # noqa: BLE001 - unknown is not "absent": never resend then
+                return Answer("error", why=f"{type(exc).__name__}: {exc}", asked=n)
+            if st is None:
+                if o.fills.acked_ns or o.fills.venue_order_id:
+                    # acknowledged earlier, now "no such order": contradictory -- not evidence of no fill
+                    return Answer("unknown", why="the venue acknowledged this order but now reports no such order", asked=n)
+                return Answer("absent", asked=n)
+            return Answer("state", state=st, asked=n)
+        return Answer("unknown", why=why, asked=lookup.attempts)  # pragma: no cover - loop returns
 
     async def _adopt_venue_state(self, o: SagaOrder, st) -> None:
         """Take the venue's view of an order: its fills (fetched), its status."""
@@ -538,7 +834,11 @@ class ExecutionEngine:
             if st.status is OrderStatus.REJECTED:
                 self.on_event(OrderRejected(venue=o.venue, client_order_id=o.client_order_id, reason="venue reports rejected", ts_recv=now))
             elif st.status is OrderStatus.FILLED:
+                # the venue says it is over and filled: terminal, whether or not its fills came
                 of.venue_filled = st.filled_quantity
+                of.status = OrderStatus.FILLED
+                of.terminal_ns = of.terminal_ns or now
+                of._notify()
             else:
                 self.on_event(OrderCanceled(venue=o.venue, client_order_id=o.client_order_id, venue_order_id=st.venue_order_id,
                                             filled_quantity=st.filled_quantity, reason=f"venue reports {st.status.value}", ts_recv=now))
@@ -580,18 +880,27 @@ class ExecutionEngine:
         cancel, wait for the venue to confirm, and as a last resort ask it."""
         of = o.fills
         timed_out = False
+        if o.unknown:
+            raise OrderUnknown(o, o.unknown)
         # only a leg's own order stops waiting on a cancel request; hedges must run to the end
-        if not await self._wait_until(of, lambda: of.venue_terminal, timeout_s, saga if o.purpose == "leg" else None):
+        if not await self._wait_until(of, lambda: of.venue_terminal or bool(o.unknown), timeout_s,
+                                      saga if o.purpose == "leg" else None):
             timed_out = not saga.cancel_requested
             await self._cancel_order(o)
-            if not await self._wait_until(of, lambda: of.venue_terminal, self.config.cancel_timeout_s):
-                st = None
-                try:
-                    st = await self.backends[o.venue].order_state(o.client_order_id, of.venue_order_id)
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("order_state %s raised %s", o.client_order_id, exc)
-                if st is not None:
-                    await self._adopt_venue_state(o, st)
+            if not await self._wait_until(of, lambda: of.venue_terminal or bool(o.unknown), self.config.cancel_timeout_s):
+                ans = await self.ask(o, self.config.lookup)
+                if ans.kind == "state":
+                    await self._adopt_venue_state(o, ans.state)
+                elif ans.kind == "absent":
+                    self.on_event(OrderRejected(venue=o.venue, client_order_id=o.client_order_id, code="NOT_AT_VENUE",
+                                                reason="never acknowledged and the venue has no such order",
+                                                ts_recv=self.clock.now_ns()))
+                if not of.venue_terminal and not o.operator_ended:
+                    # canceled, yet the venue does not say it is over: it may still fill
+                    self._mark_unknown(o, f"not terminal at the venue after cancel ({ans.kind}{': ' + ans.why if ans.why else ''})")
+        if o.unknown:
+            raise OrderUnknown(o, o.unknown)
+        await self._confirm_filled_quantity(o)
         if of.missing_fills > 0 and not await self._wait_until(of, lambda: of.missing_fills == 0, self.config.fill_grace_s):
             await self._fetch_fills(o)
         if of.missing_fills > 0:
@@ -625,6 +934,39 @@ class ExecutionEngine:
                 error=of.reject_reason if not of.venue_terminal or of.missing_fills == 0 else f"{of.missing_fills} filled at the venue without a fill record",
             ),
         )
+
+    async def _confirm_filled_quantity(self, o: SagaOrder) -> None:
+        """An order that ended canceled or expired without the venue saying how much it filled
+        (Polymarket's cancel answer carries no quantity) is not final until the venue says: a match
+        made before the cancel may reach us later. Ask it; if it cannot say, the order is unknown
+        (its saga holds) rather than taken as filled only as far as we have seen."""
+        of = o.fills
+        if o.operator_ended or of.venue_filled is not None or of.status not in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
+            return
+        if of.filled >= of.quantity:
+            return
+        ans = await self.ask(o, self.config.lookup)
+        if ans.kind == "state":
+            of.venue_filled = max(of.venue_filled or ZERO, ans.state.filled_quantity)
+            if ans.state.filled_quantity > of.filled:
+                await self._fetch_fills(o)
+        elif ans.kind == "absent":
+            if of.acked_ns or of.venue_order_id:
+                self._mark_unknown(o, "canceled, but the venue no longer reports the order: filled quantity unknown")
+            else:
+                of.venue_filled = of.filled
+        else:
+            self._mark_unknown(o, f"canceled; filled quantity unknown ({ans.why})")
+        if o.unknown:
+            raise OrderUnknown(o, o.unknown)
+
+    async def _await_all(self, saga: Saga, orders: list[SagaOrder], timeout_s: float) -> None:
+        """Await several orders; if any is unknown, every other still finishes first, then the
+        saga holds."""
+        results = await asyncio.gather(*(self._await_order(saga, o, timeout_s) for o in orders), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
 
     async def _wait_until(self, of: OrderFills, cond: Callable[[], bool], timeout_s: float, saga: Saga | None = None) -> bool:
         """Wait on the clock until ``cond()`` holds (True), the timeout passes or the saga is
@@ -793,7 +1135,10 @@ class ExecutionEngine:
         if saga.state is not SagaState.HEDGING:
             self._transition(saga, SagaState.HEDGING, reason)
             self._record(saga, HedgeStarted(execution_id=saga.execution_id, mode=policy.mode.value, reason=reason, residuals=residuals))
-        deadline = self.clock.monotonic_ns() + int(policy.timeout_s * NS)
+        if not saga.hedge_deadline_ns:
+            # one hedge window per saga (a second pass after an error keeps the first deadline)
+            saga.hedge_deadline_ns = self.clock.monotonic_ns() + int(policy.timeout_s * NS)
+        deadline = saga.hedge_deadline_ns
         if policy.mode is HedgeMode.HOLD:
             return  # nothing is sent; _finish alerts and reports the residual
         if policy.mode is HedgeMode.LIMIT_CHASE:
@@ -814,7 +1159,7 @@ class ExecutionEngine:
                     break
                 await self._send_all(saga, orders)
                 rest = min(policy.chase_step_s, max(0.0, (chase_end - self.clock.monotonic_ns()) / NS))
-                await asyncio.gather(*(self._await_order(saga, o, rest) for o in orders))
+                await self._await_all(saga, orders, rest)
                 step += 1
         attempts = 0
         while attempts < policy.max_attempts and self.clock.monotonic_ns() < deadline:
@@ -833,7 +1178,7 @@ class ExecutionEngine:
                 return
             await self._send_all(saga, orders)
             left = max(0.0, (deadline - self.clock.monotonic_ns()) / NS)
-            await asyncio.gather(*(self._await_order(saga, o, left) for o in orders))
+            await self._await_all(saga, orders, left)
 
     # --- the end ---------------------------------------------------------------------------
 
@@ -859,6 +1204,7 @@ class ExecutionEngine:
             except Exception:  # noqa: BLE001 - already logged and the kill switch tripped
                 pass
         report = self._report(saga, status, residuals)
+        booked = saga.booked_profit or ZERO  # profit of an earlier report (a reopened saga)
         try:
             self._transition(saga, SagaState.of(status), saga.stop_reason or saga.error)
             self._record(saga, ExecutionReported(report=report))
@@ -870,7 +1216,10 @@ class ExecutionEngine:
             saga.state = SagaState.of(status)
         finally:
             traded = max((f.ts_ns for o in saga.orders.values() for f in o.fills.fills.values()), default=0)
-            self.risk.release(saga.execution_id, profit=report.profit, signal_key=saga.intent.signal_key, traded_ns=traded)
+            # a reopened saga reports again: only the change of its profit is new P&L
+            delta = report.profit - booked
+            saga.booked_profit = report.profit
+            self.risk.release(saga.execution_id, profit=delta, signal_key=saga.intent.signal_key, traded_ns=traded)
             self.reports.append(report)
             if len(self.reports) > self.config.keep_reports:
                 del self.reports[: len(self.reports) - self.config.keep_reports]
@@ -973,6 +1322,7 @@ class ExecutionEngine:
         return {
             "paused": self.paused,
             "in_flight": {eid: s.state.value for eid, s in self.sagas.items() if not s.state.is_terminal},
+            "held": self.held(),
             "risk": self.risk.status(),
             "portfolio": self.portfolio.snapshot(),
             "recent_reports": [

@@ -145,3 +145,45 @@ class ExecutionCancelRequested(Event, frozen=True, kw_only=True):
 
 class SlotsChanged(Event, frozen=True, kw_only=True):
     slots: int
+
+
+class OrderPrepared(Event, frozen=True, kw_only=True):
+    """What identifies a saga order at its venue (Polymarket: the signed order and its hash;
+    Kalshi: the exact request body), journaled and flushed *before* the order is sent, so that
+    after a restart recovery looks the order up by it and a resend is byte-identical (the venue
+    refuses it as a duplicate) instead of being a second order."""
+
+    execution_id: str
+    client_order_id: str
+    venue: Venue
+    prepared: str  # opaque to the engine; the venue package's own JSON text
+
+
+class SagaHeld(Event, frozen=True, kw_only=True):
+    """The saga cannot tell what some of its orders did at the venue: nothing more is sent on a
+    guess (no next leg, no hedge) until the venue answers or an operator resolves it. Its
+    capital, slot and exposure stay reserved."""
+
+    execution_id: str
+    reason: str
+    client_order_ids: list[str] = []
+
+
+class SagaReopened(Event, frozen=True, kw_only=True):
+    """A reported saga learned of a fill change after its report (a late fill, a reversal):
+    its residual handling runs again and it reports anew."""
+
+    execution_id: str
+    reason: str
+    previous_status: str = ""
+
+
+class SagaResolved(Event, frozen=True, kw_only=True):
+    """An operator resolved a held saga: ``hedge`` (the unknown orders are taken as ended with
+    the fills known; the residual is hedged) or ``close`` (handled by hand; the saga reports
+    with its residual alerted)."""
+
+    execution_id: str
+    action: str
+    by: str = "operator"
+    note: str = ""

@@ -73,6 +73,7 @@ class OrderFills:
     fills: dict[str, Fill] = field(default_factory=dict)
     venue_filled: Decimal | None = None  # what the venue says was filled (cancel answer, lookup)
     reject_reason: str = ""
+    last_error: str = ""  # the latest ambiguous (retryable) answer, for reports and alerts
     acked_ns: int = 0
     terminal_ns: int = 0
     _changed: asyncio.Event | None = None
@@ -170,6 +171,12 @@ class FillAccumulator:
             if of.status is OrderStatus.PENDING:
                 of.status = OrderStatus.ACCEPTED
         elif isinstance(event, OrderRejected):
+            if event.retryable:
+                # a lost or ambiguous answer ("may or may not be at the venue"): not a terminal
+                # state -- the engine asks the venue; taking it as rejected could leave a fill naked
+                of.last_error = event.reason
+                of._notify()
+                return None
             if not of.status.is_terminal:
                 of.status = OrderStatus.REJECTED
                 of.reject_reason = event.reason

@@ -17,6 +17,8 @@ fall in between.
 from __future__ import annotations
 
 import logging
+
+import msgspec
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -240,7 +242,8 @@ async def startup_reconcile(
                 rec.differences.append(f"balance {b.currency}: venue {b.total}, ours {prior}")
         # the venue is the truth for what we hold now
         engine.portfolio.set_balances(venue, balances)
-        engine.portfolio.set_positions(venue, positions)
+        quotes, positions = _valued(engine, venue, positions, balances)
+        engine.portfolio.set_positions(venue, positions, quotes)
         if fills_since_ns is not None:
             try:
                 for ev in await backend.fills_since(fills_since_ns):
@@ -253,6 +256,36 @@ async def startup_reconcile(
         if rec.differences:
             log.warning("start-up reconciliation %s: %s", venue.value, "; ".join(rec.differences))
     return results
+
+
+def _valued(engine: ExecutionEngine, venue: Venue, positions: list, balances: list) -> tuple[dict[str, str], list]:
+    """Adopted positions with the currency they are valued in and a price, so exposure limits
+    count them (a position valued at nothing would let risk add more on top). The instrument's
+    quote comes from what the node knows (its instruments, the journal's orders), else the venue's
+    only collateral currency; a position the venue gives no average price for is valued at the
+    engine's mark (book mid) or, for an outcome share, at its most it can be worth (1)."""
+    known: dict[str, object] = dict(getattr(engine, "instruments", {}) or {})
+    for saga in engine.sagas.values():
+        for o in saga.orders.values():
+            known.setdefault(o.instrument.id, o.instrument)
+    currencies = {b.currency for b in balances}
+    only = next(iter(currencies)) if len(currencies) == 1 else ""
+    quotes: dict[str, str] = {}
+    out = []
+    mark = getattr(engine, "mark_price", None)
+    for p in positions:
+        inst = known.get(p.instrument_id)
+        quote = getattr(inst, "quote", "") or only
+        if quote:
+            quotes[p.instrument_id] = quote
+        if p.avg_price is None and p.quantity != 0:
+            price = mark(venue, p.instrument_id) if mark is not None else None
+            if price is None and (inst is None or getattr(inst, "kind", None) is InstrumentKind.OUTCOME):
+                price = Decimal(1) if venue in (Venue.POLYMARKET, Venue.KALSHI) else None
+            if price is not None:
+                p = msgspec.structs.replace(p, avg_price=price)
+        out.append(p)
+    return quotes, out
 
 
 def _journal(engine: ExecutionEngine, rec: VenueReconciliation) -> None:

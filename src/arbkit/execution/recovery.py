@@ -39,7 +39,9 @@ from decimal import Decimal
 from arbkit.core.clock import NS
 from arbkit.core.enums import OrderStatus
 from arbkit.core.events import FillStatusChanged, OrderAccepted, OrderCanceled, OrderExpired, OrderFilled, OrderRejected
-from arbkit.execution.engine import ExecutionEngine, spent_by
+from arbkit.core.events import KillSwitchTripped
+from arbkit.execution.engine import Answer as _Answer
+from arbkit.execution.engine import ExecutionEngine, LookupRetry, spent_by
 from arbkit.execution.events import (
     ExecutionCancelRequested,
     ExecutionReported,
@@ -48,12 +50,15 @@ from arbkit.execution.events import (
     IntentReceived,
     LegFilled,
     LegSubmitted,
-    ResidualAlerted,
+    OrderPrepared,
+    SagaHeld,
+    SagaReopened,
+    SagaResolved,
     SagaTransitioned,
 )
 from arbkit.execution.intent import Intent
 from arbkit.execution.saga import Saga, SagaOrder
-from arbkit.venues.common.http import OrderStateUnknown
+from arbkit.risk.killswitch import KillSwitchReset
 
 log = logging.getLogger("arbkit.execution.recovery")
 
@@ -66,6 +71,10 @@ SAGA_KINDS = (
     "HedgeStarted",
     "ExecutionCancelRequested",
     "ExecutionReported",
+    "OrderPrepared",
+    "SagaHeld",
+    "SagaReopened",
+    "SagaResolved",
     "OrderAccepted",
     "OrderRejected",
     "OrderFilled",
@@ -92,37 +101,6 @@ class RecoveryReport:
     provisional: list = field(default_factory=list)  # reconcile.ProvisionalCheck per venue
 
 
-@dataclass(frozen=True)
-class LookupRetry:
-    """How long recovery keeps asking a venue that answers "unknown" (``OrderStateUnknown``)
-    about one order: at most ``attempts`` questions, sleeping ``first_backoff_s`` doubling up to
-    ``max_backoff_s`` between them on the engine's clock, and never sleeping past
-    ``max_total_s`` in all."""
-
-    attempts: int = 4
-    first_backoff_s: float = 0.5
-    max_backoff_s: float = 4.0
-    max_total_s: float = 15.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError(f"LookupRetry.attempts must be >= 1, not {self.attempts}")
-        if self.first_backoff_s < 0 or self.max_backoff_s < 0 or self.max_total_s < 0:
-            raise ValueError("LookupRetry backoff and total time must not be negative")
-
-
-@dataclass
-class _Answer:
-    """What one order lookup concluded: ``kind`` is "state" (the venue has it), "absent" (the
-    venue positively does not), "unknown" (OrderStateUnknown every time) or "error" (anything
-    else; treated as sent, as before)."""
-
-    kind: str
-    state: object = None
-    why: str = ""
-    asked: int = 0
-
-
 def rebuild(engine: ExecutionEngine) -> tuple[dict[str, Saga], int]:
     """Replay the journal into ``engine`` (sagas + fill accumulator). Returns the sagas by id
     and the number of records read. Nothing is booked into the portfolio: the venues' balances
@@ -146,13 +124,23 @@ def rebuild(engine: ExecutionEngine) -> tuple[dict[str, Saga], int]:
             sagas[ev.execution_id] = saga
             saga.apply(ev, engine._fills_for, rec.ts_ns)
             continue
-        if isinstance(ev, (SagaTransitioned, LegSubmitted, LegFilled, HedgeStarted, ExecutionCancelRequested, ExecutionReported)):
+        if isinstance(ev, (SagaTransitioned, LegSubmitted, LegFilled, HedgeStarted, ExecutionCancelRequested, ExecutionReported,
+                           OrderPrepared, SagaHeld, SagaReopened, SagaResolved)):
             eid = getattr(ev, "execution_id", "") or (ev.report.execution_id if isinstance(ev, ExecutionReported) else cid)
             saga = sagas.get(eid)
             if saga is not None:
                 saga.apply(ev, engine._fills_for, rec.ts_ns)
                 if isinstance(ev, LegSubmitted):
                     engine._coid_exec[ev.client_order_id] = eid
+                elif isinstance(ev, OrderPrepared):
+                    # the venue package learns the exact order again (same hash, same body):
+                    # lookups find it and a resend is the identical order, never a second one
+                    restore = getattr(engine.backends.get(ev.venue), "restore", None)
+                    if restore is not None:
+                        try:
+                            restore(ev.client_order_id, ev.prepared)
+                        except Exception as exc:  # noqa: BLE001 - then the lookup says unknown: held, never resent
+                            log.error("journal: prepared order %s cannot be restored: %s", ev.client_order_id, exc)
             continue
         if isinstance(ev, _ORDER_EVENTS):
             engine.fills.apply(ev, rec.ts_ns)
@@ -170,6 +158,7 @@ async def recover(engine: ExecutionEngine, mode: str | None = None, *, reconcile
     lookup = lookup or LookupRetry()
     report = RecoveryReport()
     sagas, report.replayed_records = rebuild(engine)
+    restore_risk_state(engine, report)
     report.sagas_seen = len(sagas)
     interrupted: list[Saga] = []
     for eid, saga in sagas.items():
@@ -212,7 +201,11 @@ async def recover(engine: ExecutionEngine, mode: str | None = None, *, reconcile
     for saga in interrupted:
         eid = saga.execution_id
         # capital: the reservation as journaled, less what its fills already spent
-        engine.risk.adopt(saga.intent, {(r.venue, r.currency): r.amount for r in saga.reserved})
+        sent: dict = {}
+        for o in saga.orders.values():
+            if not o.needs_send:
+                sent[o.venue] = sent.get(o.venue, 0) + 1
+        engine.risk.adopt(saga.intent, {(r.venue, r.currency): r.amount for r in saga.reserved}, orders_sent=sent)
         for o in saga.orders.values():
             for f in o.fills.fills.values():
                 if f.counts:
@@ -227,12 +220,8 @@ async def recover(engine: ExecutionEngine, mode: str | None = None, *, reconcile
 
 async def recheck_held(engine: ExecutionEngine, execution_id: str, mode: str | None = None,
                        lookup: LookupRetry | None = None) -> RecoveryReport:
-    """Ask the venues again about a saga that recovery held (see the module docstring). If every
-    order is now known, the saga is resumed exactly as recovery would have (``report.held`` is
-    empty); otherwise it stays held and a new alert is journaled."""
-    mode = mode or engine.config.recovery_mode
-    if mode not in ("complete", "compensate"):
-        raise ValueError(f"recovery mode must be 'complete' or 'compensate', not {mode!r}")
+    """Ask the venues again about a held saga now (the engine also does this by itself, with
+    backoff). If every order is known, the saga resumes (``report.held`` is empty)."""
     saga = engine.sagas.get(execution_id)
     if saga is None:
         raise KeyError(f"no saga {execution_id!r}")
@@ -240,49 +229,53 @@ async def recheck_held(engine: ExecutionEngine, execution_id: str, mode: str | N
     if saga.report is not None or execution_id in engine._tasks:
         report.notes.append(f"{execution_id} is not held (already {'reported' if saga.report else 'running'})")
         return report
-    lookup = lookup or LookupRetry()
-    unknown: list[str] = []
-    for o in saga.unfinished():
-        if o.needs_send:
-            continue  # already known never sent: nothing to ask
-        if o.fills.venue_terminal and o.fills.missing_fills == 0:
-            continue  # known (answered earlier); its LegFilled comes when the saga runs
-        report.orders_checked += 1
-        ans = await _ask(engine, o, lookup)
-        if await _take_answer(engine, o, ans, report):
-            unknown.append(f"{o.client_order_id} ({o.venue.value}, asked {ans.asked}x): {ans.why}")
-    if unknown:
-        report.held[execution_id] = "state unknown at the venue for " + "; ".join(unknown)
-        _hold(engine, saga, report.held[execution_id])
-        return report
-    _resume(engine, saga, mode, report)
+    asked = saga.unknown_orders()
+    report.orders_checked = len(asked)
+    resumed = await engine.recheck(saga, lookup or LookupRetry())
+    for o in asked:
+        if o.unknown:
+            report.orders_unknown.append(o.client_order_id)
+        elif o.fills.reject_reason and o.fills.filled == 0 and not o.fills.venue_order_id:
+            report.orders_never_sent.append(o.client_order_id)
+        else:
+            report.orders_at_venue.append(o.client_order_id)
+    if not resumed:
+        report.held[execution_id] = saga.held or "state still unknown at the venue"
     return report
 
 
+def restore_risk_state(engine: ExecutionEngine, report: RecoveryReport | None = None) -> None:
+    """What binds the risk engine survives a restart: the day's realised P&L (each report's
+    change of profit, booked on the day it was journaled) and a kill switch tripped and never
+    reset. Both are in force before the first intent."""
+    risk = engine.risk
+    today = risk.day_of(engine.clock.now_ns())
+    last: dict[str, Decimal] = {}
+    pnl = Decimal(0)
+    tripped: KillSwitchTripped | None = None
+    for rec in engine.journal.replay(kinds=("ExecutionReported", "KillSwitchTripped", "KillSwitchReset")):
+        ev = rec.decode()
+        if isinstance(ev, ExecutionReported):
+            eid = ev.report.execution_id
+            delta = ev.report.profit - last.get(eid, Decimal(0))
+            last[eid] = ev.report.profit
+            if risk.day_of(rec.ts_ns) == today:
+                pnl += delta
+        elif isinstance(ev, KillSwitchTripped):
+            tripped = tripped or ev
+        elif isinstance(ev, KillSwitchReset):
+            tripped = None
+    if tripped is not None and not risk.killswitch.tripped:
+        risk.killswitch.restore(tripped.reason, tripped.source)
+    risk.restore_day(today, pnl)
+    if report is not None:
+        report.notes.append(f"risk restored: P&L today {pnl}; kill switch {'tripped: ' + risk.killswitch.reason if risk.killswitch.tripped else 'armed'}")
+
+
 async def _ask(engine: ExecutionEngine, o: SagaOrder, lookup: LookupRetry) -> _Answer:
-    """Ask the venue about ``o``; on ``OrderStateUnknown`` ask again with bounded backoff."""
-    backend = engine.backends.get(o.venue)
-    if backend is None:
-        return _Answer("absent", why="no backend for the venue")
-    slept = 0.0
-    delay = lookup.first_backoff_s
-    why = ""
-    for n in range(1, lookup.attempts + 1):
-        try:
-            st = await backend.order_state(o.client_order_id)
-        except OrderStateUnknown as exc:
-            why = exc.why or str(exc)
-            log.warning("recovery: state of %s unknown (attempt %d/%d): %s", o.client_order_id, n, lookup.attempts, why)
-            if n == lookup.attempts or slept + delay > lookup.max_total_s:
-                return _Answer("unknown", why=why, asked=n)
-            await engine.clock.sleep(delay)
-            slept += delay
-            delay = min(lookup.max_backoff_s, delay * 2) if delay else lookup.first_backoff_s
-            continue
-        except Exception as exc:  # noqa: BLE001 - unknown is not "absent": never resend then
-            return _Answer("error", why=f"{type(exc).__name__}: {exc}", asked=n)
-        return _Answer("absent", asked=n) if st is None else _Answer("state", state=st, asked=n)
-    return _Answer("unknown", why=why, asked=lookup.attempts)  # pragma: no cover - loop returns
+    """Ask the venue about ``o`` (by client order id and the venue order id journaled with its
+    acknowledgement); on ``OrderStateUnknown`` ask again with bounded backoff."""
+    return await engine.ask(o, lookup)
 
 
 async def _take_answer(engine: ExecutionEngine, o: SagaOrder, ans: _Answer, report: RecoveryReport) -> bool:
@@ -298,7 +291,9 @@ async def _take_answer(engine: ExecutionEngine, o: SagaOrder, ans: _Answer, repo
         report.orders_unknown.append(coid)
         report.notes.append(f"{coid}: venue could not say whether it has the order after {ans.asked} attempt(s) ({ans.why}); "
                             "treated as sent, saga held")
+        o.unknown = f"state unknown at the venue after a restart: {ans.why}"
         return True
+    o.unknown = ""
     if ans.kind == "absent":
         report.orders_never_sent.append(coid)
         o.needs_send = True
@@ -314,23 +309,19 @@ async def _take_answer(engine: ExecutionEngine, o: SagaOrder, ans: _Answer, repo
 
 
 def _hold(engine: ExecutionEngine, saga: Saga, why: str) -> None:
-    """Leave ``saga`` unresumed (its non-terminal state stays visible in ``status``) and journal
-    an alert naming the order(s) and the reason."""
-    eid = saga.execution_id
-    residuals = [r for r in engine.residuals(saga) if r.quantity != 0]
-    reason = (f"recovery held execution {eid} in {saga.state.value}: {why}; nothing resent and no later leg sent -- "
-              "check the order at the venue, then recovery.recheck_held")
-    log.error("%s", reason)
-    try:
-        engine.journal.append_event(ResidualAlerted(execution_id=eid, residuals=residuals, reason=reason,
-                                                    correlation_id=eid, ts_recv=engine.clock.now_ns()))
-    except Exception as exc:  # noqa: BLE001 - the kill switch trips; the hold stands regardless
-        engine._journal_failed(exc)
+    """Leave ``saga`` unresumed (its non-terminal state stays visible in ``status``), journal
+    that it is held with an alert naming the order(s), and let the engine re-ask the venue in the
+    background (``arbkit sagas resolve`` is the operator's way out)."""
+    saga.held = ""  # a hold from before the restart is journaled again with today's reason
+    engine.hold(saga, f"recovery: {why}; nothing resent and no later leg sent")
 
 
 def _resume(engine: ExecutionEngine, saga: Saga, mode: str, report: RecoveryReport) -> None:
     """Complete or compensate ``saga`` under ``mode`` (see the module docstring) and start it."""
     eid = saga.execution_id
+    if saga.held:
+        engine._record(saga, SagaResolved(execution_id=eid, action="venue_answered", by="recovery",
+                                          note="every order's state is known after the restart"))
     exposure = saga.any_fill()
     if not exposure or mode == "compensate":
         why = "recovery: no exposure, nothing is sent again" if not exposure else "recovery: compensate mode"

@@ -24,6 +24,10 @@ from arbkit.execution.events import (
     HedgeStarted,
     LegFilled,
     LegSubmitted,
+    OrderPrepared,
+    SagaHeld,
+    SagaReopened,
+    SagaResolved,
     SagaTransitioned,
 )
 from arbkit.execution.fills import OrderFills
@@ -78,6 +82,11 @@ class SagaOrder:
     sent_ns: int = 0
     needs_send: bool = True  # journaled, not (known to be) handed to the venue yet
     finished: LegFilled | None = None
+    prepared: str = ""  # the venue identity journaled before sending (OrderPrepared)
+    # why the venue's view of this order is unknown (lost answer, lookups failing): while set,
+    # the order is never taken as not filled and its saga sends nothing more (it is held)
+    unknown: str = ""
+    operator_ended: bool = False  # an operator resolved it as ended with the fills known
 
     @property
     def venue(self) -> Venue:
@@ -103,6 +112,10 @@ class Saga:
     report: ExecutionReport | None = None
     recovered: bool = False
     planned: list[Decimal] = field(default_factory=list)
+    held: str = ""  # why the saga is held (SagaHeld), "" when not
+    reopened: int = 0  # times a late fill change reopened it after a report
+    booked_profit: Decimal | None = None  # profit already counted in the risk engine's daily P&L
+    hedge_deadline_ns: int = 0  # monotonic end of the current hedge window (set once per window)
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -156,6 +169,31 @@ class Saga:
         elif isinstance(event, ExecutionReported):
             self.report = event.report
             self.state = SagaState.of(event.report.status)
+            self.held = ""
+            self.booked_profit = event.report.profit
+        elif isinstance(event, OrderPrepared):
+            o = self.orders.get(event.client_order_id)
+            if o is not None:
+                o.prepared = event.prepared
+        elif isinstance(event, SagaHeld):
+            self.held = event.reason or "held"
+            for coid in event.client_order_ids:
+                o = self.orders.get(coid)
+                if o is not None and not o.unknown:
+                    o.unknown = event.reason or "unknown"
+        elif isinstance(event, SagaResolved):
+            self.held = ""
+            for o in self.orders.values():
+                if o.unknown:
+                    o.unknown = ""
+                    if event.action in ("hedge", "close"):
+                        o.operator_ended = True
+        elif isinstance(event, SagaReopened):
+            self.report = None
+            self.state = SagaState.HEDGING
+            self.reopened += 1
+            self.hedge_deadline_ns = 0
+            self.done = asyncio.Event()
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -187,6 +225,13 @@ class Saga:
             f = o.fills
             total += output_amount(o.instrument, o.side, f.filled, f.notional, f.fees())
         return total
+
+    def any_sent(self) -> bool:
+        """Whether any order of the saga may have reached a venue."""
+        return any(not o.needs_send or o.sent_ns for o in self.orders.values())
+
+    def unknown_orders(self) -> list[SagaOrder]:
+        return [o for o in self.orders.values() if o.unknown]
 
     def any_fill(self) -> bool:
         return any(o.fills.filled > 0 for o in self.orders.values())

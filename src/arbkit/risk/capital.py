@@ -21,6 +21,7 @@ class CapitalLedger:
         self.portfolio = portfolio
         self.by_execution: dict[str, dict[Key, Decimal]] = {}
         self.reserved: dict[Key, Decimal] = {}
+        self.converted: dict[str, dict[Key, Decimal]] = {}  # per execution: reservation its fills turned into spend
 
     def holding(self, venue: Venue, asset: str) -> Decimal:
         """What we hold of ``asset``: a currency balance, or (``venue:symbol``) outcome shares."""
@@ -48,18 +49,33 @@ class CapitalLedger:
 
     def consume(self, execution_id: str, venue: Venue, asset: str, amount: Decimal) -> Decimal:
         """A fill spent ``amount``: that much of the reservation is now spent balance, not a
-        reservation. Returns how much reservation was converted (a negative ``amount`` — a
-        reversed fill — gives nothing back: the saga's remaining reservation stays as it is)."""
-        mine = self.by_execution.get(execution_id)
+        reservation. Returns how much reservation was converted. A negative ``amount`` (a
+        reversed fill, a provisional stand-in replaced by the venue's fill, the old half of a
+        correction) turns back into reservation what this execution's fills converted -- never
+        more -- so replacing a fill never counts its capital as spent twice."""
         key = (venue, asset)
-        if not mine or key not in mine or amount <= 0:
+        if amount < 0:
+            conv = self.converted.get(execution_id, {})
+            back = min(-amount, conv.get(key, ZERO))
+            if back <= 0:
+                return ZERO
+            conv[key] -= back
+            mine = self.by_execution.setdefault(execution_id, {})
+            mine[key] = mine.get(key, ZERO) + back
+            self.reserved[key] = self.reserved.get(key, ZERO) + back
+            return -back
+        mine = self.by_execution.get(execution_id)
+        if not mine or key not in mine or amount == 0:
             return ZERO
         used = min(amount, mine[key])
         mine[key] -= used
         self.reserved[key] -= used
+        conv = self.converted.setdefault(execution_id, {})
+        conv[key] = conv.get(key, ZERO) + used
         return used
 
     def release(self, execution_id: str) -> dict[Key, Decimal]:
+        self.converted.pop(execution_id, None)
         mine = self.by_execution.pop(execution_id, {})
         for key, amount in mine.items():
             left = self.reserved.get(key, ZERO) - amount

@@ -241,14 +241,40 @@ class RiskEngine:
         if b is not None:
             b.take(1, force=True)
 
-    def adopt(self, intent: Intent, capital: dict[tuple[Venue, str], Decimal]) -> None:
-        """Crash recovery: re-reserve for an execution that was in flight (no checks: it exists)."""
+    def _leg_exposures(self, intent: Intent, planned: list[Decimal]) -> list[tuple[Venue, str, Decimal]]:
+        out = []
+        for leg, q in zip(intent.legs, planned):
+            rate = self.limits.valuation.get(leg.instrument.quote, ZERO)
+            out.append((leg.venue, leg.instrument_id, q * leg.price * rate))
+        return out
+
+    def adopt(self, intent: Intent, capital: dict[tuple[Venue, str], Decimal], orders_sent: dict[Venue, int] | None = None) -> None:
+        """An execution that exists without a check (recovered after a crash, or reopened by a
+        late fill): it takes its slot, isolation keys, in-flight exposure and capital again, and
+        ``orders_sent`` order-rate tokens (forced: it is never refused, but later intents see it)."""
         if intent.execution_id in self.in_flight:
             return
+        planned = planned_quantities(intent)
         self.capital.reserve(intent.execution_id, capital)
         self.in_flight[intent.execution_id] = Reservation(
-            intent.execution_id, capital, [], self._isolation_keys(intent), planned_quantities(intent)
+            intent.execution_id, capital, self._leg_exposures(intent, planned), self._isolation_keys(intent), planned
         )
+        for venue, n in (orders_sent or {}).items():
+            b = self._buckets.get(venue.value)
+            if b is not None and n > 0:
+                b.take(n, force=True)
+
+    def restore_day(self, day: str, pnl: Decimal) -> None:
+        """Start-up: the day's realised P&L as the journal has it (a restart never resets the
+        daily loss limit). Trips the kill switch at once if the limit is already reached."""
+        self.pnl_day, self.pnl_today = day, pnl
+        lim = self.limits.daily_loss_limit
+        if lim is not None and pnl <= -lim and not self.killswitch.tripped:
+            self.killswitch.trip(f"daily loss limit: P&L today {pnl} (restored from the journal)", source="risk")
+
+    @staticmethod
+    def day_of(ts_ns: int) -> str:
+        return _dt.datetime.fromtimestamp(ts_ns / NS, tz=_dt.timezone.utc).strftime("%Y-%m-%d")
 
     def release(self, execution_id: str, profit: Decimal | None = None, signal_key: str = "", traded_ns: int = 0) -> None:
         """The execution ended: free its slot, keys, exposure and unspent capital; book P&L."""
@@ -265,7 +291,7 @@ class RiskEngine:
                 self.killswitch.trip(f"daily loss limit: P&L today {self.pnl_today}", source="risk")
 
     def _roll_day(self, now_ns: int) -> None:
-        day = _dt.datetime.fromtimestamp(now_ns / NS, tz=_dt.timezone.utc).strftime("%Y-%m-%d")
+        day = self.day_of(now_ns)
         if day != self.pnl_day:
             self.pnl_day, self.pnl_today = day, ZERO
 

@@ -35,6 +35,11 @@ class KillSwitch:
         """A supervisor breaker opened: what that task feeds can no longer be trusted."""
         self.trip(f"breaker opened for {event.task}: {event.crashes} crashes in {event.window_s:g}s", source="breaker")
 
+    def restore(self, reason: str, source: str = "") -> None:
+        """Start-up: the journal says the switch was tripped and never reset -- it stays tripped
+        across the restart (not journaled again)."""
+        self.tripped, self.reason, self.source = True, reason, source
+
     def reset(self, by: str = "operator") -> None:
         if self.tripped and self._journal is not None:
             ts = self._clock.now_ns() if self._clock else 0

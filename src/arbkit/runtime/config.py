@@ -118,7 +118,7 @@ class PolymarketConfig(_Table):
     ws_market_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
     ws_user_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/user"
     chain_id: int = 137
-    signature_type: int = 0  # 0 EOA, 1 email/magic proxy, 2 browser proxy (Gnosis safe)
+    signature_type: int = 0  # 0 EOA, 1 email/magic proxy, 2 browser proxy (Gnosis safe), 3 deposit wallet (POLY_1271)
     funder: str | None = None  # proxy wallet address holding the funds (public)
     private_key_env: str | None = None  # L1 signing key (EIP-712 orders)
     private_key_file: str | None = None
@@ -585,8 +585,10 @@ def _validate(cfg: Config) -> None:
             for problem in v.credential_problems():
                 raise ConfigError(key, f"live mode {problem}")
         if isinstance(v, PolymarketConfig):
-            if v.signature_type not in (0, 1, 2):
-                raise ConfigError(f"{key}.signature_type", f"must be 0 (EOA), 1 (email/magic proxy) or 2 (browser proxy), got {v.signature_type}")
+            if v.signature_type not in (0, 1, 2, 3):
+                raise ConfigError(f"{key}.signature_type", f"must be 0 (EOA), 1 (email/magic proxy), 2 (browser proxy) or 3 (deposit wallet, POLY_1271), got {v.signature_type}")
+            if v.signature_type in (1, 2, 3) and not v.funder:
+                raise ConfigError(f"{key}.funder", "signature types 1-3 need the funder (proxy, safe or deposit wallet address)")
             if not 1 <= v.max_instruments_per_connection <= 500:
                 raise ConfigError(f"{key}.max_instruments_per_connection", f"must be 1..500 (the venue's limit), got {v.max_instruments_per_connection}")
 

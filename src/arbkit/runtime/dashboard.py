@@ -90,7 +90,9 @@ def render(st: dict[str, Any], title: str = "arbkit") -> Group:
     sagas.add_column("state")
     sagas.add_column("age s", justify="right")
     for f in st.get("in_flight", [])[:8]:
-        sagas.add_row(f["execution_id"], f["state"], f"{f['age_s']:.1f}")
+        # a held saga waits on an order the venue cannot account for: the operator must look
+        state = Text(f"HELD ({f['state']})", style="bold red") if f.get("held") else f["state"]
+        sagas.add_row(f["execution_id"], state, f"{f['age_s']:.1f}")
 
     reps = Table(box=box.SIMPLE, title="recent execution reports", title_justify="left", expand=True)
     for col in ("execution", "status", "pred bps", "eff bps", "profit", "legs"):

@@ -319,6 +319,8 @@ class Node:
         from arbkit.execution.recovery import recover
 
         assert self.engine is not None
+        self.engine.instruments.update(self.instruments)
+        self.engine.mark_price = self._mark
         rep = await recover(self.engine)
         log.info("recovery: %s", rep)
 
@@ -330,9 +332,36 @@ class Node:
 
         assert self.supervisor is not None
         self.control = ControlServer(self.engine, addr, token=self.options.control_token,  # type: ignore[arg-type]
-                                     extra_status=self.supervisor.status)
+                                     extra_status=self.supervisor.status, reset_breakers=self._reset_breakers)
         await self.control.start()
         self.notes.append(f"control: arbkit status --address {addr}  (pause, resume, cancel, slots, kill)")
+
+    async def _reset_breakers(self) -> list[str]:
+        """``arbkit reset``: restart every task whose breaker is open (a cause still there opens
+        it again)."""
+        sup = self.supervisor
+        if sup is None:
+            return []
+        out = []
+        for name, st in sup.status().items():
+            if st.get("state") == "breaker_open":
+                await sup.reset(name)
+                out.append(name)
+        return out
+
+    def _mark(self, venue: Venue, instrument_id: str) -> Decimal | None:
+        """Mid of the book we hold for an instrument (values adopted positions for exposure)."""
+        b = self.venues.get(venue)
+        book = b.feed.book(instrument_id) if b is not None else None
+        if book is None:
+            return None
+        try:
+            bid, ask = book.best_bid_price(), book.best_ask_price()
+        except Exception:  # noqa: BLE001 - no mark, the reconciliation falls back
+            return None
+        if bid is None or ask is None:
+            return None
+        return (bid + ask) / 2
 
     def _metrics_port(self) -> int | None:
         return self.options.metrics_port if self.options.metrics_port is not None else self.config.node.metrics_port
@@ -481,6 +510,9 @@ class Node:
 
     async def _teardown(self) -> None:
         self.trading = False
+        if self.engine is not None:
+            with contextlib.suppress(Exception):
+                await self.engine.close()
         if self.control is not None:
             with contextlib.suppress(Exception):
                 await self.control.close()
@@ -549,8 +581,8 @@ class Node:
         in_flight = []
         if engine is not None:
             for eid, s in engine.sagas.items():
-                if not s.state.is_terminal:
-                    in_flight.append({"execution_id": eid, "state": s.state.value,
+                if not s.state.is_terminal or s.report is None:
+                    in_flight.append({"execution_id": eid, "state": s.state.value, "held": s.held,
                                       "age_s": round((now - s.created_ns) / NS, 1)})
         reports = [{
             "execution_id": r.execution_id, "status": r.status.value, "strategy": r.strategy,

@@ -155,7 +155,8 @@ async def polymarket_instruments(session: aiohttp.ClientSession, rest_url: str, 
         if resp.status != 200:
             raise RuntimeError(f"Polymarket market {condition_id}: HTTP {resp.status} {body[:200]!r}")
     info = msgspec.json.decode(body, type=ClobMarketInfo)
-    fee = FeeSpec(kind="polymarket", taker_rate=info.fd.r, exponent=int(info.fd.e)) if info.fd and info.fd.r else FeeSpec()
+    # fd = {r, e, to}: a fractional exponent stays an exact Decimal; a missing fd is a fee-free market
+    fee = info.fd.spec() if info.fd is not None else FeeSpec()
     out = []
     for token, other, outcome in ((yes_token, no_token, "YES"), (no_token, yes_token, "NO")):
         out.append(Instrument(

@@ -501,6 +501,20 @@ class CrossVenueStrategy:
         net, q, cp, ck, margin = best
         qty = _dec(q, sd)
         pp, pk = lp.price(cp[2]), lk.price(ck[2])
+        # the size both venues can take exactly at these limits (a Polymarket IOC buy's amounts
+        # have a precision: some share counts cannot be signed at some prices -- never send fewer)
+        exact = min(leg_p.signable_quantity(Side.BUY, qty, pp), leg_k.signable_quantity(Side.BUY, qty, pk))
+        if exact < qty:
+            q2 = int(exact.scaleb(sd)) // inc_l * inc_l
+            r2 = price(q2) if q2 >= q_min else None
+            if r2 is None or not r2[4]:
+                return None, n, (f"minimum: size {qty} cannot be signed exactly at {pp}/{pk} and the nearest size "
+                                 f"both venues take exactly ({_dec(q2, sd)}) does not qualify")
+            net, q, cp, ck, margin = r2[0], q2, r2[1], r2[2], r2[3]
+            qty = _dec(q, sd)
+            pp, pk = lp.price(cp[2]), lk.price(ck[2])
+            if min(leg_p.signable_quantity(Side.BUY, qty, pp), leg_k.signable_quantity(Side.BUY, qty, pk)) < qty:
+                return None, n, f"minimum: no size both venues take exactly near {qty} at {pp}/{pk}"
         bad = leg_p.check_order(pp, qty) or leg_k.check_order(pk, qty)
         if bad:  # q_min makes this unreachable; kept so a wrong minimum can never be sent
             return None, n, f"minimum: {bad} at size {qty}"

@@ -103,7 +103,7 @@ async def test_client_trades_end_to_end(venue):
         assert again["canceled"] == [] and other["orderID"] in again["not_canceled"]
         open_orders = a.get_open_orders()
         assert [o["id"] for o in open_orders] == [resting["orderID"]]
-        assert open_orders[0]["status"] == "LIVE" and open_orders[0]["price"] == "0.45"
+        assert open_orders[0]["status"] == "ORDER_STATUS_LIVE" and open_orders[0]["price"] == "0.45"
 
         # A second account crosses: BUY NO at 0.55 matches the resting BUY YES at 0.45 (mint).
         b = _client(info, bob)
@@ -143,7 +143,7 @@ async def test_client_trades_end_to_end(venue):
     assert t["maker_orders"][0]["price"] == "0.45" and t["maker_orders"][0]["matched_amount"] == "10"
     assert out["bob_trades"][0]["trader_side"] == "TAKER"
     assert out["open_after"] == []
-    assert out["order"]["status"] == "MATCHED" and out["order"]["size_matched"] == "10"
+    assert out["order"]["status"] == "ORDER_STATUS_MATCHED" and out["order"]["size_matched"] == "10"
     assert out["order"]["associate_trades"] == [t["id"]]
     assert out["cash"]["balance"] == "9995500000"  # 10,000 - 4.5 in 6-decimal units
     assert out["shares"]["balance"] == "10000000"

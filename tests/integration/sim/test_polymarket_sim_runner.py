@@ -45,7 +45,7 @@ async def test_resting_order_fills_against_scenario_flow():
         for _ in range(600):  # up to 5 simulated minutes; the scenario hits the best bid often
             await runner.advance(0.5)
             order = await asyncio.to_thread(client.get_order, resting["orderID"])
-            if order["status"] == "MATCHED" or order["size_matched"] != "0":
+            if order["status"] in ("MATCHED", "ORDER_STATUS_MATCHED") or order["size_matched"] != "0":
                 break
         assert order is not None and order["size_matched"] != "0", "background flow never reached the order"
         await runner.advance(10)  # settlement: MATCHED -> MINED -> CONFIRMED

@@ -443,3 +443,96 @@ async def test_ioc_sweeping_two_levels_books_the_real_prices_and_fees_to_the_cen
         await asyncio.wait_for(utask, 10)
         await gw.cancel_all()
         await gw.close()
+
+
+async def _venue_orders(info: dict, account: int, token: str) -> list[dict]:
+    acct = _pm(info)["accounts"][account]["address"].lower()
+    rows = await _admin(info, "GET", f"/orders/polymarket?account={acct}")
+    return [o for o in rows if o.get("symbol") == token]
+
+
+async def test_prepared_order_survives_a_restart_without_a_second_order_at_the_venue(sim) -> None:
+    """Issue 11 item 1: the order identity journaled before sending (prepare) lets a new gateway
+    (a restarted node) find the order at the venue by its hash, resend it without creating a second
+    order, and cancel it. Also: prepared, crashed before sending, restored, sent -> one order."""
+    m = 120
+    inst = _instrument(sim, m, 0)
+    req = OrderRequest(instrument=inst, client_order_id="restart-1", side=Side.BUY, quantity=Decimal("7"),
+                       price=Decimal("0.11"))
+    gw = await _gateway(sim, 0)
+    try:
+        prepared = await gw.prepare(req)
+        res = await gw.submit(req)
+        assert res.accepted, res.events
+    finally:
+        await gw.close()
+    fresh = await _gateway(sim, 0)  # the restart: a new gateway, no idempotency file
+    try:
+        fresh.restore("restart-1", prepared)
+        st = await fresh.order_state("restart-1")
+        assert st is not None and st.venue_order_id == res.venue_order_id and st.status is OrderStatus.ACCEPTED
+        assert st.quantity == Decimal("7")
+        again = await fresh.submit(req)  # recovery resends: byte-identical, same hash
+        assert again.accepted and again.venue_order_id == res.venue_order_id
+        mine = await _venue_orders(sim, 0, inst.symbol)
+        assert [o["order_id"] for o in mine] == [res.venue_order_id], mine  # one order at the venue
+        # prepared then crashed before sending: restored and sent once -> exactly one more order
+        req2 = OrderRequest(instrument=inst, client_order_id="restart-2", side=Side.BUY, quantity=Decimal("6"),
+                            price=Decimal("0.12"))
+        prepared2 = await fresh.prepare(req2)
+        later = await _gateway(sim, 0)
+        try:
+            later.restore("restart-2", prepared2)
+            assert await later.order_state("restart-2") is None  # the venue never got it
+            r2 = await later.submit(req2)
+            r3 = await later.submit(req2)
+            assert r2.accepted and r3.accepted and r2.venue_order_id == r3.venue_order_id
+            assert r2.venue_order_id == json.loads(prepared2)["order_hash"]
+            assert len(await _venue_orders(sim, 0, inst.symbol)) == 2
+            assert isinstance((await later.cancel("restart-2"))[0], OrderCanceled)
+        finally:
+            await later.close()
+        assert isinstance((await fresh.cancel("restart-1"))[0], OrderCanceled)
+        assert (await fresh.order_state("restart-1")).status is OrderStatus.CANCELED
+    finally:
+        await fresh.cancel_all()
+        await fresh.close()
+
+
+async def test_ioc_leg_on_a_0001_tick_market_is_signed_for_the_shares_asked(sim) -> None:
+    """Issue 11 item 7: BUY 7 IOC at a 0.001-tick price whose 7 x price has 3 decimals. Signed the
+    old market-order way it became 6.99 shares at the venue; now the venue-side order is exactly 7
+    shares and all 7 are bought, at no worse than the limit."""
+    m = 160
+    mk = _market(sim, m)
+    await _admin(sim, "POST", "/tick-size", {"venue": "polymarket", "market_id": mk["condition_id"],
+                                              "tick_size": "0.001"})
+    inst = Instrument(venue=Venue.POLYMARKET, symbol=mk["tokens"][0]["token_id"], kind=InstrumentKind.OUTCOME,
+                      tick_size=Decimal("0.001"), size_increment=Decimal("0.01"), market_id=mk["condition_id"],
+                      neg_risk=mk["neg_risk"])
+    gw = await _gateway(sim, 1)
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(_pm(sim)["rest_url"] + "/book", params={"token_id": inst.symbol}) as r:
+                book = msgspec.json.decode(await r.read(), type=RestBook)
+        best_ask = min((Decimal(a.price), Decimal(a.size)) for a in book.asks)
+        assert best_ask[1] >= 7
+        qty = Decimal("7")
+        price = best_ask[0] + Decimal("0.005")
+        while (qty * price) == (qty * price).quantize(Decimal("0.01")):
+            price += Decimal("0.001")  # make 7 x price need 3 decimals, the reported case
+        res = await gw.submit(OrderRequest(instrument=inst, client_order_id="ioc-7", side=Side.BUY, quantity=qty,
+                                           price=price, time_in_force=TimeInForce.IOC))
+        assert res.accepted, res.events
+        so = gw.signed_order("ioc-7")
+        assert so.takerAmount == "7000000"
+        venue = [o for o in await _venue_orders(sim, 1, inst.symbol) if o["order_id"] == res.venue_order_id]
+        assert len(venue) == 1 and Decimal(venue[0]["size"]) == qty and Decimal(venue[0]["filled"]) == qty, venue
+        assert Decimal(venue[0]["avg_price"]) <= price
+        # the venue's own amount rule: the official market-order amounts for the same leg are refused
+        from arbkit.venues.polymarket.gateway import market_order_amounts
+
+        maker, taker = market_order_amounts(Side.BUY, qty * price, price, Decimal("0.001"))
+        assert taker < 7_000_000  # what used to be signed: fewer shares
+    finally:
+        await gw.close()

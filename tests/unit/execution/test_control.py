@@ -115,3 +115,93 @@ async def test_cli_commands_against_a_live_endpoint(env_factory, tmp_path, monke
         assert res.exit_code == 0 and env.risk.killswitch.tripped
     finally:
         await srv.close()
+
+
+async def test_reset_sagas_and_resolve_over_ipc(env_factory, tmp_path):
+    """reset re-arms a tripped switch (journaled; breakers restarted through the hook; refused
+    while the daily loss limit is reached); sagas/saga/resolve show and resolve a held execution."""
+    from arbkit.core.enums import Venue
+    from arbkit.execution.engine import EngineConfig
+    from arbkit.venues.common.http import OrderStateUnknown
+
+    class Blind:
+        """The Kalshi venue takes orders but its answers and lookups are lost."""
+
+        def __init__(self, inner):
+            self.inner, self.venue = inner, inner.venue
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        async def submit(self, req):
+            await self.inner.submit(req)
+            raise ConnectionError("read timeout")
+
+        async def order_state(self, coid, voi=""):
+            raise OrderStateUnknown("kalshi", coid, "HTTP 503 after retries")
+
+    env0 = env_factory()
+    env0.journal.close_sync()
+    backends = dict(env0.backends)
+    backends[Venue.KALSHI] = Blind(env0.backends[Venue.KALSHI])
+    env = env_factory(clock=env0.clock, backends=backends, path=env0.path.with_name("ctl.db"),
+                      config=EngineConfig(recheck_first_s=3600.0))
+    restarted = []
+
+    async def reset_breakers():
+        restarted.append("kalshi.feed")
+        return ["kalshi.feed"]
+
+    addr = f"ipc://{tmp_path}/ctl3.ipc"
+    srv = ControlServer(env.engine, addr, reset_breakers=reset_breakers)
+    await srv.start()
+    cli = ControlClient(addr, timeout_s=5)
+    try:
+        env.risk.killswitch.trip("breaker opened for kalshi.feed", source="breaker")
+        out = await cli.arequest("reset")
+        assert out == {"reset": True, "previous_reason": "breaker opened for kalshi.feed", "breakers_reset": ["kalshi.feed"]}
+        assert not env.risk.killswitch.tripped and restarted == ["kalshi.feed"]
+        env.journal.flush_sync(5)
+        assert "KillSwitchReset" in [r.kind for r in env.journal.replay(kinds=["KillSwitchReset"])]
+
+        assert env.engine.submit(cross_venue_intent("hd-1", T0)).approved
+        saga = env.engine.sagas["hd-1"]
+
+        async def until_held():
+            while not saga.held:
+                await env.clock.sleep(0.05)
+
+        await drive(env.clock, until_held())
+        rows = (await cli.arequest("sagas"))["sagas"]
+        assert [(r["execution_id"], bool(r["held"]), r["unknown_orders"]) for r in rows] == [("hd-1", True, ["hd-1-L1-A0"])]
+        detail = await cli.arequest("saga", execution_id="hd-1")
+        assert detail["held"] and {o["client_order_id"]: bool(o["unknown"]) for o in detail["orders"]} == {
+            "hd-1-L0-A0": False, "hd-1-L1-A0": True}
+        with pytest.raises(ControlError, match="action"):
+            await cli.arequest("resolve", execution_id="hd-1", action="ignore")
+        out = await cli.arequest("resolve", execution_id="hd-1", action="close", note="checked at the venue")
+        assert out["resolved"] == "hd-1" and "closed" in out["result"]
+        assert saga.report is not None and "hd-1" not in env.risk.in_flight
+        with pytest.raises(ControlError, match="not held"):
+            await cli.arequest("resolve", execution_id="hd-1", action="hedge")
+    finally:
+        await srv.close()
+
+
+async def test_reset_refused_while_the_daily_loss_limit_is_reached(env_factory, tmp_path):
+    from decimal import Decimal
+
+    from exec_kit import make_limits
+
+    env = env_factory(limits=make_limits(daily_loss_limit=Decimal("5")))
+    env.risk.pnl_today = Decimal("-6")
+    env.risk.pnl_day = env.risk.day_of(env.clock.now_ns())
+    env.risk.killswitch.trip("daily loss limit", source="risk")
+    srv = ControlServer(env.engine, f"ipc://{tmp_path}/ctl4.ipc")
+    await srv.start()
+    try:
+        with pytest.raises(ControlError, match="daily loss limit is still reached"):
+            await ControlClient(f"ipc://{tmp_path}/ctl4.ipc", timeout_s=5).arequest("reset")
+        assert env.risk.killswitch.tripped
+    finally:
+        await srv.close()

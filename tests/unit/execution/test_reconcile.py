@@ -69,10 +69,19 @@ async def test_failed_settlement_reverses_the_fill_and_alerts(env_factory):
     assert env.portfolio.position(Venue.POLYMARKET, POLY_YES.id) == 0
     assert env.portfolio.balance(Venue.POLYMARKET, "pUSD") == D("1000")
     kinds = replay_kinds(env.journal, "rf-2")
-    # the Kalshi leg is now unmatched: the journal says so, it is not silently open
-    assert kinds[-3:] == ["FillStatusChanged", "ResidualAlerted", "FillCorrected"]
+    # the Kalshi leg is now unmatched: the journal says so and the saga is reopened to hedge it
+    assert kinds[-4:] == ["FillStatusChanged", "ResidualAlerted", "SagaReopened", "FillCorrected"]
     alert = [r.decode() for r in env.journal.replay(correlation_id="rf-2", kinds=["ResidualAlerted"])][-1]
     assert [(r.asset, r.quantity) for r in alert.residuals] == [(KALSHI_NO.id, D("10"))]
+    assert "rf-2" in env.engine.risk.in_flight  # counts against risk again while it hedges
+    rep = await env.run(env.engine.wait("rf-2"))
+    assert rep.status is ExecutionStatus.HEDGED
+    assert env.portfolio.position(Venue.KALSHI, KALSHI_NO.id) == 0
+    assert "rf-2" not in env.engine.risk.in_flight
+    reports = [r.decode().report for r in env.journal.replay(correlation_id="rf-2", kinds=["ExecutionReported"])]
+    assert [r.status.value for r in reports] == ["FILLED", "HEDGED"]
+    # the day's P&L holds the second report's profit, not both
+    assert env.engine.risk.pnl_today == reports[-1].profit
 
 
 async def test_unreported_fill_booked_provisionally_then_replaced(env_factory):

@@ -189,7 +189,7 @@ async def test_transport_error_asks_the_venue_before_deciding(env_factory, after
     if after:  # the venue had it: adopted, filled once
         assert rep.status is ExecutionStatus.FILLED
         assert len(kal.inner.submitted) == 1
-    else:  # it never got there: a retryable rejection, leg 1 unwound
+    else:  # it never got there (the venue says so): a final rejection with the cause kept, leg 1 unwound
         assert rep.status is ExecutionStatus.HEDGED
         rej = [r.decode() for r in env.journal.replay(correlation_id="tx-1", kinds=["OrderRejected"])]
-        assert rej and rej[0].retryable and "connection reset" in rej[0].reason
+        assert rej and not rej[0].retryable and rej[0].code == "NOT_AT_VENUE" and "connection reset" in rej[0].reason

@@ -57,11 +57,9 @@ order_st = st.fixed_dictionaries(
 
 
 def _kalshi_fee_model():
-    """Kalshi's per-order fee rounding hook when the Kalshi simulator is in this build."""
-    try:
-        from arbkit.sim.kalshi.fees import KalshiFeeModel
-    except ImportError:
-        return None
+    """Kalshi's per-order fee rounding hook (the Kalshi simulator's)."""
+    from arbkit.sim.kalshi.fees import KalshiFeeModel
+
     return KalshiFeeModel()
 
 

@@ -160,11 +160,11 @@ def test_fees_at_each_size_change_the_chosen_size():
     kit.set(kit.pair.kalshi_no.id, DEPTH_KALSHI)
     # hand-computed, per level filled:
     assert fee_for(POLY_FEE, D("0.40"), D(10)) == D("0.144000")  # 10 * 0.25 * 0.24^2
-    assert fee_for(POLY_FEE, D("0.45"), D(10)) == D("0.153141")  # 10 * 0.25 * 0.2475^2 = 0.153140625
+    assert fee_for(POLY_FEE, D("0.45"), D(10)) == D("0.15314")  # 10 * 0.25 * 0.2475^2 = 0.153140625, 5 decimals (docs)
     assert fee_for(KALSHI_FEE, D("0.50"), D(5)) == D("0.09")  # 0.0875 rounded up to the cent
     assert fee_for(KALSHI_FEE, D("0.52"), D(15)) == D("0.27")  # 0.26208 -> 0.27
     assert fee_for(KALSHI_FEE, D("0.52"), D(5)) == D("0.09")  # 0.08736 -> 0.09
-    size20 = D(20) - (D("18.8") + D("0.144") + D("0.153141") + D("0.09") + D("0.27"))
+    size20 = D(20) - (D("18.8") + D("0.144") + D("0.15314") + D("0.09") + D("0.27"))
     size10 = D(10) - (D("9.1") + D("0.144") + D("0.09") + D("0.09"))
     size5 = D(5) - (D("4.5") + D("0.072") + D("0.09"))
     assert size10 > size20 > size5  # fees make 10 sets better than 20

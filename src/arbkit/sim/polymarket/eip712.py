@@ -55,6 +55,7 @@ SIDE_SELL = 1
 SIGNATURE_TYPE_EOA = 0
 SIGNATURE_TYPE_POLY_PROXY = 1
 SIGNATURE_TYPE_POLY_GNOSIS_SAFE = 2
+SIGNATURE_TYPE_POLY_1271 = 3  # deposit wallet: maker = signer = the wallet, ERC-7739 wrapped signature
 SIGNATURE_TYPE_POLY_1271 = 3
 
 
@@ -237,6 +238,59 @@ def verify_signer(digest: bytes, signature: str, expected: str) -> None:
     got = recover_address(digest, signature)
     if got != "0x" + address_bytes(expected).hex():
         raise SignatureError("signature does not match the signer")
+
+
+# --- deposit wallets (POLY_1271) -------------------------------------------------------------
+# A deposit wallet validates an order signature with ERC-1271 ``isValidSignature``; the signature
+# is the owner's ECDSA signature nested ERC-7739 style ("TypedDataSign"): docs.polymarket.com
+# trading/deposit-wallets and py-clob-client-v2 1.2.1 exchange_order_builder_v2.py (checked
+# 2026-12-04). Layout: r s v (65) || appDomainSeparator (32) || contentsHash (32) || contentsType
+# || uint16 len(contentsType).
+
+ORDER_V2_TYPE = (
+    "Order(uint256 salt,address maker,address signer,uint256 tokenId,"
+    "uint256 makerAmount,uint256 takerAmount,uint8 side,uint8 signatureType,"
+    "uint256 timestamp,bytes32 metadata,bytes32 builder)"
+)
+_TYPED_DATA_SIGN_TYPEHASH = keccak256((
+    "TypedDataSign(Order contents,string name,string version,uint256 chainId,"
+    "address verifyingContract,bytes32 salt)" + ORDER_V2_TYPE).encode())
+_DEPOSIT_WALLET_NAME = keccak256(b"DepositWallet")
+_DEPOSIT_WALLET_VERSION = keccak256(b"1")
+
+
+def deposit_wallet_address(owner: str, salt: str = "arbkit-sim") -> str:
+    """The simulator's deposit wallet of an owner EOA (checksummed). The venue deploys a per-user
+    ERC-1967 proxy from its factory; the simulator has no chain, so it derives a stable address
+    of its own (not the venue's CREATE2 address)."""
+    return to_checksum_address("0x" + keccak256(f"{salt}:deposit-wallet:".encode() + address_bytes(owner))[-20:].hex())
+
+
+def verify_deposit_wallet_signature(order: OrderV2, signature: str, chain_id: int, exchange: str, owner: str) -> None:
+    """Raise :class:`SignatureError` unless ``signature`` is the ERC-7739-wrapped signature of
+    ``order`` by the deposit wallet's ``owner`` (what the wallet's isValidSignature accepts)."""
+    if not isinstance(signature, str):
+        raise SignatureError("signature must be a hex string")
+    h = signature[2:] if signature[:2] in ("0x", "0X") else signature
+    try:
+        raw = bytes.fromhex(h)
+    except ValueError as exc:
+        raise SignatureError("signature is not hex") from exc
+    if len(raw) < 65 + 32 + 32 + 2:
+        raise SignatureError("deposit wallet signature too short")
+    n = int.from_bytes(raw[-2:], "big")
+    if len(raw) != 65 + 32 + 32 + n + 2:
+        raise SignatureError("deposit wallet signature length does not match its contents type")
+    inner, app_sep, contents = raw[:65], raw[65:97], raw[97:129]
+    if raw[129:129 + n] != ORDER_V2_TYPE.encode():
+        raise SignatureError("contents type is not the V2 Order")
+    if app_sep != domain_separator(CTF_EXCHANGE_DOMAIN_NAME, CTF_EXCHANGE_DOMAIN_VERSION, chain_id, exchange):
+        raise SignatureError("app domain separator is not the exchange's")
+    if contents != order_v2_struct_hash(order):
+        raise SignatureError("contents hash is not the order's")
+    tds = keccak256(_TYPED_DATA_SIGN_TYPEHASH + contents + _DEPOSIT_WALLET_NAME + _DEPOSIT_WALLET_VERSION
+                    + _u256(chain_id) + _address_word(order.signer) + bytes(32))
+    verify_signer(typed_data_digest(app_sep, tds), "0x" + inner.hex(), owner)
 
 
 # --- signing (the simulator's own test accounts and tests; never used with real keys) -------

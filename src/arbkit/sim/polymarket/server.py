@@ -53,6 +53,9 @@ ERR_PAYLOAD = "Invalid order payload"
 ERR_OWNER = "the order owner has to be the owner of the API KEY"
 ERR_SIGNER = "the order signer address has to be the address of the API KEY"
 ERR_SIGNATURE = "invalid signature"
+# Accounts created as new API users must use deposit wallets (POLY_1271): docs.polymarket.com
+# trading/deposit-wallets; the venue's text as reported in py-clob-client-v2#83/#51/#74/#116.
+ERR_DEPOSIT_WALLET_FLOW = "maker address not allowed, please use the deposit wallet flow"
 ERR_BALANCE = "not enough balance / allowance"
 ERR_POST_ONLY_TYPE = "invalid post-only order: only GTC and GTD order types are allowed"
 ERR_POST_ONLY_CROSS = "invalid post-only order: order crosses book"
@@ -101,6 +104,37 @@ def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=m.encode(obj), content_type="application/json")
 
 
+def _decimals_of(units: int) -> int:
+    """Decimals a micro-unit amount carries (0..6)."""
+    d = 6
+    while d > 0 and units % 10 == 0:
+        units //= 10
+        d -= 1
+    return d
+
+
+def _amount_precision_error(side: Side, order_type: str, tick: Decimal, maker: int, taker: int) -> str | None:
+    """The venue's amount-precision refusal, or None.
+
+    Market orders (FOK/FAK): maker amount at most 2 decimals, taker amount at most 4, whatever the
+    tick: "invalid amounts, the market buy orders maker amount supports a max accuracy of 2
+    decimals, taker amount a max of 4 decimals" (py-clob-client-v2#99, rs-clob-client-v2#59,
+    rs-clob-client#114; the sell wording is assumed by symmetry). Limit orders (GTC/GTD): shares at
+    most 2 decimals, collateral at most tick decimals + 2 ("invalid amounts, the buy orders maker
+    amount supports a max accuracy of 4 decimals, taker amount a max of 2 decimals" on a 0.01 tick:
+    py-clob-client#305/#253, clob-client#124). Checked 2026-12-04."""
+    word = "buy" if side is Side.BUY else "sell"
+    if order_type in ("FOK", "FAK"):
+        md, td, word = 2, 4, "market " + word
+    else:
+        coll = max(0, -tick.normalize().as_tuple().exponent) + 2  # type: ignore[operator]
+        md, td = (coll, 2) if side is Side.BUY else (2, coll)
+    if _decimals_of(maker) <= md and _decimals_of(taker) <= td:
+        return None
+    return (f"invalid amounts, the {word} orders maker amount supports a max accuracy of {md} decimals, "
+            f"taker amount a max of {td} decimals")
+
+
 class PolymarketServer:
     """The simulated Polymarket venue server (implements the runner's ``VenueServer`` protocol)."""
 
@@ -138,6 +172,30 @@ class PolymarketServer:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self._heartbeats: dict[str, int] = {}  # account -> clock ns of its last heartbeat
         self.streams = StreamHub(self.state, self.keys, self.clock, self.faults, self._spawn, max_assets=max_assets)
+        # Accounts created as new API users (deposit wallets): the standalone context's
+        # ``deposit_wallet_accounts``, or a scenario's ``polymarket_deposit_wallet_accounts = [0, ...]``
+        # (indexes of the venue's test accounts).
+        accounts = [a for a in (getattr(ctx, "accounts", None) or ()) if getattr(a, "address", None)]
+        indexes = getattr(ctx, "deposit_wallet_accounts", None)
+        if not indexes:
+            data = getattr(getattr(ctx, "scenario", None), "data", None)
+            indexes = data.get("polymarket_deposit_wallet_accounts", ()) if isinstance(data, dict) else ()
+        for i in indexes or ():
+            if not isinstance(i, int) or not 0 <= i < len(accounts):
+                raise ValueError(f"deposit wallet account index {i!r} out of range (0..{len(accounts) - 1})")
+            self.register_deposit_wallet(accounts[i].address, new_api_user=True)
+
+    def register_deposit_wallet(self, owner: str, new_api_user: bool = True) -> str:
+        """Give ``owner`` (an EOA) a deposit wallet and return its address. An owner created as a
+        new API user (the default) may only trade through it: orders with signature types 0-2 are
+        refused with the venue's "maker address not allowed, please use the deposit wallet flow"."""
+        owner_l = "0x" + eip712.address_bytes(owner).hex()
+        wallet = eip712.deposit_wallet_address(owner_l, str(getattr(self.ctx, "seed", 0) or 0))
+        self.state.deposit_wallets["0x" + eip712.address_bytes(wallet).hex()] = owner_l
+        self.state.deposit_wallet_of[owner_l] = wallet
+        if new_api_user:
+            self.state.new_api_users.add(owner_l)
+        return wallet
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -179,11 +237,16 @@ class PolymarketServer:
         return f"http://{self._host}:{self._port}"
 
     def info(self) -> dict[str, Any]:
-        accounts = [
-            {"private_key": a.private_key, "address": a.address}
-            for a in (getattr(self.ctx, "accounts", None) or ())
-            if getattr(a, "private_key", None)
-        ]
+        accounts = []
+        for a in getattr(self.ctx, "accounts", None) or ():
+            if not getattr(a, "private_key", None):
+                continue
+            row = {"private_key": a.private_key, "address": a.address}
+            wallet = self.state.deposit_wallet_of.get(a.address.lower())
+            if wallet:  # a deposit-wallet account: sign as POLY_1271 with this wallet as funder
+                row["deposit_wallet"] = wallet
+                row["signature_type"] = eip712.SIGNATURE_TYPE_POLY_1271
+            accounts.append(row)
         markets = []
         for info in self.state.markets.values():
             spec = self.state.spec(info.condition_id)
@@ -475,14 +538,17 @@ class PolymarketServer:
         info = self._market_info(request.match_info["condition_id"])
         spec = self.state.spec(info.condition_id)
         rate, exponent = self.state.fee_info(info.condition_id)
-        # Compact market info the V2 client reads (t = tokens, mts = tick, nr = neg risk, fd = fee).
+        fee = spec.fee
+        taker_only = not (getattr(fee, "kind", "none") == "polymarket" and fee.maker_rate > 0)
+        # Compact market info the V2 client reads (t = tokens, mts = tick, nr = neg risk,
+        # fd = {r: feeRate, e: exponent, to: takerOnly} as docs.polymarket.com trading/fees shows it).
         body = {
             "c": info.condition_id,
             "t": [{"t": info.yes.token_id, "o": info.yes.label}, {"t": info.no.token_id, "o": info.no.label}],
             "mts": float(spec.tick_size),
             "mos": float(spec.min_size),
             "nr": info.neg_risk,
-            "fd": {"r": rate, "e": exponent},
+            "fd": {"r": rate, "e": exponent, "to": taker_only},
         }
         return _json(body)
 
@@ -630,7 +696,12 @@ class PolymarketServer:
             raise ApiError(400, ERR_OWNER)
         signer = order.get("signer")
         try:
-            if not isinstance(signer, str) or "0x" + eip712.address_bytes(signer).hex() != creds.address:
+            signer_l = "0x" + eip712.address_bytes(signer).hex() if isinstance(signer, str) else ""
+            # The key belongs to the address that signed its L1 ClobAuth (an EOA). A POLY_1271
+            # order's signer is a deposit wallet: accepted when that wallet belongs to the key's
+            # owner. (clob-client-v2 issue 66 reports the live venue refusing this too; the
+            # documented deposit-wallet flow needs it, so the simulator models the documented intent.)
+            if signer_l != creds.address and self.state.deposit_wallets.get(signer_l) != creds.address:
                 raise ApiError(400, ERR_SIGNER)
         except eip712.SignatureError as exc:
             raise ApiError(400, ERR_PAYLOAD) from exc
@@ -677,13 +748,26 @@ class PolymarketServer:
             raise ApiError(400, ERR_PAYLOAD) from exc
         order_id = "0x" + digest.hex()
         maker = "0x" + eip712.address_bytes(parsed.maker).hex()
-        if sig_type != eip712.SIGNATURE_TYPE_EOA or maker != creds.address:
-            # Simulated wallets are EOAs: proxy/safe/1271 makers have no account here.
-            raise ApiError(400, ERR_SIGNATURE)
-        try:
-            eip712.verify_signer(digest, signature, parsed.signer)
-        except eip712.SignatureError as exc:
-            raise ApiError(400, ERR_SIGNATURE) from exc
+        signer_l = "0x" + eip712.address_bytes(parsed.signer).hex()
+        if sig_type == eip712.SIGNATURE_TYPE_POLY_1271:
+            # Deposit wallet: maker = signer = the wallet, owned by the API key's address; the
+            # owner's signature is ERC-7739 wrapped and checked as the wallet's isValidSignature would.
+            if maker != signer_l or self.state.deposit_wallets.get(maker) != creds.address:
+                raise ApiError(400, ERR_SIGNATURE)
+            try:
+                eip712.verify_deposit_wallet_signature(parsed, signature, self.chain_id, exchange, creds.address)
+            except eip712.SignatureError as exc:
+                raise ApiError(400, ERR_SIGNATURE) from exc
+        else:
+            if creds.address in self.state.new_api_users:
+                raise ApiError(400, ERR_DEPOSIT_WALLET_FLOW)
+            if sig_type != eip712.SIGNATURE_TYPE_EOA or maker != creds.address:
+                # Simulated wallets are EOAs: proxy/safe makers have no account here.
+                raise ApiError(400, ERR_SIGNATURE)
+            try:
+                eip712.verify_signer(digest, signature, parsed.signer)
+            except eip712.SignatureError as exc:
+                raise ApiError(400, ERR_SIGNATURE) from exc
         if post_only and order_type in ("FOK", "FAK"):
             raise ApiError(400, ERR_POST_ONLY_TYPE)
         if parsed.maker_amount <= 0 or parsed.taker_amount <= 0:
@@ -691,6 +775,9 @@ class PolymarketServer:
 
         spec = self.state.spec(tok.market_id)
         tick = spec.tick_size
+        amount_error = _amount_precision_error(side, order_type, tick, parsed.maker_amount, parsed.taker_amount)
+        if amount_error:
+            raise ApiError(400, amount_error)
         if side is Side.BUY:
             ratio = Fraction(parsed.maker_amount, parsed.taker_amount)
             shares_u = parsed.taker_amount

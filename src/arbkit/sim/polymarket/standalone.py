@@ -45,6 +45,7 @@ class StandaloneContext:
     accounts: list[SimWallet] = field(default_factory=list)
     replay: Any = None
     seed: int = 0
+    deposit_wallet_accounts: tuple[int, ...] = ()  # indexes of accounts created as new API users (POLY_1271)
 
 
 def wallet(seed: int, index: int) -> SimWallet:
@@ -105,8 +106,11 @@ def build_context(
     clock: Clock | None = None,
     faults: Any = None,
     settlement: Any = None,
+    deposit_wallet_accounts: tuple[int, ...] = (),
 ) -> StandaloneContext:
-    """An engine with ``specs`` (default: one binary market and a 3-outcome neg-risk event)."""
+    """An engine with ``specs`` (default: one binary market and a 3-outcome neg-risk event).
+    ``deposit_wallet_accounts``: indexes of wallets created as new API users, which the server gives
+    a deposit wallet and lets trade only as POLY_1271 (signature type 3)."""
     from arbkit.sim.engine import MatchingEngine, SettlementConfig, StpMode
 
     clock = clock or LiveClock()
@@ -129,7 +133,8 @@ def build_context(
     accounts = [wallet(seed, i) for i in range(wallets)]
     for acct in accounts:
         engine.accounts.create(acct.account_id, {"USDC": funding})
-    return StandaloneContext(venue="polymarket", engine=engine, clock=clock, faults=faults, accounts=accounts, seed=seed)
+    return StandaloneContext(venue="polymarket", engine=engine, clock=clock, faults=faults, accounts=accounts, seed=seed,
+                             deposit_wallet_accounts=tuple(deposit_wallet_accounts))
 
 
 async def tick(ctx: StandaloneContext, interval_s: float = 0.05, stop: asyncio.Event | None = None) -> None:

@@ -113,6 +113,9 @@ class VenueTrade:
         return self.taker_account == account_id or any(f.maker_account == account_id for f in self.fills)
 
 
+REST_ORDER_STATUS_PREFIX = "ORDER_STATUS_"
+
+
 class VenueState:
     """Markets, owners and trades of the simulated Polymarket venue."""
 
@@ -120,6 +123,11 @@ class VenueState:
         self.engine = engine
         self.markets: dict[str, MarketInfo] = {}
         self.tokens: dict[str, Token] = {}
+        # Deposit wallets (POLY_1271): wallet (lower case) -> owner EOA (lower case), and back.
+        self.deposit_wallets: dict[str, str] = {}
+        self.deposit_wallet_of: dict[str, str] = {}
+        # Owners created as new API users: only the deposit-wallet flow may trade for them.
+        self.new_api_users: set[str] = set()
         self._fee_bps_override = fee_rate_bps or {}
         meta_by_market: dict[str, Any] = {}
         for sm in markets_meta:
@@ -379,12 +387,18 @@ class VenueState:
 
     # --- orders -------------------------------------------------------------------------------
 
-    def order_status(self, order: SimOrder) -> str:
+    def order_status(self, order: SimOrder, prefix: str = "") -> str:
+        """The order's status as the venue writes it. REST order rows use the V2 enum spelling the
+        docs' examples show (``ORDER_STATUS_LIVE``, api-reference/trade/get-single-order-by-id and
+        get-user-orders, checked 2026-12-04): pass ``prefix="ORDER_STATUS_"``. The remainder of an
+        order closed by its market's resolution is ``CANCELED_MARKET_RESOLVED`` (same pages)."""
         if order.status is SimOrderStatus.OPEN:
-            return "LIVE"
+            return prefix + "LIVE"
         if order.status is SimOrderStatus.FILLED:
-            return "MATCHED"
-        return "CANCELED"
+            return prefix + "MATCHED"
+        if "RESOLV" in str(order.reason or "").upper():
+            return prefix + "CANCELED_MARKET_RESOLVED"
+        return prefix + "CANCELED"
 
     def _outcome_label(self, order: SimOrder) -> str:
         tok = self.tokens.get(order.symbol)
@@ -394,7 +408,7 @@ class VenueState:
         return m.OpenOrder(
             associate_trades=list(self.order_trades.get(order.order_id, [])),
             id=order.order_id,
-            status=self.order_status(order),
+            status=self.order_status(order, REST_ORDER_STATUS_PREFIX),
             market=order.market_id,
             original_size=m.fmt(order.size),
             outcome=self._outcome_label(order),

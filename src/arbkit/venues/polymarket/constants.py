@@ -104,7 +104,18 @@ class SignatureType:
     EOA = 0  # the signer's own wallet holds the funds
     POLY_PROXY = 1  # an EOA that owns a Polymarket proxy wallet (the maker/funder)
     POLY_GNOSIS_SAFE = 2  # an EOA that owns a Polymarket Gnosis safe (the maker/funder)
-    POLY_1271 = 3  # smart-contract (deposit wallet) signatures: not supported by the fast signer
+    POLY_1271 = 3  # deposit wallet (ERC-1271): maker = signer = the wallet, ERC-7739 wrapped signature
+
+
+# Deposit-wallet (POLY_1271) order signatures: ERC-7739 "TypedDataSign" nesting, verified by the
+# wallet's isValidSignature (py-clob-client-v2 1.2.1 order_utils/exchange_order_builder_v2.py
+# _build_poly_1271_order_signature; docs.polymarket.com trading/deposit-wallets; checked 2026-12-04).
+SOLADY_TYPE_STRING = (
+    "TypedDataSign(Order contents,string name,string version,uint256 chainId,"
+    "address verifyingContract,bytes32 salt)" + ORDER_TYPE_STRING
+)
+DEPOSIT_WALLET_DOMAIN_NAME = "DepositWallet"
+DEPOSIT_WALLET_DOMAIN_VERSION = "1"
 
 
 SIDE_BUY = 0

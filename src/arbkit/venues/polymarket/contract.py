@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from arbkit.core.enums import InstrumentKind, Venue
-from arbkit.core.fees import NO_FEE, FeeSpec
+from arbkit.core.fees import FeeSpec
 from arbkit.core.instruments import Instrument
 from arbkit.venues.base import EventSink
 from arbkit.venues.contract import ContractTimings, SimFacts, VenueBundle, collecting_sink
@@ -33,11 +33,7 @@ def _section(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fee_spec(meta: MarketMeta) -> FeeSpec:
-    if meta.fee_rate <= 0:
-        return NO_FEE
-    if meta.fee_exponent != meta.fee_exponent.to_integral_value():
-        raise ValueError(f"token {meta.token_id}: non-integer fee exponent {meta.fee_exponent} is not modelled")
-    return FeeSpec(kind="polymarket", taker_rate=meta.fee_rate, exponent=int(meta.fee_exponent))
+    return meta.fee_spec()
 
 
 def _instrument(market: dict[str, Any], token: dict[str, Any], other: dict[str, Any], meta: MarketMeta) -> Instrument:
@@ -61,8 +57,11 @@ def bundle_from_sim_info(info: dict[str, Any], account_index: int = 0, sink: Eve
         raise ValueError(f"the simulator has no polymarket account #{account_index}") from None
     events: list = []
     sink = sink or collecting_sink(events)
-    gateway = PolymarketGateway(acct["private_key"], None, GatewayConfig(rest_url=sec["rest_url"],
-                                                                         chain_id=int(sec.get("chain_id", C.POLYGON))))
+    # A deposit-wallet account (created as a new API user) signs as POLY_1271 with its wallet as funder.
+    sig_type = int(acct.get("signature_type", C.SignatureType.EOA))
+    gateway = PolymarketGateway(acct["private_key"], None, GatewayConfig(
+        rest_url=sec["rest_url"], chain_id=int(sec.get("chain_id", C.POLYGON)), signature_type=sig_type,
+        funder=acct.get("deposit_wallet") if sig_type == C.SignatureType.POLY_1271 else None))
     tick_sizes = {tok["token_id"]: Decimal(m["tick_size"]) for m in sec["markets"] for tok in m["tokens"]}
     feed = PolymarketMarketFeed(sink, FeedConfig(
         ws_url=sec["ws_market_url"], rest_url=sec["rest_url"], freeze_after_s=t.freeze_after_s,

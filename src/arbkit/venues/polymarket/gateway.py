@@ -2,14 +2,17 @@
 
 - L1 (create/derive API key) and L2 (HMAC) authentication (:mod:`.auth`).
 - V2 orders built with the official rounding rules per tick size and signed by the fast signer;
-  the neg-risk exchange where the market is neg-risk; EOA, POLY_PROXY and POLY_GNOSIS_SAFE.
+  the neg-risk exchange where the market is neg-risk; EOA, POLY_PROXY, POLY_GNOSIS_SAFE and
+  POLY_1271 (deposit wallets). IOC/FOK legs are signed for exactly the shares asked (amounts.py).
 - Idempotent client order ids: Polymarket has no client order id field, so the gateway keeps
   ``client_order_id -> signed order`` (salt derived from the id; timestamp fixed at first build).
   A resend is byte-identical, has the same order hash, and the venue's duplicate answer is
-  recognised as "already accepted". The map can be persisted (``idempotency_path``) so this holds
-  across restarts.
+  recognised as "already accepted". Across restarts: :meth:`PolymarketGateway.prepare` gives the
+  order's identity as text to journal before sending and :meth:`PolymarketGateway.restore` takes it
+  back (``idempotency_path`` still works but is not needed).
 - A token bucket limits the request rate and honours 429 Retry-After; transport errors and 5xx
-  are retried (safe: orders are idempotent), then reported as a retryable rejection.
+  are retried (safe: orders are idempotent), then reported as ``AMBIGUOUS`` (retryable: the order
+  may exist; ask the venue by its hash), never as a refusal.
 - Market metadata (tick size, neg-risk, fee rate and exponent, minimum size) is cached.
 """
 
@@ -27,12 +30,13 @@ import msgspec
 from multidict import CIMultiDict
 
 from arbkit.core.clock import Clock, LiveClock
-from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce, Venue
+from arbkit.core.enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, Venue
 from arbkit.core.events import Event, OrderAccepted, OrderCanceled, OrderCancelRejected, OrderFilled, OrderRejected
-from arbkit.core.fees import FeeSpec, fee_for
+from arbkit.core.fees import NO_FEE, FeeSpec, fee_for, polymarket_fee_spec
 from arbkit.core.instruments import Instrument
 from arbkit.core.orders import Balance, OrderRequest, OrderState, Position, SubmitResult
 from arbkit.venues.polymarket import constants as C
+from arbkit.venues.polymarket.amounts import ioc_order_amounts
 from arbkit.venues.polymarket.auth import ApiCreds, l1_headers, l2_headers
 from arbkit.venues.polymarket.parse import (
     BalanceAllowance,
@@ -51,6 +55,7 @@ from arbkit.venues.polymarket.parse import (
     our_fills,
     side_of,
     to_ns,
+    UnknownStatus,
 )
 from arbkit.venues.common.http import HttpResponse, OrderStateUnknown, keepalive_session, send_with_retries
 from arbkit.venues.common.ratelimit import TokenBucket
@@ -135,6 +140,13 @@ class MarketMeta(msgspec.Struct, frozen=True, kw_only=True):
     fee_exponent: Decimal = Decimal(1)
     min_size: Decimal = Decimal(0)
     condition_id: str = ""
+    fee_taker_only: bool = True
+
+    def fee_spec(self) -> FeeSpec:
+        """The market's fee curve (exponent exact, maker fee when ``to`` is false)."""
+        if self.fee_rate <= 0:
+            return NO_FEE
+        return polymarket_fee_spec(self.fee_rate, self.fee_exponent, self.fee_taker_only)
 
 
 class MetadataProvider:
@@ -150,6 +162,8 @@ class MetadataProvider:
         self.ttl_ns = int(ttl_s * 1e9)
         self._cache: dict[str, tuple[int, MarketMeta]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._refreshing: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
 
     def put(self, meta: MarketMeta) -> None:
         self._cache[meta.token_id] = (self._gw.clock.monotonic_ns(), meta)
@@ -159,6 +173,40 @@ class MetadataProvider:
         if hit is None or self._gw.clock.monotonic_ns() - hit[0] > self.ttl_ns:
             return None
         return hit[1]
+
+    def last_known(self, token_id: str) -> MarketMeta | None:
+        """The newest metadata of a token whatever its age (None only when never fetched). A stale
+        entry is still the market's last known fee curve: booking a fee from it is right, booking 0
+        is not. When the entry is stale a refresh is started in the background (see :meth:`refresh_soon`)."""
+        hit = self._cache.get(token_id)
+        if hit is None:
+            return None
+        if self._gw.clock.monotonic_ns() - hit[0] > self.ttl_ns:
+            self.refresh_soon(token_id, hit[1].condition_id)
+        return hit[1]
+
+    def refresh_soon(self, token_id: str, condition_id: str = "") -> None:
+        """Re-read a token's metadata in the background (at most one refresh per token at a time)."""
+        if token_id in self._refreshing:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._refreshing.add(token_id)
+
+        async def run() -> None:
+            try:
+                meta = await self._fetch(token_id, condition_id, None)
+                self.put(meta)
+            except Exception as exc:  # noqa: BLE001 - a failed refresh keeps the last known entry
+                log.warning("metadata refresh of %s failed (%r); keeping the last known entry", token_id, exc)
+            finally:
+                self._refreshing.discard(token_id)
+
+        task = loop.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def on_tick_size(self, token_id: str, tick_size: Decimal) -> None:
         hit = self._cache.get(token_id)
@@ -204,6 +252,7 @@ class MetadataProvider:
                             token_id=tok, tick_size=info.mts, neg_risk=info.nr,
                             fee_rate=info.fd.r if info.fd else Decimal(0),
                             fee_exponent=info.fd.e if info.fd else Decimal(1),
+                            fee_taker_only=info.fd.to if info.fd else True,
                             min_size=info.mos if info.mos is not None else (instrument.min_size if instrument else Decimal(0)),
                             condition_id=condition_id))
                     for m in metas:
@@ -218,10 +267,15 @@ class MetadataProvider:
             raise RuntimeError(f"neg-risk of {token_id}: HTTP {status} {body[:200]!r}")
         neg = msgspec.json.decode(body, type=NegRiskResponse).neg_risk
         fee = instrument.fee if instrument else None
+        if instrument is None:
+            old = self._cache.get(token_id)
+            if old is not None:  # a refresh without the instrument: keep the fee curve we knew
+                return msgspec.structs.replace(old[1], tick_size=tick, neg_risk=neg)
         return MarketMeta(
             token_id=token_id, tick_size=tick, neg_risk=neg,
             fee_rate=fee.taker_rate if fee and fee.kind == "polymarket" else Decimal(0),
             fee_exponent=Decimal(fee.exponent) if fee and fee.kind == "polymarket" else Decimal(1),
+            fee_taker_only=not (fee and fee.kind == "polymarket" and fee.maker_rate > 0),
             min_size=instrument.min_size if instrument else Decimal(0), condition_id=condition_id)
 
     async def fee_rate_bps(self, token_id: str) -> int:
@@ -255,7 +309,7 @@ class GatewayConfig:
     rest_url: str = C.CLOB_REST_URL
     chain_id: int = C.POLYGON
     signature_type: int = C.SignatureType.EOA
-    funder: str | None = None  # proxy / safe address for POLY_PROXY / POLY_GNOSIS_SAFE
+    funder: str | None = None  # proxy / safe / deposit wallet for POLY_PROXY / POLY_GNOSIS_SAFE / POLY_1271
     rate_per_s: float = 50.0
     burst: int = 50
     max_attempts: int = 4  # per request, counting the first
@@ -301,6 +355,7 @@ class PolymarketGateway:
         self._orders: dict[str, tuple[SignedOrder, str, str]] = {}  # coid -> (signed, instrument id, order type)
         self._by_hash: dict[str, str] = {}  # order hash -> coid
         self._tokens_seen: set[str] = set()
+        self._fee_specs: dict[str, FeeSpec] = {}  # token -> the instrument's fee curve (fallback)
         self.requests_sent = 0
         self.responses_429 = 0
         if self.config.idempotency_path:
@@ -313,6 +368,10 @@ class PolymarketGateway:
             self._session = keepalive_session(self.config.pool_size, self.config.request_timeout_s, 60.0, 300)
 
     async def close(self) -> None:
+        for t in list(self.metadata._tasks):  # background metadata refreshes
+            t.cancel()
+        if self.metadata._tasks:
+            await asyncio.gather(*self.metadata._tasks, return_exceptions=True)
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None
@@ -407,6 +466,57 @@ class PolymarketGateway:
                 fh.flush()
                 os.fsync(fh.fileno())
 
+    # --- journaled order identity (idempotency across restarts) ----------------------------
+
+    PREPARED_VERSION = 1
+
+    async def prepare(self, request: OrderRequest) -> str:
+        """Build and sign the order of ``request`` (as :meth:`build` does), remember it under its
+        client order id and return JSON text holding everything needed to rebuild it exactly: the
+        signed order (salt, timestamp, amounts, signature), its order hash (the venue's order id),
+        the instrument id and the wire order type. Journal this text BEFORE sending; after a restart
+        :meth:`restore` it, and a resend is byte-identical (same hash: the venue answers
+        "Duplicated", recognised as accepted), ``order_state`` asks the venue by that hash and
+        ``cancel`` cancels it. Idempotent per client order id (the same text every time).
+        Raises ValueError naming the problem when the request cannot be sent."""
+        try:
+            so, otype = await self.build(request)
+        except ValueError:
+            raise
+        except (RuntimeError, ConnectionError) as exc:
+            raise ValueError(f"order not prepared: {exc}") from exc
+        iid = self._orders[request.client_order_id][1]
+        return json.dumps({
+            "v": self.PREPARED_VERSION, "venue": VENUE.value, "client_order_id": request.client_order_id,
+            "instrument_id": iid, "order_type": otype, "post_only": bool(request.post_only),
+            "order_hash": so.order_hash, "order": msgspec.to_builtins(so)}, separators=(",", ":"), sort_keys=True)
+
+    def restore(self, client_order_id: str, prepared: str) -> None:
+        """Remember an order prepared (and journaled) before a restart, so that :meth:`submit`
+        resends it byte for byte, :meth:`order_state` looks it up by its hash and :meth:`cancel`
+        cancels it. Raises ValueError when the text is not a prepared Polymarket order of this
+        client order id, or conflicts with a different order already held under that id."""
+        try:
+            rec = json.loads(prepared)
+            if not isinstance(rec, dict) or rec.get("v") != self.PREPARED_VERSION or rec.get("venue") != VENUE.value:
+                raise ValueError("not a prepared Polymarket order")
+            so = msgspec.convert(rec["order"], SignedOrder)
+            iid, otype, coid = str(rec["instrument_id"]), str(rec["order_type"]), str(rec["client_order_id"])
+        except (ValueError, KeyError, TypeError, msgspec.ValidationError) as exc:
+            raise ValueError(f"prepared order of {client_order_id} unreadable: {exc}") from exc
+        if coid != client_order_id:
+            raise ValueError(f"prepared order belongs to {coid}, not {client_order_id}")
+        if rec.get("order_hash") != so.order_hash or otype not in _TIF_ORDER_TYPE.values():
+            raise ValueError(f"prepared order of {client_order_id} is inconsistent")
+        held = self._orders.get(client_order_id)
+        if held is not None:
+            if held[0].order_hash != so.order_hash:
+                raise ValueError(f"client order id {client_order_id} already holds order {held[0].order_hash}")
+            return
+        self._remember(client_order_id, so, iid, otype, persist=True)
+        if self.config.use_metadata and self.metadata.last_known(so.tokenId) is None:
+            self.metadata.refresh_soon(so.tokenId)  # the fee curve for fills on it
+
     def signed_order(self, client_order_id: str) -> SignedOrder | None:
         hit = self._orders.get(client_order_id)
         return hit[0] if hit else None
@@ -429,6 +539,8 @@ class PolymarketGateway:
         if inst.venue is not Venue.POLYMARKET:
             raise ValueError(f"instrument {inst.id} is not a Polymarket instrument")
         token = inst.symbol
+        if inst.fee.kind == "polymarket":
+            self._fee_specs[token] = inst.fee
         if self.config.use_metadata:
             meta = await self.metadata.get(token, inst.market_id or "", inst)
         else:
@@ -452,9 +564,9 @@ class PolymarketGateway:
         if otype in ("FAK", "FOK") or request.order_type is OrderType.MARKET:
             if otype not in ("FAK", "FOK"):
                 raise ValueError("a MARKET order must be IOC or FOK")
-            # Market orders: a BUY spends qty*price of collateral at prices up to `price`.
-            amount = qty * price if request.side is Side.BUY else qty
-            maker, taker = market_order_amounts(request.side, amount, price, tick)
+            # IOC/FOK legs: signed for exactly `qty` shares at no worse than `price`, within the
+            # venue's market-order amount precision (amounts.py; issue 11 item 7).
+            maker, taker = ioc_order_amounts(request.side, qty, price, tick)
         else:
             maker, taker = limit_order_amounts(request.side, qty, price, tick)
         expiration = 0
@@ -495,9 +607,32 @@ class PolymarketGateway:
             res.events.append(OrderAccepted(venue=VENUE, client_order_id=coid, venue_order_id=so.order_hash,
                                             correlation_id=corr, ts_recv=now))
             return res
-        retryable = status == 429 or status >= 500
+        if status >= 500 or (resp is None and status != 429):
+            # A lost or unreadable answer says nothing about whether the order was placed: the
+            # engine must treat it as unknown and ask the venue (by the order hash), never as refused.
+            res.events.append(OrderRejected(venue=VENUE, client_order_id=coid, reason=f"ambiguous answer: HTTP {status} "
+                                            f"{msg}", code="AMBIGUOUS", retryable=True, correlation_id=corr, ts_recv=now))
+            return res
+        retryable = status == 429
+        code = str(status)
+        low = msg.lower()
+        if "please use the deposit wallet flow" in low:
+            # py-clob-client-v2#83/#51/#74: accounts created as new API users must sign as POLY_1271.
+            code = "DEPOSIT_WALLET_REQUIRED"
+            log.error("ALERT Polymarket refused maker %s (signature type %d): %s -- this account is a deposit-wallet "
+                      "account: configure signature_type = 3 and funder = its deposit wallet address",
+                      so.maker, so.signatureType, msg)
+        elif "signer address has to be the address of the api key" in low:
+            # clob-client-v2#66 / py-clob-client-v2#65,#77: the API key is bound to the address that
+            # signed the L1 ClobAuth (the owner EOA); the venue refuses an order signer it cannot tie
+            # to that key. For POLY_1271 the signer is the deposit wallet.
+            code = "API_KEY_SIGNER_MISMATCH"
+            log.error("ALERT Polymarket refused order signer %s for the API key of %s (signature type %d): %s -- "
+                      "derive the API key with the deposit wallet's owner key (L1 auth as the EOA, never the wallet "
+                      "address) and check that this wallet belongs to that owner (clob-client-v2 issue 66)",
+                      so.signer, self.address, so.signatureType, msg)
         res.events.append(OrderRejected(venue=VENUE, client_order_id=coid, reason=msg or f"HTTP {status}",
-                                        code=str(status), retryable=retryable, correlation_id=corr, ts_recv=now))
+                                        code=code, retryable=retryable, correlation_id=corr, ts_recv=now))
         return res
 
     def _reject(self, request: OrderRequest, reason: str, retryable: bool = False, code: str = "") -> SubmitResult:
@@ -516,7 +651,8 @@ class PolymarketGateway:
         try:
             status, raw, _ = await self._request("POST", C.PATH_POST_ORDER, body=body)
         except ConnectionError as exc:
-            return self._reject(request, f"transport failure: {exc}", retryable=True, code="TRANSPORT")
+            return self._reject(request, f"transport failure, order state unknown: {exc}", retryable=True,
+                                code="AMBIGUOUS")
         latency = self.clock.monotonic_ns() - t0
         resp = None
         try:
@@ -544,7 +680,8 @@ class PolymarketGateway:
                 status, raw, _ = await self._request("POST", C.PATH_POST_ORDERS, body=body)
             except ConnectionError as exc:
                 for i, _, _ in chunk:
-                    results[i] = self._reject(requests[i], f"transport failure: {exc}", retryable=True, code="TRANSPORT")
+                    results[i] = self._reject(requests[i], f"transport failure, order state unknown: {exc}",
+                                              retryable=True, code="AMBIGUOUS")
                 continue
             latency = self.clock.monotonic_ns() - t0
             resps: list[PostOrderResponse] | None = None
@@ -553,10 +690,15 @@ class PolymarketGateway:
                     resps = msgspec.json.decode(raw, type=list[PostOrderResponse])
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     resps = None
+            elif 400 <= status < 500:  # the whole batch refused: one error object for every order
+                try:
+                    one = msgspec.json.decode(raw, type=PostOrderResponse)
+                    resps = [one] * len(chunk)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    resps = None
             for k, (i, so, _) in enumerate(chunk):
                 r = resps[k] if resps is not None and k < len(resps) else None
-                results[i] = self._result_from(requests[i], so, status if r is not None else (status if status != 200 else 502),
-                                               r, raw, latency)
+                results[i] = self._result_from(requests[i], so, status, r, raw, latency)
         return [r for r in results if r is not None]
 
     def _order_id_for(self, client_order_id: str, venue_order_id: str) -> str:
@@ -615,12 +757,42 @@ class PolymarketGateway:
 
     # --- state ------------------------------------------------------------------------------
 
-    def _order_state(self, row: WsUserMessage) -> OrderState:
+    def _sizes(self, row: WsUserMessage) -> tuple[Decimal, Decimal]:
+        """(original size, size matched) in shares. The docs describe both as decimal share strings
+        ("Already normalized; do not divide by 1e6", api-reference/trade/get-single-order-by-id,
+        checked 2026-12-04) while the same page's example shows ``"original_size": "100000000"`` for
+        a 100-share order. When the order is one we signed, its share amount settles which: a value
+        equal to our signed micro-units (and not to the shares) is read as fixed-point 6 decimals."""
         original = dec(row.original_size, Decimal(0)) or Decimal(0)
+        matched = dec(row.size_matched, Decimal(0)) or Decimal(0)
+        coid = self._by_hash.get(row.id)
+        hit = self._orders.get(coid) if coid else None
+        if hit is not None:
+            so = hit[0]
+            units = int(so.takerAmount if so.side == "BUY" else so.makerAmount)
+            shares = Decimal(units).scaleb(-C.TOKEN_DECIMALS)
+            if original != shares and original == units:
+                log.warning("order %s: original_size %s is fixed-point micro-units (our order is %s shares)",
+                            row.id, row.original_size, shares)
+                return shares, matched.scaleb(-C.TOKEN_DECIMALS)
+        return original, matched
+
+    def _order_state(self, row: WsUserMessage, strict: bool = False) -> OrderState:
+        """An OrderState of a venue order row. An undocumented status raises UnknownStatus when
+        ``strict`` (order_state: the state cannot be told); otherwise (rows of the open-orders list)
+        the order is open, since the venue lists it as open, and an alert is logged."""
+        original, matched = self._sizes(row)
+        try:
+            status = order_status(row, original, matched)
+        except UnknownStatus:
+            log.error("ALERT Polymarket order %s has an undocumented status %r", row.id, row.status)
+            if strict:
+                raise
+            status = OrderStatus.PARTIALLY_FILLED if matched > 0 else OrderStatus.ACCEPTED
         return OrderState(
             venue=VENUE, instrument_id=_PREFIX + row.asset_id, client_order_id=self._by_hash.get(row.id, ""),
             venue_order_id=row.id, side=side_of(row.side), price=Decimal(row.price), quantity=original,
-            filled_quantity=dec(row.size_matched, Decimal(0)) or Decimal(0), status=order_status(row),
+            filled_quantity=matched, status=status,
             order_type=OrderType.LIMIT,
             time_in_force={"GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}.get(
                 (row.order_type or "GTC").upper(), TimeInForce.GTC),
@@ -675,7 +847,13 @@ class PolymarketGateway:
             raise OrderStateUnknown(VENUE.value, oid, f"unreadable order: {exc}; {raw[:200]!r}") from exc
         if not row.id:
             raise OrderStateUnknown(VENUE.value, oid, f"order without an id: {raw[:200]!r}")
-        return self._order_state(row)
+        try:
+            return self._order_state(row, strict=True)
+        except UnknownStatus as exc:
+            raise OrderStateUnknown(VENUE.value, oid, str(exc)) from exc
+        except (ValueError, ArithmeticError) as exc:  # a bad side/price/size: never a bare ValueError
+            log.error("ALERT Polymarket order %s: unreadable order row (%r)", oid, exc)
+            raise OrderStateUnknown(VENUE.value, oid, f"unreadable order: {exc}; {raw[:200]!r}") from exc
 
     def fills_from_trade(self, trade: WsUserMessage, ts_recv: int = 0) -> list[OrderFilled]:
         """Our fills in one trade row / user-channel trade event, as OrderFilled. A taker order
@@ -686,18 +864,28 @@ class PolymarketGateway:
         owners |= {self.address.lower(), self.signer.funder.lower()}
         out = []
         for f in our_fills(trade, owners, set(self._by_hash)):
-            meta = self.metadata.cached(f.asset_id)
-            fee = Decimal(0)
-            if f.liquidity is LiquiditySide.TAKER and meta is not None and meta.fee_rate > 0:
-                if meta.fee_exponent == meta.fee_exponent.to_integral_value():
-                    spec = FeeSpec(kind="polymarket", taker_rate=meta.fee_rate, exponent=int(meta.fee_exponent))
-                    fee = fee_for(spec, f.price, f.quantity, f.liquidity, f.side)
+            fee = fee_for(self._fee_spec_of(f.asset_id), f.price, f.quantity, f.liquidity, f.side)
             out.append(OrderFilled(
                 venue=VENUE, instrument_id=_PREFIX + f.asset_id, client_order_id=self._by_hash.get(f.order_id, ""),
                 venue_order_id=f.order_id, trade_id=f.trade_id, side=f.side, price=f.price, quantity=f.quantity,
                 fee=fee, fee_currency="pUSD", liquidity=f.liquidity, status=f.status,
                 ts_venue=to_ns(trade.match_time or trade.timestamp), ts_recv=ts_recv or self.clock.now_ns()))
         return out
+
+    def _fee_spec_of(self, token_id: str) -> FeeSpec:
+        """The fee curve of a token for booking a fill: the last known metadata whatever its age
+        (a stale entry triggers a background refresh, never a zero fee), else the instrument's
+        FeeSpec remembered when an order was built on it."""
+        meta = self.metadata.last_known(token_id)
+        if meta is not None:
+            return meta.fee_spec()
+        spec = self._fee_specs.get(token_id)
+        if spec is not None:
+            return spec
+        log.error("ALERT no fee curve known for Polymarket token %s: the fill's fee cannot be computed "
+                  "(booked 0); refreshing its metadata", token_id)
+        self.metadata.refresh_soon(token_id)
+        return NO_FEE
 
     async def fills_since(self, ts_ns: int) -> list[Event]:
         rows = await self._pages(C.PATH_TRADES, {"after": str(ts_ns // 1_000_000_000)})

@@ -308,9 +308,20 @@ class CompactToken(msgspec.Struct):
 
 
 class CompactFee(msgspec.Struct):
+    """``fd`` of /clob-markets: ``{r: feeRate, e: exponent, to: takerOnly}`` (docs.polymarket.com
+    trading/fees "Fee Handling" and api-reference/markets/get-clob-market-info, checked 2026-12-04).
+    Numbers are decoded from their JSON text straight to Decimal (a fractional ``e`` stays exact)."""
+
     r: Decimal = Decimal(0)  # rate
-    e: Decimal = Decimal(1)  # exponent
-    to: bool = True  # taker only
+    e: Decimal = Decimal(1)  # exponent (may be fractional)
+    to: bool = True  # taker only: False means makers pay the same curve
+
+    def spec(self):
+        from arbkit.core.fees import NO_FEE, polymarket_fee_spec
+
+        if self.r <= 0:
+            return NO_FEE
+        return polymarket_fee_spec(self.r, self.e, self.to)
 
 
 class ClobMarketInfo(msgspec.Struct):
@@ -393,8 +404,13 @@ class MalformedTracker(_MalformedTracker):
 
 # --- our orders and fills ---------------------------------------------------------------------
 
+# Trade (fill) statuses. docs.polymarket.com concepts/order-lifecycle and the user-channel pages
+# (checked 2026-12-04): MATCHED -> MINED -> CONFIRMED, or RETRYING -> FAILED; V2 also reports
+# MATCHED_NOT_BROADCASTED (matched, settlement transaction not yet sent). Each may arrive with the
+# ``TRADE_STATUS_`` prefix of the V2 enums. Matched-but-unsettled states are provisional.
 TRADE_STATUS = {
     "MATCHED": FillStatus.PROVISIONAL,
+    "MATCHED_NOT_BROADCASTED": FillStatus.PROVISIONAL,
     "RETRYING": FillStatus.PROVISIONAL,
     "MINED": FillStatus.MINED,
     "CONFIRMED": FillStatus.CONFIRMED,
@@ -402,25 +418,52 @@ TRADE_STATUS = {
 }
 
 
+class UnknownStatus(ValueError):
+    """A status string the venue documents nowhere: the caller cannot tell the state (an alert,
+    never a crash and never "not found")."""
+
+
+def _plain(text: str, prefix: str) -> str:
+    t = (text or "").strip().upper()
+    return t[len(prefix):] if t.startswith(prefix) else t
+
+
 def fill_status(text: str) -> FillStatus:
+    """A trade status in any documented form (``MINED``, ``TRADE_STATUS_MINED``, lower case)."""
     try:
-        return TRADE_STATUS[text.upper()]
+        return TRADE_STATUS[_plain(text, "TRADE_STATUS_")]
     except KeyError:
-        raise ValueError(f"unknown trade status {text!r}") from None
+        raise UnknownStatus(f"unknown trade status {text!r}") from None
 
 
-def order_status(msg: WsUserMessage) -> OrderStatus:
-    """Order state from an order event / open-order row."""
-    st = msg.status.upper()
-    original = dec(msg.original_size, Decimal(0)) or Decimal(0)
-    matched = dec(msg.size_matched, Decimal(0)) or Decimal(0)
-    if st.startswith("CANCELED") or st.startswith("CANCELLED") or msg.type == "CANCELLATION" or st == "INVALID":
+# Order statuses, every documented form (checked 2026-12-04):
+# - GET /data/order and /data/orders (api-reference/trade/get-single-order-by-id, get-user-orders):
+#   enum LIVE, INVALID, CANCELED_MARKET_RESOLVED, CANCELED, MATCHED; the examples show the V2 enum
+#   spelling ``ORDER_STATUS_LIVE``.
+# - POST /order answers (trading/orders/create "status"): live, matched, delayed, unmatched.
+# - V2 enums seen in other V2 clients: ``ORDER_STATUS_*`` and ``UNMATCHED_<reason>``.
+# UNMATCHED (and UNMATCHED_<reason>): the docs' "marketable, but failure delaying, placement
+# successful", i.e. resting; treated as open so a live order is never forgotten (the engine cancels
+# or re-asks). INVALID and CANCELED_MARKET_RESOLVED end the order.
+_OPEN_STATUSES = frozenset({"LIVE", "OPEN", "DELAYED", "UNMATCHED", ""})
+_CANCELED_STATUSES = frozenset({"CANCELED", "CANCELLED", "INVALID", "CANCELED_MARKET_RESOLVED", "EXPIRED"})
+
+
+def order_status(msg: WsUserMessage, original: Decimal | None = None, matched: Decimal | None = None) -> OrderStatus:
+    """Order state from an order event / open-order row. Raises :class:`UnknownStatus` (a
+    ValueError) for a status no documentation names."""
+    st = _plain(msg.status, "ORDER_STATUS_")
+    if original is None:
+        original = dec(msg.original_size, Decimal(0)) or Decimal(0)
+    if matched is None:
+        matched = dec(msg.size_matched, Decimal(0)) or Decimal(0)
+    if st in _CANCELED_STATUSES or st.startswith("CANCELED_") or st.startswith("CANCELLED_") or msg.type == "CANCELLATION":
         return OrderStatus.CANCELED
     if st == "MATCHED" or (original > 0 and matched >= original):
         return OrderStatus.FILLED
-    if st in ("LIVE", "DELAYED", "UNMATCHED", "OPEN", ""):
+    if st in _OPEN_STATUSES or st.startswith("UNMATCHED_"):
         return OrderStatus.PARTIALLY_FILLED if matched > 0 else OrderStatus.ACCEPTED
-    raise ValueError(f"unknown order status {msg.status!r}")
+    raise UnknownStatus(f"unknown order status {msg.status!r}")
 
 
 class OurFill(msgspec.Struct, frozen=True):
@@ -491,7 +534,14 @@ def our_fills(trade: WsUserMessage, owners: set[str], our_order_ids: set[str] | 
     and are filled at that maker order's own price and ``matched_amount``."""
     if not trade.id:
         raise ValueError("trade without id")
-    status = fill_status(trade.status or "MATCHED")
+    try:
+        status = fill_status(trade.status or "MATCHED")
+    except UnknownStatus:
+        # A match the venue reports under a status nobody documents: still a match. Booked as
+        # provisional (a later status settles it), with an alert, never dropped.
+        log.error("ALERT Polymarket trade %s has an undocumented status %r: booked as provisional",
+                  trade.id, trade.status)
+        status = FillStatus.PROVISIONAL
     ids = our_order_ids or set()
     out: list[OurFill] = []
     taker_side = side_of(trade.side)

@@ -20,6 +20,9 @@ from Crypto.Hash import keccak as _keccak_mod
 
 from arbkit.venues.polymarket.constants import (
     BYTES32_ZERO,
+    DEPOSIT_WALLET_DOMAIN_NAME,
+    DEPOSIT_WALLET_DOMAIN_VERSION,
+    SOLADY_TYPE_STRING,
     DOMAIN_TYPE_STRING,
     EXCHANGE_DOMAIN_NAME,
     EXCHANGE_DOMAIN_VERSION,
@@ -149,6 +152,25 @@ def domain_separator(name: str, version: str, chain_id: int, verifying_contract:
 
 
 ORDER_TYPE_HASH = keccak256(ORDER_TYPE_STRING.encode())
+SOLADY_TYPE_HASH = keccak256(SOLADY_TYPE_STRING.encode())
+_DW_NAME_HASH = keccak256(DEPOSIT_WALLET_DOMAIN_NAME.encode())
+_DW_VERSION_HASH = keccak256(DEPOSIT_WALLET_DOMAIN_VERSION.encode())
+# The ERC-7739 signature tail: the contents type string and its length (2 bytes, big-endian).
+_CONTENTS_TYPE_TAIL = ORDER_TYPE_STRING.encode() + len(ORDER_TYPE_STRING).to_bytes(2, "big")
+
+
+def deposit_wallet_sign_digest(struct_hash: bytes, app_domain_separator: bytes, chain_id: int, wallet: str) -> bytes:
+    """The digest the deposit wallet's owner signs for an order (ERC-7739 nested TypedDataSign):
+    ``keccak(0x1901 || appDomainSep || keccak(TYPED_DATA_SIGN_TYPEHASH || contentsHash ||
+    keccak("DepositWallet") || keccak("1") || chainId || wallet || bytes32(0)))``."""
+    tds = keccak256(SOLADY_TYPE_HASH + struct_hash + _DW_NAME_HASH + _DW_VERSION_HASH + chain_id.to_bytes(32, "big")
+                    + address_word(wallet) + bytes(32))
+    return keccak256(b"\x19\x01" + app_domain_separator + tds)
+
+
+def wrap_deposit_wallet_signature(inner: bytes, app_domain_separator: bytes, struct_hash: bytes) -> str:
+    """``0x || r s v || appDomainSep || contentsHash || contentsType || uint16(len(contentsType))``."""
+    return "0x" + (inner + app_domain_separator + struct_hash + _CONTENTS_TYPE_TAIL).hex()
 
 
 class Wallet:
@@ -238,7 +260,11 @@ class OrderSigner:
     """Signs V2 orders for one wallet and one signature type.
 
     ``funder`` is the address holding the funds (the order's ``maker``): the signer's own address
-    for EOA, the proxy wallet for POLY_PROXY, the safe for POLY_GNOSIS_SAFE.
+    for EOA, the proxy wallet for POLY_PROXY, the safe for POLY_GNOSIS_SAFE, the deposit wallet for
+    POLY_1271 -- where the wallet is also the order's ``signer`` and the owner key's signature is
+    ERC-7739 wrapped (as py-clob-client-v2 1.2.1 ``OrderBuilder._v2_order_signer`` and
+    ``ExchangeOrderBuilderV2._build_poly_1271_order_signature`` do). The order hash (the venue's
+    order id) is the plain EIP-712 digest for every type.
     Not thread-safe (it reuses hashing and signing buffers): one per thread / event loop.
     """
 
@@ -249,22 +275,29 @@ class OrderSigner:
         signature_type: int = SignatureType.EOA,
         funder: str | None = None,
     ) -> None:
-        if signature_type not in (SignatureType.EOA, SignatureType.POLY_PROXY, SignatureType.POLY_GNOSIS_SAFE):
-            raise ValueError(f"unsupported signature type {signature_type} (EOA, POLY_PROXY, POLY_GNOSIS_SAFE only)")
+        if signature_type not in (SignatureType.EOA, SignatureType.POLY_PROXY, SignatureType.POLY_GNOSIS_SAFE,
+                                  SignatureType.POLY_1271):
+            raise ValueError(f"unsupported signature type {signature_type} (0 EOA, 1 POLY_PROXY, 2 POLY_GNOSIS_SAFE, "
+                             "3 POLY_1271)")
         if signature_type != SignatureType.EOA and not funder:
-            raise ValueError("POLY_PROXY and POLY_GNOSIS_SAFE orders need the funder (proxy/safe) address")
+            raise ValueError("POLY_PROXY, POLY_GNOSIS_SAFE and POLY_1271 orders need the funder (proxy/safe/deposit "
+                             "wallet) address")
         self.wallet = Wallet(private_key)
         self.chain_id = chain_id
         self.signature_type = signature_type
-        self.address = self.wallet.address
+        self.address = self.wallet.address  # the key's own address (L1/L2 auth, POLY_ADDRESS)
         self.funder = to_checksum_address(funder) if funder else self.address
+        if signature_type == SignatureType.POLY_1271 and self.funder.lower() == self.address.lower():
+            raise ValueError("a POLY_1271 order's funder is the deposit wallet, not the owner key's own address")
+        # The order's `signer` field: the deposit wallet itself for POLY_1271, else the key's address.
+        self.order_signer = self.funder if signature_type == SignatureType.POLY_1271 else self.address
         # Per exchange: b"\x19\x01" + domain separator, ready to prepend to the struct hash.
         self._prefix = {
             neg: b"\x19\x01"
             + domain_separator(EXCHANGE_DOMAIN_NAME, EXCHANGE_DOMAIN_VERSION, chain_id, exchange_address(chain_id, neg))
             for neg in (False, True)
         }
-        self._maker_signer = address_word(self.funder) + address_word(self.address)
+        self._maker_signer = address_word(self.funder) + address_word(self.order_signer)
         self._sigtype_word = _uint(signature_type)
         self._keccak = _Keccak256()
         self._sign_digest = _RecoverableSigner(self.wallet._key)
@@ -306,11 +339,17 @@ class OrderSigner:
             + bd
         )
         digest = keccak(self._prefix[neg_risk] + struct_hash)
-        rs, recid = self._sign_digest(digest)
+        if self.signature_type == SignatureType.POLY_1271:
+            app = self._prefix[neg_risk][2:]
+            rs, recid = self._sign_digest(deposit_wallet_sign_digest(struct_hash, app, self.chain_id, self.funder))
+            signature = wrap_deposit_wallet_signature(rs + bytes((recid + 27,)), app, struct_hash)
+        else:
+            rs, recid = self._sign_digest(digest)
+            signature = "0x" + rs.hex() + format(recid + 27, "02x")
         return SignedOrder(
             salt=salt,
             maker=self.funder,
-            signer=self.address,
+            signer=self.order_signer,
             tokenId=token_id,
             makerAmount=str(maker_amount),
             takerAmount=str(taker_amount),
@@ -320,6 +359,6 @@ class OrderSigner:
             metadata=metadata,
             builder=builder,
             expiration=str(expiration),
-            signature="0x" + rs.hex() + format(recid + 27, "02x"),
+            signature=signature,
             order_hash="0x" + digest.hex(),
         )

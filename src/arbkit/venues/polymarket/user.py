@@ -147,7 +147,7 @@ class PolymarketUserStream(SingleLinkStream):
         if msg.type == "PLACEMENT":
             self._emit(OrderAccepted(venue=VENUE, client_order_id=self._coid(msg.id), venue_order_id=msg.id,
                                      ts_venue=ts, ts_recv=recv_ns))
-        elif msg.type == "CANCELLATION" or msg.status.upper().startswith("CANCEL"):
+        elif msg.type == "CANCELLATION" or msg.status.upper().removeprefix("ORDER_STATUS_").startswith(("CANCEL", "INVALID")):
             self._emit(OrderCanceled(venue=VENUE, client_order_id=self._coid(msg.id), venue_order_id=msg.id,
                                      filled_quantity=dec(msg.size_matched, Decimal(0)), reason=msg.status,
                                      ts_venue=ts, ts_recv=recv_ns))

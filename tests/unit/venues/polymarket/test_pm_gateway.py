@@ -40,6 +40,8 @@ class FakeClob:
         self.auth_failures = 0
         self.unknown_order_answer: tuple[int, str] = (200, "null")  # GET /data/order/{id} of a hash it lacks
         self.trade_rows: list[dict] | None = None  # GET /data/trades answer (None: one MINED trade of the first order)
+        self.row_status: str | None = None  # status string the order rows carry (None: the stored one)
+        self.fixed_point_sizes = False  # sizes as the docs' example shows them ("100000000" for 100 shares)
 
     def check_l2(self, request: web.Request, body: str) -> bool:
         h = request.headers
@@ -137,8 +139,12 @@ class FakeClob:
         size = Decimal(w["takerAmount"] if w["side"] == "BUY" else w["makerAmount"]) / 10**6
         price = (Decimal(w["makerAmount"]) / Decimal(w["takerAmount"]) if w["side"] == "BUY"
                  else Decimal(w["takerAmount"]) / Decimal(w["makerAmount"]))
-        return {"id": oid, "status": o["status"], "asset_id": w["tokenId"], "side": w["side"], "market": "0xm",
-                "original_size": str(size), "size_matched": o["matched"], "price": str(price.normalize()),
+        matched = Decimal(o["matched"])
+        if self.fixed_point_sizes:
+            size, matched = size * 10**6, matched * 10**6
+        return {"id": oid, "status": self.row_status or o["status"], "asset_id": w["tokenId"], "side": w["side"],
+                "market": "0xm", "original_size": str(size.normalize()), "size_matched": str(matched.normalize()),
+                "price": str(price.normalize()),
                 "order_type": o["payload"]["orderType"], "created_at": 1700000000, "owner": CREDS.api_key}
 
     async def data_orders(self, request: web.Request) -> web.Response:
@@ -359,7 +365,7 @@ async def test_5xx_then_success_is_retried_and_transport_failure_is_retryable(cl
                                                        max_attempts=2, use_metadata=False))
     res = await gw.submit(_req("t-2"))
     await gw.close()
-    assert not res.accepted and res.events[0].retryable and res.events[0].code == "TRANSPORT"
+    assert not res.accepted and res.events[0].retryable and res.events[0].code == "AMBIGUOUS"
 
 
 async def test_proxy_and_safe_signature_types(clob: FakeClob) -> None:
@@ -440,10 +446,10 @@ async def test_taker_fills_and_fees_are_per_match_and_equal_on_the_ws_and_rest_p
         rest = await gw.fills_since(0)
         key = lambda f: (f.trade_id, f.client_order_id, f.price, f.quantity, f.fee, f.liquidity)  # noqa: E731
         assert [key(f) for f in rest] == [
-            ("trade-sw:0xm1", "sw-1", Decimal("0.38"), Decimal("5"), Decimal("0.069384"), LiquiditySide.TAKER),
+            ("trade-sw:0xm1", "sw-1", Decimal("0.38"), Decimal("5"), Decimal("0.06938"), LiquiditySide.TAKER),
             ("trade-sw:0xm2", "sw-1", Decimal("0.39"), Decimal("5"), polymarket_fee(Decimal("0.39"), Decimal("5"),
                                                                                    Decimal("0.25"), 2), LiquiditySide.TAKER)]
-        assert sum(f.fee for f in rest) == Decimal("0.069384") + Decimal("0.070746")
+        assert sum(f.fee for f in rest) == Decimal("0.06938") + Decimal("0.07075")  # 5-decimal fee precision
         # the same trade on the user channel gives the very same fills (same ids: never counted twice)
         events: list = []
         us = PolymarketUserStream(events.append, CREDS, gateway=gw)
@@ -454,3 +460,122 @@ async def test_taker_fills_and_fees_are_per_match_and_equal_on_the_ws_and_rest_p
         # a decoded REST row and a WS event are the same struct: fills_from_trade is the one parser
         assert [key(f) for f in gw.fills_from_trade(msgspec.json.decode(json.dumps(row), type=WsUserMessage))] == [
             key(f) for f in rest]
+
+
+@pytest.mark.parametrize("exponent", [Decimal(2), Decimal("1.5")])
+async def test_fee_is_booked_from_stale_metadata_and_fractional_exponents(clob: FakeClob, exponent: Decimal) -> None:
+    """Issue 11: the fee was booked as 0 once the metadata cache entry was older than its TTL, or
+    when the exponent was fractional. A stale entry is still the market's last known fee curve
+    (and triggers a refresh); a fractional exponent is computed exactly."""
+    from arbkit.core.fees import FeeSpec, polymarket_fee
+
+    fee = FeeSpec(kind="polymarket", taker_rate=Decimal("0.25"), exponent=exponent)
+    async with _gw(clob, metadata_ttl_s=0.0) as gw:  # every cache entry is stale at once
+        res = await gw.submit(_req("st-1", price="0.40", qty="10", inst=_inst(fee=fee), time_in_force=TimeInForce.IOC))
+        assert res.accepted, res.events
+        oid = next(iter(clob.orders))
+        clob.trade_rows = [{"id": "trade-st", "taker_order_id": oid, "market": "0xm", "asset_id": TOKEN, "side": "BUY",
+                            "size": "10", "price": "0.40", "status": "MATCHED", "match_time": "1700000001",
+                            "owner": CREDS.api_key, "trader_side": "TAKER", "maker_orders": [
+                                {"order_id": "0xm1", "owner": "o1", "maker_address": "0x1", "matched_amount": "10",
+                                 "price": "0.38", "asset_id": TOKEN, "outcome": "Yes", "side": "SELL"}]}]
+        fills = await gw.fills_since(0)
+        want = polymarket_fee(Decimal("0.38"), Decimal("10"), Decimal("0.25"), exponent)
+        assert want > 0 and [f.fee for f in fills] == [want]
+
+
+@pytest.mark.parametrize("status,want", [("ORDER_STATUS_LIVE", OrderStatus.ACCEPTED), ("LIVE", OrderStatus.ACCEPTED),
+                                         ("ORDER_STATUS_MATCHED", OrderStatus.FILLED),
+                                         ("CANCELED_MARKET_RESOLVED", OrderStatus.CANCELED),
+                                         ("ORDER_STATUS_CANCELED", OrderStatus.CANCELED),
+                                         ("UNMATCHED_DELAY_FAILED", OrderStatus.ACCEPTED)])
+async def test_order_state_reads_every_documented_status_form(clob: FakeClob, status: str, want: OrderStatus) -> None:
+    clob.row_status = status
+    async with _gw(clob, use_metadata=False) as gw:
+        assert (await gw.submit(_req("os-1"))).accepted
+        st = await gw.order_state("os-1")
+        assert st is not None and st.status is want and st.quantity == Decimal("10")
+
+
+async def test_order_state_of_an_undocumented_status_is_unknown_with_an_alert(clob: FakeClob, caplog) -> None:
+    clob.row_status = "ORDER_STATUS_SOMETHING_NEW"
+    async with _gw(clob, use_metadata=False) as gw:
+        assert (await gw.submit(_req("os-2"))).accepted
+        with pytest.raises(OrderStateUnknown, match="SOMETHING_NEW"):
+            await gw.order_state("os-2")
+        assert any("ALERT" in r.getMessage() for r in caplog.records)
+        # listed as open by the venue: still reported (open), never an exception
+        assert [o.status for o in await gw.open_orders()] == [OrderStatus.ACCEPTED]
+
+
+async def test_order_state_reads_the_docs_fixed_point_example_sizes(clob: FakeClob) -> None:
+    """The docs' GET order example shows "original_size": "100000000" for 100 shares while the
+    field is described as decimal shares: both read as 10 shares for our 10-share order."""
+    async with _gw(clob, use_metadata=False) as gw:
+        assert (await gw.submit(_req("fx-1"))).accepted
+        plain = await gw.order_state("fx-1")
+        clob.fixed_point_sizes = True
+        fixed = await gw.order_state("fx-1")
+        assert plain.quantity == fixed.quantity == Decimal("10") and fixed.filled_quantity == 0
+
+
+async def test_5xx_and_unreadable_create_answers_are_ambiguous_never_refused(clob: FakeClob) -> None:
+    """Issue 11 item 1/2: a lost answer is unknown, not a refusal: retryable, code AMBIGUOUS."""
+    async with _gw(clob, use_metadata=False, max_attempts=2) as gw:
+        clob.fail_5xx = 2  # every attempt 503: the order may or may not have been placed
+        res = await gw.submit(_req("amb-1"))
+        ev = res.events[0]
+        assert not res.accepted and isinstance(ev, OrderRejected) and ev.retryable and ev.code == "AMBIGUOUS"
+        # a readable refusal stays a refusal (not retryable, not ambiguous)
+        res = await gw.submit(_req("amb-2", price="0.505"))
+        assert res.events[0].code == "LOCAL" and not res.events[0].retryable
+
+
+async def test_unreadable_200_answer_is_ambiguous(clob: FakeClob) -> None:
+    from aiohttp import web as _web
+
+    async def garbage(request):
+        return _web.Response(text="<html>upstream</html>", status=200)
+
+    app = _web.Application()
+    app.router.add_post("/order", garbage)
+    runner = _web.AppRunner(app)
+    await runner.setup()
+    site = _web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    try:
+        async with PolymarketGateway(KEY, CREDS, GatewayConfig(rest_url=url, use_metadata=False)) as gw:
+            res = await gw.submit(_req("amb-3"))
+            assert res.events[0].code == "AMBIGUOUS" and res.events[0].retryable
+    finally:
+        await runner.cleanup()
+
+
+async def test_prepare_then_restore_in_a_new_gateway_resends_the_same_order(clob: FakeClob) -> None:
+    """Issue 11 item 1: the journaled identity (prepare) rebuilds the exact order after a restart:
+    order_state finds it by hash, a resend is recognised as the duplicate, cancel reaches it."""
+    async with _gw(clob, use_metadata=False) as gw:
+        text = await gw.prepare(_req("pr-1"))
+        assert text == await gw.prepare(_req("pr-1"))  # idempotent per client order id
+        res = await gw.submit(_req("pr-1"))
+        assert res.accepted
+    rec = json.loads(text)
+    assert rec["order_hash"] == res.venue_order_id and rec["order_type"] == "GTC" and rec["instrument_id"]
+    async with _gw(clob, use_metadata=False) as fresh:  # a restart: nothing in memory
+        assert await fresh.order_state("pr-1") is None  # never built here: the old failure mode
+        fresh.restore("pr-1", text)
+        st = await fresh.order_state("pr-1")
+        assert st is not None and st.venue_order_id == res.venue_order_id and st.client_order_id == "pr-1"
+        posts = clob.posts
+        again = await fresh.submit(_req("pr-1"))
+        assert again.accepted and again.venue_order_id == res.venue_order_id
+        assert clob.posts == posts + 1 and len(clob.orders) == 1  # sent once more, no second order
+        ev = await fresh.cancel("pr-1")
+        assert [type(e) for e in ev] == [OrderCanceled]
+        with pytest.raises(ValueError):
+            fresh.restore("pr-2", text)  # another client order id
+        with pytest.raises(ValueError):
+            fresh.restore("pr-1", text.replace(rec["order_hash"], "0x" + "00" * 32))
+        with pytest.raises(ValueError):
+            await fresh.prepare(_req("pr-3", price="0.505"))  # off the tick grid: names the problem

@@ -142,3 +142,56 @@ def test_maker_matches_that_do_not_add_up_to_the_size_are_logged(caplog) -> None
         fills = P.our_fills(_trade("BUY", "0.40", "10", [("0xm1", YES, "0.38", "4")]), {"me"})
     assert [f.quantity for f in fills] == [Decimal("4")]
     assert "maker matches total 4 but size is 10" in caplog.text
+
+
+# --- status strings in every documented form (issue 12) ------------------------------------------
+
+
+@pytest.mark.parametrize("text,want", [
+    ("LIVE", "ACCEPTED"), ("ORDER_STATUS_LIVE", "ACCEPTED"), ("live", "ACCEPTED"), ("delayed", "ACCEPTED"),
+    ("ORDER_STATUS_DELAYED", "ACCEPTED"), ("UNMATCHED", "ACCEPTED"), ("ORDER_STATUS_UNMATCHED", "ACCEPTED"),
+    ("UNMATCHED_DELAY_FAILED", "ACCEPTED"), ("MATCHED", "FILLED"), ("ORDER_STATUS_MATCHED", "FILLED"),
+    ("CANCELED", "CANCELED"), ("ORDER_STATUS_CANCELED", "CANCELED"), ("CANCELED_MARKET_RESOLVED", "CANCELED"),
+    ("ORDER_STATUS_CANCELED_MARKET_RESOLVED", "CANCELED"), ("INVALID", "CANCELED"), ("ORDER_STATUS_INVALID", "CANCELED"),
+])
+def test_order_status_every_documented_form(text: str, want: str) -> None:
+    from arbkit.core.enums import OrderStatus
+    from arbkit.venues.polymarket.parse import WsUserMessage, order_status
+
+    msg = WsUserMessage(id="0x1", status=text, original_size="10", size_matched="0")
+    assert order_status(msg) is OrderStatus[want]
+
+
+def test_order_status_partial_and_unknown() -> None:
+    from arbkit.core.enums import OrderStatus
+    from arbkit.venues.polymarket.parse import UnknownStatus, WsUserMessage, order_status
+
+    assert order_status(WsUserMessage(id="0x1", status="ORDER_STATUS_LIVE", original_size="10",
+                                      size_matched="4")) is OrderStatus.PARTIALLY_FILLED
+    with pytest.raises(UnknownStatus):
+        order_status(WsUserMessage(id="0x1", status="ORDER_STATUS_SOMETHING_NEW", original_size="10"))
+    assert issubclass(UnknownStatus, ValueError)
+
+
+@pytest.mark.parametrize("text,want", [
+    ("MATCHED", "PROVISIONAL"), ("TRADE_STATUS_MATCHED", "PROVISIONAL"), ("MATCHED_NOT_BROADCASTED", "PROVISIONAL"),
+    ("TRADE_STATUS_MATCHED_NOT_BROADCASTED", "PROVISIONAL"), ("RETRYING", "PROVISIONAL"),
+    ("TRADE_STATUS_RETRYING", "PROVISIONAL"), ("MINED", "MINED"), ("TRADE_STATUS_MINED", "MINED"),
+    ("CONFIRMED", "CONFIRMED"), ("TRADE_STATUS_CONFIRMED", "CONFIRMED"), ("FAILED", "FAILED"),
+    ("TRADE_STATUS_FAILED", "FAILED"), ("mined", "MINED"),
+])
+def test_fill_status_every_documented_form(text: str, want: str) -> None:
+    from arbkit.core.enums import FillStatus
+    from arbkit.venues.polymarket.parse import fill_status
+
+    assert fill_status(text) is FillStatus[want]
+
+
+def test_trade_with_undocumented_status_is_booked_provisional_not_dropped() -> None:
+    from arbkit.core.enums import FillStatus
+    from arbkit.venues.polymarket.parse import WsUserMessage, our_fills
+
+    trade = WsUserMessage(id="t1", taker_order_id="0xabc", asset_id="1", side="BUY", price="0.5", size="5",
+                          status="TRADE_STATUS_SOMETHING_NEW", trader_side="TAKER", owner="k")
+    fills = our_fills(trade, {"k"})
+    assert [f.status for f in fills] == [FillStatus.PROVISIONAL] and fills[0].quantity == 5

@@ -28,11 +28,12 @@ def test_signatures_match_the_official_client_over_random_orders() -> None:
     rnd = random.Random(20260428)
     keys = [_random_key(rnd) for _ in range(4)]
     refs = {k: Signer(k, POLYGON) for k in keys}
-    checked = {(st, neg): 0 for st in (0, 1, 2) for neg in (False, True)}
+    checked = {(st, neg): 0 for st in (0, 1, 2, 3) for neg in (False, True)}
     fast_cache: dict[tuple, OrderSigner] = {}
     for i in range(N_ORDERS):
         key = keys[i % len(keys)]
-        sig_type = (SignatureType.EOA, SignatureType.POLY_PROXY, SignatureType.POLY_GNOSIS_SAFE)[rnd.randrange(3)]
+        sig_type = (SignatureType.EOA, SignatureType.POLY_PROXY, SignatureType.POLY_GNOSIS_SAFE,
+                    SignatureType.POLY_1271)[rnd.randrange(4)]
         neg = rnd.random() < 0.5
         funder = refs[key].address() if sig_type == SignatureType.EOA else to_checksum_address(
             format(rnd.getrandbits(160), "040x"))
@@ -53,8 +54,10 @@ def test_signatures_match_the_official_client_over_random_orders() -> None:
 
         builder_ref = ExchangeOrderBuilderV2(exchange_address(POLYGON, neg), POLYGON, refs[key],
                                              generate_salt=lambda s=salt: str(s))
+        # POLY_1271: maker = signer = the deposit wallet (OrderBuilder._v2_order_signer)
+        order_signer = funder if sig_type == SignatureType.POLY_1271 else refs[key].address()
         data = OrderDataV2(maker=funder, tokenId=token, makerAmount=str(maker_amount), takerAmount=str(taker_amount),
-                           side=Side(side), signer=refs[key].address(), signatureType=SignatureTypeV2(sig_type),
+                           side=Side(side), signer=order_signer, signatureType=SignatureTypeV2(sig_type),
                            timestamp=str(ts), metadata=metadata, builder=builder)
         official = builder_ref.build_signed_order(data)
         assert mine.signature == official.signature, (i, sig_type, neg)
@@ -62,7 +65,7 @@ def test_signatures_match_the_official_client_over_random_orders() -> None:
         assert mine.order_hash == builder_ref.build_order_hash(builder_ref.build_order_typed_data(order))
         assert mine.maker == official.maker and mine.signer == official.signer
         checked[(sig_type, neg)] += 1
-    assert all(n >= 100 for n in checked.values()), checked
+    assert all(n >= 80 for n in checked.values()), checked
 
 
 def test_wire_order_has_the_official_fields() -> None:
@@ -86,7 +89,7 @@ def test_signer_refuses_bad_configuration() -> None:
     with pytest.raises(ValueError, match="funder"):
         OrderSigner("0x" + "11" * 32, signature_type=SignatureType.POLY_PROXY)
     with pytest.raises(ValueError, match="unsupported signature type"):
-        OrderSigner("0x" + "11" * 32, signature_type=SignatureType.POLY_1271, funder="0x" + "22" * 20)
+        OrderSigner("0x" + "11" * 32, signature_type=4, funder="0x" + "22" * 20)
     with pytest.raises(ValueError, match="32 bytes"):
         Wallet("0x1234")
     s = OrderSigner("0x" + "11" * 32)
@@ -103,3 +106,37 @@ def test_wallet_repr_hides_the_key() -> None:
 def test_address_matches_reference() -> None:
     key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
     assert Wallet(key).address == Signer(key, POLYGON).address() == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+
+
+def test_deposit_wallet_orders_through_the_official_order_builder() -> None:
+    """The official OrderBuilder with signature_type=POLY_1271 and the deposit wallet as funder
+    (examples/orders/gtc_limit_buy_deposit_wallet.py) and our signer give the same bytes."""
+    from py_clob_client_v2.clob_types import CreateOrderOptions, OrderArgsV2
+    from py_clob_client_v2.order_builder.builder import OrderBuilder
+
+    key = "0x" + "3c" * 32
+    wallet = to_checksum_address("0x" + "d3" * 20)
+    ob = OrderBuilder(Signer(key, POLYGON), signature_type=SignatureTypeV2.POLY_1271, funder=wallet)
+    official = ob.build_order(OrderArgsV2(token_id="1234567", price=0.435, size=7, side="BUY"),
+                              CreateOrderOptions(tick_size="0.001", neg_risk=True))
+    d = official.__dict__ if hasattr(official, "__dict__") else dict(official)
+    mine = OrderSigner(key, POLYGON, SignatureType.POLY_1271, wallet).sign(
+        token_id="1234567", maker_amount=int(d["makerAmount"]), taker_amount=int(d["takerAmount"]),
+        side=0, salt=int(d["salt"]), timestamp_ms=int(d["timestamp"]), neg_risk=True)
+    assert mine.signature == d["signature"]
+    assert mine.maker == mine.signer == wallet == d["maker"] == d["signer"]
+    assert mine.signatureType == 3 == int(d["signatureType"])
+    # r || s || v (65) + app domain separator (32) + contents hash (32) + type string + 2-byte length
+    raw = bytes.fromhex(mine.signature[2:])
+    from arbkit.venues.polymarket.constants import ORDER_TYPE_STRING
+
+    assert len(raw) == 65 + 32 + 32 + len(ORDER_TYPE_STRING) + 2
+    assert raw[-2:] == len(ORDER_TYPE_STRING).to_bytes(2, "big")
+
+
+def test_deposit_wallet_signer_refuses_the_owner_address_as_funder() -> None:
+    key = "0x" + "3c" * 32
+    with pytest.raises(ValueError, match="deposit wallet"):
+        OrderSigner(key, POLYGON, SignatureType.POLY_1271, Wallet(key).address)
+    with pytest.raises(ValueError, match="funder"):
+        OrderSigner(key, POLYGON, SignatureType.POLY_1271)
