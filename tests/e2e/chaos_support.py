@@ -332,8 +332,9 @@ class JournalView:
         ids: dict[str, str] = {}
         for _, _, _, _, ev in self.records:
             d = ev if isinstance(ev, dict) else _builtins(ev)
+            outer = d.get("client_order_id") if isinstance(d, dict) else None
             for obj in _dicts(d):
-                coid = obj.get("client_order_id") or obj.get("coid")
+                coid = obj.get("client_order_id") or obj.get("coid") or outer
                 if not isinstance(coid, str) or not coid:
                     continue
                 for k in ("venue_order_id", "order_hash", "order_id", "orderID", "hash"):
@@ -363,6 +364,9 @@ def _builtins(ev: Any) -> Any:
 def _dicts(obj: Any, depth: int = 0):  # type: ignore[no-untyped-def]
     if depth > 4:
         return
+    if isinstance(obj, str) and obj[:1] in "{[":
+        with contextlib.suppress(ValueError):
+            obj = json.loads(obj)  # a JSON text inside a record (e.g. OrderPrepared.prepared)
     if isinstance(obj, dict):
         yield obj
         for v in obj.values():

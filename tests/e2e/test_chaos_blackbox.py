@@ -19,7 +19,7 @@ mismatches) are printed and written to ``chaos-figures.txt`` in the test's direc
 
     ARBKIT_CHAOS_KILLS=60 PYTHONPATH=src python -m pytest tests/e2e/test_chaos_blackbox.py -s
 
-``ARBKIT_CHAOS_KILLS`` (default 30: about two and a half minutes on a 2-core machine) and
+``ARBKIT_CHAOS_KILLS`` (default 50: about a minute and a half on a 2-core machine) and
 ``ARBKIT_CHAOS_SEED`` choose the run.
 """
 
@@ -57,7 +57,7 @@ from chaos_support import (
 
 pytestmark = pytest.mark.slow
 
-KILLS = int(os.environ.get("ARBKIT_CHAOS_KILLS", "30"))
+KILLS = int(os.environ.get("ARBKIT_CHAOS_KILLS", "50"))
 SEED = int(os.environ.get("ARBKIT_CHAOS_SEED", "20261204"))
 DISLOCATE_EVERY_S = 0.5
 START_TIMEOUT_S = 60.0
