@@ -242,18 +242,6 @@ class JournalTail:
             self.last = rows[-1][0]
         return rows
 
-    def wait_for(self, pred, timeout_s: float, interval_s: float = 0.001, alive=None) -> tuple | None:  # type: ignore[no-untyped-def]
-        """Poll until a new record satisfies ``pred(kind, ts_ns)``; that record, or None."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for row in self.poll():
-                if pred(row[2], row[1]):
-                    return row
-            if alive is not None and not alive():
-                return None
-            time.sleep(interval_s)
-        return None
-
     def close(self) -> None:
         if self._con is not None:
             self._con.close()

@@ -38,7 +38,6 @@ import pytest
 
 from chaos_support import (
     Dislocator,
-    JournalTail,
     JournalView,
     Kill,
     SagaWatch,
