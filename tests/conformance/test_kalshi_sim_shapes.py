@@ -8,6 +8,12 @@ References (``shared_fixtures``):
   replacements, per docs.kalshi.com "Fixed-Point Migration" (``REMOVED`` below).
 * ``kalshi/nautilus_trader_pr3659``: fixed-point REST and WS payloads (snapshot, delta, trade).
 
+Direction fields (docs.kalshi.com "Order direction (outcome_side and book_side)", checked
+2026-12-04): orders and fills carry ``outcome_side``/``book_side``; the deprecated ``side``/``action``
+(WS ``purchased_side``, ``is_yes``; trades' ``taker_side`` -> ``taker_outcome_side``/``taker_book_side``)
+are no longer sent. Order entry is V2 (``/portfolio/events/orders``): its flat answers are checked
+against the official SDK 3.34.0 models (``V2_SHAPES``), the legacy routes answer 410.
+
 Fields the simulator sends beyond a reference must be in ``EXTRA``: each is a field of Kalshi's
 current published schema (OpenAPI/AsyncAPI, as in the official ``kalshi-python-sync`` models and the
 docs.kalshi.com channel pages), noted per entry. Message types with no recorded payload in
@@ -42,6 +48,7 @@ REMOVED: dict[str, dict[str, str | None]] = {
         "open_interest": "open_interest_fp", "notional_value": "notional_value_dollars",
         "previous_yes_bid": "previous_yes_bid_dollars", "previous_yes_ask": "previous_yes_ask_dollars",
         "previous_price": "previous_price_dollars", "liquidity": "liquidity_dollars", "settlement_value": "settlement_value_dollars",
+        "fractional_trading_enabled": None,  # removed 2026-07-09: every market takes fractional counts
     },
     "order": {
         "yes_price": "yes_price_dollars", "no_price": "no_price_dollars", "fill_count": "fill_count_fp",
@@ -50,8 +57,13 @@ REMOVED: dict[str, dict[str, str | None]] = {
         "taker_fees": "taker_fees_dollars", "maker_fees": "maker_fees_dollars",
         # deprecated "always 0"; absent from the current Order schema (kalshi-python-sync 3.34 models)
         "queue_position": None,
+        # deprecated direction fields (Order direction doc), no longer sent
+        "side": None, "action": None,
     },
-    "fill": {"count": "count_fp", "price": None, "yes_price": "yes_price_dollars", "no_price": "no_price_dollars"},
+    "fill": {"count": "count_fp", "price": None, "yes_price": "yes_price_dollars", "no_price": "no_price_dollars",
+             "side": None, "action": None,
+             # deprecated aliases, absent from the official SDK 3.34.0 Fill model
+             "yes_price_fixed": None, "no_price_fixed": None},
     "market_position": {
         "position": "position_fp", "total_traded": "total_traded_dollars", "market_exposure": "market_exposure_dollars",
         "realized_pnl": "realized_pnl_dollars", "fees_paid": "fees_paid_dollars",
@@ -61,13 +73,15 @@ REMOVED: dict[str, dict[str, str | None]] = {
         "total_cost": "total_cost_dollars", "total_cost_shares": "total_cost_shares_fp",
     },
     "cancel": {"reduced_by": "reduced_by_fp"},
-    "trade": {"count": "count_fp", "price": None, "yes_price": "yes_price_dollars", "no_price": "no_price_dollars"},
+    "trade": {"count": "count_fp", "price": None, "yes_price": "yes_price_dollars", "no_price": "no_price_dollars",
+              "taker_side": "taker_outcome_side"},
+    "trade_msg": {"taker_side": "taker_outcome_side"},
 }
 
 # Fields beyond the reference payload, each in Kalshi's current published schema.
 EXTRA: dict[str, set[str]] = {
-    # Market (OpenAPI Market): updated_time, yes/no size fields, fractional_trading_enabled (Fixed-Point Migration)
-    "market": {"updated_time", "yes_bid_size_fp", "yes_ask_size_fp", "fractional_trading_enabled", "volume_24h_fp",
+    # Market (OpenAPI Market): updated_time, yes/no size fields (fractional_trading_enabled was removed 2026-07)
+    "market": {"updated_time", "yes_bid_size_fp", "yes_ask_size_fp", "volume_24h_fp",
                "previous_yes_ask_dollars", "previous_yes_bid_dollars", "previous_price_dollars", "expiration_value",
                "price_level_structure", "price_ranges", "settlement_timer_seconds", "can_close_early", "created_time",
                "expected_expiration_time", "expiration_time", "liquidity_dollars", "response_price_units", "result",
@@ -75,8 +89,12 @@ EXTRA: dict[str, set[str]] = {
     # Order: outcome_side / book_side (required in the current Order schema), fee dollars (post-cut)
     "order": {"outcome_side", "book_side", "taker_fees_dollars", "maker_fees_dollars"},
     # Fill: outcome_side / book_side / fee_cost (current Fill schema)
-    "fill": {"outcome_side", "book_side", "fee_cost", "no_price_dollars", "yes_price_dollars"},
+    "fill": {"outcome_side", "book_side", "fee_cost", "no_price_dollars", "yes_price_dollars", "exchange_index"},
+    # MarketPosition.exchange_index (required in the official SDK 3.34.0 model)
+    "market_position": {"exchange_index"},
     "balance": {"balance_dollars"},  # GetBalanceResponse.balance_dollars
+    "trade": {"taker_book_side"},  # Trade.taker_book_side (Order direction doc)
+    "trade_msg": {"taker_book_side"},
     "delta_msg": {"market_id", "ts_ms", "client_order_id"},  # AsyncAPI orderbook_delta payload
 }
 
@@ -88,14 +106,35 @@ DOCUMENTED = {
     "ticker": {"market_id", "market_ticker", "price_dollars", "yes_bid_dollars", "yes_ask_dollars", "volume_fp",
                "open_interest_fp", "dollar_volume", "dollar_open_interest", "yes_bid_size_fp", "yes_ask_size_fp",
                "last_trade_size_fp", "ts", "ts_ms", "time"},
-    "fill": {"trade_id", "order_id", "market_ticker", "is_taker", "side", "yes_price_dollars", "count_fp", "fee_cost",
-             "action", "ts", "post_position_fp", "purchased_side"},
+    "fill": {"trade_id", "order_id", "market_ticker", "is_taker", "outcome_side", "book_side", "yes_price_dollars",
+             "count_fp", "fee_cost", "ts", "post_position_fp"},
     "market_position": {"user_id", "market_ticker", "position_fp", "position_cost_dollars", "realized_pnl_dollars",
                         "fees_paid_dollars", "position_fee_cost_dollars", "volume_fp"},
-    "user_order": {"order_id", "user_id", "ticker", "status", "side", "is_yes", "yes_price_dollars", "fill_count_fp",
+    "user_order": {"order_id", "user_id", "ticker", "status", "outcome_side", "book_side", "yes_price_dollars", "fill_count_fp",
                    "remaining_count_fp", "initial_count_fp", "taker_fill_cost_dollars", "maker_fill_cost_dollars",
                    "taker_fees_dollars", "maker_fees_dollars", "client_order_id", "created_time", "created_ts_ms"},
 }
+# V2 order entry answers: (required, optional) fields of the official SDK 3.34.0 models
+# (create_order_v2_response.py, cancel_order_v2_response.py, batch_*_v2_response_orders_inner.py).
+V2_SHAPES = {
+    "create": ({"order_id", "fill_count", "remaining_count", "ts_ms"},
+               {"client_order_id", "average_fill_price", "average_fee_paid"}),
+    "cancel": ({"order_id", "reduced_by", "ts_ms"}, {"client_order_id"}),
+    "batch_create_item": (set(), {"order_id", "client_order_id", "fill_count", "remaining_count", "average_fill_price",
+                                  "average_fee_paid", "ts_ms", "error"}),
+    "batch_cancel_item": ({"order_id", "reduced_by"}, {"client_order_id", "ts_ms", "error"}),
+}
+V2_TYPES = {"ts_ms": int, "error": dict}
+
+
+def v2_problems(kind: str, obj: dict[str, Any], where: str) -> list[str]:
+    required, optional = V2_SHAPES[kind]
+    out = [f"{where}{k}: missing" for k in sorted(required - set(obj))]
+    out += [f"{where}unexpected fields {sorted(set(obj) - required - optional)}"] if set(obj) - required - optional else []
+    out += [f"{where}{k}: {type(v).__name__}" for k, v in obj.items() if not isinstance(v, V2_TYPES.get(k, str))]
+    return out
+
+
 # documented optional fields the simulator sends when they apply
 DOCUMENTED_OPTIONAL = {
     "ticker": set(),
@@ -104,7 +143,7 @@ DOCUMENTED_OPTIONAL = {
     "user_order": {"last_update_time", "last_updated_ts_ms", "expiration_time", "expiration_ts_ms"},
 }
 DOCUMENTED_TYPES = {"dollar_volume": int, "dollar_open_interest": int, "ts": int, "ts_ms": int, "is_taker": bool,
-                   "is_yes": bool, "created_ts_ms": int, "last_updated_ts_ms": int, "expiration_ts_ms": int}
+                   "created_ts_ms": int, "last_updated_ts_ms": int, "expiration_ts_ms": int}
 
 
 def jtype(v: Any) -> str:
@@ -192,26 +231,29 @@ async def captured(tmp_path: Path) -> dict[str, Any]:
                 return
 
     try:
-        await rest(1, "POST", "/portfolio/orders", {"ticker": T, "side": "yes", "action": "buy", "count": 200, "yes_price_dollars": "0.3500"})
-        await rest(1, "POST", "/portfolio/orders", {"ticker": T, "side": "no", "action": "buy", "count": 400, "no_price_dollars": "0.5400"})
+        def v2(side: str, count: str, price: str, **kw: Any) -> dict[str, Any]:
+            return {"ticker": T, "side": side, "count": count, "price": price, "time_in_force": "good_till_canceled",
+                    "self_trade_prevention_type": "taker_at_cross", **kw}
+
+        await rest(1, "POST", "/portfolio/events/orders", v2("bid", "200", "0.3500"))
+        await rest(1, "POST", "/portfolio/events/orders", v2("ask", "400", "0.4600"))  # buy NO at 0.54
         await ws.send(json.dumps({"id": 1, "cmd": "subscribe", "params": {"channels": ["orderbook_delta", "trade", "fill", "ticker", "user_orders", "market_positions"], "market_tickers": [T]}}))
         await recv_until(lambda m: m["type"] == "orderbook_snapshot")
-        out["create"] = await rest(0, "POST", "/portfolio/orders", {"ticker": T, "side": "yes", "action": "buy", "count": 10, "yes_price_dollars": "0.4000", "client_order_id": "c-1"})
-        await rest(1, "POST", "/portfolio/orders", {"ticker": T, "side": "yes", "action": "sell", "count": 4, "yes_price_dollars": "0.4000", "time_in_force": "immediate_or_cancel"})
+        out["create"] = await rest(0, "POST", "/portfolio/events/orders", v2("bid", "10", "0.4000", client_order_id="c-1"))
+        await rest(1, "POST", "/portfolio/events/orders", v2("ask", "4", "0.4000", time_in_force="immediate_or_cancel"))
         await recv_until(lambda m: m["type"] == "fill")
         await recv_until(lambda m: m["type"] == "ticker")
-        oid = out["create"]["order"]["order_id"]
+        oid = out["create"]["order_id"]
         out["order"] = await rest(0, "GET", f"/portfolio/orders/{oid}")
         out["orders"] = await rest(0, "GET", "/portfolio/orders?limit=5")
         out["fills"] = await rest(0, "GET", "/portfolio/fills")
         out["positions"] = await rest(0, "GET", "/portfolio/positions")
         out["balance"] = await rest(0, "GET", "/portfolio/balance")
-        out["cancel"] = await rest(0, "DELETE", f"/portfolio/orders/{oid}")
-        out["batch_create"] = await rest(0, "POST", "/portfolio/orders/batched", {"orders": [
-            {"ticker": T, "side": "yes", "action": "buy", "count": 1, "yes_price_dollars": "0.3000"},
-            {"ticker": T, "side": "yes", "action": "buy", "count": 1, "yes_price_dollars": "0.3100"}]})
-        ids = [x["order"]["order_id"] for x in out["batch_create"]["orders"]]
-        out["batch_cancel"] = await rest(0, "DELETE", "/portfolio/orders/batched", {"ids": ids})
+        out["cancel"] = await rest(0, "DELETE", f"/portfolio/events/orders/{oid}")
+        out["batch_create"] = await rest(0, "POST", "/portfolio/events/orders/batched", {"orders": [
+            v2("bid", "1", "0.3000"), v2("bid", "1", "0.3100")]})
+        ids = [x["order_id"] for x in out["batch_create"]["orders"]]
+        out["batch_cancel"] = await rest(0, "DELETE", "/portfolio/events/orders/batched", {"orders": [{"order_id": i} for i in ids]})
         out["trades"] = await rest(0, "GET", f"/markets/trades?ticker={T}")
         out["markets"] = await rest(0, "GET", "/markets")
         out["market"] = await rest(0, "GET", f"/markets/{T}")
@@ -236,14 +278,12 @@ async def test_rest_responses_match_the_recorded_post_cut_shapes(shared_fixtures
     shared = shared_fixtures
     problems: list[str] = []
     c = captured
-    problems += conforms("order", c["create"]["order"], golden(shared, "create_order_response")["order"], "create.order.")
+    problems += v2_problems("create", c["create"], "create.")
     problems += conforms("order", c["order"]["order"], golden(shared, "portfolio_order_single_response")["order"], "get.order.")
     ref_orders = golden(shared, "portfolio_orders_response")
     problems += conforms("orders", {k: v for k, v in c["orders"].items() if k != "orders"}, {k: v for k, v in ref_orders.items() if k != "orders"}, "orders.")
     problems += conforms("order", c["orders"]["orders"][0], ref_orders["orders"][0], "orders[0].")
-    ref_cancel = golden(shared, "cancel_order_response")
-    problems += conforms("cancel", {k: v for k, v in c["cancel"].items() if k != "order"}, {k: v for k, v in ref_cancel.items() if k != "order"}, "cancel.")
-    problems += conforms("order", c["cancel"]["order"], ref_cancel["order"], "cancel.order.")
+    problems += v2_problems("cancel", c["cancel"], "cancel.")
     ref_fills = golden(shared, "portfolio_fills_response")
     assert set(c["fills"]) == set(ref_fills)
     problems += conforms("fill", c["fills"]["fills"][0], ref_fills["fills"][0], "fills[0].")
@@ -252,12 +292,8 @@ async def test_rest_responses_match_the_recorded_post_cut_shapes(shared_fixtures
     problems += conforms("market_position", c["positions"]["market_positions"][0], ref_pos["market_positions"][0], "market_positions[0].")
     problems += conforms("event_position", c["positions"]["event_positions"][0], ref_pos["event_positions"][0], "event_positions[0].")
     problems += conforms("balance", c["balance"], golden(shared, "portfolio_balance_response"), "balance.")
-    ref_bc = golden(shared, "batch_create_orders_response")["orders"][0]
-    problems += conforms("batch_create_item", {k: v for k, v in c["batch_create"]["orders"][0].items() if k != "order"}, {k: v for k, v in ref_bc.items() if k != "order"}, "batch_create[0].")
-    problems += conforms("order", c["batch_create"]["orders"][0]["order"], ref_bc["order"], "batch_create[0].order.")
-    ref_bx = golden(shared, "batch_cancel_orders_response")["orders"][0]
-    problems += conforms("cancel", {k: v for k, v in c["batch_cancel"]["orders"][0].items() if k != "order"}, {k: v for k, v in ref_bx.items() if k != "order"}, "batch_cancel[0].")
-    problems += conforms("order", c["batch_cancel"]["orders"][0]["order"], ref_bx["order"], "batch_cancel[0].order.")
+    problems += v2_problems("batch_create_item", c["batch_create"]["orders"][0], "batch_create[0].")
+    problems += v2_problems("batch_cancel_item", c["batch_cancel"]["orders"][0], "batch_cancel[0].")
     ref_markets = golden(shared, "markets_list_response")
     assert set(c["markets"]) == set(ref_markets)
     problems += conforms("market", c["markets"]["markets"][0], ref_markets["markets"][0], "markets[0].")

@@ -171,7 +171,8 @@ async def polymarket_instruments(session: aiohttp.ClientSession, rest_url: str, 
 
 
 def kalshi_signer(cfg: KalshiConfig, env: Mapping[str, str] | None):
-    """The RSA-PSS signer, or None when no credentials are configured (paper without a key)."""
+    """The request signer (RSA-PSS or Ed25519, by the type of the key in the PEM), or None when no
+    credentials are configured (paper without a key)."""
     from arbkit.venues.kalshi.auth import KalshiSigner
 
     if not cfg.api_key_id_env or not (cfg.private_key_env or cfg.private_key_file):

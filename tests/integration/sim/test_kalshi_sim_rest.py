@@ -1,12 +1,17 @@
-"""The simulated Kalshi REST API over real loopback sockets, driven by Kalshi's official Python SDK.
+"""The simulated Kalshi REST API over real loopback sockets, read by Kalshi's official Python SDK.
 
 ``kalshi-python-sync`` 3.2.0 (Kalshi's own generated SDK, the last release installable on Python
 3.11) is pointed at the simulator through ``Configuration(host=...)`` and signs every request with
 its own RSA-PSS code. Its typed models predate the 2026-03-12 fixed-point cut (they still require
 the removed integer fields), so the tests call the SDK's ``*_without_preload_content`` methods: the
 SDK builds, signs and sends the request; the test reads the fixed-point JSON the venue returns.
-Stale-timestamp and tampered-signature cases are sent with aiohttp, signed with ``cryptography``
-exactly as Kalshi documents.
+
+That SDK predates V2 order entry: its create/cancel go to the retired legacy routes, which the
+simulator (like the venue) answers with HTTP 410 ``deprecated_v1_order_endpoint`` (tested here).
+Orders are therefore placed through the V2 routes with :func:`place` (a request signed with
+``cryptography`` exactly as Kalshi documents); the newest SDK (3.34.0, Python >= 3.13) drives the V2
+routes itself in ``test_kalshi_sim_official_sdk_v2.py``. Stale-timestamp and tampered-signature
+cases are sent with aiohttp too.
 """
 
 from __future__ import annotations
@@ -81,6 +86,47 @@ async def raw(server: KalshiServer, method: str, path: str, body: object, accoun
             return r.status, await r.json()
 
 
+def _v2(ticker: str, side: str, action: str, count: int | str, price: str, **kw: object) -> dict:
+    """A V2 create body for a (side, action) intent: buy YES = bid at p, sell YES = ask at p,
+    buy NO = ask at 1 - p, sell NO = bid at 1 - p (docs.kalshi.com create-order-v2)."""
+    p = Decimal(price)
+    yes = p if side == "yes" else 1 - p
+    book = "bid" if (side, action) in (("yes", "buy"), ("no", "sell")) else "ask"
+    body = {"ticker": ticker, "side": book, "count": str(count), "price": f"{yes:.4f}",
+            "time_in_force": "good_till_canceled", "self_trade_prevention_type": "taker_at_cross"}
+    body.update(kw)
+    return body
+
+
+async def place(server: KalshiServer, account_index: int, ticker: str, side: str, action: str, count: int | str,
+                price: str, **kw: object) -> tuple[int, dict]:
+    return await raw(server, "POST", "/portfolio/events/orders", _v2(ticker, side, action, count, price, **kw), account_index)
+
+
+async def order_of(server: KalshiServer, account_index: int, order_id: str) -> dict:
+    s, got = await raw(server, "GET", f"/portfolio/orders/{order_id}", None, account_index)
+    assert s == 200, got
+    return got["order"]
+
+
+async def test_the_legacy_sdk_meets_410_on_the_retired_order_routes(venue: KalshiServer) -> None:
+    """kalshi-python-sync 3.2.0 still posts to /portfolio/orders: the venue retired it (410)."""
+    a = sdk_client(venue, 0)
+    s, e = await call(a.create_order_without_preload_content,
+                      kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="yes", action="buy", count=1, yes_price_dollars="0.4000"))
+    assert s == 410 and e["error"]["code"] == "deprecated_v1_order_endpoint"
+    s, e = await call(a.cancel_order_without_preload_content, "00000000-0000-4000-8000-000000000000")
+    assert s == 410 and e["error"]["code"] == "deprecated_v1_order_endpoint"
+    s, e = await call(a.batch_create_orders_without_preload_content, kalshi_sdk.BatchCreateOrdersRequest(orders=[
+        kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="yes", action="buy", count=1, yes_price_dollars="0.3000")]))
+    assert s == 410 and e["error"]["code"] == "deprecated_v1_order_endpoint"
+    s, e = await call(a.batch_cancel_orders_without_preload_content, kalshi_sdk.BatchCancelOrdersRequest(ids=["x"]))
+    assert s == 410
+    # nothing reached the book; reads of the order list still work
+    s, listed = await call(a.get_orders_without_preload_content)
+    assert s == 200 and listed["orders"] == [] and venue.engine.orders(venue.info()["accounts"][0]["key_id"]) == []
+
+
 async def test_official_sdk_reads_markets_events_series_and_order_book(venue: KalshiServer) -> None:
     c = sdk_client(venue)
     status, body = await call(c.get_markets_without_preload_content, limit=2)
@@ -112,10 +158,8 @@ async def test_official_sdk_reads_markets_events_series_and_order_book(venue: Ka
     assert "yes_bid" not in m and "volume" not in m  # the legacy integer fields are gone
 
     # a book: two YES bids and one NO bid from account 1
-    c1 = sdk_client(venue, 1)
-    for side, price_field, price, count in (("yes", "yes_price_dollars", "0.4200", 13), ("yes", "yes_price_dollars", "0.3500", 200), ("no", "no_price_dollars", "0.5400", 400)):
-        req = kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side=side, action="buy", count=count, **{price_field: price})
-        status, _ = await call(c1.create_order_without_preload_content, req)
+    for side, price, count in (("yes", "0.4200", 13), ("yes", "0.3500", 200), ("no", "0.5400", 400)):
+        status, _ = await place(venue, 1, LINEAR, side, "buy", count, price)
         assert status == 201
     status, book = await call(c.get_market_orderbook_without_preload_content, LINEAR)
     assert status == 200
@@ -137,47 +181,48 @@ async def test_official_sdk_reads_markets_events_series_and_order_book(venue: Ka
 
 async def test_order_rests_partially_fills_against_a_second_account_and_is_canceled(venue: KalshiServer) -> None:
     a, b = sdk_client(venue, 0), sdk_client(venue, 1)
-    status, created = await call(
-        a.create_order_without_preload_content,
-        kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="yes", action="buy", count=10, yes_price_dollars="0.4000", client_order_id="acc-a-1"),
-    )
+    status, created = await place(venue, 0, LINEAR, "yes", "buy", 10, "0.4000", client_order_id="acc-a-1")
     assert status == 201
-    order = created["order"]
+    assert (created["client_order_id"], created["fill_count"], created["remaining_count"]) == ("acc-a-1", "0.00", "10.00")
+    oid = created["order_id"]
+    order = await order_of(venue, 0, oid)
     assert order["status"] == "resting" and order["fill_count_fp"] == "0.00" and order["remaining_count_fp"] == "10.00"
-    assert (order["yes_price_dollars"], order["no_price_dollars"], order["side"], order["action"]) == ("0.4000", "0.6000", "yes", "buy")
-    oid = order["order_id"]
+    assert (order["yes_price_dollars"], order["no_price_dollars"], order["outcome_side"], order["book_side"]) == ("0.4000", "0.6000", "yes", "bid")
+    assert "side" not in order and "action" not in order  # deprecated fields are no longer sent
     _, book = await call(a.get_market_orderbook_without_preload_content, LINEAR)
     assert book["orderbook_fp"]["yes_dollars"] == [["0.4000", "10.00"]]
 
-    # B sells 4 YES it does not hold: on Kalshi that opens a NO position at 0.60
-    status, sold = await call(
-        b.create_order_without_preload_content,
-        kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="yes", action="sell", count=4, yes_price_dollars="0.4000", time_in_force="immediate_or_cancel"),
-    )
-    assert status == 201
-    assert sold["order"]["status"] == "executed" and sold["order"]["fill_count_fp"] == "4.00"
+    # B sells 4 YES it does not hold (an ask on the YES book): on Kalshi that opens a NO position at 0.60
+    status, sold = await place(venue, 1, LINEAR, "yes", "sell", 4, "0.4000", time_in_force="immediate_or_cancel")
+    assert status == 201 and sold["fill_count"] == "4.00" and sold["remaining_count"] == "0.00"
+    assert sold["average_fill_price"] == "0.4000"
+    sold_o = await order_of(venue, 1, sold["order_id"])
+    assert sold_o["status"] == "executed" and (sold_o["outcome_side"], sold_o["book_side"]) == ("no", "ask")
     # taker fee for a direct member (an API account): 0.07 * 4 * 0.40 * 0.60 = $0.0672, rounded up to
     # $0.0001 only (a non-direct member would pay $0.07)
-    assert sold["order"]["taker_fees_dollars"] == "0.0672" and sold["order"]["taker_fill_cost_dollars"] == "1.6000"
+    assert sold_o["taker_fees_dollars"] == "0.0672" and sold_o["taker_fill_cost_dollars"] == "1.6000"
 
     status, trades = await call(a.get_trades_without_preload_content, ticker=LINEAR)
     assert status == 200 and len(trades["trades"]) == 1
     t = trades["trades"][0]
-    assert (t["yes_price_dollars"], t["no_price_dollars"], t["count_fp"], t["taker_side"]) == ("0.4000", "0.6000", "4.00", "yes")
+    assert (t["yes_price_dollars"], t["no_price_dollars"], t["count_fp"], t["taker_outcome_side"], t["taker_book_side"]) == (
+        "0.4000", "0.6000", "4.00", "no", "ask")
+    assert "taker_side" not in t
 
-    status, got = await call(a.get_order_without_preload_content, oid)
-    assert status == 200
-    o = got["order"]
+    o = await order_of(venue, 0, oid)
     assert (o["status"], o["fill_count_fp"], o["remaining_count_fp"], o["initial_count_fp"]) == ("resting", "4.00", "6.00", "10.00")
     assert o["maker_fill_cost_dollars"] == "1.6000" and o["maker_fees_dollars"] == "0.0000"
 
     _, fills_a = await call(a.get_fills_without_preload_content)
     assert len(fills_a["fills"]) == 1
     f = fills_a["fills"][0]
-    assert (f["order_id"], f["is_taker"], f["count_fp"], f["yes_price_dollars"], f["side"], f["action"]) == (oid, False, "4.00", "0.4000", "yes", "buy")
+    assert (f["order_id"], f["is_taker"], f["count_fp"], f["yes_price_dollars"], f["outcome_side"], f["book_side"]) == (
+        oid, False, "4.00", "0.4000", "yes", "bid")
     _, fills_b = await call(b.get_fills_without_preload_content)
     fb = fills_b["fills"][0]
-    assert (fb["is_taker"], fb["side"], fb["action"], fb["outcome_side"], fb["fee_cost"]) == (True, "yes", "sell", "no", "0.0672")
+    # a sale of YES is reported as outcome_side=no (docs.kalshi.com "Order direction")
+    assert (fb["is_taker"], fb["outcome_side"], fb["book_side"], fb["fee_cost"]) == (True, "no", "ask", "0.0672")
+    assert "side" not in fb and "action" not in fb
 
     _, pos_a = await call(a.get_positions_without_preload_content)
     _, pos_b = await call(b.get_positions_without_preload_content)
@@ -194,13 +239,14 @@ async def test_order_rests_partially_fills_against_a_second_account_and_is_cance
     # B: 10000 - 4 * 0.60 - 0.0672 fee = 9997.5328 (integer cents floor it)
     assert bal_b["balance"] == 999_753 and bal_b["balance_dollars"] == "9997.5328"
 
-    status, canceled = await call(a.cancel_order_without_preload_content, oid)
+    status, canceled = await raw(venue, "DELETE", f"/portfolio/events/orders/{oid}", None, 0)
     assert status == 200
-    assert canceled["order"]["status"] == "canceled" and canceled["reduced_by_fp"] == "6.00"
-    assert canceled["order"]["remaining_count_fp"] == "0.00" and canceled["order"]["fill_count_fp"] == "4.00"
+    assert canceled["order_id"] == oid and canceled["reduced_by"] == "6.00" and canceled["client_order_id"] == "acc-a-1"
+    o = await order_of(venue, 0, oid)
+    assert o["status"] == "canceled" and o["remaining_count_fp"] == "0.00" and o["fill_count_fp"] == "4.00"
     _, bal_a2 = await call(a.get_balance_without_preload_content)
     assert bal_a2["balance"] == 1_000_000 - 160
-    status, again = await call(a.cancel_order_without_preload_content, oid)
+    status, again = await raw(venue, "DELETE", f"/portfolio/events/orders/{oid}", None, 0)
     assert status == 404
 
     _, listed = await call(a.get_orders_without_preload_content, status="canceled")
@@ -211,15 +257,12 @@ async def test_order_rests_partially_fills_against_a_second_account_and_is_cance
 
 async def test_selling_a_held_position_and_netting_yes_against_no(venue: KalshiServer) -> None:
     a, b = sdk_client(venue, 0), sdk_client(venue, 1)
-    async def order(client, **kw):
-        return await call(client.create_order_without_preload_content, kalshi_sdk.CreateOrderRequest(ticker=LINEAR, **kw))
-
-    assert (await order(b, side="no", action="buy", count=5, no_price_dollars="0.5000"))[0] == 201  # YES ask 0.50
-    s, _ = await order(a, side="yes", action="buy", count=5, yes_price_dollars="0.5000")  # A takes: +5 YES
+    assert (await place(venue, 1, LINEAR, "no", "buy", 5, "0.5000"))[0] == 201  # YES ask 0.50
+    s, _ = await place(venue, 0, LINEAR, "yes", "buy", 5, "0.5000")  # A takes: +5 YES
     assert s == 201
-    assert (await order(b, side="yes", action="buy", count=5, yes_price_dollars="0.6000"))[0] == 201  # B: YES bid 0.60
-    s, sold = await order(a, side="yes", action="sell", count=5, yes_price_dollars="0.6000")  # A sells what it holds
-    assert s == 201 and sold["order"]["fill_count_fp"] == "5.00"
+    assert (await place(venue, 1, LINEAR, "yes", "buy", 5, "0.6000"))[0] == 201  # B: YES bid 0.60
+    s, sold = await place(venue, 0, LINEAR, "yes", "sell", 5, "0.6000")  # A sells what it holds
+    assert s == 201 and sold["fill_count"] == "5.00"
     _, pos = await call(a.get_positions_without_preload_content)
     mp = pos["market_positions"][0]
     assert mp["position_fp"] == "0.00" and mp["market_exposure_dollars"] == "0.0000"
@@ -236,90 +279,80 @@ async def test_selling_a_held_position_and_netting_yes_against_no(venue: KalshiS
 
 
 async def test_order_validation_errors_have_kalshis_shape(venue: KalshiServer) -> None:
-    a = sdk_client(venue, 0)
+    async def order(ticker: str = LINEAR, price: str = "0.5000", **kw):
+        return await place(venue, 0, ticker, "yes", "buy", kw.pop("count", 1), price, **kw)
 
-    async def order(**kw):
-        return await call(a.create_order_without_preload_content, kalshi_sdk.CreateOrderRequest(action="buy", count=1, **kw))
-
-    s, e = await order(ticker=LINEAR, side="yes", yes_price_dollars="0.4050")
+    s, e = await order(price="0.4050")
     assert s == 400 and e["error"]["code"] == "invalid_price" and "linear_cent" in e["error"]["details"]
-    assert (await order(ticker=DECI, side="yes", yes_price_dollars="0.4050"))[0] == 201
-    assert (await order(ticker=TAPERED, side="yes", yes_price_dollars="0.0050"))[0] == 201
-    assert (await order(ticker=TAPERED, side="yes", yes_price_dollars="0.9550"))[0] == 201
-    s, e = await order(ticker=TAPERED, side="yes", yes_price_dollars="0.4150")
+    assert (await order(DECI, "0.4050"))[0] == 201
+    assert (await order(TAPERED, "0.0050"))[0] == 201
+    assert (await order(TAPERED, "0.9550"))[0] == 201
+    s, e = await order(TAPERED, "0.4150")
     assert s == 400 and e["error"]["code"] == "invalid_price"
-    s, e = await order(ticker=LINEAR, side="yes", yes_price_dollars="1.0000")
+    s, e = await order(LINEAR, "1.0000")
     assert s == 400 and e["error"]["code"] == "invalid_price"
-    s, e = await order(ticker="NOPE-26", side="yes", yes_price_dollars="0.5000")
+    s, e = await order("NOPE-26")
     assert s == 404 and e["error"]["code"] == "market_not_found"
-    s, e = await order(ticker=LINEAR, side="yes")
+    s, e = await raw(venue, "POST", "/portfolio/events/orders", {k: v for k, v in _v2(LINEAR, "yes", "buy", 1, "0.5").items() if k != "price"})
     assert s == 400 and e["error"]["code"] == "invalid_parameters" and "price" in e["error"]["details"]
-    # values the SDK itself refuses to send go out raw, signed as Kalshi documents
-    s, e = await raw(venue, "POST", "/portfolio/orders", {"ticker": LINEAR, "side": "yes", "action": "buy", "count": 1, "yes_price_dollars": "0.5000", "time_in_force": "good_till_date"})
+    s, e = await order(time_in_force="good_till_date")
     assert s == 400 and "time_in_force" in e["error"]["details"]
-    s, e = await raw(venue, "POST", "/portfolio/orders", {"ticker": LINEAR, "side": "yes", "action": "buy", "count_fp": "1.50", "yes_price_dollars": "0.5000"})
-    assert s == 400 and "fractional" in e["error"]["details"]
-    s, e = await raw(venue, "POST", "/portfolio/orders", {"ticker": LINEAR, "side": "yes", "action": "buy", "count": 2, "count_fp": "3.00", "yes_price_dollars": "0.5000"})
-    assert s == 400 and "do not match" in e["error"]["details"]
-    s, e = await raw(venue, "POST", "/portfolio/orders", {"ticker": LINEAR, "side": "yes", "action": "buy", "count_fp": "2", "yes_price_dollars": "0.50"})
-    assert s == 201 and e["order"]["initial_count_fp"] == "2.00" and e["order"]["yes_price_dollars"] == "0.5000"
-    s, e = await raw(venue, "POST", "/portfolio/orders", {"ticker": LINEAR, "side": "yes", "action": "buy", "count": 1, "yes_price_dollars": "0.50001"})
+    # fractional counts are accepted on every market (fractional_trading_enabled was removed)
+    s, made = await order(count="1.50")
+    assert s == 201 and made["remaining_count"] == "1.50"
+    s, e = await order(count="2")
+    assert s == 201 and e["remaining_count"] == "2.00"
+    s, e = await raw(venue, "POST", "/portfolio/events/orders", {**_v2(LINEAR, "yes", "buy", 1, "0.5"), "price": "0.50001"})
     assert s == 400 and e["error"]["code"] == "invalid_parameters"
-    s, e = await raw(venue, "POST", "/portfolio/orders", b"{not json")
+    s, e = await raw(venue, "POST", "/portfolio/events/orders", {**_v2(LINEAR, "yes", "buy", 1, "0.5"), "count": 3})  # a string
     assert s == 400 and e["error"]["code"] == "invalid_parameters"
-    s, e = await order(ticker=LINEAR, side="yes", yes_price_dollars="0.5000", type="market")
-    assert s == 400 and "limit orders only" in e["error"]["details"]
+    s, e = await raw(venue, "POST", "/portfolio/events/orders", b"{not json")
+    assert s == 400 and e["error"]["code"] == "invalid_parameters"
 
     # duplicate client_order_id among live orders: 409
-    s, _ = await order(ticker=LINEAR, side="yes", yes_price_dollars="0.2000", client_order_id="dup-1")
+    s, _ = await order(price="0.2000", client_order_id="dup-1")
     assert s == 201
-    s, e = await order(ticker=LINEAR, side="yes", yes_price_dollars="0.2100", client_order_id="dup-1")
+    s, e = await order(price="0.2100", client_order_id="dup-1")
     assert s == 409 and e["error"]["code"] == "order_already_exists"
 
     # fill-or-kill with nothing to fill: 409 as the venue answers it
-    s, e = await order(ticker=LINEAR, side="yes", yes_price_dollars="0.9900", time_in_force="fill_or_kill")
+    s, e = await order(price="0.9900", time_in_force="fill_or_kill")
     assert s == 409 and e["error"]["code"] == "fill_or_kill_insufficient_resting_volume"
-    # buy_max_cost implies fill-or-kill
-    s, e = await order(ticker=LINEAR, side="yes", yes_price_dollars="0.9900", buy_max_cost=500)
-    assert s == 409
 
     # post-only that would take liquidity
-    b = sdk_client(venue, 1)
-    s, _ = await call(b.create_order_without_preload_content, kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="no", action="buy", count=3, no_price_dollars="0.3000"))
+    s, _ = await place(venue, 1, LINEAR, "no", "buy", 3, "0.3000")
     assert s == 201  # YES ask 0.70
-    s, e = await order(ticker=LINEAR, side="yes", yes_price_dollars="0.7000", post_only=True)
+    s, e = await order(price="0.7000", post_only=True)
     assert s == 400 and e["error"]["code"] == "post_only_cross"
-    # reduce-only with no position
-    s, e = await call(a.create_order_without_preload_content, kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="yes", action="sell", count=1, yes_price_dollars="0.9000", reduce_only=True))
+    # reduce-only: only with immediate_or_cancel (CreateOrderV2Request.reduce_only), and a position to reduce
+    s, e = await place(venue, 0, LINEAR, "yes", "sell", 1, "0.9000", reduce_only=True)
+    assert s == 400 and "immediate_or_cancel" in e["error"]["details"]
+    s, e = await place(venue, 0, LINEAR, "yes", "sell", 1, "0.9000", reduce_only=True, time_in_force="immediate_or_cancel")
     assert s == 400 and e["error"]["code"] == "reduce_only_no_position"
     # more than the account can pay
-    s, e = await call(a.create_order_without_preload_content, kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="yes", action="buy", count=100_000, yes_price_dollars="0.5000"))
+    s, e = await order(count="100000")
     assert s == 400 and e["error"]["code"] == "insufficient_balance"
 
 
 async def test_batch_create_and_batch_cancel(venue: KalshiServer) -> None:
-    a = sdk_client(venue, 0)
-    req = kalshi_sdk.BatchCreateOrdersRequest(
-        orders=[
-            kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="yes", action="buy", count=1, yes_price_dollars="0.3000", client_order_id="b-1"),
-            kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="yes", action="buy", count=1, yes_price_dollars="0.3050", client_order_id="b-2"),
-            kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="no", action="buy", count=2, no_price_dollars="0.6000", client_order_id="b-3"),
-        ]
-    )
-    status, body = await call(a.batch_create_orders_without_preload_content, req)
-    assert status == 201
+    s, body = await raw(venue, "POST", "/portfolio/events/orders/batched", {"orders": [
+        _v2(LINEAR, "yes", "buy", 1, "0.3000", client_order_id="b-1"),
+        _v2(LINEAR, "yes", "buy", 1, "0.3050", client_order_id="b-2"),
+        _v2(LINEAR, "no", "buy", 2, "0.6000", client_order_id="b-3"),
+    ]})
+    assert s == 201
     items = body["orders"]
-    assert items[0]["error"] is None and items[0]["order"]["client_order_id"] == "b-1"
-    assert items[1]["order"] is None and items[1]["error"]["code"] == "invalid_price" and items[1]["client_order_id"] == "b-2"
-    assert items[2]["order"]["status"] == "resting"
-    ids = [items[0]["order"]["order_id"], items[2]["order"]["order_id"], "00000000-0000-4000-8000-000000000000"]
-    status, canceled = await call(a.batch_cancel_orders_without_preload_content, kalshi_sdk.BatchCancelOrdersRequest(ids=ids))
-    assert status == 200
+    assert "error" not in items[0] and items[0]["client_order_id"] == "b-1"
+    assert "order_id" not in items[1] and items[1]["error"]["code"] == "invalid_price" and items[1]["client_order_id"] == "b-2"
+    assert (await order_of(venue, 0, items[2]["order_id"]))["status"] == "resting"
+    ids = [items[0]["order_id"], items[2]["order_id"], "00000000-0000-4000-8000-000000000000"]
+    s, canceled = await raw(venue, "DELETE", "/portfolio/events/orders/batched", {"orders": [{"order_id": i} for i in ids]})
+    assert s == 200
     c = canceled["orders"]
     assert [x["order_id"] for x in c] == ids
-    assert c[0]["order"]["status"] == "canceled" and c[0]["reduced_by_fp"] == "1.00"
-    assert c[1]["reduced_by_fp"] == "2.00"
-    assert c[2]["order"] is None and c[2]["error"]["code"] == "not_found"
+    assert c[0]["reduced_by"] == "1.00" and "error" not in c[0] and c[1]["reduced_by"] == "2.00"
+    assert (await order_of(venue, 0, ids[0]))["status"] == "canceled"
+    assert c[2]["error"]["code"] == "not_found"
 
 
 async def test_wrong_signature_and_stale_timestamp_are_refused(venue: KalshiServer) -> None:
@@ -377,18 +410,20 @@ async def test_rest_faults_rate_limit_server_error_and_halt(venue: KalshiServer)
     venue.faults.add({"kind": "REST_5XX", "venue": "kalshi", "match": "/markets", "times": 1, "status": 503})
     status, body = await call(a.get_markets_without_preload_content)
     assert status == 503 and body["error"]["code"] == "service_unavailable"
-    venue.faults.add({"kind": "SLOW_ACK", "venue": "kalshi", "match": "POST /trade-api/v2/portfolio/orders", "times": 1, "delay_s": 0.4})
-    t0 = time.monotonic()
-    status, _ = await call(a.create_order_without_preload_content, kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="yes", action="buy", count=1, yes_price_dollars="0.0100"))
+    venue.faults.add({"kind": "SLOW_ACK", "venue": "kalshi", "match": "POST /trade-api/v2/portfolio/events/orders", "times": 1, "delay_s": 0.4})
+    t0, w0 = time.monotonic(), time.time()
+    status, made = await place(venue, 0, LINEAR, "yes", "buy", 1, "0.0100")
     assert status == 201 and time.monotonic() - t0 >= 0.4
+    # a slow ACK is late, not unprocessed: the order was placed at once, only the answer waited
+    assert made["ts_ms"] / 1000 - w0 < 0.3 and (await order_of(venue, 0, made["order_id"]))["status"] == "resting"
     fid = venue.faults.add({"kind": "VENUE_HALT", "venue": "kalshi"})
     status, ex = await call(a.get_exchange_status_without_preload_content)
     assert ex["trading_active"] is False
-    status, e = await call(a.create_order_without_preload_content, kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="yes", action="buy", count=1, yes_price_dollars="0.5000"))
+    status, e = await place(venue, 0, LINEAR, "yes", "buy", 1, "0.5000")
     assert status == 400 and e["error"]["code"] == "trading_is_paused"
     venue.faults.remove(fid)
     venue.faults.add({"kind": "ORDER_REJECT", "venue": "kalshi", "times": 1, "message": "risk check"})
-    status, e = await call(a.create_order_without_preload_content, kalshi_sdk.CreateOrderRequest(ticker=LINEAR, side="yes", action="buy", count=1, yes_price_dollars="0.5000"))
+    status, e = await place(venue, 0, LINEAR, "yes", "buy", 1, "0.5000")
     assert status == 400 and e["error"]["code"] == "order_rejected" and "risk check" in e["error"]["details"]
 
 
@@ -400,18 +435,15 @@ async def test_subpenny_fills_are_rounded_with_the_per_order_accumulator(tmp_pat
     await server.start("127.0.0.1")
     try:
         a, b = sdk_client(server, 0), sdk_client(server, 1)
-        s, made = await call(a.create_order_without_preload_content, kalshi_sdk.CreateOrderRequest(ticker=DECI, side="yes", action="buy", count=3, yes_price_dollars="0.0550"))
+        s, made = await place(server, 0, DECI, "yes", "buy", 3, "0.0550")
         assert s == 201
-        oid = made["order"]["order_id"]
+        oid = made["order_id"]
         taker_fees = []
         for _ in range(3):  # three 1-lot takers, each its own order (and accumulator)
-            s, took = await call(
-                b.create_order_without_preload_content,
-                kalshi_sdk.CreateOrderRequest(ticker=DECI, side="yes", action="sell", count=1, yes_price_dollars="0.0550", time_in_force="fill_or_kill"),
-            )
-            assert s == 201 and took["order"]["fill_count_fp"] == "1.00"
-            taker_fees.append(took["order"]["taker_fees_dollars"])
-        _, o = await call(a.get_order_without_preload_content, oid)
+            s, took = await place(server, 1, DECI, "yes", "sell", 1, "0.0550", time_in_force="fill_or_kill")
+            assert s == 201 and took["fill_count"] == "1.00"
+            taker_fees.append((await order_of(server, 1, took["order_id"]))["taker_fees_dollars"])
+        o = {"order": await order_of(server, 0, oid)}
         _, fills = await call(a.get_fills_without_preload_content, order_id=oid)
         _, bal_a = await call(a.get_balance_without_preload_content)
         _, bal_b = await call(b.get_balance_without_preload_content)
@@ -446,14 +478,15 @@ async def test_maker_fees_on_a_series_that_charges_makers(tmp_path: Path) -> Non
         a, b = sdk_client(server, 0), sdk_client(server, 1)
         _, series = await call(a.get_series_without_preload_content, "KXMAKER")
         assert series["series"]["fee_type"] == "quadratic_with_maker_fees"
-        s, made = await call(a.create_order_without_preload_content, kalshi_sdk.CreateOrderRequest(ticker="KXMAKER-26DEC31-T1", side="yes", action="buy", count=10, yes_price_dollars="0.5000"))
+        s, made = await place(server, 0, "KXMAKER-26DEC31-T1", "yes", "buy", 10, "0.5000")
         assert s == 201
-        s, took = await call(b.create_order_without_preload_content, kalshi_sdk.CreateOrderRequest(ticker="KXMAKER-26DEC31-T1", side="no", action="buy", count=10, no_price_dollars="0.5000"))
+        s, took = await place(server, 1, "KXMAKER-26DEC31-T1", "no", "buy", 10, "0.5000")
         assert s == 201
         # direct member: taker 0.07 * 10 * 0.25 = $0.1750; maker 0.0175 * 10 * 0.25 = 0.04375 -> $0.0438
-        assert took["order"]["taker_fees_dollars"] == "0.1750"
-        _, o = await call(a.get_order_without_preload_content, made["order"]["order_id"])
-        assert o["order"]["maker_fees_dollars"] == "0.0438" and o["order"]["status"] == "executed"
+        assert (await order_of(server, 1, took["order_id"]))["taker_fees_dollars"] == "0.1750"
+        assert took["average_fee_paid"] == "0.0175"  # per contract
+        o = await order_of(server, 0, made["order_id"])
+        assert o["maker_fees_dollars"] == "0.0438" and o["status"] == "executed"
         _, fills = await call(a.get_fills_without_preload_content, min_ts=int(time.time()) + 3600)
         assert fills["fills"] == []
         _, fills = await call(a.get_fills_without_preload_content, min_ts=int(time.time()) - 3600)
@@ -475,7 +508,7 @@ async def test_v2_order_entry_bid_ask_on_the_yes_book(venue: KalshiServer) -> No
     assert took["average_fill_price"] == "0.4000" and took["average_fee_paid"] == "0.0168"
     # the same order seen through the legacy read endpoints
     s, got = await raw(venue, "GET", f"/portfolio/orders/{made['order_id']}", None)
-    assert s == 200 and (got["order"]["side"], got["order"]["action"], got["order"]["book_side"], got["order"]["fill_count_fp"]) == ("yes", "buy", "bid", "3.00")
+    assert s == 200 and (got["order"]["outcome_side"], got["order"]["book_side"], got["order"]["fill_count_fp"]) == ("yes", "bid", "3.00")
     s, canceled = await raw(venue, "DELETE", f"/portfolio/events/orders/{made['order_id']}", None)
     assert s == 200 and canceled["reduced_by"] == "2.00" and canceled["client_order_id"] == "v2-1"
     s, e = await raw(venue, "POST", "/portfolio/events/orders", {"ticker": LINEAR, "side": "bid", "count": "1", "price": "0.40", "time_in_force": "good_till_canceled"})

@@ -1,6 +1,7 @@
 """The Kalshi server inside the full simulator (runner + scenario) on a simulated clock.
 
-* An order placed with Kalshi's official SDK rests, is partially filled by the scenario's
+* An order placed through the V2 order entry (signed as Kalshi documents; read back with Kalshi's
+  official SDK 3.2.0, which predates V2 order entry) rests, is partially filled by the scenario's
   background traders as simulated time passes, and is canceled.
 * Same seed -> the byte-identical WebSocket stream (sha256 of every frame); another seed differs.
 """
@@ -12,6 +13,7 @@ import hashlib
 import json
 import os
 import stat
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,16 @@ async def call(fn: Any, *args: Any, **kwargs: Any) -> tuple[int, Any]:
     return resp.status, json.loads(resp.data)
 
 
+async def signed(k: dict, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    import aiohttp
+
+    acct = k["accounts"][0]
+    headers = auth_headers(acct["key_id"], load_private_key(acct["private_key_path"]), method, "/trade-api/v2" + path)
+    async with aiohttp.ClientSession() as http:
+        async with http.request(method, k["rest_url"] + path, json=body, headers=headers) as r:
+            return r.status, await r.json()
+
+
 async def test_order_rests_fills_partly_against_simulated_flow_and_is_canceled() -> None:
     runner = SimRunner(venues=["kalshi"], scenario="demo", seed=11, clock=SimClock(start_ns=START_NS))
     info = await runner.start()
@@ -48,15 +60,16 @@ async def test_order_rests_fills_partly_against_simulated_flow_and_is_canceled()
         _, m = await call(client.get_market_without_preload_content, ticker)
         best_bid = int(m["market"]["yes_bid_dollars"].replace(".", ""))
         price = f"0.{best_bid + 100:04d}"  # one cent better than the best YES bid: top of the book
-        status, created = await call(
-            client.create_order_without_preload_content,
-            kalshi_sdk.CreateOrderRequest(ticker=ticker, side="yes", action="buy", count=50, yes_price_dollars=price, client_order_id="flow-1"),
-        )
-        assert status == 201 and created["order"]["status"] == "resting"
-        oid = created["order"]["order_id"]
+        status, created = await signed(k, "POST", "/portfolio/events/orders", {
+            "ticker": ticker, "side": "bid", "count": "50", "price": price, "client_order_id": "flow-1",
+            "time_in_force": "good_till_canceled", "self_trade_prevention_type": "taker_at_cross"})
+        assert status == 201 and created["remaining_count"] == "50.00"
+        oid = created["order_id"]
         _, book = await call(client.get_market_orderbook_without_preload_content, ticker, depth=1)
         assert book["orderbook_fp"]["yes_dollars"] == [[price, "50.00"]]
-        order = created["order"]
+        _, got = await call(client.get_order_without_preload_content, oid)
+        order = got["order"]
+        assert order["status"] == "resting"
         for _ in range(240):  # up to 120 s of simulated time
             await runner.advance(0.5)
             _, got = await call(client.get_order_without_preload_content, oid)
@@ -67,11 +80,13 @@ async def test_order_rests_fills_partly_against_simulated_flow_and_is_canceled()
         assert 0 < filled < 50 and order["status"] == "resting", order
         _, fills = await call(client.get_fills_without_preload_content, order_id=oid)
         assert fills["fills"] and all(f["is_taker"] is False for f in fills["fills"])
-        status, canceled = await call(client.cancel_order_without_preload_content, oid)
-        assert status == 200 and canceled["order"]["status"] == "canceled"
-        assert float(canceled["reduced_by_fp"]) == 50 - float(canceled["order"]["fill_count_fp"])
+        status, canceled = await signed(k, "DELETE", f"/portfolio/events/orders/{oid}")
+        assert status == 200 and canceled["order_id"] == oid
+        _, got = await call(client.get_order_without_preload_content, oid)
+        assert got["order"]["status"] == "canceled"
+        assert Decimal(canceled["reduced_by"]) == 50 - Decimal(got["order"]["fill_count_fp"])
         _, pos = await call(client.get_positions_without_preload_content, ticker=ticker)
-        assert float(pos["market_positions"][0]["position_fp"]) == float(canceled["order"]["fill_count_fp"])
+        assert Decimal(pos["market_positions"][0]["position_fp"]) == Decimal(got["order"]["fill_count_fp"])
     finally:
         await runner.stop()
 

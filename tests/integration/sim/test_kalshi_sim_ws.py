@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import aiohttp
+from decimal import Decimal
 import pytest
 import websockets
 
@@ -62,11 +63,21 @@ async def rest(server: KalshiServer, i: int, method: str, path: str, body: Any =
 
 
 async def order(server: KalshiServer, i: int, **body: Any) -> dict[str, Any]:
-    body.setdefault("action", "buy")
-    body.setdefault("count", 1)
-    status, out = await rest(server, i, "POST", "/portfolio/orders", body)
+    """Place an order given as a (side, action, yes_/no_price_dollars) intent through the V2 route
+    (bid = buy YES / sell NO, ask = sell YES / buy NO, priced on the YES book); the venue's record."""
+    side, action = body.pop("side"), body.pop("action", "buy")
+    count = body.pop("count", 1)
+    yes = body.pop("yes_price_dollars", None)
+    no = body.pop("no_price_dollars", None)
+    yes_price = Decimal(yes) if yes is not None else 1 - Decimal(no)
+    v2 = {"ticker": body.pop("ticker"), "side": "bid" if (side, action) in (("yes", "buy"), ("no", "sell")) else "ask",
+          "count": str(count), "price": f"{yes_price:.4f}", "time_in_force": body.pop("time_in_force", "good_till_canceled"),
+          "self_trade_prevention_type": "taker_at_cross", **body}
+    status, out = await rest(server, i, "POST", "/portfolio/events/orders", v2)
     assert status == 201, out
-    return out["order"]
+    status, got = await rest(server, i, "GET", f"/portfolio/orders/{out['order_id']}")
+    assert status == 200, got
+    return got["order"]
 
 
 class Client:
@@ -140,13 +151,16 @@ async def test_signed_handshake_snapshot_then_deltas_trades_fills_and_ticker(ven
         assert all("client_order_id" not in m["msg"] for m in deltas)  # caused by the other account
         trade = next(m for m in got if m["type"] == "trade")
         assert trade["sid"] == 2 and trade["seq"] == 1
-        assert {k: trade["msg"][k] for k in ("market_ticker", "yes_price_dollars", "no_price_dollars", "count_fp", "taker_side")} == {
-            "market_ticker": A, "yes_price_dollars": "0.4000", "no_price_dollars": "0.6000", "count_fp": "3.00", "taker_side": "yes"}
+        assert {k: trade["msg"][k] for k in ("market_ticker", "yes_price_dollars", "no_price_dollars", "count_fp", "taker_outcome_side", "taker_book_side")} == {
+            "market_ticker": A, "yes_price_dollars": "0.4000", "no_price_dollars": "0.6000", "count_fp": "3.00",
+            "taker_outcome_side": "no", "taker_book_side": "ask"}  # the taker sold YES
+        assert "taker_side" not in trade["msg"]
         fill = got[-1]
         assert fill["sid"] == 3 and fill["msg"]["client_order_id"] == "mine-1"
-        assert {k: fill["msg"][k] for k in ("is_taker", "side", "action", "count_fp", "yes_price_dollars", "post_position_fp", "purchased_side", "fee_cost")} == {
-            "is_taker": False, "side": "yes", "action": "buy", "count_fp": "3.00", "yes_price_dollars": "0.4000",
-            "post_position_fp": "3.00", "purchased_side": "yes", "fee_cost": "0.0000"}
+        assert {k: fill["msg"][k] for k in ("is_taker", "outcome_side", "book_side", "count_fp", "yes_price_dollars", "post_position_fp", "fee_cost")} == {
+            "is_taker": False, "outcome_side": "yes", "book_side": "bid", "count_fp": "3.00", "yes_price_dollars": "0.4000",
+            "post_position_fp": "3.00", "fee_cost": "0.0000"}
+        assert not {"side", "action", "purchased_side"} & set(fill["msg"])  # deprecated, no longer sent
         assert "trade" in types
     finally:
         await c.close()
@@ -338,8 +352,9 @@ async def test_user_orders_channel_follows_own_orders(venue: KalshiServer) -> No
         m = await c.recv()
         assert m["type"] == "user_order" and m["sid"] == 1 and "seq" not in m
         u = m["msg"]
-        assert (u["order_id"], u["status"], u["side"], u["is_yes"], u["yes_price_dollars"], u["remaining_count_fp"], u["client_order_id"]) == (
-            placed["order_id"], "resting", "yes", True, "0.3000", "6.00", "uo-1")
+        assert (u["order_id"], u["status"], u["outcome_side"], u["book_side"], u["yes_price_dollars"], u["remaining_count_fp"], u["client_order_id"]) == (
+            placed["order_id"], "resting", "yes", "bid", "0.3000", "6.00", "uo-1")
+        assert "side" not in u and "is_yes" not in u
         await order(venue, 1, ticker=A, side="no", no_price_dollars="0.7000", count=2, time_in_force="immediate_or_cancel")
         got = [await c.recv(), await c.recv()]  # this account's fill: its position and its order
         assert sorted(m["type"] for m in got) == ["market_position", "user_order"]
@@ -348,7 +363,7 @@ async def test_user_orders_channel_follows_own_orders(venue: KalshiServer) -> No
         p = next(m for m in got if m["type"] == "market_position")["msg"]
         assert (p["market_ticker"], p["position_fp"], p["position_cost_dollars"], p["volume_fp"], p["realized_pnl_dollars"]) == (A, "2.00", "0.6000", "2.00", "0.0000")
         await order(venue, 1, ticker=B, side="yes", yes_price_dollars="0.5000")  # another account: nothing for us
-        status, _ = await rest(venue, 0, "DELETE", f"/portfolio/orders/{placed['order_id']}")
+        status, _ = await rest(venue, 0, "DELETE", f"/portfolio/events/orders/{placed['order_id']}")
         assert status == 200
         u = (await c.recv())["msg"]
         assert (u["status"], u["remaining_count_fp"], u["fill_count_fp"]) == ("canceled", "0.00", "2.00")

@@ -227,7 +227,7 @@ async def test_rate_limit_batch_metadata_and_cancel_all(sim):
     assert (meta.price_level_structure, meta.fee_type, meta.fee_multiplier) == ("linear_cent", "quadratic", D(1))
     yes, no = meta.instruments()
     assert yes.fee.kind == "kalshi" and yes.complement_id == no.id and yes.event_id == meta.event_ticker
-    runner.faults.add({"kind": "REST_429", "venue": "kalshi", "match": "/portfolio/orders", "times": 1,
+    runner.faults.add({"kind": "REST_429", "venue": "kalshi", "match": "/portfolio/events/orders", "times": 1,
                        "retry_after_s": 0.3})
     results = await gw.submit_many([
         order(ticker, "yes", Side.BUY, "1", "0.05", "b-1"),
@@ -368,3 +368,36 @@ async def test_fill_lost_on_a_live_socket_is_reported_by_the_periodic_reconcilia
             f"kalshi:{ticker}:no", Side.BUY, D("0.64"), D("5.00"), "rest-1")
     await gw0.close()
     await gw1.close()
+
+
+async def test_an_event_fee_override_reaches_the_gateway_over_market_lifecycle_v2(sim):
+    """event_fee_update (market_lifecycle_v2) reaches cached metadata at once: an unmodelled fee type
+    stops orders for the event's markets (nothing is sent), clearing it restores the series' fee."""
+    runner, k = sim
+    server = runner.servers["kalshi"]
+    ticker = k["markets"][0]["ticker"]
+    gw = KalshiGateway(signer_of(k, 0), GatewayConfig(rest_url=k["rest_url"]))
+    events: list = []
+    user = KalshiUserStream(events.append, signer_of(k, 0), gw, UserStreamConfig(ws_url=k["ws_url"]), clock=runner.clock)
+    async with running(user):
+        await eventually(lambda: user.lifecycle_supported is True and user.user_orders_supported is True,
+                         what="lifecycle and user_orders subscribed")
+        meta = await gw.market(ticker)
+        assert meta.fee_source == "series" and not meta.fee_problem
+        orders_before = len(runner.engines["kalshi"].orders())
+        server.set_event_fee_override(meta.event_ticker, "flat", 2)
+        await eventually(lambda: user.fee_updates == 1, what="event_fee_update")
+        meta = gw.cached_market(ticker)
+        assert (meta.fee_type, meta.fee_multiplier, meta.fee_source) == ("flat", D(2), "event") and meta.fee_problem
+        res = await gw.submit(order(ticker, "yes", Side.BUY, "1", "0.05", "fee-flat-1"))
+        assert not res.accepted and "not tradeable" in res.events[0].reason
+        assert len(runner.engines["kalshi"].orders()) == orders_before  # nothing reached the venue
+        # the venue's event shows the override too (a metadata refresh agrees)
+        fresh = await gw.market(ticker, refresh=True)
+        assert (fresh.fee_type, fresh.fee_source) == ("flat", "event")
+        server.set_event_fee_override(meta.event_ticker, None, None)
+        await eventually(lambda: user.fee_updates == 2, what="override cleared")
+        assert gw.cached_market(ticker).fee_source == "series"
+        assert (await gw.submit(order(ticker, "yes", Side.BUY, "1", "0.05", "fee-ok-1"))).accepted
+    assert not user.malformed.count
+    await gw.close()

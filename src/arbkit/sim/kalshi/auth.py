@@ -1,4 +1,8 @@
-"""RSA-PSS request authentication of the simulated Kalshi trade API v2.
+"""RSA-PSS and Ed25519 request authentication of the simulated Kalshi trade API v2.
+
+Kalshi API keys are RSA or Ed25519; both sign the same text, RSA keys with RSA-PSS and Ed25519
+keys with Ed25519, the type being that of the registered public key (official SDK
+kalshi-python-sync 3.34.0 ``auth.py``, checked 2026-12-04).
 
 Kalshi's documented scheme (docs.kalshi.com, "API Keys" and "Quick Start: Authenticated
 Requests"): every authenticated request carries
@@ -37,7 +41,7 @@ from typing import Callable, Mapping
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 HEADER_KEY = "KALSHI-ACCESS-KEY"
 HEADER_SIGNATURE = "KALSHI-ACCESS-SIGNATURE"
@@ -79,9 +83,13 @@ def signing_payload(timestamp_ms: str, method: str, path: str) -> bytes:
     return f"{timestamp_ms}{method.upper()}{path.split('?', 1)[0]}".encode()
 
 
-def sign(private_key: rsa.RSAPrivateKey, timestamp_ms: str, method: str, path: str) -> str:
-    """Base64 RSA-PSS signature exactly as Kalshi documents it (what a client sends)."""
-    sig = private_key.sign(signing_payload(timestamp_ms, method, path), _PSS, hashes.SHA256())
+def sign(private_key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey, timestamp_ms: str, method: str, path: str) -> str:
+    """Base64 signature exactly as Kalshi documents it (what a client sends): RSA-PSS or Ed25519."""
+    payload = signing_payload(timestamp_ms, method, path)
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        sig = private_key.sign(payload)
+    else:
+        sig = private_key.sign(payload, _PSS, hashes.SHA256())
     return base64.b64encode(sig).decode("ascii")
 
 
@@ -93,18 +101,18 @@ def auth_headers(
     return {HEADER_KEY: key_id, HEADER_SIGNATURE: sign(private_key, ts, method, path), HEADER_TIMESTAMP: ts}
 
 
-def load_private_key(path: str | Path) -> rsa.RSAPrivateKey:
+def load_private_key(path: str | Path) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
     key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError(f"{path} does not hold an RSA private key")
+    if not isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
+        raise ValueError(f"{path} does not hold an RSA or Ed25519 private key")
     return key
 
 
-def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
+def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey | ed25519.Ed25519PublicKey:
     data = pem.encode() if isinstance(pem, str) else pem
     key = serialization.load_pem_public_key(data)
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("not an RSA public key")
+    if not isinstance(key, (rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
+        raise ValueError("not an RSA or Ed25519 public key")
     return key
 
 
@@ -117,18 +125,26 @@ class GeneratedKey:
     public_key_pem: str = field(repr=False)
 
 
-def generate_key(directory: str | Path, key_id: str | None = None, bits: int = 2048) -> GeneratedKey:
-    """Make an RSA key pair like the ones Kalshi issues; the private PEM is written with mode 0600.
+def generate_key(directory: str | Path, key_id: str | None = None, bits: int = 2048, key_type: str = "rsa") -> GeneratedKey:
+    """Make a key pair like the ones Kalshi issues (``key_type`` "rsa" or "ed25519"); the private
+    PEM is written with mode 0600.
 
     The runner normally does this; tests that start a ``KalshiServer`` directly use it too.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     kid = key_id or str(uuid.uuid4())
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    )
+    key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    if key_type == "ed25519":
+        key = ed25519.Ed25519PrivateKey.generate()
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    elif key_type == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    else:
+        raise ValueError(f"key_type must be 'rsa' or 'ed25519', got {key_type!r}")
     path = directory / f"kalshi-{kid}.pem"
     # Create with 0600 from the start: the key is never readable by others, not even briefly.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -149,7 +165,7 @@ class KeyRegistry:
     """
 
     def __init__(self, tolerance_ms: int = DEFAULT_TOLERANCE_MS, now_ms: Callable[[], int] | None = None) -> None:
-        self._keys: dict[str, tuple[rsa.RSAPublicKey, str]] = {}
+        self._keys: dict[str, tuple[rsa.RSAPublicKey | ed25519.Ed25519PublicKey, str]] = {}
         self.tolerance_ms = tolerance_ms
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
         self.refused: dict[str, int] = {}  # reason -> count (observability for tests/admin)
@@ -189,7 +205,10 @@ class KeyRegistry:
             raise auth_error("bad_signature", "signature is not base64") from None
         public_key, account_id = entry
         try:
-            public_key.verify(sig, signing_payload(ts, method, path), _PSS, hashes.SHA256())
+            if isinstance(public_key, ed25519.Ed25519PublicKey):
+                public_key.verify(sig, signing_payload(ts, method, path))
+            else:
+                public_key.verify(sig, signing_payload(ts, method, path), _PSS, hashes.SHA256())
         except InvalidSignature:
             raise auth_error("bad_signature") from None
         return account_id

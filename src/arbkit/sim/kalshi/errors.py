@@ -55,6 +55,10 @@ ERRORS: dict[str, KalshiError] = {
     "fok": KalshiError(409, "fill_or_kill_insufficient_resting_volume", "fill or kill insufficient resting volume"),
     "duplicate_client_order_id": KalshiError(409, "order_already_exists", "order already exists"),
     "not_found": KalshiError(404, "not_found", "not found"),
+    # The retired legacy order mutations (POST/DELETE /portfolio/orders[...]); code as reported by
+    # clients that met it on prod and demo (see docs/venues/kalshi.md; the body's message and
+    # details texts are not documented: ours are assumptions).
+    "deprecated_v1": KalshiError(410, "deprecated_v1_order_endpoint", "this order endpoint has been retired"),
     "market_not_found": KalshiError(404, "market_not_found", "market not found"),
     "rate_limit": KalshiError(429, "too_many_requests", "too many requests"),
     "internal": KalshiError(500, "internal_server_error", "internal server error"),

@@ -52,7 +52,6 @@ class MarketWire(msgspec.Struct):
     expected_expiration_time: str
     expiration_time: str
     expiration_value: str
-    fractional_trading_enabled: bool
     last_price_dollars: str
     latest_expiration_time: str
     liquidity_dollars: str
@@ -110,7 +109,8 @@ class TradeWire(msgspec.Struct):
     count_fp: str
     created_time: str
     no_price_dollars: str
-    taker_side: str
+    taker_book_side: str
+    taker_outcome_side: str
     ticker: str
     trade_id: str
     yes_price_dollars: str
@@ -121,7 +121,7 @@ class TradesPage(msgspec.Struct):
     trades: list[TradeWire]
 
 
-class EventWire(msgspec.Struct):
+class EventWire(msgspec.Struct, omit_defaults=True):
     available_on_brokers: bool
     category: str
     collateral_return_type: str
@@ -131,6 +131,18 @@ class EventWire(msgspec.Struct):
     strike_period: str
     sub_title: str
     title: str
+    # EventData.fee_type_override / fee_multiplier_override (official SDK 3.34.0): only when set
+    fee_type_override: str | None = None
+    fee_multiplier_override: float | int | None = None
+
+
+class EventFeeUpdateMsg(msgspec.Struct):
+    """``event_fee_update`` on market_lifecycle_v2 ("Event Fee Override Update ... when an event-level
+    fee override is set or cleared", docs.kalshi.com/websockets/market-and-event-lifecycle)."""
+
+    event_ticker: str
+    fee_type_override: str | None
+    fee_multiplier_override: float | int | None
 
 
 class EventsPage(msgspec.Struct):
@@ -181,7 +193,6 @@ class Balance(msgspec.Struct):
 
 
 class OrderWire(msgspec.Struct):
-    action: str
     book_side: str
     client_order_id: str
     created_time: str
@@ -196,7 +207,6 @@ class OrderWire(msgspec.Struct):
     order_id: str
     outcome_side: str
     remaining_count_fp: str
-    side: str
     status: str
     taker_fees_dollars: str
     taker_fill_cost_dollars: str
@@ -286,24 +296,21 @@ class BatchCancelV2Envelope(msgspec.Struct):
 
 
 class FillWire(msgspec.Struct):
-    action: str
     book_side: str
     count_fp: str
     created_time: str
+    exchange_index: int  # Fill.exchange_index (required in the official SDK 3.34.0 model): one shard, 0
     fee_cost: str
     fill_id: str
     is_taker: bool
     market_ticker: str
     no_price_dollars: str
-    no_price_fixed: str  # deprecated alias Kalshi still emits (Fixed-Point Migration doc)
     order_id: str
     outcome_side: str
-    side: str
     ticker: str
     trade_id: str
     ts: int
     yes_price_dollars: str
-    yes_price_fixed: str  # deprecated alias Kalshi still emits
 
 
 class FillsPage(msgspec.Struct):
@@ -312,6 +319,7 @@ class FillsPage(msgspec.Struct):
 
 
 class MarketPositionWire(msgspec.Struct):
+    exchange_index: int  # MarketPosition.exchange_index (required in the official SDK 3.34.0 model)
     fees_paid_dollars: str
     last_updated_ts: str
     market_exposure_dollars: str
@@ -382,7 +390,8 @@ class TradeMsg(msgspec.Struct):
     yes_price_dollars: str
     no_price_dollars: str
     count_fp: str
-    taker_side: str
+    taker_outcome_side: str
+    taker_book_side: str
     ts: int
 
 
@@ -391,14 +400,13 @@ class FillMsg(msgspec.Struct, omit_defaults=True):
     order_id: str
     market_ticker: str
     is_taker: bool
-    side: str
+    outcome_side: str
+    book_side: str
     yes_price_dollars: str
     count_fp: str
     fee_cost: str
-    action: str
     ts: int
     post_position_fp: str
-    purchased_side: str
     client_order_id: str | None = None
 
 
@@ -407,8 +415,8 @@ class UserOrderMsg(msgspec.Struct, omit_defaults=True):
     user_id: str
     ticker: str
     status: str
-    side: str
-    is_yes: bool
+    outcome_side: str
+    book_side: str
     yes_price_dollars: str
     fill_count_fp: str
     remaining_count_fp: str

@@ -1,23 +1,29 @@
 """The simulated Kalshi trade API v2: REST under ``/trade-api/v2``, WebSocket at ``/trade-api/ws/v2``.
 
 Routes: exchange status; markets (list, one, order book, public trades); events (list, one);
-series; portfolio balance, positions, fills, orders (create, list, get, cancel, batch create, batch
-cancel) and the V2 order entry under ``/portfolio/events/orders`` (bid|ask on the YES book: create,
-cancel, batch create, batch cancel). Fees use Kalshi's per-order rounding (``fees.py``) at the
-balance precision of a direct member ($0.0001) unless ``member="non_direct"`` ($0.01). Implements the runner's venue-server protocol (``KalshiServer(ctx)``, ``start(host)``, ``info()``,
-``stop()``). Public market data needs no authentication; every ``/portfolio`` route and the
-WebSocket's private channels need Kalshi's RSA-PSS signed headers (see ``auth.py``). Shapes are the
-fixed-point schema in force since 2026-03-12 (see ``messages.py``); errors are Kalshi's
+series; portfolio balance, positions, fills, orders (list, get) and the V2 order entry under
+``/portfolio/events/orders`` (bid|ask on the YES book: create, cancel, batch create, batch cancel).
+The retired legacy order mutations (``POST/DELETE /portfolio/orders[...]``, amend, decrease) answer
+HTTP 410 ``deprecated_v1_order_endpoint`` as the venue does (docs/venues/kalshi.md). Fees use
+Kalshi's per-order rounding (``fees.py``) at the balance precision of a direct member ($0.0001)
+unless ``member="non_direct"`` ($0.01). Implements the runner's venue-server protocol
+(``KalshiServer(ctx)``, ``start(host)``, ``info()``, ``stop()``). Public market data needs no
+authentication; every ``/portfolio`` route and the WebSocket's private channels need Kalshi's
+signed headers, RSA-PSS or Ed25519 by the key's type (see ``auth.py``). Shapes are the fixed-point
+schema (see ``messages.py``) with the direction fields ``outcome_side``/``book_side`` (the
+deprecated ``side``/``action``/``purchased_side``/``is_yes``/``taker_side`` are not sent); errors are
 ``{"error": {"code", "message", "details"}}`` (see ``errors.py``).
 
-Order entry (``POST /portfolio/orders``): ``ticker``, ``side`` yes|no, ``action`` buy|sell,
-``count`` or ``count_fp``, a price (``yes_price_dollars`` / ``no_price_dollars``, or the legacy
-integer-cent ``yes_price`` / ``no_price`` still accepted on requests), ``time_in_force``
-(``fill_or_kill`` / ``good_till_canceled`` (default) / ``immediate_or_cancel``), ``expiration_ts``
-(with good_till_canceled: expires then), ``client_order_id``, ``post_only``, ``reduce_only``,
-``buy_max_cost`` (cents; implies fill-or-kill). Market orders were retired by the venue (limit
-orders only); ``type: "market"`` is refused. A price off the market's price level structure is
-refused with ``invalid_price``.
+V2 create (``POST /portfolio/events/orders``): ``ticker``, ``side`` bid|ask, ``count`` and ``price``
+(fixed-point strings; the price on the YES book), ``time_in_force`` and
+``self_trade_prevention_type`` (required), ``client_order_id``, ``expiration_time`` (with
+good_till_canceled), ``post_only``, ``reduce_only`` (immediate_or_cancel only). Fractional counts
+(0.01) are accepted on every market. A price off the market's price level structure is refused
+with ``invalid_price``. The answer is flat: ``order_id``, ``client_order_id``, ``fill_count``,
+``remaining_count``, ``average_fill_price``/``average_fee_paid`` (when filled), ``ts_ms``.
+
+Fault SLOW_ACK processes the request at once and delays only its answer (a client that gives up
+waiting does not know whether its order exists: the ambiguous case).
 """
 
 from __future__ import annotations
@@ -163,6 +169,7 @@ class KalshiServer:
         self.state = KalshiState(self.engine, self.catalog, [a.account_id for a in self.accounts])
         self.hub = WsHub(self.state, self.clock, self.faults, heartbeat_s=heartbeat_s)
         self.hub.user_order_builder = self.user_order_msg
+        self._fee_overrides: dict[str, dict[str, Any]] = {}  # event ticker -> EventData fee override fields
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -213,13 +220,17 @@ class KalshiServer:
         r.add_get(f"{p}/portfolio/balance", self._balance)
         r.add_get(f"{p}/portfolio/positions", self._positions)
         r.add_get(f"{p}/portfolio/fills", self._fills)
-        r.add_post(f"{p}/portfolio/orders/batched", self._batch_create)
-        r.add_delete(f"{p}/portfolio/orders/batched", self._batch_cancel)
+        # The legacy order mutations are retired: the venue answers 410 deprecated_v1_order_endpoint
+        # (reads of /portfolio/orders stay). Nothing behind them is reachable any more.
+        r.add_post(f"{p}/portfolio/orders/batched", self._gone)
+        r.add_delete(f"{p}/portfolio/orders/batched", self._gone)
         r.add_get(f"{p}/portfolio/orders", self._orders)
-        r.add_post(f"{p}/portfolio/orders", self._create_order)
+        r.add_post(f"{p}/portfolio/orders", self._gone)
         r.add_get(f"{p}/portfolio/orders/{{order_id}}", self._order)
-        r.add_delete(f"{p}/portfolio/orders/{{order_id}}", self._cancel_order)
-        # V2 order entry (single-book bid/ask, fixed-point): Kalshi's recommended path since 2026-05
+        r.add_delete(f"{p}/portfolio/orders/{{order_id}}", self._gone)
+        r.add_post(f"{p}/portfolio/orders/{{order_id}}/amend", self._gone)
+        r.add_post(f"{p}/portfolio/orders/{{order_id}}/decrease", self._gone)
+        # V2 order entry (single-book bid/ask, fixed-point): the only order entry since 2026-05
         r.add_post(f"{p}/portfolio/events/orders/batched", self._batch_create_v2)
         r.add_delete(f"{p}/portfolio/events/orders/batched", self._batch_cancel_v2)
         r.add_post(f"{p}/portfolio/events/orders", self._create_order_v2)
@@ -244,7 +255,15 @@ class KalshiServer:
                     resp.set_status(status)
                     return resp
                 if kind == "SLOW_ACK":
+                    # The request is processed at once; only its answer is late (an order is placed
+                    # even when the client gave up waiting: the ambiguous case).
+                    resp = await self._handle(request, handler, path)
                     await self.clock.sleep(float(hit.spec.delay_s))
+                    return resp
+        return await self._handle(request, handler, path)
+
+    async def _handle(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                      path: str) -> web.StreamResponse:
         if path.startswith(f"{REST_PREFIX}/portfolio"):
             try:
                 request[ACCOUNT] = self.keys.verify(request.method, path, request.headers)
@@ -298,7 +317,6 @@ class KalshiServer:
             expected_expiration_time=info.expiration_time,
             expiration_time=info.expiration_time,
             expiration_value="",
-            fractional_trading_enabled=info.fractional_trading_enabled,
             last_price_dollars=fmt_price(ms.last_price),
             latest_expiration_time=info.expiration_time,
             liquidity_dollars=fmt_money(liquidity),
@@ -395,7 +413,8 @@ class KalshiServer:
                 count_fp=fmt_count(t.count),
                 created_time=M.rfc3339(t.ts_ns),
                 no_price_dollars=fmt_price(PRICE_ONE - t.price_yes),
-                taker_side=t.taker_side,
+                taker_book_side="bid" if t.taker_side == "yes" else "ask",
+                taker_outcome_side=t.taker_side,
                 ticker=t.ticker,
                 trade_id=t.trade_id,
                 yes_price_dollars=fmt_price(t.price_yes),
@@ -416,7 +435,21 @@ class KalshiServer:
             strike_period="",
             sub_title=first.event_sub_title,
             title=first.event_title,
+            **self._fee_overrides.get(event_ticker, {}),
         )
+
+    def set_event_fee_override(self, event_ticker: str, fee_type: str | None, fee_multiplier: float | int | None) -> None:
+        """Set (or, with both None, clear) an event-level fee override, as the venue's operators do;
+        the events endpoints show it and market_lifecycle_v2 subscribers get an event_fee_update.
+        The override is shown, not charged: the engine keeps pricing fees with the market's FeeSpec."""
+        if event_ticker not in self.catalog.events:
+            raise KeyError(event_ticker)
+        if fee_type is None and fee_multiplier is None:
+            self._fee_overrides.pop(event_ticker, None)
+        else:
+            self._fee_overrides[event_ticker] = {"fee_type_override": fee_type, "fee_multiplier_override": fee_multiplier}
+        self.hub.on_event_fee_update(M.EventFeeUpdateMsg(event_ticker=event_ticker, fee_type_override=fee_type,
+                                                         fee_multiplier_override=fee_multiplier))
 
     async def _events(self, request: web.Request) -> web.Response:
         q = request.rel_url.query
@@ -503,6 +536,7 @@ class KalshiServer:
         chunk, cursor = _page(rows, q, 100, 1000)
         market_positions = [
             M.MarketPositionWire(
+                exchange_index=0,
                 fees_paid_dollars=fmt_money(st.fees_paid),
                 last_updated_ts=M.rfc3339(st.last_updated_ns),
                 market_exposure_dollars=fmt_money(st.basis),
@@ -551,24 +585,21 @@ class KalshiServer:
             no = fmt_price(PRICE_ONE - f.price_yes)
             out.append(
                 M.FillWire(
-                    action=f.action,
                     book_side="bid" if f.outcome_side == "yes" else "ask",
                     count_fp=fmt_count(f.count),
                     created_time=M.rfc3339(f.ts_ns),
+                    exchange_index=0,
                     fee_cost=fmt_money(f.fee),
                     fill_id=f.trade_id,
                     is_taker=f.is_taker,
                     market_ticker=f.ticker,
                     no_price_dollars=no,
-                    no_price_fixed=no,
                     order_id=f.order_id,
                     outcome_side=f.outcome_side,
-                    side=f.side,
                     ticker=f.ticker,
                     trade_id=f.trade_id,
                     ts=f.ts_ns // NS,
                     yes_price_dollars=yes,
-                    yes_price_fixed=yes,
                 )
             )
         return _json(M.FillsPage(cursor=cursor, fills=out))
@@ -583,7 +614,6 @@ class KalshiServer:
         costs = self.state.costs.get(order.order_id)
         exp = order.meta.get("k_expiration_ts")
         return M.OrderWire(
-            action=action,
             book_side="bid" if o_side == "yes" else "ask",
             client_order_id=order.client_order_id,
             created_time=M.rfc3339(order.created_ns),
@@ -598,7 +628,6 @@ class KalshiServer:
             order_id=order.order_id,
             outcome_side=o_side,
             remaining_count_fp=fmt_count(decimal_to_count(order.remaining)),
-            side=side,
             status=order_status(order),
             taker_fees_dollars=fmt_money(costs.taker_fees if costs else 0),
             taker_fill_cost_dollars=fmt_money(costs.taker_cost if costs else 0),
@@ -617,8 +646,8 @@ class KalshiServer:
             user_id=w.user_id,
             ticker=w.ticker,
             status=w.status,
-            side=w.side,
-            is_yes=w.side == "yes",
+            outcome_side=w.outcome_side,
+            book_side=w.book_side,
             yes_price_dollars=w.yes_price_dollars,
             fill_count_fp=w.fill_count_fp,
             remaining_count_fp=w.remaining_count_fp,
@@ -681,10 +710,9 @@ class KalshiServer:
     def _trading_paused(self) -> bool:
         return (self.faults is not None and self.faults.is_halted(VENUE)) or self.engine.halted
 
-    async def _create_order(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        order = self.place(request[ACCOUNT], body)
-        return _json(M.OrderEnvelope(order=self.order_wire(order)), status=201)
+    async def _gone(self, request: web.Request) -> web.Response:
+        raise ApiError("deprecated_v1", f"{request.method} {request.rel_url.path} was retired; use "
+                                        f"{REST_PREFIX}/portfolio/events/orders (create order V2)")
 
     def place(self, account: str, body: Any) -> SimOrder:
         """Validate a Kalshi create-order body, translate it and submit it to the engine."""
@@ -776,8 +804,6 @@ class KalshiServer:
             raise ApiError("invalid_parameters", "count or count_fp is required")
         if lots <= 0:
             raise ApiError("invalid_parameters", "count must be positive")
-        if lots % LOTS_PER_CONTRACT and not info.fractional_trading_enabled:
-            raise ApiError("invalid_parameters", f"fractional count {fmt_count(lots)} on a market without fractional trading")
         # price, in YES terms
         yes = self._price(body)
         if not on_grid(info.price_level_structure, yes):
@@ -886,11 +912,6 @@ class KalshiServer:
             return PRICE_ONE - no_vals.pop()
         raise ApiError("invalid_parameters", "a price is required (yes_price_dollars or no_price_dollars): limit orders only")
 
-    async def _cancel_order(self, request: web.Request) -> web.Response:
-        account = request[ACCOUNT]
-        order, reduced = self.cancel(account, request.match_info["order_id"])
-        return _json(M.CancelEnvelope(order=self.order_wire(order), reduced_by_fp=fmt_count(reduced)))
-
     def cancel(self, account: str, order_id: str) -> tuple[SimOrder, int]:
         order = self._own_order(account, order_id)
         if order.status is not SimOrderStatus.OPEN:
@@ -903,44 +924,6 @@ class KalshiServer:
         if not out.ok or out.order is None:
             raise ApiError("not_found", out.message or f"order {order_id!r} could not be canceled")
         return out.order, decimal_to_count(order.remaining)
-
-    async def _batch_create(self, request: web.Request) -> web.Response:
-        account = request[ACCOUNT]
-        body = await self._body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("orders"), list) or not body["orders"]:
-            raise ApiError("invalid_parameters", "orders must be a non-empty list")
-        if len(body["orders"]) > MAX_BATCH:
-            raise ApiError("invalid_parameters", f"at most {MAX_BATCH} orders per batch")
-        items = []
-        for item in body["orders"]:
-            try:
-                order = self.place(account, item)
-                items.append(M.BatchCreateItem(client_order_id=None, error=None, order=self.order_wire(order)))
-            except ApiError as exc:
-                coid = item.get("client_order_id") if isinstance(item, dict) else None
-                items.append(M.BatchCreateItem(client_order_id=coid if isinstance(coid, str) else None, error=E.error_object(exc.name, exc.details), order=None))
-        return _json(M.BatchCreateEnvelope(orders=items), status=201)
-
-    async def _batch_cancel(self, request: web.Request) -> web.Response:
-        account = request[ACCOUNT]
-        body = await self._body(request)
-        ids: list[str] = []
-        if isinstance(body, dict) and isinstance(body.get("ids"), list):
-            ids = body["ids"]
-        elif isinstance(body, dict) and isinstance(body.get("orders"), list):
-            ids = [o.get("order_id") if isinstance(o, dict) else None for o in body["orders"]]
-        if not ids or not all(isinstance(i, str) and i for i in ids):
-            raise ApiError("invalid_parameters", "ids (or orders[].order_id) must be a non-empty list of order ids")
-        if len(ids) > MAX_BATCH:
-            raise ApiError("invalid_parameters", f"at most {MAX_BATCH} orders per batch")
-        items = []
-        for oid in ids:
-            try:
-                order, reduced = self.cancel(account, oid)
-                items.append(M.BatchCancelItem(error=None, order=self.order_wire(order), order_id=oid, reduced_by_fp=fmt_count(reduced)))
-            except ApiError as exc:
-                items.append(M.BatchCancelItem(error=E.error_object(exc.name, exc.details), order=None, order_id=oid, reduced_by_fp="0.00"))
-        return _json(M.BatchCancelEnvelope(orders=items))
 
     # --- V2 order entry ------------------------------------------------------------------------------------------
 
@@ -959,6 +942,9 @@ class KalshiServer:
             raise ApiError("invalid_parameters", "count and price are fixed-point strings")
         if body.get("expiration_time") is not None and body["time_in_force"] == "immediate_or_cancel":
             raise ApiError("invalid_parameters", "immediate_or_cancel cannot be combined with expiration_time")
+        if body.get("reduce_only") and body["time_in_force"] != "immediate_or_cancel":
+            # CreateOrderV2Request.reduce_only: "rejected unless time_in_force is immediate_or_cancel"
+            raise ApiError("invalid_parameters", "reduce_only orders need time_in_force immediate_or_cancel")
         v1 = {
             "ticker": body["ticker"],
             "side": "yes",

@@ -108,7 +108,7 @@ class MarketStats:
 
 class StateSink(Protocol):
     def on_book(self, ticker: str, side: str, price: int, delta: int, ts_ns: int, initiator: tuple[str, str] | None) -> None: ...
-    def on_trade(self, trade: SimTrade, taker_side: str) -> None: ...
+    def on_trade(self, trade: SimTrade, taker_outcome: str) -> None: ...
     def on_fill(self, fill: FillRecord) -> None: ...
     def on_ticker(self, ticker: str, ts_ns: int) -> None: ...
     def on_order(self, order: SimOrder) -> None: ...
@@ -248,10 +248,11 @@ class KalshiState:
         ms.dollar_volume += price_yes * lots
         taker = self._order_meta(trade.taker_order_id, orders_in_batch)
         taker_meta = taker.meta if taker is not None else {}
-        taker_side, _ = kalshi_direction(taker_meta, trade.taker_outcome, trade.taker_side)
-        self.trades.append(PublicTrade(trade.trade_id, ticker, price_yes, lots, taker_side, trade.ts_ns))
+        # public trades report the taker's OUTCOME (taker_outcome_side; the deprecated taker_side is gone)
+        taker_outcome = outcome_side_of(*kalshi_direction(taker_meta, trade.taker_outcome, trade.taker_side))
+        self.trades.append(PublicTrade(trade.trade_id, ticker, price_yes, lots, taker_outcome, trade.ts_ns))
         for s in self.sinks:
-            s.on_trade(trade, taker_side)
+            s.on_trade(trade, taker_outcome)
         for is_taker in (True, False):
             account = trade.taker_account if is_taker else trade.maker_account
             order_id = trade.taker_order_id if is_taker else trade.maker_order_id

@@ -41,7 +41,7 @@ from arbkit.sim.kalshi.state import FillRecord, KalshiState
 log = logging.getLogger(__name__)
 
 VENUE = "kalshi"
-CHANNELS = ("orderbook_delta", "ticker", "trade", "fill", "user_orders", "market_positions")
+CHANNELS = ("orderbook_delta", "ticker", "trade", "fill", "user_orders", "market_positions", "market_lifecycle_v2")
 PRIVATE_CHANNELS = frozenset({"orderbook_delta", "fill", "user_orders", "market_positions"})
 MARKETS_REQUIRED = frozenset({"orderbook_delta"})
 SEQUENCED = frozenset({"orderbook_delta", "trade"})
@@ -363,7 +363,14 @@ class WsHub:
                 )
                 self._data(session, sub, "orderbook_delta", msg)
 
-    def on_trade(self, trade: SimTrade, taker_side: str) -> None:
+    def on_event_fee_update(self, msg: M.EventFeeUpdateMsg) -> None:
+        """``event_fee_update`` to every market_lifecycle_v2 subscriber (the channel takes no ticker filter)."""
+        for session in list(self.sessions):
+            for sub in list(session.subs.values()):
+                if sub.channel == "market_lifecycle_v2":
+                    self._data(session, sub, "event_fee_update", msg)
+
+    def on_trade(self, trade: SimTrade, taker_outcome: str) -> None:
         price = decimal_to_price(trade.price_yes)
         msg = M.TradeMsg(
             trade_id=trade.trade_id,
@@ -371,7 +378,8 @@ class WsHub:
             yes_price_dollars=fmt_price(price),
             no_price_dollars=fmt_price(PRICE_ONE - price),
             count_fp=fmt_count(decimal_to_count(trade.size)),
-            taker_side=taker_side,
+            taker_outcome_side=taker_outcome,
+            taker_book_side="bid" if taker_outcome == "yes" else "ask",
             ts=trade.ts_ns // NS,
         )
         for session in list(self.sessions):
@@ -385,14 +393,13 @@ class WsHub:
             order_id=fill.order_id,
             market_ticker=fill.ticker,
             is_taker=fill.is_taker,
-            side=fill.side,
+            outcome_side=fill.outcome_side,
+            book_side="bid" if fill.outcome_side == "yes" else "ask",
             yes_price_dollars=fmt_price(fill.price_yes),
             count_fp=fmt_count(fill.count),
             fee_cost=fmt_money(fill.fee),
-            action=fill.action,
             ts=fill.ts_ns // NS,
             post_position_fp=fmt_count(fill.post_position),
-            purchased_side=fill.outcome_side,
             client_order_id=fill.client_order_id or None,
         )
         for session in list(self.sessions):

@@ -12,6 +12,14 @@ module only owns the part that was the same everywhere:
 - 5xx sleeps ``backoff_s * 2**attempt`` and retries;
 - the last response, whatever its status, is returned to the gateway to interpret.
 
+Requests that create something (an order) are sent with ``retry_unanswered=False``: a request
+that may have been processed is never sent again blindly (issue 11 item 3). Then a timeout, a
+dropped connection or an unreadable exchange raises :class:`TransportFailure` after ONE attempt
+and a 5xx is returned at once; only answers that say the request was not processed are retried:
+429 (refused by the rate limiter) and a connection that could not even be opened
+(``aiohttp.ClientConnectorError``: nothing was sent). The gateway then asks the venue whether the
+order exists before it sends anything again.
+
 It also defines :class:`OrderStateUnknown`, the answer to "does the venue have this order?"
 when the venue could not say (transport failure, 5xx after retries, refused credentials):
 recovery must read it as "maybe sent" -- never resend, ask again later -- and never as None.
@@ -100,6 +108,7 @@ async def send_with_retries(
     on_send: Callable[[int], None] | None = None,
     on_response: Callable[[HttpResponse, int, int], None] | None = None,
     label: str = "",
+    retry_unanswered: bool = True,
 ) -> HttpResponse:
     """Send one request with the retry rules in the module docstring and return the last response.
 
@@ -123,6 +132,8 @@ async def send_with_retries(
         except TRANSPORT_ERRORS as exc:
             last_exc = exc
             log.warning("%s failed (%r), attempt %d/%d", name, exc, attempt + 1, attempts)
+            if not retry_unanswered and not isinstance(exc, aiohttp.ClientConnectorError):
+                raise TransportFailure(method, url, attempt + 1, exc) from exc  # may have been processed
             await asyncio.sleep(backoff_delay(backoff_s, attempt))
             continue
         if on_response is not None:
@@ -134,7 +145,7 @@ async def send_with_retries(
             log.warning("%s: 429, waiting %.2fs", name, wait)
             if not last:
                 continue
-        elif resp.status >= 500 and not last:
+        elif resp.status >= 500 and not last and retry_unanswered:
             log.warning("%s: HTTP %d, retrying", name, resp.status)
             await asyncio.sleep(backoff_delay(backoff_s, attempt))
             continue

@@ -1,4 +1,7 @@
-"""Kalshi request signing: RSA-PSS (SHA-256, MGF1-SHA-256, salt length = digest length).
+"""Kalshi request signing: RSA-PSS (SHA-256, MGF1-SHA-256, salt length = digest length) for RSA
+API keys, Ed25519 for Ed25519 API keys. The key type is taken from the PEM, as the official SDK
+does (kalshi-python-sync 3.34.0 ``auth.py``: "RSA keys sign requests with RSA-PSS over SHA-256;
+Ed25519 keys sign the same pre-sign text with Ed25519. The key type is detected from the PEM").
 
 The signed message is ``timestamp_ms + METHOD + path`` where ``path`` is the full URL path
 (``/trade-api/v2/portfolio/orders``) WITHOUT the query string (docs.kalshi.com "API Keys",
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from arbkit.venues.kalshi import constants as C
 
@@ -50,15 +53,19 @@ def signing_message(timestamp_ms: str, method: str, path: str) -> bytes:
     return (timestamp_ms + method.upper() + path.split("?", 1)[0]).encode()
 
 
-def _load_pem(data: bytes, source: str) -> rsa.RSAPrivateKey:
+PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+_KEY_TYPES = (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)
+
+
+def _load_pem(data: bytes, source: str) -> PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         # The exception text of cryptography never contains key bytes, but be explicit anyway.
         raise KalshiAuthError(f"could not load the Kalshi private key from {source}: not an unencrypted PEM "
                               f"private key ({type(exc).__name__})") from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise KalshiAuthError(f"the Kalshi private key from {source} is not an RSA key")
+    if not isinstance(key, _KEY_TYPES):
+        raise KalshiAuthError(f"the Kalshi private key from {source} is neither an RSA nor an Ed25519 key")
     return key
 
 
@@ -71,12 +78,12 @@ class KalshiSigner:
 
     __slots__ = ("key_id", "_key", "_now_ms", "clock_offset_ms")
 
-    def __init__(self, key_id: str, private_key: rsa.RSAPrivateKey, *, now_ms: Callable[[], int] | None = None,
+    def __init__(self, key_id: str, private_key: PrivateKey, *, now_ms: Callable[[], int] | None = None,
                  clock_offset_ms: int = 0) -> None:
         if not key_id:
             raise KalshiAuthError("a Kalshi API key id is required")
-        if not isinstance(private_key, rsa.RSAPrivateKey):
-            raise KalshiAuthError("the Kalshi private key must be an RSA private key")
+        if not isinstance(private_key, _KEY_TYPES):
+            raise KalshiAuthError("the Kalshi private key must be an RSA or Ed25519 private key")
         self.key_id = key_id
         self._key = private_key
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
@@ -116,9 +123,18 @@ class KalshiSigner:
     def now_ms(self) -> int:
         return self._now_ms() + self.clock_offset_ms
 
+    @property
+    def key_type(self) -> str:
+        return "ed25519" if isinstance(self._key, ed25519.Ed25519PrivateKey) else "rsa"
+
     def sign(self, timestamp_ms: str, method: str, path: str) -> str:
-        """Base64 RSA-PSS signature of ``timestamp + METHOD + path`` (query string dropped)."""
-        sig = self._key.sign(signing_message(timestamp_ms, method, path), _PSS, _SHA256)
+        """Base64 signature of ``timestamp + METHOD + path`` (query string dropped): RSA-PSS for an
+        RSA key, Ed25519 for an Ed25519 key."""
+        msg = signing_message(timestamp_ms, method, path)
+        if isinstance(self._key, ed25519.Ed25519PrivateKey):
+            sig = self._key.sign(msg)
+        else:
+            sig = self._key.sign(msg, _PSS, _SHA256)
         return base64.b64encode(sig).decode("ascii")
 
     def headers(self, method: str, path: str, timestamp_ms: int | None = None) -> dict[str, str]:
@@ -145,8 +161,14 @@ def verify(public_key_pem: str | bytes, signature_b64: str, timestamp_ms: str, m
 
     data = public_key_pem.encode() if isinstance(public_key_pem, str) else public_key_pem
     pub = serialization.load_pem_public_key(data)
+    msg = signing_message(timestamp_ms, method, path)
     try:
-        pub.verify(base64.b64decode(signature_b64), signing_message(timestamp_ms, method, path), _PSS, _SHA256)  # type: ignore[union-attr,call-arg]
+        if isinstance(pub, ed25519.Ed25519PublicKey):
+            pub.verify(base64.b64decode(signature_b64), msg)
+        elif isinstance(pub, rsa.RSAPublicKey):
+            pub.verify(base64.b64decode(signature_b64), msg, _PSS, _SHA256)
+        else:
+            return False
     except InvalidSignature:
         return False
     return True

@@ -77,7 +77,7 @@ def bundle_from_sim_info(info: dict[str, Any], account_index: int = 0, sink: Eve
         venue=Venue.KALSHI, gateway=gateway, feed=feed, user=user, instruments=[],
         sim=SimFacts(venue_key=VENUE_KEY, account_id=acct["key_id"],
                      market_channels=(C.CH_ORDERBOOK, C.CH_TICKER, C.CH_TRADE), fill_channel=C.CH_FILL,
-                     order_path=C.PATH_ORDERS, provisional_fills=False),
+                     order_path=C.PATH_V2_ORDERS, provisional_fills=False),
         timings=t, fee_rule=fee_rule, prepare=prepare, events=events)
 
 

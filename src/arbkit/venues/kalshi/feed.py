@@ -64,6 +64,7 @@ from arbkit.venues.kalshi.parse import (
     pick_price,
     snapshot_levels,
     units_to_price,
+    trade_taker_outcome,
 )
 
 log = logging.getLogger("arbkit.venues.kalshi.feed")
@@ -669,9 +670,7 @@ class KalshiMarketFeed(SingleLinkStream):
         if lots is None or lots <= 0:
             raise ValueError("trade without a positive count")
         size = lots_to_count(lots)
-        taker = body.taker_side
-        if taker not in (None, "yes", "no"):
-            raise ValueError(f"trade taker_side {taker!r}")
+        taker = trade_taker_outcome(body)
         ts = body_ts_ns(body)
         yes_id, no_id = outcome_ids(ticker)
         # A taker buying YES sold NO, and the other way round.

@@ -2,7 +2,10 @@
 
 Fee model of one fill of ``C`` contracts at price ``P`` (own-side price, dollars):
 ``rate * C * P * (1 - P)`` with ``rate`` = 0.07 for takers and 0.0175 for makers on series whose
-``fee_type`` is ``quadratic_with_maker_fees``, times the series ``fee_multiplier``.
+``fee_type`` is ``quadratic_with_maker_fees`` (0.035 for ``quadratic_with_combo_maker_fees``: "the same
+maker-fee structure with a 0.5 maker multiplier instead of 0.25", official SDK 3.34.0
+models/series.py), times the series ``fee_multiplier`` (or the event's ``fee_multiplier_override``).
+``flat`` and unknown types raise :class:`KalshiFeeUnknown`: the market is not traded.
 
 Rounding, per fill, given the fill's signed ``revenue`` (negative for a buyer):
 
@@ -50,23 +53,35 @@ FeeAccumulator = KalshiFeeAccumulator
 single_fill_fee = kalshi_fill_fee
 
 
+class KalshiFeeUnknown(ValueError):
+    """A market's fee rule is not one we can compute: trading it is refused (never a zero fee)."""
+
+
 def rates_for(fee_type: str, fee_multiplier: Decimal) -> tuple[Decimal, Decimal]:
     """(taker rate, maker rate) of a series, multiplier applied. Unknown types are refused."""
     if fee_multiplier < 0:
-        raise ValueError(f"negative Kalshi fee_multiplier {fee_multiplier}")
+        raise KalshiFeeUnknown(f"negative Kalshi fee_multiplier {fee_multiplier}")
     if fee_type == "quadratic":
         return C.TAKER_FEE_RATE * fee_multiplier, ZERO
-    if fee_type in C.FEE_TYPES_WITH_MAKER_FEES:
+    if fee_type == "quadratic_with_maker_fees":
         return C.TAKER_FEE_RATE * fee_multiplier, C.MAKER_FEE_RATE * fee_multiplier
-    raise ValueError(f"Kalshi fee_type {fee_type!r} is not modelled (known: quadratic, "
-                     f"{', '.join(sorted(C.FEE_TYPES_WITH_MAKER_FEES))})")
+    if fee_type == "quadratic_with_combo_maker_fees":
+        return C.TAKER_FEE_RATE * fee_multiplier, C.COMBO_MAKER_FEE_RATE * fee_multiplier
+    if fee_type in C.FEE_TYPES_NOT_MODELLED:
+        raise KalshiFeeUnknown(f"Kalshi fee_type {fee_type!r} (the fee schedule's Specific Trading Fees Table) is "
+                               f"not modelled: this market is not tradeable here")
+    raise KalshiFeeUnknown(f"unknown Kalshi fee_type {fee_type!r} (known: quadratic, "
+                           f"{', '.join(sorted(C.FEE_TYPES_WITH_MAKER_FEES))}; flat is not modelled)")
 
 
 def fee_spec(fee_type: str, fee_multiplier: Decimal) -> FeeSpec:
-    """The core FeeSpec of a series (``kind="kalshi"``; rates before the multiplier)."""
+    """The core FeeSpec of a series (``kind="kalshi"``; rates before the multiplier).
+    Raises :class:`KalshiFeeUnknown` for a fee type we cannot compute."""
     taker, maker = rates_for(fee_type, fee_multiplier)
-    return FeeSpec(kind="kalshi", taker_rate=C.TAKER_FEE_RATE,
-                   maker_rate=C.MAKER_FEE_RATE if maker else ZERO, multiplier=fee_multiplier)
+    maker_rate = ZERO
+    if maker:
+        maker_rate = C.COMBO_MAKER_FEE_RATE if fee_type == "quadratic_with_combo_maker_fees" else C.MAKER_FEE_RATE
+    return FeeSpec(kind="kalshi", taker_rate=C.TAKER_FEE_RATE, maker_rate=maker_rate, multiplier=fee_multiplier)
 
 
 def spec_rate(spec: FeeSpec, liquidity: LiquiditySide) -> Decimal:

@@ -1,31 +1,48 @@
-"""Kalshi order gateway: RSA-PSS signed REST over a keep-alive pool.
+"""Kalshi order gateway: signed REST (RSA-PSS or Ed25519) over a keep-alive pool, V2 order entry.
+
+Sources for every venue behaviour relied on here: docs/venues/kalshi.md (checked 2026-12-04).
 
 - Every ``/portfolio`` request is signed (:mod:`.auth`); the path signed is the full URL path
   without the query string.
-- Orders map from :class:`arbkit.core.orders.OrderRequest`: instrument ``kalshi:T:yes`` BUY =
-  ``side=yes, action=buy``; ``kalshi:T:no`` BUY = ``side=no, action=buy``; SELL likewise. The
-  price goes in the order's own side field (``yes_price_dollars`` / ``no_price_dollars``), the
-  count in ``count_fp``. Kalshi retired market orders: a MARKET request is sent as a limit order
-  at its worst acceptable price with IOC (or FOK). GTD becomes ``expiration_ts``.
-- Prices are checked against the market's price level structure and counts against fractional
-  trading before anything is sent (metadata is cached).
+- Orders go to the V2 routes only (``POST /portfolio/events/orders``, ``DELETE
+  /portfolio/events/orders/{id}``, ``POST|DELETE /portfolio/events/orders/batched``); the legacy
+  mutations answer 410 ``deprecated_v1_order_endpoint``. The V2 body is on the YES book: instrument
+  ``kalshi:T:yes`` BUY = ``bid`` at p, SELL = ``ask`` at p; ``kalshi:T:no`` BUY = ``ask`` at 1 - p,
+  SELL = ``bid`` at 1 - p; ``count``/``price`` are fixed-point strings; ``time_in_force`` and
+  ``self_trade_prevention_type`` are required. Kalshi retired market orders: a MARKET request is
+  sent as a limit order at its worst acceptable price with IOC (or FOK). GTD becomes
+  ``expiration_time``. The answer is flat (order_id, fill_count, remaining_count, ts_ms, ...).
+- Because a V2 body cannot tell a purchase of NO from a sale of YES (both ``ask``; the venue
+  reports both as ``outcome_side=no``), the gateway remembers each order's intent with its body
+  (:meth:`KalshiGateway.prepare` / :meth:`KalshiGateway.restore`) and books fills and order states
+  under it.
+- Money safety (issue 11 item 3): an order-creating request is never re-sent blindly. After an
+  ambiguous failure (no answer, 5xx, unreadable answer) the order is looked up by client order id;
+  it is re-sent only when the venue says it has no such order, and when that cannot be told the
+  submit answers ``OrderRejected(retryable=True, code="AMBIGUOUS")``.
+- Prices are checked against the market's price grid (YES book; the NO grid is its mirror) and
+  counts against the 0.01-contract granularity before anything is sent (metadata is cached).
+  A market whose fee rule we cannot compute (series/event ``fee_type`` ``flat`` or unknown) is not
+  tradeable: :meth:`MarketMeta.instruments` raises, and orders are refused.
 - Two token buckets (reads, writes) limit the request rate; a 429 blocks the bucket for
-  Retry-After and the request is retried. Transport errors and 5xx are retried for reads and
-  cancels; a create is retried too because ``client_order_id`` makes it idempotent: a retry
-  answered "order already exists" is resolved by looking the order up.
+  Retry-After and the request is retried (a 429 was not processed). Reads and cancels are
+  retried on transport errors and 5xx; creates are not (see above).
 - Clock skew: the ``Date`` header of every response is compared with the local clock; a 401 for a
   stale timestamp (or any 401 while the measured skew is beyond tolerance) is a
   :class:`ClockSkewError` naming the skew. ``submit`` turns it into an ``OrderRejected`` with
   code ``clock_skew`` (the contract forbids escaping exceptions); reads raise it.
-- Market metadata (price level structure and ranges, fractional trading, fee type and
-  multiplier from the series, status, close time, rules text, title, event and series tickers)
-  is fetched from ``/markets``, ``/events`` and ``/series`` and cached.
+- Market metadata (price ranges, fee type and multiplier from the series or the event's override,
+  status, close time, rules text, title, event and series tickers) is fetched from ``/markets``,
+  ``/events`` and ``/series`` and cached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
@@ -39,18 +56,23 @@ from multidict import CIMultiDict
 from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import InstrumentKind, OrderType, Side, TimeInForce, Venue
 from arbkit.core.events import Event, OrderAccepted, OrderCanceled, OrderCancelRejected, OrderRejected
-from arbkit.core.fees import NO_FEE, FeeSpec
+from arbkit.core.fees import FeeSpec
 from arbkit.core.instruments import Instrument
 from arbkit.core.orders import Balance, OrderRequest, OrderState, Position, SubmitResult
 from arbkit.venues.kalshi import constants as C
 from arbkit.venues.kalshi import fees as kfees
 from arbkit.venues.kalshi.auth import ClockSkewError, KalshiAuthError, KalshiSigner
 from arbkit.venues.kalshi.parse import (
+    OUTCOME_OF_BOOK,
     BalanceWire,
-    BatchCancelEnvelope,
-    BatchCreateEnvelope,
-    CancelEnvelope,
+    BatchCancelV2Envelope,
+    BatchCreateV2Envelope,
+    BatchCreateV2Item,
+    CancelOrderV2Response,
+    CreateOrderV2Response,
     ErrorBody,
+    count_lots,
+    legacy_outcome,
     EventEnvelope,
     ExchangeStatusWire,
     FillsPage,
@@ -129,9 +151,9 @@ class MarketMeta(msgspec.Struct, frozen=True, kw_only=True):
     rules_secondary: str = ""
     price_level_structure: str = "linear_cent"
     price_ranges: tuple[C.PriceRange, ...] = ()
-    fractional_trading_enabled: bool = False
     fee_type: str = "quadratic"
     fee_multiplier: Decimal = Decimal(1)
+    fee_source: str = "series"  # "series", or "event" when the event overrides the series' fees
     series_title: str = ""
     category: str = ""
     settlement_sources: tuple[str, ...] = ()
@@ -145,7 +167,8 @@ class MarketMeta(msgspec.Struct, frozen=True, kw_only=True):
         try:
             return C.PRICE_LEVEL_STRUCTURES[self.price_level_structure]
         except KeyError:
-            raise ValueError(f"{self.ticker}: unknown price level structure {self.price_level_structure!r}") from None
+            raise ValueError(f"{self.ticker}: unknown price level structure {self.price_level_structure!r} and no "
+                             f"price_ranges in the market response") from None
 
     @property
     def finest_tick(self) -> Decimal:
@@ -153,45 +176,67 @@ class MarketMeta(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def size_increment(self) -> Decimal:
-        return C.COUNT_UNIT if self.fractional_trading_enabled else Decimal(1)
+        return C.COUNT_UNIT  # every market takes fractional counts (0.01 contract)
 
-    def price_problem(self, price: Decimal) -> str | None:
-        """Why ``price`` (either side's, they share the grid) is not a valid order price, or None."""
-        if not 0 < price < 1:
-            return f"price {price} outside (0, 1)"
-        for r in self.ranges:
-            if r.start <= price <= r.end and (price - r.start) % r.step == 0:
+    @property
+    def fee_problem(self) -> str:
+        """Why this market's fees cannot be computed ("" when they can)."""
+        try:
+            kfees.fee_spec(self.fee_type, self.fee_multiplier)
+        except kfees.KalshiFeeUnknown as exc:
+            return f"{exc} ({self.fee_source} fee of {self.ticker})"
+        return ""
+
+    def price_problem(self, yes_price: Decimal, own: tuple[str, Decimal] | None = None) -> str | None:
+        """Why ``yes_price`` (a YES-book price) is not a valid order price, or None. ``own`` names
+        the order's own (contract, price) for the message when it was a NO price mirrored."""
+        what = f"price {own[1]} on {own[0].upper()} (YES-book price {yes_price})" if own and own[0] == "no" else \
+            f"price {yes_price}"
+        if not 0 < yes_price < 1:
+            return f"{what} outside (0, 1)"
+        try:
+            ranges = self.ranges
+        except ValueError as exc:
+            return str(exc)
+        for r in ranges:
+            if r.start <= yes_price <= r.end and (yes_price - r.start) % r.step == 0:
                 return None
-        return (f"price {price} is not on {self.ticker}'s {self.price_level_structure} grid "
-                f"({', '.join(f'{r.start}-{r.end} step {r.step}' for r in self.ranges)})")
+        return (f"{what} is not on {self.ticker}'s {self.price_level_structure} grid "
+                f"({', '.join(f'{r.start}-{r.end} step {r.step}' for r in ranges)}; the NO grid is its mirror)")
 
-    def count_problem(self, count: Decimal) -> str | None:
+    @staticmethod
+    def count_unit_problem(count: Decimal) -> str | None:
         if count <= 0:
             return "count must be positive"
         if count % C.COUNT_UNIT:
-            return f"count {count} has more than 2 decimals"
-        if count % 1 and not self.fractional_trading_enabled:
-            return f"fractional count {count} on {self.ticker}, which does not allow fractional trading"
+            return f"count {count} has more than 2 decimals (Kalshi's granularity is 0.01 contract)"
         return None
 
+    def count_problem(self, count: Decimal) -> str | None:
+        return self.count_unit_problem(count)
+
     def fee_spec(self) -> FeeSpec:
+        """The market's fee rule; raises :class:`KalshiFeeUnknown` when it cannot be computed
+        (never a silent zero fee)."""
         try:
             return kfees.fee_spec(self.fee_type, self.fee_multiplier)
-        except ValueError:
-            log.warning("%s: fee type %r not modelled; fees unknown", self.ticker, self.fee_type)
-            return NO_FEE
+        except kfees.KalshiFeeUnknown as exc:
+            raise kfees.KalshiFeeUnknown(f"{self.ticker} is not tradeable: {exc} ({self.fee_source} fee)") from None
 
     def instruments(self) -> tuple[Instrument, Instrument]:
-        """(YES, NO) core instruments of this market."""
+        """(YES, NO) core instruments of this market. Raises KalshiFeeUnknown for a market whose
+        fee rule we cannot compute, ValueError for an unreadable price grid."""
+        fee = self.fee_spec()
+        tick = self.finest_tick
         out = []
         for side, other in (("yes", "no"), ("no", "yes")):
+            sub = self.yes_sub_title if side == "yes" else self.no_sub_title
             out.append(Instrument(
                 venue=VENUE, symbol=f"{self.ticker}:{side}", kind=InstrumentKind.OUTCOME,
-                tick_size=self.finest_tick, size_increment=self.size_increment, min_size=self.size_increment,
+                tick_size=tick, size_increment=self.size_increment, min_size=self.size_increment,
                 quote="USD", outcome=side.upper(), market_id=self.ticker, event_id=self.event_ticker,
-                complement=f"{self.ticker}:{other}", fee=self.fee_spec(),
-                title=self.title + (f" - {self.yes_sub_title if side == 'yes' else self.no_sub_title}"
-                                    if (self.yes_sub_title if side == 'yes' else self.no_sub_title) else "")))
+                complement=f"{self.ticker}:{other}", fee=fee,
+                title=self.title + (f" - {sub}" if sub else "")))
         return out[0], out[1]
 
 
@@ -211,6 +256,14 @@ class GatewayConfig:
     pool_size: int = 32
     keepalive_s: float = 60.0
     order_lookup_pages: int = 10  # pages of /portfolio/orders scanned to find a client order id
+    # After an ambiguous create (no answer, 5xx, unreadable answer): wait this long, then look the
+    # order up by client order id; resend only when the venue says it has no such order.
+    ambiguous_settle_s: float = 0.5
+    # > 0: the lookup lists only orders created since (first send - this many seconds). Off by
+    # default: it trusts the venue's clock against ours, and a wrong clock would make a placed order
+    # look absent (a resend). The full scan is bounded by order_lookup_pages and says "unknown"
+    # (never "absent") when it stops early.
+    lookup_window_s: int = 0
 
 
 @dataclass
@@ -220,8 +273,11 @@ class _Resp:
     headers: Any = field(default_factory=CIMultiDict)
 
 
+_COID_RE = re.compile(r"^[\-\w:+=/]{1,64}$")  # docs.kalshi.com FIX order entry: ClOrderID validation
+
+
 def _tif_of(request: OrderRequest) -> tuple[str, int | None]:
-    """(Kalshi time_in_force, expiration_ts seconds or None)."""
+    """(Kalshi time_in_force, expiration_time seconds or None)."""
     tif = request.time_in_force
     if request.order_type is OrderType.MARKET and tif not in (TimeInForce.IOC, TimeInForce.FOK):
         tif = TimeInForce.IOC  # a market order never rests; Kalshi has no market type any more
@@ -242,61 +298,139 @@ def split_symbol(request: OrderRequest) -> tuple[str, str]:
     return ticker, side
 
 
+def book_side_of(side: str, action: str) -> str:
+    """V2 ``side`` on the YES book: buy YES = bid, sell YES = ask, buy NO = ask, sell NO = bid."""
+    return C.BOOK_BID if legacy_outcome(side, action) == "yes" else C.BOOK_ASK
+
+
+def yes_book_price(side: str, price: Decimal) -> Decimal:
+    """The YES-book price of an order priced in its own contract's terms (NO at p = YES at 1 - p)."""
+    return price if side == "yes" else Decimal(1) - price
+
+
 def order_body(request: OrderRequest, meta: MarketMeta | None = None) -> dict[str, Any]:
-    """The JSON body of POST /portfolio/orders for ``request`` (ValueError names what is wrong)."""
+    """The JSON body of ``POST /portfolio/events/orders`` (CreateOrderV2Request) for ``request``.
+
+    Everything is quoted on the YES book: buying NO at ``p`` is an ``ask`` at ``1 - p``, selling NO
+    a ``bid`` at ``1 - p``. The YES price must lie on the market's price grid (``price_ranges``); the
+    NO grid is its mirror image, so a NO price is valid exactly when ``1 - p`` is. Nothing is
+    rounded: a price off the grid is refused (ValueError names what is wrong), because rounding a
+    limit either way changes what the strategy decided. Counts have 0.01-contract granularity.
+    """
     ticker, side = split_symbol(request)
     coid = request.client_order_id
-    if not coid or len(coid) > C.CLIENT_ORDER_ID_MAX:
-        raise ValueError(f"client_order_id must be 1-{C.CLIENT_ORDER_ID_MAX} characters")
+    if not coid or len(coid) > C.CLIENT_ORDER_ID_MAX or not _COID_RE.match(coid):
+        raise ValueError(f"client_order_id must be 1-{C.CLIENT_ORDER_ID_MAX} characters of letters, digits and "
+                         f"- _ : + = /, got {coid!r}")
     price, qty = request.price, request.quantity
+    action = "buy" if request.side is Side.BUY else "sell"
+    if not 0 < price < 1:
+        raise ValueError(f"price {price} outside (0, 1)")
+    yes_price = yes_book_price(side, price)
     if meta is not None:
-        problem = meta.price_problem(price) or meta.count_problem(qty)
+        if meta.fee_problem:
+            raise ValueError(f"{ticker} is not tradeable: {meta.fee_problem}")
+        problem = meta.price_problem(yes_price, own=(side, price)) or meta.count_problem(qty)
         if problem:
             raise ValueError(problem)
-    elif not 0 < price < 1:
-        raise ValueError(f"price {price} outside (0, 1)")
+    else:
+        problem = MarketMeta.count_unit_problem(qty)
+        if problem:
+            raise ValueError(problem)
+    try:
+        price_text, count_text = fmt_price(yes_price), fmt_count(qty)
+    except ValueError as exc:
+        raise ValueError(f"price {price} / count {qty} not representable on the wire: {exc}") from None
     if request.post_only and request.time_in_force not in (TimeInForce.GTC, TimeInForce.GTD):
         raise ValueError("post_only needs GTC or GTD")
+    if request.buy_max_cost is not None:
+        raise ValueError("buy_max_cost does not exist on Kalshi's V2 order entry (CreateOrderV2Request): "
+                         "bound the cost with price and count")
     tif, expiration = _tif_of(request)
+    if request.reduce_only and tif != C.TIME_IN_FORCE["IOC"]:
+        raise ValueError("reduce_only orders are refused by Kalshi unless time_in_force is immediate_or_cancel")
     body: dict[str, Any] = {
         "ticker": ticker,
-        "side": side,
-        "action": "buy" if request.side is Side.BUY else "sell",
-        "type": "limit",
-        "count_fp": fmt_count(qty),
-        f"{side}_price_dollars": fmt_price(price),
-        "time_in_force": tif,
         "client_order_id": coid,
+        "side": book_side_of(side, action),
+        "count": count_text,
+        "price": price_text,
+        "time_in_force": tif,
+        "self_trade_prevention_type": C.SELF_TRADE_PREVENTION,
     }
     if expiration is not None:
-        body["expiration_ts"] = expiration
+        body["expiration_time"] = expiration
     if request.post_only:
         body["post_only"] = True
     if request.reduce_only:
         body["reduce_only"] = True
-    if request.buy_max_cost is not None:
-        if request.side is not Side.BUY:
-            raise ValueError("buy_max_cost applies to buy orders only")
-        cents = int((request.buy_max_cost * 100).to_integral_value(rounding=ROUND_FLOOR))  # never above the cap
-        if cents <= 0:
-            raise ValueError(f"buy_max_cost {request.buy_max_cost} is below one cent")
-        body["buy_max_cost"] = cents
     return body
 
 
-def _same_order(body: dict[str, Any], wire: OrderWire) -> bool:
-    """Whether the venue's order is the one ``body`` asked for (ticker, side, action, price, count)."""
+class Prepared(msgspec.Struct, frozen=True, kw_only=True):
+    """One order as it will be (or was) sent: the exact V2 body and our intent (which contract,
+    buy or sell), since the V2 body alone cannot tell a buy of NO from a sale of YES."""
+
+    body: dict[str, Any]
+    side: str  # yes | no: the contract we trade
+    action: str  # buy | sell
+
+    @property
+    def client_order_id(self) -> str:
+        return self.body["client_order_id"]
+
+    @property
+    def ticker(self) -> str:
+        return self.body["ticker"]
+
+    def text(self) -> str:
+        """What :meth:`KalshiGateway.prepare` returns (and the engine journals): canonical JSON of
+        ``{"body": <the exact V2 request body>, "side": ..., "action": ...}``."""
+        return json.dumps({"body": self.body, "side": self.side, "action": self.action},
+                          sort_keys=True, separators=(",", ":"))
+
+    def wire(self) -> bytes:
+        """The request body bytes (identical for every send of this order)."""
+        return json.dumps(self.body, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_text(cls, text: str) -> "Prepared":
+        try:
+            obj = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"prepared Kalshi order is not JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise ValueError("prepared Kalshi order must be a JSON object")
+        if "body" in obj:
+            body, side, action = obj["body"], obj.get("side"), obj.get("action")
+        else:  # a bare V2 body: read it as a buy of the outcome it positions for
+            body, side, action = obj, None, None
+        if not isinstance(body, dict):
+            raise ValueError("prepared Kalshi order: body must be a JSON object")
+        for key in ("ticker", "client_order_id", "side", "count", "price", "time_in_force"):
+            if not isinstance(body.get(key), str) or not body[key]:
+                raise ValueError(f"prepared Kalshi order: body.{key} missing")
+        outcome = OUTCOME_OF_BOOK.get(body["side"])
+        if outcome is None:
+            raise ValueError(f"prepared Kalshi order: side must be bid/ask, got {body['side']!r}")
+        if side is None and action is None:
+            side, action = outcome, "buy"
+        if side not in ("yes", "no") or action not in ("buy", "sell") or legacy_outcome(side, action) != outcome:
+            raise ValueError(f"prepared Kalshi order: {action} {side} does not match book side {body['side']!r}")
+        return cls(body=body, side=side, action=action)
+
+
+def _same_order(prep: Prepared, wire: OrderWire) -> bool:
+    """Whether the venue's order is the one ``prep`` asked for (ticker, direction, price, count)."""
     try:
         initial, _, _ = wire.counts()
         yes = wire.yes_units()
+        outcome = wire.outcome()
     except ValueError:
         return False
-    side = body["side"]
-    price = body.get(f"{side}_price_dollars")
-    own = yes if side == "yes" else C.PRICE_ONE_UNITS - yes
-    return (wire.ticker == body["ticker"] and wire.side == side and wire.action == body["action"]
-            and price is not None and fmt_price(units_to_price(own)) == price
-            and fmt_count(lots_to_count(initial)) == body["count_fp"])
+    return (wire.ticker == prep.ticker and outcome == OUTCOME_OF_BOOK[prep.body["side"]]
+            and fmt_price(units_to_price(yes)) == fmt_price(Decimal(prep.body["price"]))
+            and fmt_count(lots_to_count(initial)) == fmt_count(Decimal(prep.body["count"])))
 
 
 class KalshiGateway:
@@ -319,7 +453,8 @@ class KalshiGateway:
         self._events: dict[str, tuple[float, Any]] = {}
         self._coid_to_oid: dict[str, str] = {}
         self._oid_to_coid: dict[str, str] = {}
-        self._bodies: dict[str, dict[str, Any]] = {}  # client order id -> the body the venue accepted
+        self._prepared: dict[str, Prepared] = {}  # client order id -> the order as prepared (and sent)
+        self._maybe_sent: set[str] = set()  # client order ids a create went out for (or restored ones)
         self.last_skew_ms: int | None = None  # local - exchange, from the last response's Date header
         self.requests = 0
         self.retries = 0
@@ -360,9 +495,12 @@ class KalshiGateway:
         self.last_skew_ms = (sent_ms + recv_ms) // 2 - server_ms
 
     async def _request(self, method: str, rel: str, *, params: dict[str, Any] | None = None,
-                       body: Any = None, auth: bool = True, write: bool = False, retry: bool = True) -> _Resp:
+                       body: Any = None, auth: bool = True, write: bool = False, retry: bool = True,
+                       raw: bytes | None = None, creates: bool = False) -> _Resp:
         """Send one request (signed when ``auth``), with rate limiting and retries.
 
+        ``creates``: the request creates an order, so it is never re-sent after it may have been
+        processed (see venues.common.http); ``raw`` sends those exact bytes as the body.
         Returns the final response (any status); raises KalshiTransportError when none came,
         ClockSkewError / KalshiAuthError on a 401.
         """
@@ -371,7 +509,7 @@ class KalshiGateway:
         assert self._session is not None
         path = self._base_path + rel
         url = self.config.rest_url.rstrip("/") + rel
-        data = msgspec.json.encode(body) if body is not None else None
+        data = raw if raw is not None else (msgspec.json.encode(body) if body is not None else None)
 
         def headers() -> dict[str, str]:
             h = {"Accept": "application/json"}
@@ -395,10 +533,10 @@ class KalshiGateway:
                 self._session, method, url, limiter=self.writes if write else self.reads, headers=headers,
                 attempts=attempts, backoff_s=self.config.retry_backoff_s, params=params, data=data,
                 max_retry_after_s=self.config.max_retry_after_s, on_send=on_send, on_response=on_response,
-                label=f"Kalshi {method} {rel}")
+                label=f"Kalshi {method} {rel}", retry_unanswered=not creates)
         except TransportFailure as exc:
             raise KalshiTransportError(
-                f"Kalshi {method} {rel}: no response after {attempts} attempts ({exc.last_exc!r})") from exc
+                f"Kalshi {method} {rel}: no response after {exc.attempts} attempt(s) ({exc.last_exc!r})") from exc
         resp = _Resp(r.status, r.body, r.headers)
         if resp.status == 401:
             self._raise_auth(resp, method, path)
@@ -482,6 +620,14 @@ class KalshiGateway:
         series = await self._cached(self._series, series_ticker, lambda: self._get(
             C.PATH_SERIES.format(series_ticker=series_ticker), SeriesEnvelope, auth=False))
         s = series.series
+        e = ev.event
+        fee_type, fee_multiplier, fee_source = s.fee_type, s.fee_multiplier, "series"
+        if e.fee_type_override is not None or e.fee_multiplier_override is not None:
+            # Event-level override (EventData.fee_type_override / fee_multiplier_override): it takes
+            # precedence over the series for this event's markets.
+            fee_type = e.fee_type_override if e.fee_type_override is not None else fee_type
+            fee_multiplier = e.fee_multiplier_override if e.fee_multiplier_override is not None else fee_multiplier
+            fee_source = "event"
         structure = m.price_level_structure or ("linear_cent" if (m.tick_size or 1) == 1 else "")
         ranges = tuple(C.PriceRange(Decimal(r.start), Decimal(r.end), Decimal(r.step)) for r in (m.price_ranges or ()))
         meta = MarketMeta(
@@ -489,12 +635,44 @@ class KalshiGateway:
             subtitle=m.subtitle, yes_sub_title=m.yes_sub_title, no_sub_title=m.no_sub_title, status=m.status,
             close_time=m.close_time, close_time_ns=parse_time_ns(m.close_time), rules_primary=m.rules_primary,
             rules_secondary=m.rules_secondary, price_level_structure=structure, price_ranges=ranges,
-            fractional_trading_enabled=bool(m.fractional_trading_enabled), fee_type=s.fee_type,
-            fee_multiplier=s.fee_multiplier, series_title=s.title, category=s.category,
+            fee_type=fee_type, fee_multiplier=fee_multiplier, fee_source=fee_source, series_title=s.title, category=s.category,
             settlement_sources=tuple(x.name for x in (s.settlement_sources or ())), event_title=ev.event.title,
             mutually_exclusive=ev.event.mutually_exclusive)
         self._meta[ticker] = (time.monotonic(), meta)
         return meta
+
+    def on_event_fee_update(self, event_ticker: str, fee_type: str | None, fee_multiplier: Decimal | None) -> int:
+        """An ``event_fee_update`` (market_lifecycle_v2): the event's fee override was set or cleared.
+        Cached markets of the event take it at once (so an unmodelled fee type stops orders now, not
+        after the metadata TTL); the cached event is dropped so the next read takes the venue's view.
+        Returns how many cached markets changed."""
+        self._events.pop(event_ticker, None)
+        changed = 0
+        for ticker, (t, meta) in list(self._meta.items()):
+            if meta.event_ticker != event_ticker:
+                continue
+            if fee_type is None and fee_multiplier is None:  # cleared: back to the series, when we have it
+                hit = self._series.get(meta.series_ticker)
+                if hit is None:
+                    del self._meta[ticker]
+                    changed += 1
+                    continue
+                s = hit[1].series
+                new = msgspec.structs.replace(meta, fee_type=s.fee_type, fee_multiplier=s.fee_multiplier,
+                                              fee_source="series")
+            else:
+                new = msgspec.structs.replace(meta, fee_type=fee_type if fee_type is not None else meta.fee_type,
+                                              fee_multiplier=fee_multiplier if fee_multiplier is not None
+                                              else meta.fee_multiplier, fee_source="event")
+            self._meta[ticker] = (t, new)
+            changed += 1
+            if new.fee_problem:
+                log.error("Kalshi %s: %s; orders for it are refused", ticker, new.fee_problem)
+        return changed
+
+    def forget_market(self, ticker: str) -> None:
+        """Drop cached metadata of one market (its price grid or metadata changed)."""
+        self._meta.pop(ticker, None)
 
     async def instruments(self, ticker: str) -> tuple[Instrument, Instrument]:
         return (await self.market(ticker)).instruments()
@@ -506,7 +684,7 @@ class KalshiGateway:
         conv = lambda lv: sorted(((units_to_price(p), lots_to_count(q)) for p, q in lv if q), reverse=True)  # noqa: E731
         return conv(yes), conv(no)
 
-    # --- orders -----------------------------------------------------------------------------
+    # --- orders ---------------------------------------------------------------------------
 
     def _remember(self, coid: str, oid: str) -> None:
         if coid and oid:
@@ -517,31 +695,104 @@ class KalshiGateway:
         return self._oid_to_coid.get(order_id, "")
 
     def order_size(self, client_order_id: str) -> Decimal | None:
-        """The count this gateway sent for ``client_order_id`` (None when it did not send it)."""
-        body = self._bodies.get(client_order_id)
-        return Decimal(body["count_fp"]) if body is not None else None
+        """The count this gateway sent (or prepared) for ``client_order_id`` (None when it did not)."""
+        prep = self._prepared.get(client_order_id)
+        return Decimal(prep.body["count"]) if prep is not None else None
+
+    def intent_of(self, client_order_id: str = "", order_id: str = "") -> tuple[str, str] | None:
+        """(contract, buy|sell) of one of our orders, when we prepared it (or restored it)."""
+        coid = client_order_id or self._oid_to_coid.get(order_id, "")
+        prep = self._prepared.get(coid) if coid else None
+        return (prep.side, prep.action) if prep is not None else None
+
+    def fill_with_intent(self, fill: ParsedFill, client_order_id: str = "") -> ParsedFill:
+        """``fill`` booked on the contract and direction of the order we sent (a sale of YES and a
+        purchase of NO are both ``outcome_side=no`` at the venue). Fills of orders we do not know
+        keep the parser's default (the deprecated fields when sent, else a BUY of the outcome)."""
+        intent = self.intent_of(client_order_id or fill.client_order_id, fill.order_id)
+        if intent is None:
+            return fill
+        return fill.with_intent(*intent)
+
+    def _state_of(self, wire: OrderWire, client_order_id: str = "") -> OrderState:
+        return order_state(wire, self.intent_of(wire.client_order_id or client_order_id, wire.order_id))
+
+    # --- idempotency interface (the engine journals what prepare returns before submit) ----
+
+    async def prepare(self, request: OrderRequest) -> str:
+        """Build the exact V2 body for ``request``, remember it under its client order id and
+        return it as JSON text (see :meth:`Prepared.text`). Idempotent per client order id: the
+        same request gives the same text; a different request under a used id is a ValueError, as
+        is any request that cannot be sent (the message names the problem)."""
+        ticker, side = split_symbol(request)
+        body = order_body(request, await self._meta_for(ticker))
+        prep = Prepared(body=body, side=side, action="buy" if request.side is Side.BUY else "sell")
+        old = self._prepared.get(request.client_order_id)
+        if old is not None:
+            if old != prep:
+                raise ValueError(f"client_order_id {request.client_order_id} was prepared for a different order "
+                                 f"({old.action} {old.side} {old.body['count']} @ YES {old.body['price']})")
+            return old.text()
+        self._prepared[request.client_order_id] = prep
+        return prep.text()
+
+    def restore(self, client_order_id: str, prepared: str) -> None:
+        """After a restart: remember an order prepared earlier (the text :meth:`prepare` returned,
+        or a bare V2 body) so submit / order_state / cancel for that id use the identical order."""
+        prep = Prepared.from_text(prepared)
+        if prep.client_order_id != client_order_id:
+            raise ValueError(f"prepared order is for client_order_id {prep.client_order_id!r}, "
+                             f"not {client_order_id!r}")
+        self._prepared[client_order_id] = prep
+        self._maybe_sent.add(client_order_id)  # it may have gone out before the restart: look before sending
+
+    # --- submit -----------------------------------------------------------------------------
 
     def _reject(self, request: OrderRequest, reason: str, code: str = "", retryable: bool = False) -> SubmitResult:
         ev = OrderRejected(venue=VENUE, client_order_id=request.client_order_id, reason=reason, code=code,
                            retryable=retryable, correlation_id=request.correlation_id, ts_recv=self.clock.now_ns())
         return SubmitResult(client_order_id=request.client_order_id, events=[ev])
 
-    def _accepted(self, request: OrderRequest, wire: OrderWire, latency_ns: int,
-                  body: dict[str, Any] | None = None) -> SubmitResult:
+    def _ambiguous(self, request: OrderRequest, why: str) -> SubmitResult:
+        """The order may or may not be at the venue: never 'not filled'; ask the venue / hold."""
+        return self._reject(request, f"order state unknown: {why}; do not resend, look it up by client order id",
+                            code="AMBIGUOUS", retryable=True)
+
+    def _accepted(self, request: OrderRequest, wire: OrderWire, latency_ns: int) -> SubmitResult:
+        """Accepted, from the venue's full order record (a lookup after an ambiguous send, a resend)."""
         self._remember(request.client_order_id, wire.order_id)
-        if body is not None:
-            self._bodies[request.client_order_id] = body
         now = self.clock.now_ns()
         events: list[Event] = [OrderAccepted(venue=VENUE, client_order_id=request.client_order_id,
                                              venue_order_id=wire.order_id, correlation_id=request.correlation_id,
                                              ts_venue=parse_time_ns(wire.created_time), ts_recv=now)]
         _, filled, _ = wire.counts()
-        if wire.status == "canceled":  # IOC remainder (or FOK/buy_max_cost that did not fill)
+        if wire.status == "canceled":  # IOC remainder (or FOK that did not fill)
             events.append(OrderCanceled(venue=VENUE, client_order_id=request.client_order_id,
                                         venue_order_id=wire.order_id, filled_quantity=lots_to_count(filled),
                                         reason="unfilled remainder canceled (immediate_or_cancel)",
                                         correlation_id=request.correlation_id, ts_recv=now))
         return SubmitResult(client_order_id=request.client_order_id, events=events, venue_order_id=wire.order_id,
+                            accepted=True, latency_ns=latency_ns)
+
+    def _accepted_v2(self, request: OrderRequest, prep: Prepared, order_id: str, filled_lots: int,
+                     remaining_lots: int, ts_ms: int | None, latency_ns: int) -> SubmitResult:
+        """Accepted, from the flat V2 create answer. An IOC/FOK order is finished when the answer
+        comes: whatever did not fill was canceled (remaining_count may still show it)."""
+        self._remember(request.client_order_id, order_id)
+        now = self.clock.now_ns()
+        events: list[Event] = [OrderAccepted(venue=VENUE, client_order_id=request.client_order_id,
+                                             venue_order_id=order_id, correlation_id=request.correlation_id,
+                                             ts_venue=(ts_ms or 0) * 1_000_000, ts_recv=now)]
+        total = count_lots(prep.body["count"])
+        immediate = prep.body["time_in_force"] in (C.TIME_IN_FORCE["IOC"], C.TIME_IN_FORCE["FOK"])
+        if filled_lots > total:
+            raise ValueError(f"venue reports {filled_lots} lots filled of {total}")
+        if immediate and filled_lots < total:
+            events.append(OrderCanceled(venue=VENUE, client_order_id=request.client_order_id, venue_order_id=order_id,
+                                        filled_quantity=lots_to_count(filled_lots),
+                                        reason=f"unfilled remainder canceled ({prep.body['time_in_force']})",
+                                        correlation_id=request.correlation_id, ts_recv=now))
+        return SubmitResult(client_order_id=request.client_order_id, events=events, venue_order_id=order_id,
                             accepted=True, latency_ns=latency_ns)
 
     async def _meta_for(self, ticker: str) -> MarketMeta | None:
@@ -556,139 +807,224 @@ class KalshiGateway:
             return None
 
     async def submit(self, request: OrderRequest) -> SubmitResult:
+        """Send one order (V2). At most one order ever exists at the venue per client order id:
+        a create that may have been processed is never re-sent blindly; after an ambiguous failure
+        the order is looked up by client order id and only re-sent when the venue says it has no
+        such order. When that cannot be told, the answer is ``OrderRejected(retryable=True,
+        code="AMBIGUOUS")``: unknown, not 'not filled'."""
         try:
-            ticker, _ = split_symbol(request)
-            body = order_body(request, await self._meta_for(ticker))
+            await self.prepare(request)
         except ValueError as exc:
             return self._reject(request, str(exc), code="invalid_order")
+        prep = self._prepared[request.client_order_id]
         known = self._coid_to_oid.get(request.client_order_id)
         if known:
             # A resend of an order the venue already has (a retry after a timeout, a filled IOC sent
             # again): never a second order. Kalshi only refuses a duplicate id while the first is live.
-            return await self._resent(request, body, known)
-        t0 = time.perf_counter_ns()
-        try:
-            resp = await self._request("POST", C.PATH_ORDERS, body=body, write=True)
-        except ClockSkewError as exc:
-            return self._reject(request, str(exc), code="clock_skew")
-        except KalshiAuthError as exc:
-            return self._reject(request, str(exc), code="auth")
-        except KalshiTransportError as exc:
-            return self._reject(request, str(exc), code="transport", retryable=True)
-        latency = time.perf_counter_ns() - t0
-        if resp.status in (200, 201):
-            try:
-                wire = msgspec.json.decode(resp.body, type=OrderEnvelope).order
-                return self._accepted(request, wire, latency, body)
-            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-                # Sent and answered, but the answer is unreadable: recovery must look it up
-                # (order_state by client order id) before anything is re-sent.
-                return self._reject(request, f"unreadable create-order response: {exc}", code="bad_response",
-                                    retryable=True)
-        err = error_of(resp.body)
-        if resp.status == 409 and err.code == "order_already_exists":
-            # A retry of an order that did reach the venue: find it and report it as accepted -
-            # unless the id was used for a different order (a caller bug: say so, never merge them).
-            state = await self._lookup_wire(request.client_order_id)
-            if state is not None:
-                if _same_order(body, state):
-                    return self._accepted(request, state, latency, body)
-                return self._reject(request, f"client_order_id {request.client_order_id} is already used by "
-                                             f"order {state.order_id} ({state.ticker} {state.side} {state.action})",
-                                    code="duplicate_client_order_id")
-        return self._reject(request, f"{err.message or err.code}" + (f": {err.details}" if err.details else ""),
-                            code=err.code or str(resp.status), retryable=resp.status == 429 or resp.status >= 500)
+            return await self._resent(request, prep, known)
+        return await self._create(request, prep)
 
-    async def _resent(self, request: OrderRequest, body: dict[str, Any], order_id: str) -> SubmitResult:
+    async def _create(self, request: OrderRequest, prep: Prepared) -> SubmitResult:
+        coid = request.client_order_id
+        t0 = time.perf_counter_ns()
+        since_s = self._since_s()
+        if coid in self._maybe_sent:
+            # Sent before (by this process, or before a restart: restored), with no answer that
+            # named the order: the venue may have it (an IOC that already finished no longer blocks
+            # the id). Look before sending: found -> that order; absent -> send; unknown -> hold.
+            try:
+                wire = await self._lookup_wire(coid, sure=True, since_s=since_s)
+            except (OrderStateUnknown, KalshiApiError, KalshiTransportError, KalshiAuthError,
+                    msgspec.DecodeError, msgspec.ValidationError) as exc:
+                return self._ambiguous(request, f"it may have been sent before and the lookup failed ({exc})")
+            if wire is not None:
+                if _same_order(prep, wire):
+                    return self._accepted(request, wire, time.perf_counter_ns() - t0)
+                return self._reject(request, f"client_order_id {coid} is already used by order {wire.order_id}",
+                                    code="duplicate_client_order_id")
+        self._maybe_sent.add(coid)
+        why = ""
+        attempts = max(1, self.config.max_attempts)
+        for attempt in range(attempts):
+            try:
+                resp = await self._request("POST", C.PATH_V2_ORDERS, raw=prep.wire(), write=True, creates=True)
+            except ClockSkewError as exc:
+                return self._reject(request, str(exc), code="clock_skew")
+            except KalshiAuthError as exc:
+                return self._reject(request, str(exc), code="auth")
+            except KalshiTransportError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, TransportFailure) and isinstance(cause.last_exc, aiohttp.ClientConnectorError):
+                    # Every attempt failed to even connect (a create is only retried for that): the
+                    # request never left this host, so the venue cannot have it.
+                    return self._reject(request, f"not sent: could not connect to the venue ({exc})",
+                                        code="unavailable", retryable=True)
+                why = f"no answer to the create request ({exc})"
+            else:
+                latency = time.perf_counter_ns() - t0
+                if resp.status in (200, 201):
+                    try:
+                        r = msgspec.json.decode(resp.body, type=CreateOrderV2Response)
+                        return self._accepted_v2(request, prep, r.order_id, r.filled_lots(), r.remaining_lots(),
+                                                 r.ts_ms, latency)
+                    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                        why = f"unreadable create-order answer (HTTP {resp.status}: {exc})"
+                elif resp.status >= 500:
+                    why = f"HTTP {resp.status} from the create request"
+                else:
+                    err = error_of(resp.body)
+                    if resp.status == 409 and err.code == "order_already_exists":
+                        return await self._already_exists(request, prep, latency, since_s)
+                    return self._reject(request, f"{err.message or err.code}" + (f": {err.details}" if err.details else ""),
+                                        code=err.code or str(resp.status), retryable=resp.status == 429)
+            # Ambiguous: the venue may have the order. Ask before anything is sent again.
+            log.warning("Kalshi create %s ambiguous (%s): looking it up before any resend", coid, why)
+            await asyncio.sleep(self.config.ambiguous_settle_s)
+            try:
+                wire = await self._lookup_wire(coid, sure=True, since_s=since_s)
+            except (OrderStateUnknown, KalshiApiError, KalshiTransportError, KalshiAuthError,
+                    msgspec.DecodeError, msgspec.ValidationError) as exc:
+                return self._ambiguous(request, f"{why}, and the lookup by client order id failed ({exc})")
+            if wire is not None:
+                if _same_order(prep, wire):
+                    return self._accepted(request, wire, time.perf_counter_ns() - t0)
+                return self._reject(request, f"client_order_id {coid} is already used by order {wire.order_id}",
+                                    code="duplicate_client_order_id")
+            if attempt + 1 < attempts:
+                log.warning("Kalshi create %s: the venue has no such order; sending it again (%d/%d)",
+                            coid, attempt + 2, attempts)
+        # Every attempt failed, and after each the venue said it had no such order: not placed.
+        return self._reject(request, f"not placed: {why} on each of {attempts} attempt(s); the venue has no order "
+                                     f"with client_order_id {coid}", code="unavailable", retryable=True)
+
+    def _since_s(self) -> int | None:
+        w = self.config.lookup_window_s
+        return max(0, self.clock.now_ns() // 1_000_000_000 - w) if w > 0 else None
+
+    async def _already_exists(self, request: OrderRequest, prep: Prepared, latency: int, since_s: int | None) -> SubmitResult:
+        """409 order_already_exists: a retry of an order that did reach the venue (find it and
+        report it as accepted) - unless the id is used by a different order (say so, never merge)."""
+        coid = request.client_order_id
+        try:
+            wire = await self._lookup_wire(coid, sure=True, since_s=since_s)
+        except (OrderStateUnknown, KalshiApiError, KalshiTransportError, KalshiAuthError,
+                msgspec.DecodeError, msgspec.ValidationError) as exc:
+            return self._ambiguous(request, f"the venue says {coid} exists but it could not be read ({exc})")
+        if wire is not None and _same_order(prep, wire):
+            return self._accepted(request, wire, latency)
+        what = f"order {wire.order_id}" if wire is not None else "an order we cannot see"
+        return self._reject(request, f"client_order_id {coid} is already used by {what}",
+                            code="duplicate_client_order_id")
+
+    async def _resent(self, request: OrderRequest, prep: Prepared, order_id: str) -> SubmitResult:
         """The answer to a second submit of a client order id the venue already has."""
-        sent = self._bodies.get(request.client_order_id)
-        if sent is not None and sent != body:
-            return self._reject(request, f"client_order_id {request.client_order_id} is already used by order "
-                                         f"{order_id} with different terms", code="duplicate_client_order_id")
         try:
             wire = await self.get_order(order_id)
         except (KalshiApiError, KalshiTransportError, KalshiAuthError, msgspec.DecodeError,
                 msgspec.ValidationError) as exc:
-            if sent is not None:  # we sent exactly this and the venue took it: it is accepted
-                return SubmitResult(client_order_id=request.client_order_id, venue_order_id=order_id, accepted=True,
-                                    events=[OrderAccepted(venue=VENUE, client_order_id=request.client_order_id,
-                                                          venue_order_id=order_id,
-                                                          correlation_id=request.correlation_id,
-                                                          ts_recv=self.clock.now_ns())])
-            return self._reject(request, f"client_order_id {request.client_order_id} names order {order_id}, which "
-                                         f"could not be read back to compare: {exc}", code="transport", retryable=True)
-        if wire is not None and _same_order(body, wire):
+            # we sent exactly this (prepare refused anything else) and the venue took it
+            return SubmitResult(client_order_id=request.client_order_id, venue_order_id=order_id, accepted=True,
+                                events=[OrderAccepted(venue=VENUE, client_order_id=request.client_order_id,
+                                                      venue_order_id=order_id, correlation_id=request.correlation_id,
+                                                      ts_recv=self.clock.now_ns())])
+        if wire is not None and _same_order(prep, wire):
             return self._accepted(request, wire, 0)
-        what = f"order {order_id}" + (f" ({wire.ticker} {wire.side} {wire.action})" if wire is not None else "")
+        what = f"order {order_id}" + (f" ({wire.ticker} {wire.book_side})" if wire is not None else "")
         return self._reject(request, f"client_order_id {request.client_order_id} is already used by {what}",
                             code="duplicate_client_order_id")
 
     async def submit_many(self, requests: list[OrderRequest]) -> list[SubmitResult]:
-        """Batched create (up to 20 per request); results in the order of ``requests``."""
+        """Batched create (V2, up to 20 per request); results in the order of ``requests``. A batch
+        that may have been processed is never re-sent: each of its orders is looked up instead."""
         results: dict[int, SubmitResult] = {}
-        bodies: list[tuple[int, dict]] = []
+        preps: list[tuple[int, Prepared]] = []
         for i, req in enumerate(requests):
             try:
-                ticker, _ = split_symbol(req)
-                body = order_body(req, await self._meta_for(ticker))
+                await self.prepare(req)
             except ValueError as exc:
                 results[i] = self._reject(req, str(exc), code="invalid_order")
                 continue
+            prep = self._prepared[req.client_order_id]
             known = self._coid_to_oid.get(req.client_order_id)
             if known:
-                results[i] = await self._resent(req, body, known)
+                results[i] = await self._resent(req, prep, known)
+            elif req.client_order_id in self._maybe_sent:
+                results[i] = await self._create(req, prep)  # looks it up first, sends alone if absent
             else:
-                bodies.append((i, body))
-        for start in range(0, len(bodies), C.MAX_BATCH_ORDERS):
-            chunk = bodies[start:start + C.MAX_BATCH_ORDERS]
+                self._maybe_sent.add(req.client_order_id)
+                preps.append((i, prep))
+        since_s = self._since_s()
+        for start in range(0, len(preps), C.MAX_BATCH_ORDERS):
+            chunk = preps[start:start + C.MAX_BATCH_ORDERS]
             t0 = time.perf_counter_ns()
+            payload = json.dumps({"orders": [p.body for _, p in chunk]}, sort_keys=True,
+                                 separators=(",", ":")).encode()
+            why = ""
             try:
-                resp = await self._request("POST", C.PATH_BATCH_ORDERS, body={"orders": [b for _, b in chunk]},
-                                           write=True)
+                resp = await self._request("POST", C.PATH_V2_BATCH_ORDERS, raw=payload, write=True, creates=True)
             except ClockSkewError as exc:
                 for i, _ in chunk:
                     results[i] = self._reject(requests[i], str(exc), code="clock_skew")
                 continue
-            except (KalshiAuthError, KalshiTransportError) as exc:
+            except KalshiAuthError as exc:
                 for i, _ in chunk:
-                    results[i] = self._reject(requests[i], str(exc), code="transport",
-                                              retryable=isinstance(exc, KalshiTransportError))
+                    results[i] = self._reject(requests[i], str(exc), code="auth")
                 continue
-            latency = time.perf_counter_ns() - t0
-            if resp.status not in (200, 201):
-                err = error_of(resp.body)
-                for i, _ in chunk:
-                    results[i] = self._reject(requests[i], err.message or err.code, code=err.code,
-                                              retryable=resp.status == 429 or resp.status >= 500)
-                continue
-            try:
-                env = msgspec.json.decode(resp.body, type=BatchCreateEnvelope)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                for i, _ in chunk:
-                    results[i] = self._reject(requests[i], f"unreadable batch response: {exc}", code="bad_response",
-                                              retryable=True)
-                continue
-            if len(env.orders) != len(chunk):
-                for i, _ in chunk:
-                    results[i] = self._reject(requests[i], "batch response has the wrong number of items",
-                                              code="bad_response", retryable=True)
-                continue
-            for (i, _), item in zip(chunk, env.orders):
-                if item.order is not None and item.error is None:
+            except KalshiTransportError as exc:
+                why = f"no answer to the batch create ({exc})"
+            else:
+                latency = time.perf_counter_ns() - t0
+                if resp.status in (200, 201):
                     try:
-                        results[i] = self._accepted(requests[i], item.order, latency, dict(chunk)[i])
-                    except ValueError as exc:
-                        results[i] = self._reject(requests[i], f"unreadable order in the batch response: {exc}",
-                                                  code="bad_response", retryable=True)
-                elif item.error is not None and item.error.code == "order_already_exists" and (
-                        (found := await self._lookup_wire(requests[i].client_order_id)) is not None
-                        and _same_order(dict(chunk)[i], found)):
-                    results[i] = self._accepted(requests[i], found, latency)  # a retried batch: it is there
+                        env = msgspec.json.decode(resp.body, type=BatchCreateV2Envelope)
+                        if len(env.orders) != len(chunk):
+                            raise ValueError("batch answer has the wrong number of items")
+                    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                        why = f"unreadable batch create answer ({exc})"
+                    else:
+                        for (i, prep), item in zip(chunk, env.orders):
+                            results[i] = await self._batch_item(requests[i], prep, item, latency, since_s)
+                        continue
+                elif resp.status >= 500:
+                    why = f"HTTP {resp.status} from the batch create"
                 else:
-                    e = item.error or ErrorBody(code="unknown", message="no order and no error")
-                    results[i] = self._reject(requests[i], e.message + (f": {e.details}" if e.details else ""),
-                                              code=e.code)
+                    err = error_of(resp.body)
+                    for i, _ in chunk:
+                        results[i] = self._reject(requests[i], err.message or err.code, code=err.code or str(resp.status),
+                                                  retryable=resp.status == 429)
+                    continue
+            # ambiguous batch: each order is looked up, none is re-sent here
+            await asyncio.sleep(self.config.ambiguous_settle_s)
+            for i, prep in chunk:
+                results[i] = await self._resolve_ambiguous(requests[i], prep, why, since_s)
         return [results[i] for i in range(len(requests))]
+
+    async def _batch_item(self, request: OrderRequest, prep: Prepared, item: BatchCreateV2Item, latency: int,
+                          since_s: int | None) -> SubmitResult:
+        if item.error is None and item.order_id:
+            try:
+                return self._accepted_v2(request, prep, item.order_id, count_lots(item.fill_count or "0"),
+                                         count_lots(item.remaining_count or "0"), item.ts_ms, latency)
+            except ValueError as exc:
+                return self._ambiguous(request, f"unreadable item in the batch answer ({exc})")
+        e = item.error or ErrorBody(code="unknown", message="no order and no error")
+        if e.code == "order_already_exists":
+            return await self._already_exists(request, prep, latency, since_s)
+        return self._reject(request, e.message + (f": {e.details}" if e.details else ""), code=e.code)
+
+    async def _resolve_ambiguous(self, request: OrderRequest, prep: Prepared, why: str, since_s: int | None) -> SubmitResult:
+        try:
+            wire = await self._lookup_wire(request.client_order_id, sure=True, since_s=since_s)
+        except (OrderStateUnknown, KalshiApiError, KalshiTransportError, KalshiAuthError,
+                msgspec.DecodeError, msgspec.ValidationError) as exc:
+            return self._ambiguous(request, f"{why}, and the lookup by client order id failed ({exc})")
+        if wire is None:
+            return self._reject(request, f"not placed: {why}; the venue has no order with client_order_id "
+                                         f"{request.client_order_id}", code="unavailable", retryable=True)
+        if _same_order(prep, wire):
+            return self._accepted(request, wire, 0)
+        return self._reject(request, f"client_order_id {request.client_order_id} is already used by order "
+                                     f"{wire.order_id}", code="duplicate_client_order_id")
 
     async def _order_id(self, client_order_id: str, venue_order_id: str) -> str | None:
         if venue_order_id:
@@ -706,34 +1042,51 @@ class KalshiGateway:
             if oid is None:
                 return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id,
                                             reason="order not found at the venue", ts_recv=now())]
-            resp = await self._request("DELETE", C.PATH_ORDER.format(order_id=oid), write=True)
-        except (KalshiAuthError, KalshiTransportError, KalshiApiError) as exc:
+            resp = await self._request("DELETE", C.PATH_V2_ORDER.format(order_id=oid), write=True)
+        except (KalshiAuthError, KalshiTransportError, KalshiApiError, OrderStateUnknown,
+                msgspec.DecodeError, msgspec.ValidationError) as exc:
             return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id, reason=str(exc), ts_recv=now())]
         if resp.status == 200:
             try:
-                env = msgspec.json.decode(resp.body, type=CancelEnvelope)
-                _, filled, _ = env.order.counts()
+                r = msgspec.json.decode(resp.body, type=CancelOrderV2Response)
+                count_lots(r.reduced_by)
             except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
                 return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id,
                                             reason=f"unreadable cancel response (state unknown, look it up): {exc}",
                                             ts_recv=now())]
-            self._remember(env.order.client_order_id or client_order_id, oid)
-            return [OrderCanceled(venue=VENUE, client_order_id=env.order.client_order_id or client_order_id,
-                                  venue_order_id=oid, filled_quantity=lots_to_count(filled), reason="canceled",
-                                  ts_recv=now())]
+            coid = r.client_order_id or client_order_id or self.client_order_id_of(oid)
+            self._remember(coid, oid)
+            return [OrderCanceled(venue=VENUE, client_order_id=coid, venue_order_id=oid,
+                                  filled_quantity=await self._filled_after_cancel(oid, coid), reason="canceled",
+                                  ts_venue=r.ts_ms * 1_000_000, ts_recv=now())]
         err = error_of(resp.body)
         return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id,
                                     reason=f"{err.code}: {err.message}" + (f" ({err.details})" if err.details else ""),
                                     ts_recv=now())]
 
+    async def _filled_after_cancel(self, order_id: str, coid: str) -> Decimal | None:
+        """The V2 cancel answer says how much was canceled (reduced_by), not how much filled: read
+        the order back for its fill count (None when it cannot be read: unknown, not zero)."""
+        try:
+            wire = await self.get_order(order_id)
+        except (KalshiApiError, KalshiTransportError, KalshiAuthError, msgspec.DecodeError,
+                msgspec.ValidationError) as exc:
+            log.warning("Kalshi: filled quantity of canceled order %s (%s) unknown: %r", order_id, coid, exc)
+            return None
+        if wire is None:
+            return None
+        _, filled, _ = wire.counts()
+        return lots_to_count(filled)
+
     async def cancel_many(self, order_ids: list[str]) -> list[Event]:
-        """Batched cancel (up to 20 per request) by venue order id."""
+        """Batched cancel (V2, up to 20 per request) by venue order id."""
         out: list[Event] = []
         now = self.clock.now_ns
         for start in range(0, len(order_ids), C.MAX_BATCH_ORDERS):
             chunk = order_ids[start:start + C.MAX_BATCH_ORDERS]
             try:
-                resp = await self._request("DELETE", C.PATH_BATCH_ORDERS, body={"ids": chunk}, write=True)
+                resp = await self._request("DELETE", C.PATH_V2_BATCH_ORDERS,
+                                           body={"orders": [{"order_id": o} for o in chunk]}, write=True)
             except (KalshiAuthError, KalshiTransportError) as exc:
                 out.extend(OrderCancelRejected(venue=VENUE, client_order_id=self.client_order_id_of(o), reason=str(exc),
                                                ts_recv=now()) for o in chunk)
@@ -744,21 +1097,22 @@ class KalshiGateway:
                                                reason=f"{err.code}: {err.message}", ts_recv=now()) for o in chunk)
                 continue
             try:
-                env = msgspec.json.decode(resp.body, type=BatchCancelEnvelope)
+                env = msgspec.json.decode(resp.body, type=BatchCancelV2Envelope)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 out.extend(OrderCancelRejected(venue=VENUE, client_order_id=self.client_order_id_of(o),
                                                reason=f"unreadable batch cancel response: {exc}", ts_recv=now())
                            for o in chunk)
                 continue
             for item in env.orders:
-                if item.order is not None and item.error is None:
-                    _, filled, _ = item.order.counts()
-                    coid = item.order.client_order_id or self.client_order_id_of(item.order_id)
+                coid = item.client_order_id or self.client_order_id_of(item.order_id)
+                if item.error is None:
+                    self._remember(coid, item.order_id)
                     out.append(OrderCanceled(venue=VENUE, client_order_id=coid, venue_order_id=item.order_id,
-                                             filled_quantity=lots_to_count(filled), reason="canceled", ts_recv=now()))
+                                             filled_quantity=await self._filled_after_cancel(item.order_id, coid),
+                                             reason="canceled", ts_recv=now()))
                 else:
-                    e = item.error or ErrorBody()
-                    out.append(OrderCancelRejected(venue=VENUE, client_order_id=self.client_order_id_of(item.order_id),
+                    e = item.error
+                    out.append(OrderCancelRejected(venue=VENUE, client_order_id=coid,
                                                    reason=f"{e.code}: {e.message}", ts_recv=now()))
         return out
 
@@ -778,7 +1132,7 @@ class KalshiGateway:
         wires = await self.orders(status="resting")
         for w in wires:
             self._remember(w.client_order_id or "", w.order_id)
-        return [order_state(w) for w in wires]
+        return [self._state_of(w) for w in wires]
 
     async def get_order(self, order_id: str) -> OrderWire | None:
         resp = await self._request("GET", C.PATH_ORDER.format(order_id=order_id))
@@ -788,7 +1142,7 @@ class KalshiGateway:
             raise KalshiApiError(resp.status, error_of(resp.body), "GET", C.PATH_ORDER)
         return msgspec.json.decode(resp.body, type=OrderEnvelope).order
 
-    async def _lookup_wire(self, client_order_id: str, *, sure: bool = False) -> OrderWire | None:
+    async def _lookup_wire(self, client_order_id: str, *, sure: bool = False, since_s: int | None = None) -> OrderWire | None:
         """Find an order by client order id: the cache, else the venue's order list (newest first).
         Kalshi has no lookup by client order id, so recovery scans up to ``order_lookup_pages``.
         With ``sure``, a scan that stopped at the page limit (more pages left) raises
@@ -799,6 +1153,8 @@ class KalshiGateway:
         cursor = ""
         for _ in range(self.config.order_lookup_pages):
             params: dict[str, Any] = {"limit": 200}
+            if since_s is not None:
+                params["min_ts"] = since_s  # orders created since: a short, complete scan
             if cursor:
                 params["cursor"] = cursor
             page = await self._get(C.PATH_ORDERS, OrdersPage, params)
@@ -832,7 +1188,11 @@ class KalshiGateway:
         if wire is None:
             return None
         self._remember(wire.client_order_id or client_order_id, wire.order_id)
-        return order_state(wire)
+        try:
+            return self._state_of(wire, client_order_id)
+        except ValueError as exc:
+            raise OrderStateUnknown(VENUE.value, venue_order_id or client_order_id,
+                                    f"unreadable order record: {exc}") from exc
 
     # --- fills, balance, positions ----------------------------------------------------------
 
@@ -847,7 +1207,7 @@ class KalshiGateway:
         if order_id:
             params["order_id"] = order_id
         wires = await self._pages(C.PATH_FILLS, FillsPage, "fills", params)
-        out = [w.parsed() for w in wires]
+        out = [self.fill_with_intent(w.parsed()) for w in wires]
         out.sort(key=lambda f: (f.ts_ns, f.trade_id))
         return out
 
@@ -868,7 +1228,11 @@ class KalshiGateway:
         # min_ts has 1 s resolution: ask from the second that contains ts_ns (callers dedupe).
         fills = await self.fills(min_ts_s=ts_ns // 1_000_000_000)
         now = self.clock.now_ns()
-        return [f.to_event(await self.resolve_client_order_id(f), ts_recv=now) for f in fills]
+        out = []
+        for f in fills:
+            coid = await self.resolve_client_order_id(f)
+            out.append(self.fill_with_intent(f, coid).to_event(coid, ts_recv=now))
+        return out
 
     async def balances(self) -> list[Balance]:
         b = await self._get(C.PATH_BALANCE, BalanceWire)

@@ -7,6 +7,17 @@ the fixed-point field wins, the legacy integer is the fallback, and when both ar
 must agree to within the legacy unit (the integer is a whole-cent / whole-contract view of a finer
 value; anything further apart is a message contradicting itself: malformed, not guessed about).
 
+Direction (docs.kalshi.com "Order direction (outcome_side and book_side)", checked 2026-12-04):
+orders and fills carry ``outcome_side`` (yes|no: the outcome the user is now long) and ``book_side``
+(bid|ask; bid = yes, ask = no, always); public trades carry ``taker_outcome_side`` /
+``taker_book_side``. The legacy ``side``/``action`` (and WS ``purchased_side``, ``is_yes``, trades'
+``taker_side``) are deprecated and optional here: when present they must agree with the new
+fields. buy-yes and sell-no both give ``outcome_side=yes``; buy-no and sell-yes give ``no``, so
+the new fields do not say which of the two an order was: the gateway knows (it built the order)
+and passes that intent in; without it a fill/order is read as a BUY of its outcome (the same
+exposure, since Kalshi nets YES against NO in one position). Prices: ``yes_price_dollars`` is the
+YES-book price; the NO price is $1 minus it.
+
 Inside, prices are integer units of $0.0001 (``PRICE_ONE_UNITS`` = $1) and counts integer lots of
 0.01 contract; Decimal only at the boundary. Nothing goes through float.
 """
@@ -236,7 +247,13 @@ class WsBody(msgspec.Struct, kw_only=True):
     no_price: int | None = None
     count_fp: str | None = None
     count: int | None = None
-    taker_side: str | None = None
+    taker_side: str | None = None  # deprecated (trades): taker_outcome_side / taker_book_side
+    taker_outcome_side: str | None = None
+    taker_book_side: str | None = None
+    outcome_side: str | None = None
+    book_side: str | None = None
+    is_yes: bool | None = None  # deprecated (user_order)
+    no_price_fixed: str | None = None
     is_taker: bool | None = None
     action: str | None = None
     fee_cost: str | None = None
@@ -255,6 +272,11 @@ class WsBody(msgspec.Struct, kw_only=True):
     # ticker
     yes_bid_dollars: str | None = None
     yes_ask_dollars: str | None = None
+    # market_lifecycle_v2: market_lifecycle_v2 (event_type) and event_fee_update
+    event_type: str | None = None
+    event_ticker: str | None = None
+    fee_type_override: str | None = None
+    fee_multiplier_override: Decimal | None = None
     # control: subscribed / error
     channel: str | None = None
     sid: int | None = None
@@ -353,13 +375,74 @@ def delta_of(body: WsBody) -> tuple[bool, int, int]:
 # --- fills ------------------------------------------------------------------------------------
 
 
+_LEGACY_OUTCOME = {("yes", "buy"): "yes", ("no", "sell"): "yes", ("no", "buy"): "no", ("yes", "sell"): "no"}
+BOOK_OF_OUTCOME = {"yes": "bid", "no": "ask"}
+OUTCOME_OF_BOOK = {"bid": "yes", "ask": "no"}
+
+
+def legacy_outcome(side: str, action: str) -> str:
+    """The ``outcome_side`` of a legacy (side, action) pair: buy-yes/sell-no -> yes; buy-no/sell-yes -> no."""
+    try:
+        return _LEGACY_OUTCOME[(side, action)]
+    except KeyError:
+        raise ValueError(f"side/action must be yes|no / buy|sell, got {side!r}/{action!r}") from None
+
+
+def outcome_of(outcome_side: str | None, book_side: str | None, side: str | None = None, action: str | None = None,
+               what: str = "order") -> str:
+    """The outcome (yes|no) a message positions its owner for: ``outcome_side``, else ``book_side``,
+    else the deprecated ``side``/``action``. Fields that are present must agree."""
+    out: str | None = None
+    if outcome_side is not None:
+        if outcome_side not in ("yes", "no"):
+            raise ValueError(f"{what}: outcome_side must be yes/no, got {outcome_side!r}")
+        out = outcome_side
+    if book_side is not None:
+        b = OUTCOME_OF_BOOK.get(book_side)
+        if b is None:
+            raise ValueError(f"{what}: book_side must be bid/ask, got {book_side!r}")
+        if out is not None and b != out:
+            raise ValueError(f"{what}: outcome_side {outcome_side!r} and book_side {book_side!r} disagree")
+        out = b
+    if side is not None or action is not None:
+        if side is not None and action is not None:
+            legacy = legacy_outcome(side, action)
+            if out is not None and legacy != out:
+                raise ValueError(f"{what}: deprecated side/action {side}/{action} contradict outcome {out!r}")
+            out = out or legacy
+        elif out is None:
+            raise ValueError(f"{what}: only one of the deprecated side/action and no outcome_side/book_side")
+    if out is None:
+        raise ValueError(f"{what}: no direction (outcome_side / book_side)")
+    return out
+
+
+def default_intent(outcome: str, side: str | None, action: str | None) -> tuple[str, str]:
+    """(side, action) to book a message under when the gateway does not know the order: the
+    deprecated pair when the venue still sends it, else a BUY of the outcome."""
+    if side in ("yes", "no") and action in ("buy", "sell"):
+        return side, action  # type: ignore[return-value]
+    return outcome, "buy"
+
+
+def check_intent(outcome: str, side: str, action: str, what: str) -> tuple[str, str]:
+    """Validate that our (side, action) intent is consistent with the venue's outcome."""
+    if legacy_outcome(side, action) != outcome:
+        raise ValueError(f"{what}: the venue reports outcome_side={outcome!r}, which a {action} of {side} "
+                         f"cannot produce")
+    return side, action
+
+
 class ParsedFill(msgspec.Struct, frozen=True, kw_only=True):
-    """One of our fills, venue-neutral (from the WS ``fill`` channel or REST /portfolio/fills)."""
+    """One of our fills, venue-neutral (from the WS ``fill`` channel or REST /portfolio/fills).
+
+    ``side``/``action`` are the instrument and direction the fill is booked under: our own intent
+    when the gateway supplied it (:meth:`with_intent`), else :func:`default_intent`."""
 
     trade_id: str
     order_id: str
     ticker: str
-    side: str  # yes | no: which contract the order was for
+    side: str  # yes | no: which contract the fill is booked on
     action: str  # buy | sell
     yes_price_units: int
     count_lots: int
@@ -367,6 +450,7 @@ class ParsedFill(msgspec.Struct, frozen=True, kw_only=True):
     fee: Decimal | None
     ts_ns: int
     client_order_id: str = ""
+    outcome_side: str = ""  # what the venue said (yes|no)
 
     @property
     def instrument_id(self) -> str:
@@ -374,13 +458,20 @@ class ParsedFill(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def price(self) -> Decimal:
-        """The fill price in the order's own contract's terms."""
+        """The fill price in the booked contract's terms."""
         u = self.yes_price_units if self.side == "yes" else C.PRICE_ONE_UNITS - self.yes_price_units
         return units_to_price(u)
 
     @property
     def quantity(self) -> Decimal:
         return lots_to_count(self.count_lots)
+
+    def with_intent(self, side: str, action: str) -> "ParsedFill":
+        """This fill booked as our order's (side, action); ValueError when the venue's outcome
+        contradicts it (a fill that cannot be ours as we sent it)."""
+        if self.outcome_side:
+            check_intent(self.outcome_side, side, action, f"fill {self.trade_id}")
+        return msgspec.structs.replace(self, side=side, action=action)
 
     def to_event(self, client_order_id: str = "", ts_recv: int = 0, correlation_id: str = "") -> OrderFilled:
         return OrderFilled(
@@ -392,12 +483,28 @@ class ParsedFill(msgspec.Struct, frozen=True, kw_only=True):
             status=FillStatus.CONFIRMED, ts_venue=self.ts_ns, ts_recv=ts_recv, correlation_id=correlation_id)
 
 
-def _check_side_action(side: str | None, action: str | None, what: str) -> tuple[str, str]:
-    if side not in ("yes", "no"):
-        raise ValueError(f"{what}: side must be yes/no, got {side!r}")
-    if action not in ("buy", "sell"):
-        raise ValueError(f"{what}: action must be buy/sell, got {action!r}")
-    return side, action
+def trade_taker_outcome(body: Any) -> str | None:
+    """The taker's outcome of a public trade: ``taker_outcome_side``, else ``taker_book_side``,
+    else the deprecated ``taker_side``; None when none is given. Present fields must agree."""
+    vals = []
+    t = getattr(body, "taker_outcome_side", None)
+    if t is not None:
+        if t not in ("yes", "no"):
+            raise ValueError(f"trade taker_outcome_side {t!r}")
+        vals.append(t)
+    b = getattr(body, "taker_book_side", None)
+    if b is not None:
+        if b not in OUTCOME_OF_BOOK:
+            raise ValueError(f"trade taker_book_side {b!r}")
+        vals.append(OUTCOME_OF_BOOK[b])
+    legacy = getattr(body, "taker_side", None)
+    if legacy is not None:
+        if legacy not in ("yes", "no"):
+            raise ValueError(f"trade taker_side {legacy!r}")
+        vals.append(legacy)
+    if len(set(vals)) > 1:
+        raise ValueError(f"trade taker sides disagree: {vals}")
+    return vals[0] if vals else None
 
 
 def _yes_units(yes_d: str | None, yes_c: int | None, yes_fixed: str | None, no_d: str | None, no_c: int | None,
@@ -412,7 +519,10 @@ def _yes_units(yes_d: str | None, yes_c: int | None, yes_fixed: str | None, no_d
 
 
 def fill_from_ws(body: WsBody) -> ParsedFill:
-    side, action = _check_side_action(body.side, body.action, "fill")
+    outcome = outcome_of(body.outcome_side, body.book_side, body.side, body.action, "fill")
+    if body.purchased_side is not None and body.purchased_side != outcome:
+        raise ValueError(f"fill: deprecated purchased_side {body.purchased_side!r} contradicts outcome {outcome!r}")
+    side, action = default_intent(outcome, body.side, body.action)
     if not body.trade_id or not body.order_id:
         raise ValueError("fill without trade_id/order_id")
     lots = pick_count(body.count_fp, body.count, "fill count")
@@ -421,9 +531,9 @@ def fill_from_ws(body: WsBody) -> ParsedFill:
     return ParsedFill(
         trade_id=body.trade_id, order_id=body.order_id, ticker=body_ticker(body), side=side, action=action,
         yes_price_units=_yes_units(body.yes_price_dollars, body.yes_price, body.yes_price_fixed, body.no_price_dollars,
-                                   body.no_price, "fill"),
+                                   body.no_price, "fill", body.no_price_fixed),
         count_lots=lots, is_taker=bool(body.is_taker), fee=money(body.fee_cost) if body.fee_cost else None,
-        ts_ns=body_ts_ns(body), client_order_id=body.client_order_id or "")
+        ts_ns=body_ts_ns(body), client_order_id=body.client_order_id or "", outcome_side=outcome)
 
 
 # --- REST -------------------------------------------------------------------------------------
@@ -436,7 +546,13 @@ class ErrorBody(msgspec.Struct, kw_only=True):
 
 
 class ErrorEnvelope(msgspec.Struct, kw_only=True):
-    error: ErrorBody | None = None
+    """Either shape: ``{"error": {code, message, details}}`` or the flat ``ErrorResponse``
+    ``{code, message, details}`` of the V2 routes (official SDK 3.34.0 models/error_response.py)."""
+
+    error: ErrorBody | str | None = None
+    code: str | None = None
+    message: str | None = None
+    details: str | None = None
 
 
 class PriceRangeWire(msgspec.Struct, kw_only=True):
@@ -542,6 +658,10 @@ class EventWire(msgspec.Struct, kw_only=True):
     sub_title: str = ""
     category: str = ""
     mutually_exclusive: bool = False
+    # Event-level fee overrides (official SDK 3.34.0 models/event_data.py): when present they take
+    # precedence over the series' fee_type / fee_multiplier for this event's markets.
+    fee_type_override: str | None = None
+    fee_multiplier_override: Decimal | None = None
 
 
 class EventEnvelope(msgspec.Struct, kw_only=True):
@@ -579,9 +699,11 @@ class OrderbookEnvelope(msgspec.Struct, kw_only=True):
 class OrderWire(msgspec.Struct, kw_only=True):
     order_id: str
     ticker: str
-    side: str
-    action: str
     status: str
+    outcome_side: str | None = None
+    book_side: str | None = None
+    side: str | None = None  # deprecated
+    action: str | None = None  # deprecated
     client_order_id: str | None = None
     type: str | None = None
     yes_price_dollars: str | None = None
@@ -617,6 +739,17 @@ class OrderWire(msgspec.Struct, kw_only=True):
     def yes_units(self) -> int:
         return _yes_units(self.yes_price_dollars, self.yes_price, None, self.no_price_dollars, self.no_price, "order")
 
+    def outcome(self) -> str:
+        return outcome_of(self.outcome_side, self.book_side, self.side, self.action, f"order {self.order_id}")
+
+    def intent(self, known: tuple[str, str] | None = None) -> tuple[str, str]:
+        """(side, action) to report this order under: ``known`` (what we sent) checked against the
+        venue's outcome, else :func:`default_intent`."""
+        out = self.outcome()
+        if known is not None:
+            return check_intent(out, known[0], known[1], f"order {self.order_id}")
+        return default_intent(out, self.side, self.action)
+
     def fees(self) -> Decimal:
         t = pick_money(self.taker_fees_dollars, self.taker_fees, "taker_fees") or Decimal(0)
         m = pick_money(self.maker_fees_dollars, self.maker_fees, "maker_fees") or Decimal(0)
@@ -636,11 +769,12 @@ def order_status(wire: OrderWire, filled_lots: int) -> OrderStatus:
     raise ValueError(f"unknown Kalshi order status {s!r}")
 
 
-def order_state(wire: OrderWire) -> OrderState:
-    """The venue's view of one order as a core OrderState (instrument ``kalshi:T:<side>``)."""
+def order_state(wire: OrderWire, intent: tuple[str, str] | None = None) -> OrderState:
+    """The venue's view of one order as a core OrderState (instrument ``kalshi:T:<side>``);
+    ``intent`` is our (side, action) when we know the order (see :meth:`OrderWire.intent`)."""
     from arbkit.core.enums import TimeInForce
 
-    side, action = _check_side_action(wire.side, wire.action, "order")
+    side, action = wire.intent(intent)
     initial, filled, _ = wire.counts()
     yes = wire.yes_units()
     own = yes if side == "yes" else C.PRICE_ONE_UNITS - yes
@@ -697,10 +831,66 @@ class BatchCancelEnvelope(msgspec.Struct, kw_only=True):
     orders: list[BatchCancelItem]
 
 
+class CreateOrderV2Response(msgspec.Struct, kw_only=True):
+    """POST /portfolio/events/orders answer (flat; official SDK 3.34.0 create_order_v2_response.py)."""
+
+    order_id: str
+    fill_count: str
+    remaining_count: str
+    ts_ms: int
+    client_order_id: str | None = None
+    average_fill_price: str | None = None
+    average_fee_paid: str | None = None
+
+    def filled_lots(self) -> int:
+        return count_lots(self.fill_count)
+
+    def remaining_lots(self) -> int:
+        return count_lots(self.remaining_count)
+
+
+class CancelOrderV2Response(msgspec.Struct, kw_only=True):
+    """DELETE /portfolio/events/orders/{order_id} answer (flat; cancel_order_v2_response.py)."""
+
+    order_id: str
+    reduced_by: str
+    ts_ms: int
+    client_order_id: str | None = None
+
+
+class BatchCreateV2Item(msgspec.Struct, kw_only=True):
+    order_id: str | None = None
+    client_order_id: str | None = None
+    fill_count: str | None = None
+    remaining_count: str | None = None
+    average_fill_price: str | None = None
+    average_fee_paid: str | None = None
+    ts_ms: int | None = None
+    error: ErrorBody | None = None
+
+
+class BatchCreateV2Envelope(msgspec.Struct, kw_only=True):
+    orders: list[BatchCreateV2Item]
+
+
+class BatchCancelV2Item(msgspec.Struct, kw_only=True):
+    order_id: str
+    reduced_by: str = "0.00"
+    client_order_id: str | None = None
+    ts_ms: int | None = None
+    error: ErrorBody | None = None
+
+
+class BatchCancelV2Envelope(msgspec.Struct, kw_only=True):
+    orders: list[BatchCancelV2Item]
+
+
 class FillWire(msgspec.Struct, kw_only=True):
     order_id: str
-    side: str
-    action: str
+    outcome_side: str | None = None
+    book_side: str | None = None
+    side: str | None = None  # deprecated
+    action: str | None = None  # deprecated
     trade_id: str | None = None
     fill_id: str | None = None
     ticker: str | None = None
@@ -720,7 +910,8 @@ class FillWire(msgspec.Struct, kw_only=True):
     client_order_id: str | None = None
 
     def parsed(self) -> ParsedFill:
-        side, action = _check_side_action(self.side, self.action, "fill")
+        outcome = outcome_of(self.outcome_side, self.book_side, self.side, self.action, "fill")
+        side, action = default_intent(outcome, self.side, self.action)
         tid = self.trade_id or self.fill_id
         if not tid:
             raise ValueError("fill without trade_id/fill_id")
@@ -736,7 +927,7 @@ class FillWire(msgspec.Struct, kw_only=True):
             yes_price_units=_yes_units(self.yes_price_dollars, self.yes_price, self.yes_price_fixed,
                                        self.no_price_dollars, self.no_price, "fill", self.no_price_fixed),
             count_lots=lots, is_taker=bool(self.is_taker), fee=money(self.fee_cost) if self.fee_cost else None,
-            ts_ns=ts, client_order_id=self.client_order_id or "")
+            ts_ns=ts, client_order_id=self.client_order_id or "", outcome_side=outcome)
 
 
 class FillsPage(msgspec.Struct, kw_only=True):
@@ -814,9 +1005,14 @@ class TradeWire(msgspec.Struct, kw_only=True):
     no_price: int | None = None
     count_fp: str | None = None
     count: int | None = None
-    taker_side: str | None = None
+    taker_side: str | None = None  # deprecated
+    taker_outcome_side: str | None = None
+    taker_book_side: str | None = None
     created_time: str | None = None
     ts: int | None = None
+
+    def taker_outcome(self) -> str | None:
+        return trade_taker_outcome(self)
 
     def yes_units(self) -> int:
         return _yes_units(self.yes_price_dollars, self.yes_price, None, self.no_price_dollars, self.no_price, "trade")
@@ -859,9 +1055,16 @@ def decode(raw: bytes | str, type_: Any) -> Any:
 
 
 def error_of(raw: bytes) -> ErrorBody:
-    """The ``{"error": {...}}`` body of a refusal (an empty ErrorBody when it is not one)."""
+    """The error of a refusal, nested under ``"error"`` or flat; the code is kept either way (an
+    ErrorBody with only a message when the body is not JSON)."""
     try:
         env = msgspec.json.decode(raw, type=ErrorEnvelope)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return ErrorBody(message=raw[:200].decode("utf-8", "replace"))
-    return env.error or ErrorBody()
+    if isinstance(env.error, ErrorBody) and (env.error.code or env.error.message):
+        return env.error
+    if env.code or env.message:
+        return ErrorBody(code=env.code or "", message=env.message or "", details=env.details or "")
+    if isinstance(env.error, str):
+        return ErrorBody(code=env.error, message=env.message or env.error)
+    return env.error if isinstance(env.error, ErrorBody) else ErrorBody()

@@ -59,6 +59,9 @@ _NS = 1_000_000_000
 class UserStreamConfig:
     ws_url: str = C.WS_URL
     order_updates: bool = True  # also subscribe user_orders
+    # also subscribe market_lifecycle_v2: event fee overrides and price-grid changes reach the
+    # gateway's metadata at once (a gateway is needed for that)
+    lifecycle: bool = True
     ping_interval_s: float = C.HEARTBEAT_S
     ping_timeout_s: float = 20.0
     reconnect_initial_s: float = 0.25
@@ -100,6 +103,9 @@ class KalshiUserStream(SingleLinkStream):
         self.backfilled_fills = 0  # fills that only the REST backfill delivered
         self.duplicates = 0
         self.user_orders_supported: bool | None = None
+        self.lifecycle_supported: bool | None = None
+        self.fee_updates = 0  # event_fee_update messages applied
+        self._cmd_channel: dict[int, str] = {}  # subscribe command id -> channel (to place an error)
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._cum: dict[str, int] = {}  # order id -> lots filled so far (as we reported them)
         self._order_status: dict[str, str] = {}
@@ -178,9 +184,12 @@ class KalshiUserStream(SingleLinkStream):
         channels = [C.CH_FILL]
         if self.config.order_updates and self.user_orders_supported is not False:
             channels.append(C.CH_USER_ORDERS)
+        if self.config.lifecycle and self.gateway is not None and self.lifecycle_supported is not False:
+            channels.append(C.CH_LIFECYCLE)
         for ch in channels:  # one channel per command: an unknown one must not sink the other
-            await ws.send(msgspec.json.encode({"id": next(self._ids), "cmd": "subscribe",
-                                               "params": {"channels": [ch]}}).decode())
+            cid = next(self._ids)
+            self._cmd_channel[cid] = ch
+            await ws.send(msgspec.json.encode({"id": cid, "cmd": "subscribe", "params": {"channels": [ch]}}).decode())
         self._link.set_state(ConnectionState.CONNECTED)
         if not self._since_ns:
             self._since_ns = self.clock.now_ns()  # anything before our first subscription is not ours to report
@@ -247,14 +256,36 @@ class KalshiUserStream(SingleLinkStream):
             elif typ == "subscribed":
                 if frame.msg is not None and frame.msg.channel == C.CH_USER_ORDERS:
                     self.user_orders_supported = True
+                elif frame.msg is not None and frame.msg.channel == C.CH_LIFECYCLE:
+                    self.lifecycle_supported = True
             elif typ == "error":
                 code = frame.msg.code if frame.msg is not None else None
-                if code == C.WS_ERR_UNKNOWN_CHANNEL:
+                channel = self._cmd_channel.get(frame.id) if frame.id is not None else None
+                if code == C.WS_ERR_UNKNOWN_CHANNEL and channel == C.CH_LIFECYCLE:
+                    log.warning("kalshi user stream: venue has no %s channel; fee overrides reach us with the "
+                                "metadata refresh only", C.CH_LIFECYCLE)
+                    self.lifecycle_supported = False
+                elif code == C.WS_ERR_UNKNOWN_CHANNEL and channel in (C.CH_USER_ORDERS, None):
                     if self.user_orders_supported is None:
                         log.info("kalshi user stream: venue has no user_orders channel; fills only")
                     self.user_orders_supported = False
                 else:
                     log.warning("kalshi user stream: venue error %s", frame.msg)
+            elif typ == "event_fee_update":
+                m = frame.msg
+                if m is None or not m.event_ticker:
+                    raise ValueError("event_fee_update without event_ticker")
+                if self.gateway is not None:
+                    self.gateway.on_event_fee_update(m.event_ticker, m.fee_type_override, m.fee_multiplier_override)
+                self.fee_updates += 1
+                log.warning("kalshi: event %s fee override now %s x %s", m.event_ticker, m.fee_type_override,
+                            m.fee_multiplier_override)
+            elif typ == "market_lifecycle_v2":
+                m = frame.msg
+                if m is not None and m.market_ticker and self.gateway is not None:
+                    self.gateway.forget_market(m.market_ticker)  # grid, metadata or status changed: read again
+            elif typ == "event_lifecycle":
+                pass
             elif typ in ("ok", "unsubscribed"):
                 pass
             else:
@@ -307,7 +338,14 @@ class KalshiUserStream(SingleLinkStream):
             self._since_ns = fill.ts_ns
         cum = self._cum.get(fill.order_id, 0) + fill.count_lots
         self._cum[fill.order_id] = cum
-        ev = fill.to_event(await self._coid(fill), ts_recv=self.clock.now_ns())
+        coid = await self._coid(fill)
+        if self.gateway is not None:
+            try:
+                fill = self.gateway.fill_with_intent(fill, coid)  # booked as the order we sent (buy NO vs sell YES)
+            except ValueError as exc:  # the venue's direction contradicts our order: book it as the venue says
+                self._emit(self.malformed.record(repr(fill).encode(), f"fill direction: {exc}", self.clock.now_ns()))
+                log.error("kalshi user stream: %s; booked as the venue reports it", exc)
+        ev = fill.to_event(coid, ts_recv=self.clock.now_ns())
         cum_q = lots_to_count(cum)
         size = self.gateway.order_size(ev.client_order_id) if self.gateway is not None and ev.client_order_id else None
         ev = msgspec.structs.replace(ev, cumulative_quantity=cum_q,

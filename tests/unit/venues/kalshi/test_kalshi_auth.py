@@ -100,3 +100,47 @@ def test_missing_configuration_is_named(monkeypatch, tmp_path):
 def test_clock_offset_moves_the_timestamp(key):
     s = KalshiSigner("k", key, now_ms=lambda: 1000, clock_offset_ms=-60_000)
     assert s.headers("GET", "/x")[C.HEADER_TIMESTAMP] == str(1000 - 60_000)
+
+
+# --- Ed25519 API keys (official SDK kalshi-python-sync 3.34.0 auth.py: same pre-sign text) -----------
+
+
+def test_ed25519_key_signs_the_same_text_and_is_picked_from_the_pem(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from arbkit.sim.kalshi.auth import KeyRegistry
+
+    ed = ed25519.Ed25519PrivateKey.generate()
+    pem = ed.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    path = tmp_path / "ed.pem"
+    path.write_bytes(pem)
+    for signer in (KalshiSigner.from_pem("ed-1", pem, now_ms=lambda: 1_700_000_000_123),
+                   KalshiSigner.from_pem_file("ed-1", path, now_ms=lambda: 1_700_000_000_123)):
+        assert signer.key_type == "ed25519"
+        h = signer.headers("DELETE", "/trade-api/v2/portfolio/events/orders/abc?x=1")
+        sig = base64.b64decode(h[C.HEADER_SIGNATURE])
+        assert len(sig) == 64
+        ed.public_key().verify(sig, b"1700000000123DELETE/trade-api/v2/portfolio/events/orders/abc")
+        with pytest.raises(InvalidSignature):
+            ed.public_key().verify(sig, b"1700000000123DELETE/trade-api/v2/portfolio/events/orders/abd")
+        assert verify(signer.public_key_pem(), h[C.HEADER_SIGNATURE], "1700000000123", "DELETE",
+                      "/trade-api/v2/portfolio/events/orders/abc")
+        assert "PRIVATE" not in repr(signer)
+    # the simulator's verifier accepts it by the registered public key's type, and refuses a forgery
+    reg = KeyRegistry(now_ms=lambda: 1_700_000_000_500)
+    reg.add("ed-1", signer.public_key_pem(), "acct-ed")
+    assert reg.verify("DELETE", "/trade-api/v2/portfolio/events/orders/abc", h) == "acct-ed"
+    from arbkit.sim.kalshi.auth import AuthError
+
+    with pytest.raises(AuthError):
+        reg.verify("DELETE", "/trade-api/v2/portfolio/events/orders/abd", h)
+
+
+def test_other_key_types_are_refused_without_leaking_the_key():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    with pytest.raises(KalshiAuthError, match="neither an RSA nor an Ed25519") as ei:
+        KalshiSigner.from_pem("k", pem)
+    assert "BEGIN" not in str(ei.value)

@@ -133,3 +133,77 @@ def test_order_state_mapping():
     assert order_state(msgspec.convert(dict(base, fill_count_fp="0.00"), OrderWire)).status is OrderStatus.ACCEPTED
     with pytest.raises(ValueError):
         order_state(msgspec.convert(dict(base, status="weird"), OrderWire))
+
+
+# --- direction: outcome_side / book_side (docs.kalshi.com "Order direction", checked 2026-12-04) -----
+
+
+INTENTS = [  # (contract, action) -> what the venue reports (outcome_side, book_side)
+    (("yes", "buy"), ("yes", "bid")),
+    (("no", "sell"), ("yes", "bid")),
+    (("no", "buy"), ("no", "ask")),
+    (("yes", "sell"), ("no", "ask")),
+]
+
+
+@pytest.mark.parametrize(("intent", "reported"), INTENTS)
+def test_fills_without_deprecated_fields_map_to_our_instrument_for_buys_and_sells(intent, reported):
+    """A fill carries only outcome_side/book_side (side/action gone): booked under our order's intent,
+    on the right contract, at that contract's price; without our intent, a BUY of the outcome."""
+    outcome, book = reported
+    raw = (b'{"type":"fill","sid":3,"msg":{"trade_id":"t1","order_id":"o1","market_ticker":"T","is_taker":true,'
+           b'"outcome_side":"%s","book_side":"%s","yes_price_dollars":"0.3600","count_fp":"2.00","fee_cost":"0.0300",'
+           b'"ts":1741052641,"post_position_fp":"2.00"}}' % (outcome.encode(), book.encode()))
+    pf = fill_from_ws(decode_ws(raw).msg)
+    rest = msgspec.convert({"fill_id": "t1", "trade_id": "t1", "order_id": "o1", "ticker": "T", "market_ticker": "T",
+                            "outcome_side": outcome, "book_side": book, "count_fp": "2.00", "yes_price_dollars": "0.3600",
+                            "no_price_dollars": "0.6400", "is_taker": True, "fee_cost": "0.0300", "exchange_index": 0,
+                            "created_time": "2025-03-04T01:44:01Z"}, FillWire).parsed()
+    for f in (pf, rest):
+        default = f.to_event()
+        assert (default.instrument_id, default.side) == (f"kalshi:T:{outcome}", Side.BUY)
+        ev = f.with_intent(*intent).to_event("c1")
+        side, action = intent
+        assert ev.instrument_id == f"kalshi:T:{side}" and ev.side is (Side.BUY if action == "buy" else Side.SELL)
+        assert ev.price == (D("0.3600") if side == "yes" else D("0.6400")) and ev.quantity == D("2.00")
+        other = ("no" if side == "yes" else "yes", action)  # the intent that would contradict the venue
+        with pytest.raises(ValueError, match="outcome_side"):
+            f.with_intent(*other)
+
+
+def test_direction_fields_must_agree_and_one_is_needed():
+    body = {"order_id": "o", "ticker": "T", "status": "resting", "yes_price_dollars": "0.3000", "no_price_dollars": "0.7000",
+            "initial_count_fp": "1.00", "fill_count_fp": "0.00", "remaining_count_fp": "1.00"}
+    for bad in ({"outcome_side": "yes", "book_side": "ask"}, {"outcome_side": "no", "side": "yes", "action": "buy"},
+                {"book_side": "middle"}, {}, {"side": "yes"}):
+        with pytest.raises(ValueError):
+            order_state(msgspec.convert(dict(body, **bad), OrderWire))
+    # a sell of YES is outcome_side=no; the deprecated pair, when still sent, names it exactly
+    st = order_state(msgspec.convert(dict(body, outcome_side="no", book_side="ask", side="yes", action="sell"), OrderWire))
+    assert (st.instrument_id, st.side, st.price) == ("kalshi:T:yes", Side.SELL, D("0.3000"))
+    st = order_state(msgspec.convert(dict(body, outcome_side="no", book_side="ask"), OrderWire))
+    assert (st.instrument_id, st.side, st.price) == ("kalshi:T:no", Side.BUY, D("0.7000"))
+    st = order_state(msgspec.convert(dict(body, outcome_side="no", book_side="ask"), OrderWire), ("yes", "sell"))
+    assert (st.instrument_id, st.side, st.price) == ("kalshi:T:yes", Side.SELL, D("0.3000"))
+
+
+def test_trade_taker_side_new_and_deprecated_names():
+    from arbkit.venues.kalshi.parse import TradeWire
+
+    t = msgspec.convert({"trade_id": "x", "taker_outcome_side": "no", "taker_book_side": "ask", "count_fp": "1.00",
+                         "yes_price_dollars": "0.4000"}, TradeWire)
+    assert t.taker_outcome() == "no"
+    assert msgspec.convert({"trade_id": "x", "taker_side": "yes"}, TradeWire).taker_outcome() == "yes"
+    with pytest.raises(ValueError, match="disagree"):
+        msgspec.convert({"trade_id": "x", "taker_outcome_side": "no", "taker_side": "yes"}, TradeWire).taker_outcome()
+
+
+def test_errors_nested_or_flat_keep_the_code():
+    from arbkit.venues.kalshi.parse import error_of
+
+    nested = error_of(b'{"error":{"code":"deprecated_v1_order_endpoint","message":"gone","details":"use v2","service":"x"}}')
+    flat = error_of(b'{"code":"insufficient_balance","message":"insufficient balance","details":"need 3.00"}')
+    assert (nested.code, nested.message, nested.details) == ("deprecated_v1_order_endpoint", "gone", "use v2")
+    assert (flat.code, flat.details) == ("insufficient_balance", "need 3.00")
+    assert error_of(b"<html>bad gateway</html>").message.startswith("<html>")
+    assert error_of(b'{"error":"rate_limited"}').code == "rate_limited"
