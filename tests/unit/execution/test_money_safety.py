@@ -275,3 +275,22 @@ async def test_replaced_stand_in_does_not_spend_capital_twice(env_factory):
     assert env.risk.capital.by_execution["cap-1"][key] == after_stand_in[key]  # spent once, not twice
     assert env.portfolio.position(Venue.POLYMARKET, POLY_YES.id) == 10
     assert o.fills.status in (OrderStatus.FILLED, OrderStatus.PENDING, OrderStatus.ACCEPTED)
+
+
+async def test_a_fee_correction_after_the_report_re_reports_filled_with_the_new_profit(env_factory):
+    """A fill corrected after the report (the venue's real fee arrives later): the saga reports
+    anew with the corrected profit, still FILLED (nothing to hedge), and only the change reaches
+    the day's P&L."""
+    import msgspec
+
+    env = env_factory()
+    rep = await env.run(env.engine.execute(cross_venue_intent("fc-1", T0)))
+    assert rep.status is ExecutionStatus.FILLED
+    env.journal.flush_sync(5)
+    fill = next(r.decode() for r in env.journal.replay(correlation_id="fc-1", kinds=["OrderFilled"])
+                if r.decode().instrument_id == POLY_YES.id)
+    env.engine.on_event(msgspec.structs.replace(fill, fee=fill.fee + D("0.05")))
+    rep2 = await env.run(env.engine.wait("fc-1"))
+    assert rep2.status is ExecutionStatus.FILLED and rep2.profit == rep.profit - D("0.05")
+    assert env.risk.pnl_today == rep2.profit
+    assert [o.purpose for o in env.engine.sagas["fc-1"].orders.values()] == ["leg", "leg"]  # no hedge sent
