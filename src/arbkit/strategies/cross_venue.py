@@ -47,7 +47,7 @@ from fractions import Fraction
 from math import gcd
 from typing import Any, Callable, Iterable
 
-from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce
+from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce, Venue
 from arbkit.core.fees import FeeSpec, fee_for
 from arbkit.core.ids import new_correlation_id
 from arbkit.core.instruments import Instrument
@@ -75,11 +75,19 @@ class CrossVenueConfig:
     max_size: Decimal = Decimal(100)  # shares (= contracts) per intent, both legs
     min_edge_bps: Decimal = Decimal(50)  # net edge after fees and safety margin
     safety_margin_bps: Decimal = Decimal(10)  # of the cost, deducted before the threshold test
-    max_book_age_s: float = 2.0
+    max_book_age_s: float = 2.0  # default allowed silence of a book's connection (see market_state)
     max_levels: int = 20  # depth walked per book
     snapshot_depth: int = 10  # levels copied into the intent
     leg_timeout_s: float = 5.0
     hedge: HedgePolicy = HedgePolicy()
+    # per-venue maximum silence of a book's connection (heartbeats, PONGs, any frame), seconds;
+    # None = max_book_age_s. A live, unchanged book is fresh.
+    max_silence_polymarket_s: float | None = None
+    max_silence_kalshi_s: float | None = None
+
+    def max_silence_ns(self, venue: Venue) -> int:
+        v = self.max_silence_polymarket_s if venue is Venue.POLYMARKET else self.max_silence_kalshi_s
+        return int((v if v is not None else self.max_book_age_s) * NS)
 
     def __post_init__(self) -> None:
         for name in ("max_size", "min_edge_bps", "safety_margin_bps"):
@@ -92,6 +100,10 @@ class CrossVenueConfig:
             raise ValueError("min_edge_bps and safety_margin_bps must be >= 0 (never trade a known loss)")
         if self.max_book_age_s <= 0 or self.max_levels <= 0:
             raise ValueError("max_book_age_s and max_levels must be positive")
+        for name in ("max_silence_polymarket_s", "max_silence_kalshi_s"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise ValueError(f"{name} must be positive")
 
 
 @dataclass(frozen=True)
@@ -306,6 +318,8 @@ class CrossVenueStrategy:
         self.in_flight: dict[str, str] = {}  # mapping key -> execution id
         self._exec_key: dict[str, str] = {}  # execution id -> mapping key
         self._max_age_ns = int(config.max_book_age_s * NS)
+        self._silence_p = config.max_silence_ns(Venue.POLYMARKET)
+        self._silence_k = config.max_silence_ns(Venue.KALSHI)
         self._inc: dict[int, Decimal] = {}
         self.evaluations = 0
         self.reasons: dict[str, int] = {}
@@ -368,8 +382,8 @@ class CrossVenueStrategy:
         skip_why = edge_why = ""
         # each direction trades two books: both must be fresh, live and on a live connection
         for leg_p, leg_k in pair.directions():
-            bad = (self.market.untradeable(leg_p.id, now_ns, self._max_age_ns)
-                   or self.market.untradeable(leg_k.id, now_ns, self._max_age_ns))
+            bad = (self.market.untradeable(leg_p.id, now_ns, self._silence_p)
+                   or self.market.untradeable(leg_k.id, now_ns, self._silence_k))
             if bad:
                 skip_why = skip_why or bad
                 continue

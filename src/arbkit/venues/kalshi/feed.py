@@ -307,6 +307,16 @@ class KalshiMarketFeed(SingleLinkStream):
             return False
         return self._mono() - m.last_update_mono <= max_age_ns
 
+    def silence_ns(self, instrument_id: str) -> int | None:
+        """Nanoseconds since the connection last carried market data (any subscription; each
+        subscription's ``seq`` is continuous or the book is resyncing, so a LIVE book has missed
+        nothing), or None when the market is unknown or the connection is not CONNECTED. Kalshi's
+        10 s keep-alive pings are answered inside the websocket library, whose ping timeout drops a
+        dead socket (``ping_timeout_s``)."""
+        if ticker_of(instrument_id) not in self._markets or self.state is not ConnectionState.CONNECTED:
+            return None
+        return self._mono() - self._last_data_mono
+
     @property
     def tickers(self) -> list[str]:
         return list(self._markets)
