@@ -47,6 +47,8 @@ from fractions import Fraction
 from math import gcd
 from typing import Any, Callable, Iterable
 
+import msgspec
+
 from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce, Venue
 from arbkit.core.fees import FeeSpec, fee_for
 from arbkit.core.ids import new_correlation_id
@@ -650,6 +652,13 @@ class CrossVenueStrategy:
         eid = self.new_id()
         bp, bk = books
         tops = [BookTop.from_book(q.poly.id, bp, cfg.snapshot_depth), BookTop.from_book(q.kalshi.id, bk, cfg.snapshot_depth)]
+        # a quiet book on a live connection is current: its snapshot carries the time it was last
+        # confirmed (the risk engine ages books from it); the real last change stays in
+        # timestamps.book_updated_ns
+        confirmed = getattr(self.market, "confirmed_ns", None)
+        if confirmed is not None:
+            tops = [msgspec.structs.replace(t, last_update_ns=max(t.last_update_ns, confirmed(t.instrument_id, now_ns)))
+                    for t in tops]
         legs = [
             IntentLeg(instrument=q.poly, side=Side.BUY, price=q.poly_price, quantity=q.quantity,
                       order_type=OrderType.LIMIT, time_in_force=TimeInForce.IOC),

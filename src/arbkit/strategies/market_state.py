@@ -29,6 +29,10 @@ class MarketView(Protocol):
     def untradeable(self, instrument_id: str, now_ns: int, max_age_ns: int) -> str | None:
         """Why the book must not be traded on now, or None when it may."""
 
+    def confirmed_ns(self, instrument_id: str, now_ns: int) -> int:
+        """When the book was last known current: its last change, or later when its connection
+        showed life since (the time a risk check ages the book from)."""
+
 
 class MarketState:
     """Books per instrument with staleness and connection liveness.
@@ -109,6 +113,13 @@ class MarketState:
                 return f"connection {name} is {s.value}"
         return None
 
+    def confirmed_ns(self, instrument_id: str, now_ns: int) -> int:
+        book = self.books.get(instrument_id)
+        last = book.last_update_ns if book is not None else 0
+        if self.connection_alive(instrument_id) is None:
+            last = max(last, min(self.last_alive_ns(instrument_id), now_ns))
+        return last
+
     def untradeable(self, instrument_id: str, now_ns: int, max_age_ns: int) -> str | None:
         book = self.books.get(instrument_id)
         if book is None:
@@ -138,6 +149,15 @@ class FeedMarketView:
         venue, _ = split_instrument_id(instrument_id)
         feed = self.feeds.get(venue)
         return feed.book(instrument_id) if feed is not None else None
+
+    def confirmed_ns(self, instrument_id: str, now_ns: int) -> int:
+        venue, _ = split_instrument_id(instrument_id)
+        feed = self.feeds.get(venue)
+        book = feed.book(instrument_id) if feed is not None else None
+        last = book.last_update_ns if book is not None else 0
+        silence_of = getattr(feed, "silence_ns", None)
+        silence = silence_of(instrument_id) if silence_of is not None else None
+        return max(last, now_ns - silence) if silence is not None else last
 
     def untradeable(self, instrument_id: str, now_ns: int, max_age_ns: int) -> str | None:
         venue, _ = split_instrument_id(instrument_id)

@@ -58,6 +58,11 @@ def test_one_venue_moves_while_the_other_is_quiet_and_live_trades():
     assert d.intent is not None, d.reason
     legs = {leg.instrument_id for leg in d.intent.legs}
     assert legs == {k.pair.poly_yes.id, k.pair.kalshi_no.id}
+    # the quiet book's snapshot is dated when it was last confirmed current (the heartbeat), so a
+    # risk check aging it sees 1 s, not 90 s; the real last change is kept in the timestamps
+    assert d.intent.book_for(k.pair.kalshi_no.id).last_update_ns == NOW - S
+    assert d.intent.book_for(k.pair.poly_yes.id).last_update_ns == NOW
+    assert d.intent.timestamps.book_updated_ns == NOW
 
 
 @pytest.mark.parametrize("kalshi_silence_s,trades", [(0.5, False), (5.0, True)])
