@@ -74,7 +74,8 @@ async def _post(url: str, body: dict) -> dict:
             return await r.json(content_type=None)
 
 
-async def test_quiet_but_live_kalshi_book_trades(tmp_path):
+@pytest.mark.parametrize("mode", ["parallel", "sequential"])
+async def test_quiet_but_live_kalshi_book_trades(tmp_path, mode):
     proc, info, info_path = _sim(tmp_path)
     node = None
     try:
@@ -87,7 +88,8 @@ async def test_quiet_but_live_kalshi_book_trades(tmp_path):
         assert "max_book_age_ms = 5000" in text
         text = text.replace("max_book_age_ms = 5000", "max_book_age_ms = 3000")
         text = text.replace('safety_margin_bps = "10"\n', 'safety_margin_bps = "10"\nmax_silence_polymarket_ms = 5000\n'
-                            'max_silence_kalshi_ms = 5000\ncooldown_ms = 500\n')
+                            'max_silence_kalshi_ms = 5000\ncooldown_ms = 500\n'
+                            + (f'two_leg_mode = "{mode}"\nfirst_leg = "kalshi"\n' if mode == "sequential" else ""))
         config = loads_config(text, base_dir=tmp_path, source="node.toml")
         env = {POLY_KEY_ENV: info["polymarket"]["accounts"][0]["private_key"],
                KALSHI_KEY_ID_ENV: info["kalshi"]["accounts"][0]["key_id"]}
@@ -126,6 +128,10 @@ async def test_quiet_but_live_kalshi_book_trades(tmp_path):
         # the Kalshi book it traded had not changed since before the dislocation (it was quiet)
         assert kalshi_leg.instrument_id in kalshi_changed
         assert status["denied"] == 0, status
+        if mode == "sequential":  # the Kalshi leg went first, the Polymarket leg only on its fill
+            k_leg = next(lg for lg in legs if lg.venue.value == "kalshi")
+            p_leg = next(lg for lg in legs if lg.venue.value == "polymarket")
+            assert (k_leg.leg_index, p_leg.leg_index) == (0, 1), [(lg.venue.value, lg.leg_index) for lg in legs]
         assert "stale" not in status["skips"], status
         print(f"\nquiet-live E2E: Kalshi book unchanged for {(now - kalshi_changed[kalshi_leg.instrument_id]) / 1e9:.1f}s "
               f"before the Polymarket move; {filled[0].status.value}, effective {filled[0].effective_edge_bps} bps")
