@@ -214,7 +214,29 @@ class CrossVenueConfig(_Table):
     """Polymarket <-> Kalshi binary arbitrage on approved mappings.
 
     Execution settings of this strategy; unset ones take the ``[execution]`` value (or the
-    built-in default shown by ``arbkit config check``)."""
+    built-in default shown by ``arbkit config check``)::
+
+        [strategies.cross_venue]
+        enabled = true
+        min_edge_bps = 100
+        max_size = "20"
+        two_leg_mode = "sequential"      # parallel | sequential (default: execution.two_leg_mode)
+        first_leg = "auto"               # sequential: auto (the less liquid book first) | polymarket | kalshi
+        leg_timeout_ms = 3000
+        hedge_policy = "chase"           # market | chase | hold
+        hedge_chase_seconds = 1.5
+        hedge_max_slippage_bps = "150"   # worst hedge price vs the reference price
+        hedge_timeout_ms = 8000          # the whole compensation
+        hedge_max_attempts = 3           # market-out attempts
+        cooldown_ms = 1000               # after our trade on a mapping; then both books must update
+        max_silence_polymarket_ms = 12000  # a book is fresh while its connection shows life this often
+        max_silence_kalshi_ms = 5000       # (PONGs, data on the socket); default risk.max_book_age_ms
+
+    Freshness: a book is current while its connection is alive (Polymarket: data or the PONG to
+    our 10 s PING; Kalshi: data or the PONG to the feed's measured PING every
+    ``liveness_ping_s``), however long ago the book last changed. ``risk.max_book_age_ms`` then
+    ages a book from the last time it was confirmed current, so it must exceed the heartbeat
+    period of the venues (the intent's snapshot carries that time)."""
 
     enabled: bool
     min_edge_bps: Decimal

@@ -79,3 +79,40 @@ def test_silence_settings_are_validated():
         CrossVenueConfig(max_silence_polymarket_s=0)
     assert CrossVenueConfig(max_book_age_s=2.0).max_silence_ns(Venue.KALSHI) == 2 * S
     assert CrossVenueConfig(max_silence_kalshi_s=12.5).max_silence_ns(Venue.KALSHI) == 12_500_000_000
+
+
+# --- the feeds' liveness signal, read through FeedMarketView ------------------------------------
+
+
+def test_polymarket_pong_keeps_a_quiet_book_fresh():
+    """A real Polymarket feed: the book arrives once, then only PONGs. The view counts the PONGs as
+    the connection's life; without them the same quiet book goes stale."""
+    import json
+
+    from arbkit.core.clock import SimClock
+    from arbkit.strategies.market_state import FeedMarketView
+    from arbkit.venues.polymarket.feed import PolymarketMarketFeed
+
+    clock = SimClock()
+    feed = PolymarketMarketFeed(lambda e: None, clock=clock)
+    feed.subscribe(["polymarket:11"])
+    shard = feed._shards[0]
+    shard.set_state(ConnectionState.CONNECTED)
+    feed.on_frame(shard, json.dumps({"event_type": "book", "asset_id": "11", "market": "0xm", "timestamp": "1700000000000",
+                                     "bids": [{"price": "0.40", "size": "10"}], "asks": [{"price": "0.42", "size": "10"}]}))
+    view = FeedMarketView({Venue.POLYMARKET: feed})
+    limit = 5 * S
+    assert view.untradeable("polymarket:11", clock.now_ns(), limit) is None
+    for _ in range(6):  # 30 s of a quiet market, a PONG every 5 s
+        clock.advance(4.9)
+        feed.on_frame(shard, "PONG")
+        clock.advance(0.1)
+        assert view.untradeable("polymarket:11", clock.now_ns(), limit) is None
+        assert feed.silence_ns("polymarket:11") <= limit
+    assert clock.now_ns() - feed.book("polymarket:11").last_update_ns >= 30 * S  # the book never changed
+    assert view.confirmed_ns("polymarket:11", clock.now_ns()) >= clock.now_ns() - S // 10 - 1
+    clock.advance(5.1)  # no PONG: silent beyond the limit
+    assert "stale" in view.untradeable("polymarket:11", clock.now_ns(), limit)
+    shard.set_state(ConnectionState.DISCONNECTED)
+    assert feed.silence_ns("polymarket:11") is None
+    assert view.untradeable("polymarket:11", clock.now_ns(), limit) is not None
