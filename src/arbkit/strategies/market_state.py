@@ -132,6 +132,8 @@ class MarketState:
         down = self.connection_alive(instrument_id)
         if down:
             return down
+        if now_ns - book.last_update_ns <= max_age_ns:
+            return None  # the book itself changed recently enough
         silence = now_ns - max(book.last_update_ns, self.last_alive_ns(instrument_id))
         if silence > max_age_ns:
             return (f"book {instrument_id} is stale: neither the book nor its connection showed life for "
