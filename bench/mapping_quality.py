@@ -11,20 +11,27 @@ METHOD = (
     "near misses not proposed or proposed with a warning naming the difference; precision = true pairs among "
     "proposals not recommended reject; unwarned_near_misses = near misses proposed without any warning; "
     "catalogue_recall = recall when every market of the set is discovered against every other. "
-    "--quick runs the same set (it is small)."
+    "holdout_* = the same figures on tests/data/mapping_eval_holdout.toml (10 verbatim captured pairs added after "
+    "the extractor was developed; scored untouched first: recall 0.33, near-miss flagged 1.00, precision 0.67, "
+    "then the two generic gaps it exposed were fixed — see docs/mapping.md). all_* = both sets together. "
+    "--quick runs the same sets (they are small)."
 )
 TARGETS = {
-    "recall": (">=", 0.9),
-    "near_miss_flagged": (">=", 0.9),
-    "precision": (">=", 0.9),
-    "unwarned_near_misses": ("<=", 0),
+    "all_recall": (">=", 0.9),
+    "all_near_miss_flagged": (">=", 0.9),
+    "all_precision": (">=", 0.9),
+    "all_unwarned_near_misses": ("<=", 0),
 }
 
 
 def run(quick: bool = False) -> dict:
-    from arbkit.mapping.evaluate import evaluate, load_cases
+    from arbkit.mapping.evaluate import HOLDOUT_SET, evaluate, load_cases
 
-    figures, _ = evaluate(load_cases())
-    misses = figures.pop("misses")
-    figures["misses"] = "; ".join(misses) if misses else "none"
-    return figures
+    dev, hold = load_cases(), load_cases(HOLDOUT_SET)
+    out: dict = {}
+    for prefix, cases in (("", dev), ("holdout_", hold), ("all_", dev + hold)):
+        figures, _ = evaluate(cases)
+        misses = figures.pop("misses")
+        figures["misses"] = "; ".join(misses) if misses else "none"
+        out.update({prefix + k: v for k, v in figures.items()})
+    return out

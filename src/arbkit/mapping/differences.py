@@ -178,8 +178,13 @@ def compare(poly: Terms, kalshi: Terms) -> Comparison:
     else:
         c.add("resolution_source", "neither venue states a resolution source: read both rules", REVIEW)
 
-    # date or window
-    if poly.dates and kalshi.dates:
+    # date or window; a figure for a quarter is compared by its quarter (the dates in its text are
+    # release dates, and Kalshi's event ticker carries the release day)
+    if poly.quarters and kalshi.quarters:
+        if poly.quarters != kalshi.quarters:
+            fq = lambda qs: ", ".join(f"Q{q} {y}" for y, q in sorted(qs))  # noqa: E731
+            c.add("date_window", f"quarter Polymarket {fq(poly.quarters)} vs Kalshi {fq(kalshi.quarters)}")
+    elif poly.dates and kalshi.dates:
         if poly.dates != kalshi.dates:
             c.add("date_window", f"dates Polymarket {_fmt_dates(poly.dates)} vs Kalshi {_fmt_dates(kalshi.dates)}")
     elif poly.months and kalshi.months and not (poly.months & kalshi.months):

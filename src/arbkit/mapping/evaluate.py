@@ -23,6 +23,7 @@ from typing import Any
 from arbkit.mapping.discover import Candidate, KalshiMarket, PolyMarket, discover
 
 DEFAULT_SET = Path(__file__).resolve().parents[3] / "tests" / "data" / "mapping_eval.toml"
+HOLDOUT_SET = DEFAULT_SET.with_name("mapping_eval_holdout.toml")  # verbatim captures, added after development
 
 
 def load_cases(path: Path = DEFAULT_SET) -> list[dict[str, Any]]:

@@ -102,6 +102,13 @@ _BOUND_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (">", re.compile(r"\b(?:above|over|more than|greater than|higher than|exceeds?|exceeding|in excess of)\s+" + _NUM, re.I)),
     ("<", re.compile(r"\b(?:below|under|less than|lower than|fewer than)\s+" + _NUM, re.I)),
     ("=", re.compile(r"\bexactly\s+" + _NUM, re.I)),
+    # symbols, as in Polymarket bucket labels ("≤3.9%", "≥ 4.5%")
+    (">=", re.compile(r"(?:≥|>=)\s*" + _NUM)),
+    ("<=", re.compile(r"(?:≤|<=)\s*" + _NUM)),
+    (">", re.compile(r"(?<![<>=])>(?!=)\s*" + _NUM)),
+    ("<", re.compile(r"(?<![<>=])<(?!=)\s*" + _NUM)),
+    # a rate move "by 25 bps" / "a Hike of 25bps" is that exact step ("25 bps or more", "50+ bps" are not)
+    ("=", re.compile(r"\b(?:by|of)\s+(?P<num>\d+(?:\.\d+)?)\s?(?P<unit>bps\b|basis points?\b)(?!\s*(?:or\b|\+))", re.I)),
 ]
 
 _NEGATION = re.compile(
@@ -185,6 +192,7 @@ class Terms:
     close_date: _dt.date | None = None
     tokens: set[str] = field(default_factory=set)
     measure: set[str] = field(default_factory=set)  # "yoy"/"mom", "core"
+    quarters: set[tuple[int, int]] = field(default_factory=set)  # (year, quarter) the figure is for
     direction: set[str] = field(default_factory=set)  # "up" (hike, raise) / "down" (cut) / "hold"
     joint: bool = False  # YES needs several conditions at once (a parlay, "both ... and ...")
     period: set[str] = field(default_factory=set)  # part of a game ("1h", "q1", ...); empty = the full game
@@ -246,6 +254,20 @@ PROVIDERS: dict[str, str] = {
 # "while checking AccuWeather may help, the official value is ...": a provider named only as a
 # counter-example is not the source
 _NOT_SOURCE = re.compile(r"(?:while checking|such as|like)\s+(?:a source like\s+)?([A-Za-z ]{3,40}?)(?:\s+or\s+[A-Za-z ]{3,30})?\s+may help", re.I)
+
+
+_QUARTER = re.compile(r"\bQ([1-4])\s*(?:of\s+)?((?:19|20)\d\d)\b|\b(first|second|third|fourth) quarter(?: of)?,?\s+((?:19|20)\d\d)\b", re.I)
+_ORD = {"first": 1, "second": 2, "third": 3, "fourth": 4}
+
+
+def extract_quarters(text: str) -> set[tuple[int, int]]:
+    out = set()
+    for m in _QUARTER.finditer(text):
+        if m.group(1):
+            out.add((int(m.group(2)), int(m.group(1))))
+        else:
+            out.add((int(m.group(4)), _ORD[m.group(3).lower()]))
+    return out
 
 
 def extract_measure(text: str) -> set[str]:
@@ -528,6 +550,7 @@ def _common(t: Terms, condition_text: str, all_text: str) -> Terms:
     t.placeholders = extract_placeholders(all_text)
     t.tokens = content_tokens(t.title + " " + t.outcome_label)
     t.measure = extract_measure(condition_text)
+    t.quarters = extract_quarters(condition_text)
     t.direction = extract_direction(condition_text)
     t.period = extract_periods(condition_text)
     t.bet_type = extract_bet_type(condition_text) if _is_game(all_text) else ""
@@ -553,8 +576,16 @@ def polymarket_terms(market: dict) -> Terms:
               title=question, rules=description, outcome_label=label)
     condition = question + " " + _first_sentence(description)
     _common(t, question + " " + description, question + " " + description + " " + label + " " + str(market.get("resolutionSource") or ""))
-    # a multi-outcome market's label is often the bucket ("84-85°F"): more specific than the question
-    t.bound = extract_bound(description) or extract_bound(label) or extract_bound(question)
+    # a multi-outcome market's label is often the bucket ("84-85°F"), and its description is the
+    # event's text shared by every bracket ("...a cut/increase of 12.5 bps..."): the market's own
+    # words (label, question) come first; a single market's description is its contract
+    if label:
+        t.bound = (extract_bound(label) or _exact_label(label) or extract_bound(question)
+                   or extract_bound(description))
+        t.direction = extract_direction(question + " " + label) or t.direction
+    else:
+        t.bound = extract_bound(description) or extract_bound(label) or extract_bound(question)
+        t.direction = extract_direction(question) or t.direction
     t.negated = bool(_NEGATION.search(condition))
     raw = [str(market["resolutionSource"])] if market.get("resolutionSource") else []
     raw += extract_sources(description)
@@ -562,6 +593,21 @@ def polymarket_terms(market: dict) -> Terms:
     t.sources = [normalise_source(s) for s in raw]
     t.close_date = _parse_close(market.get("end_date_iso") or market.get("endDate"))
     return t
+
+
+_BARE_NUMBER = re.compile(r"^\s*" + _NUM + r"\s*$", re.I)
+
+
+def _exact_label(label: str) -> Bound | None:
+    """A bracket label that is just a value ("3.4%", "4.2%"): YES at exactly that value."""
+    m = _BARE_NUMBER.match(label)
+    if not m or not m.group("num"):
+        return None
+    try:
+        value = parse_number(m.group("num"), m.group("mult"))
+    except ValueError:
+        return None
+    return Bound(op="=", value=value, unit=_unit(m.group("cur"), m.group("unit")), text=label.strip())
 
 
 _STRIKE_OPS = {"greater": ">", "greater_or_equal": ">=", "less": "<", "less_or_equal": "<=", "between": "between"}
@@ -598,6 +644,7 @@ def kalshi_terms(market: dict, series: dict | None = None, event: dict | None = 
     # the rules are the contract; the subtitle is a label that may round the wording
     t.bound = bound or extract_bound(rules1) or extract_bound(sub) or extract_bound(title)
     t.negated = bool(_NEGATION.search(_first_sentence(rules1) + " " + sub))
+    t.direction = extract_direction(title + " " + sub) or t.direction  # the market's own outcome first
     if market.get("mve_selected_legs") or market.get("mve_collection_ticker") or str(title).lower().startswith("yes ") and "," in title:
         t.joint = True  # a multivariate (combo) market: YES needs every leg
     t.providers |= extract_providers(" ".join(str(s.get("name") or "") for s in ((series or {}).get("settlement_sources") or [])))
