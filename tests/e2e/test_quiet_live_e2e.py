@@ -23,6 +23,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from arbkit.journal.store import Journal
 from arbkit.runtime.config import loads_config
 from arbkit.runtime.demo import KALSHI_KEY_ID_ENV, POLY_KEY_ENV, demo_config_text
 from arbkit.runtime.node import Node, NodeOptions
@@ -133,6 +134,19 @@ async def test_quiet_but_live_kalshi_book_trades(tmp_path, mode):
             p_leg = next(lg for lg in legs if lg.venue.value == "polymarket")
             assert (k_leg.leg_index, p_leg.leg_index) == (0, 1), [(lg.venue.value, lg.leg_index) for lg in legs]
         assert "stale" not in status["skips"], status
+        # the cooldown after our own trade is journaled as a cooldown (kind "cooldown"), on our mapping
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not node.strategy.cooldowns and "cooldown" not in status["skips"]:
+            await asyncio.sleep(0.1)
+        await node.stop()
+        node = None
+        j = Journal.open(tmp_path / "journal.sqlite", readonly=True)
+        try:
+            cooldowns = [json.loads(r.payload) for r in j.replay(kinds=["cooldown"])]
+        finally:
+            j.close_sync()
+        assert cooldowns and cooldowns[0]["mapping"] == pair.key and cooldowns[0]["cooldown_s"] == 0.5, cooldowns
+        assert cooldowns[0]["execution_id"] == filled[0].execution_id
         print(f"\nquiet-live E2E: Kalshi book unchanged for {(now - kalshi_changed[kalshi_leg.instrument_id]) / 1e9:.1f}s "
               f"before the Polymarket move; {filled[0].status.value}, effective {filled[0].effective_edge_bps} bps")
     finally:
