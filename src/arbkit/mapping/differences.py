@@ -19,7 +19,8 @@ placeholder            different  unfilled rule text ("{{date}}", "<TBD>"): the 
 place                  different  a different place or weather station
                        review     a station/place is named on one side only
 outcome                different  a multi-outcome market's outcome labels differ
-measure                different  a different measure of the same thing: YoY vs MoM, core vs headline
+measure                different  a different measure of the same thing: YoY vs MoM, core vs headline,
+                                  seasonally adjusted vs not (when both sides say which)
 direction              different  opposite or other moves: a hike vs a cut vs no change
 joint                  different  YES needs several conditions on one side (a combo/parlay), one on the other
 game_period            different  a part of a game (first half, a quarter) vs another part or the full game
@@ -152,6 +153,10 @@ def compare(poly: Terms, kalshi: Terms) -> Comparison:
     elif ("core" in poly.measure) != ("core" in kalshi.measure):
         side = "Polymarket" if "core" in poly.measure else "Kalshi"
         c.add("measure", f"only {side} is about the core measure (excluding food and energy); the other is headline")
+    ps, ks = poly.measure & {"sa", "nsa"}, kalshi.measure & {"sa", "nsa"}
+    if len(ps) == 1 and len(ks) == 1 and ps != ks:
+        names = {"sa": "seasonally adjusted", "nsa": "not seasonally adjusted"}
+        c.add("measure", f"Polymarket {names[next(iter(ps))]}, Kalshi {names[next(iter(ks))]}")
     if poly.direction and kalshi.direction and not (poly.direction & kalshi.direction):
         c.add("direction", f"Polymarket is about a {'/'.join(sorted(poly.direction))} move, Kalshi about {'/'.join(sorted(kalshi.direction))}")
     if poly.joint != kalshi.joint:

@@ -214,6 +214,8 @@ _MEASURE = [
     ("mom", re.compile(r"\b(?:month[- ]over[- ]month|mom|m/m|monthly (?:change|increase|rate|inflation)|"
                        r"(?:from|over) the previous month|one[- ]month (?:change|percent))\b", re.I)),
     ("core", re.compile(r"\bcore\b|\bexcluding food and energy\b|\bless food and energy\b", re.I)),
+    ("nsa", re.compile(r"\bnot seasonally adjusted\b|\bbefore seasonal adjustment\b|\bunadjusted\b|\bnsa\b", re.I)),
+    ("sa", re.compile(r"(?<!not )\bseasonally adjusted\b", re.I)),
 ]
 _DIRECTION = [
     ("up", re.compile(r"\b(?:hikes?|hiked|hiking|raises?|raised|raising|increases?|increased|increasing)\b", re.I)),
@@ -554,12 +556,15 @@ def _common(t: Terms, condition_text: str, all_text: str) -> Terms:
     t.direction = extract_direction(condition_text)
     t.period = extract_periods(condition_text)
     t.bet_type = extract_bet_type(condition_text) if _is_game(all_text) else ""
-    t.joint = bool(_JOINT.search(condition_text))
+    t.joint = bool(_JOINT.search(condition_text)) or bool(_BOTH.search(t.title))
     t.providers = extract_providers(all_text)
     return t
 
 
 _GAME = re.compile(r"\b(?:game|match|vs\.?|versus|nfl|nba|mlb|nhl|ncaa|premier league|points|goals|runs|innings|quarter|half)\b", re.I)
+
+
+_BOTH = re.compile(r"\bboth\b.+\band\b|\band\b.+\bboth\b", re.I)  # "Will X and Y both ...?" in a title
 
 
 def _is_game(text: str) -> bool:

@@ -195,3 +195,17 @@ def test_cli_discover_from_files(tmp_path):
         assert con.execute("select count(*) from mappings").fetchone()[0] == len(rows)
     finally:
         con.close()
+
+
+def test_seasonal_adjustment_and_a_joint_title_are_named():
+    kal = {"ticker": "KXU3-26JUL-T4.1", "event_ticker": "KXU3-26JUL", "title": "Will the unemployment rate be above 4.1% in July 2026?",
+           "rules_primary": "If the seasonally adjusted unemployment rate reported by the Bureau of Labor Statistics is above "
+                            "4.1% in July 2026, then the market resolves to Yes."}
+    nsa = {"conditionId": "0x1", "question": "Will the July 2026 unemployment rate be above 4.1%?",
+           "description": "Resolves Yes if the unemployment rate, not seasonally adjusted, reported by the Bureau of Labor "
+                          "Statistics for July 2026 is above 4.1%."}
+    assert "measure" in compare(polymarket_terms(nsa), kalshi_terms(kal)).codes
+    same = dict(nsa, description=nsa["description"].replace("not seasonally adjusted", "seasonally adjusted"))
+    assert "measure" not in compare(polymarket_terms(same), kalshi_terms(kal)).codes
+    both = dict(same, question="Will the July 2026 unemployment rate be above 4.1% and payrolls both rise?")
+    assert "joint" in compare(polymarket_terms(both), kalshi_terms(kal)).codes
