@@ -3,7 +3,7 @@
 The scenario is the demo catalogue with the fair-value walk, the takers and the random
 dislocations switched off, so after the snapshots nothing moves. The node's book-age limit is
 3 s and the strategy's per-venue silence limit 5 s; the Kalshi feed proves its connection alive
-with a PONG every 2 s (``liveness_ping_s``). Once the Kalshi books of the approved twin have not
+with a PONG every second (``liveness_ping_s``). Once the Kalshi books of the approved twin have not
 changed for longer than the book-age limit, only the Polymarket side moves (an admin dislocation). The typical quiet-market opportunity — one venue moves, the
 other is quiet — must trade: the Kalshi book is current because its connection is alive, not
 because it changed.

@@ -234,9 +234,11 @@ class CrossVenueConfig(_Table):
 
     Freshness: a book is current while its connection is alive (Polymarket: data or the PONG to
     our 10 s PING; Kalshi: data or the PONG to the feed's measured PING every
-    ``liveness_ping_s``), however long ago the book last changed. ``risk.max_book_age_ms`` then
-    ages a book from the last time it was confirmed current, so it must exceed the heartbeat
-    period of the venues (the intent's snapshot carries that time)."""
+    ``liveness_ping_s``, 1 s), however long ago the book last changed. ``risk.max_book_age_ms`` then
+    ages a book from the last time it was confirmed current (the intent's snapshot carries that
+    time), so it must exceed the liveness period of a quiet connection: about 1.5 s for Kalshi, and
+    ~12 s for a Polymarket connection whose assets are all quiet (it PINGs every 10 s, as the venue
+    asks)."""
 
     enabled: bool
     min_edge_bps: Decimal

@@ -96,7 +96,7 @@ class FeedConfig:
     ping_timeout_s: float = 20.0
     # a measured PING every liveness_ping_s: its PONG dates the connection's last sign of life, so
     # a quiet book on a live connection counts as current (silence_ns); 0 = off
-    liveness_ping_s: float = 2.0
+    liveness_ping_s: float = 1.0
     reconnect_initial_s: float = 0.25
     reconnect_max_s: float = 30.0
     connect_timeout_s: float = 10.0
