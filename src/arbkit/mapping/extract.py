@@ -95,12 +95,12 @@ _NUM2 = _NUM.replace("?P<cur>", "?P<cur2>").replace("?P<num>", "?P<num2>").repla
 _BOUND_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("between", re.compile(r"\bbetween\s+" + _NUM + r"\s+and\s+" + _NUM2, re.I)),
     ("between", re.compile(_NUM + r"\s?(?:to|-|–|—)\s?" + _NUM2 + r"(?=\s|$|[,.;)])", re.I)),
-    (">=", re.compile(r"\b(?:greater than or equal to|at least|no less than|not less than|or more than|reach(?:es)?|hits?)\s+" + _NUM, re.I)),
-    ("<=", re.compile(r"\b(?:less than or equal to|at most|no more than|not more than|no greater than)\s+" + _NUM, re.I)),
+    (">=", re.compile(r"\b(?:greater than or equal to|at least|no less than|not less than|or more than|reach(?:es)?|hits?)\s+[-−]?" + _NUM, re.I)),
+    ("<=", re.compile(r"\b(?:less than or equal to|at most|no more than|not more than|no greater than)\s+[-−]?" + _NUM, re.I)),
     (">=", re.compile(_NUM + r"\s*(?:or (?:above|more|higher|greater|over)\b|\+)", re.I)),
     ("<=", re.compile(_NUM + r"\s*or (?:below|less|lower|fewer|under)\b", re.I)),
-    (">", re.compile(r"\b(?:above|over|more than|greater than|higher than|exceeds?|exceeding|in excess of)\s+" + _NUM, re.I)),
-    ("<", re.compile(r"\b(?:below|under|less than|lower than|fewer than)\s+" + _NUM, re.I)),
+    (">", re.compile(r"\b(?:above|over|more than|greater than|higher than|exceeds?|exceeding|in excess of)\s+[-−]?" + _NUM, re.I)),
+    ("<", re.compile(r"\b(?:below|under|less than|lower than|fewer than)\s+[-−]?" + _NUM, re.I)),
     ("=", re.compile(r"\bexactly\s+" + _NUM, re.I)),
     # symbols, as in Polymarket bucket labels ("≤3.9%", "≥ 4.5%")
     (">=", re.compile(r"(?:≥|>=)\s*" + _NUM)),
@@ -376,6 +376,11 @@ def extract_bound(text: str) -> Bound | None:
                     continue  # a year range
             elif re.fullmatch(r"(19|20)\d\d", g["num"]) and not unit and not g.get("cur"):
                 continue  # "after 2026" is a date, not a threshold
+            if op != "between":
+                lead = text[max(0, m.start("num") - 3):m.start("num")].replace("$", "")
+                if re.search(r"(?:^|[\s(])[-−]$", lead) or (m.start("num") > 0 and text[m.start("num") - 1] in "-−"
+                                                           and (m.start("num") < 2 or text[m.start("num") - 2] in " (")):
+                    value = -value  # "more than -0.1%", "above -25,000"
             if op == "between" and not unit and re.search(_MONTH_RE + r"\s*$", text[max(0, m.start() - 12):m.start()], re.I):
                 continue  # "April 27-28": a date range, not a bucket
             cand = Bound(op=op, value=value, upper=upper, unit=unit, text=m.group(0).strip())
@@ -384,6 +389,16 @@ def extract_bound(text: str) -> Bound | None:
                 best = (key[0], key[1], cand)
             break  # first match of this pattern is enough
     return best[2] if best else None
+
+
+# administrative times: when data is released or a market closes/expires, not what is measured
+# ("scheduled to be released on August 7, 2026, at 8:30 AM ET", "close at 8:29 AM", "expire the first
+# 10:00 AM following the release ...")
+_ADMIN = re.compile(r"\b(?:release[sd]?|publish(?:ed|es)?|scheduled|closes?|expires?|expiration)\b[^.;\n]{0,60}", re.I)
+
+
+def strip_admin(text: str) -> str:
+    return _ADMIN.sub(" ", text)
 
 
 def extract_dates(text: str) -> tuple[set[_dt.date], set[tuple[int, int]]]:
@@ -546,8 +561,9 @@ def _parse_close(s: str | None) -> _dt.date | None:
 def _common(t: Terms, condition_text: str, all_text: str) -> Terms:
     t.entities = _find_aliases(all_text, ENTITY_ALIASES)
     t.places = _find_aliases(all_text, PLACE_ALIASES)
-    t.dates, t.months = extract_dates(condition_text)
-    t.times = extract_times(condition_text)
+    observed = strip_admin(condition_text)
+    t.dates, t.months = extract_dates(observed)
+    t.times = extract_times(observed)
     t.window = "by" if _WINDOW_BY.search(condition_text) else "on"
     t.placeholders = extract_placeholders(all_text)
     t.tokens = content_tokens(t.title + " " + t.outcome_label)
@@ -605,14 +621,15 @@ _BARE_NUMBER = re.compile(r"^\s*" + _NUM + r"\s*$", re.I)
 
 def _exact_label(label: str) -> Bound | None:
     """A bracket label that is just a value ("3.4%", "4.2%"): YES at exactly that value."""
-    m = _BARE_NUMBER.match(label)
+    sign = -1 if label.strip()[:1] in ("-", "−") else 1
+    m = _BARE_NUMBER.match(label.strip().lstrip("-−"))
     if not m or not m.group("num"):
         return None
     try:
         value = parse_number(m.group("num"), m.group("mult"))
     except ValueError:
         return None
-    return Bound(op="=", value=value, unit=_unit(m.group("cur"), m.group("unit")), text=label.strip())
+    return Bound(op="=", value=sign * value, unit=_unit(m.group("cur"), m.group("unit")), text=label.strip())
 
 
 _STRIKE_OPS = {"greater": ">", "greater_or_equal": ">=", "less": "<", "less_or_equal": "<=", "between": "between"}
