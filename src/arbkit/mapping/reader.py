@@ -21,7 +21,9 @@ own REST JSON as ``curl`` saved it. Accepted shapes, field names checked 2026-12
   ``with_nested_markets=true``), ``GET /events/{ticker}`` (``{"event": {...}, "markets": [...]}``),
   ``GET /series/{ticker}`` (``{"series": {..., "settlement_sources": [{name, url}]}}``) and
   ``GET /series`` (``{"series": [...]}``) — https://docs.kalshi.com/api-reference (markets, events,
-  series); raw prod recordings of the same endpoints in
+  series; the market fields are listed on https://docs.kalshi.com/api-reference/market/get-markets
+  and /get-market: yes_sub_title, no_sub_title, rules_primary, rules_secondary, strike_type,
+  floor_strike, cap_strike, mve_collection_ticker, mve_selected_legs); raw prod recordings of the same endpoints in
   ../shared/fixtures/kalshi/kalshi-starter-code-python_golden/ (``yes_sub_title``, ``no_sub_title``,
   ``rules_primary``, ``rules_secondary``, ``strike_type``, ``floor_strike``, ``cap_strike``,
   ``close_time``, ``expiration_time``, ``event_ticker``; series ``settlement_sources``).
