@@ -102,7 +102,7 @@ def _measure(shift: Decimal, n: int) -> dict:
         update_ns.append(t2 - t0)
         intents += len(out)
         for it in out:
-            strat.execution_finished(it.execution_id)
+            strat.execution_finished(it.execution_id, traded=False)  # clear in-flight, no cooldown
     d = strat.evaluate(pairs[0], NOW, emit=False)
     candidates = d.candidates
     return {"eval": percentiles(eval_ns, (50, 99)), "update": percentiles(update_ns, (50, 99)), "intents": intents,

@@ -3,6 +3,8 @@ warning) and reject cross-venue market mappings.
 
     arbkit mappings discover --polymarket-url URL --kalshi-url URL [--db PATH]
     arbkit mappings discover --info-file sim.json             # URLs from `arbkit sim --info-file`
+    arbkit mappings discover --polymarket-file events.json --kalshi-file markets.json --kalshi-file series.json
+                                                              # saved REST JSON (curl), see reader.py
     arbkit mappings list [--status pending|approved|rejected]
     arbkit mappings show ID
     arbkit mappings approve ID --ack polarity --ack resolution_source --by NAME
@@ -62,6 +64,10 @@ def discover_cmd(
     kalshi_url: Optional[str] = typer.Option(None, "--kalshi-url", help="Kalshi trade API v2 base URL (…/trade-api/v2)."),
     gamma_url: Optional[str] = typer.Option(None, "--gamma-url", help="Gamma-style events URL (default: the CLOB URL)."),
     info_file: Optional[Path] = typer.Option(None, "--info-file", help="Take the URLs from an `arbkit sim` info file."),
+    polymarket_file: List[Path] = typer.Option([], "--polymarket-file",
+                                               help="Saved Polymarket Gamma events/markets or CLOB /markets JSON (repeatable)."),
+    kalshi_file: List[Path] = typer.Option([], "--kalshi-file",
+                                           help="Saved Kalshi /markets, /events or /series JSON (repeatable)."),
     db: Path = _db_opt,
     min_score: float = typer.Option(0.30, "--min-score", help="Smallest similarity score proposed."),
     as_json: bool = typer.Option(False, "--json", help="Print the candidates as JSON lines."),
@@ -69,16 +75,30 @@ def discover_cmd(
     """Read both venues' market lists, propose candidate pairs with their differences, and store
     them as pending mappings (an approved mapping whose venue terms changed goes back to pending)."""
     from arbkit.mapping.discover import discover, sync_to_store
-    from arbkit.mapping.reader import ReadError, read_both
+    from arbkit.mapping.reader import (ReadError, VenueLists, load_kalshi_files, load_polymarket_files, read_both,
+                                       read_one_side)
 
     if info_file is not None:
         p, k, g = _urls_from_info(info_file)
         polymarket_url, kalshi_url, gamma_url = polymarket_url or p, kalshi_url or k, gamma_url or g
-    if not polymarket_url or not kalshi_url:
-        typer.echo("arbkit mappings discover: give --polymarket-url and --kalshi-url (or --info-file)", err=True)
+    if not (polymarket_url or polymarket_file) or not (kalshi_url or kalshi_file):
+        typer.echo("arbkit mappings discover: give each venue as a URL (--polymarket-url/--kalshi-url, or --info-file) "
+                   "or a saved file (--polymarket-file/--kalshi-file)", err=True)
         raise typer.Exit(2)
     try:
-        lists = asyncio.run(read_both(polymarket_url, kalshi_url, gamma_url))
+        if polymarket_file or kalshi_file:
+            lists = VenueLists()
+            if polymarket_file:
+                lists.polymarket, s1 = load_polymarket_files(polymarket_file)
+            else:
+                lists.polymarket, s1 = asyncio.run(read_one_side("polymarket", polymarket_url or "", gamma_url))
+            if kalshi_file:
+                lists.kalshi, s2 = load_kalshi_files(kalshi_file)
+            else:
+                lists.kalshi, s2 = asyncio.run(read_one_side("kalshi", kalshi_url or "", None))
+            lists.skipped = s1 + s2
+        else:
+            lists = asyncio.run(read_both(polymarket_url or "", kalshi_url or "", gamma_url))
     except ReadError as exc:
         typer.echo(f"arbkit mappings discover: {exc}", err=True)
         raise typer.Exit(1) from None

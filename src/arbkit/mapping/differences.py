@@ -19,7 +19,17 @@ placeholder            different  unfilled rule text ("{{date}}", "<TBD>"): the 
 place                  different  a different place or weather station
                        review     a station/place is named on one side only
 outcome                different  a multi-outcome market's outcome labels differ
+measure                different  a different measure of the same thing: YoY vs MoM, core vs headline,
+                                  seasonally adjusted vs not (when both sides say which)
+direction              different  opposite or other moves: a hike vs a cut vs no change
+joint                  different  YES needs several conditions on one side (a combo/parlay), one on the other
+game_period            different  a part of a game (first half, a quarter) vs another part or the full game
+bet_type               different  moneyline (who wins) vs spread (by how much) vs total (how many points)
 =====================  =========  ====================================================================
+
+A resolution source also differs when both venues name data providers (CF Benchmarks, Binance,
+Coinbase, Chainlink, BLS, NWS, Wunderground, ...) and no provider is common: an index is not one
+exchange's candle, a station's NWS climate report is not Wunderground's airport history.
 
 The recommendation for a pair: ``approve`` when there is no warning, ``review`` when every
 warning is review-level (acknowledge after reading both rules), ``reject`` when any warning says
@@ -45,6 +55,11 @@ WARNING_CODES = (
     "placeholder",
     "place",
     "outcome",
+    "measure",
+    "direction",
+    "joint",
+    "game_period",
+    "bet_type",
 )
 DIFFERENT = "different"
 REVIEW = "review"
@@ -131,8 +146,34 @@ def compare(poly: Terms, kalshi: Terms) -> Comparison:
                 and not label_in(kalshi.outcome_label, poly.title + " " + poly.rules)):
             c.add("outcome", f"outcome {poly.outcome_label!r} on Polymarket vs {kalshi.outcome_label!r} on Kalshi")
 
+    # what is measured
+    pm, km = poly.measure & {"yoy", "mom"}, kalshi.measure & {"yoy", "mom"}
+    if pm and km and not (pm & km):
+        c.add("measure", f"Polymarket measures {'/'.join(sorted(pm))}, Kalshi {'/'.join(sorted(km))} (year-over-year vs month-over-month)")
+    elif ("core" in poly.measure) != ("core" in kalshi.measure):
+        side = "Polymarket" if "core" in poly.measure else "Kalshi"
+        c.add("measure", f"only {side} is about the core measure (excluding food and energy); the other is headline")
+    ps, ks = poly.measure & {"sa", "nsa"}, kalshi.measure & {"sa", "nsa"}
+    if len(ps) == 1 and len(ks) == 1 and ps != ks:
+        names = {"sa": "seasonally adjusted", "nsa": "not seasonally adjusted"}
+        c.add("measure", f"Polymarket {names[next(iter(ps))]}, Kalshi {names[next(iter(ks))]}")
+    if poly.direction and kalshi.direction and not (poly.direction & kalshi.direction):
+        c.add("direction", f"Polymarket is about a {'/'.join(sorted(poly.direction))} move, Kalshi about {'/'.join(sorted(kalshi.direction))}")
+    if poly.joint != kalshi.joint:
+        side = "Polymarket" if poly.joint else "Kalshi"
+        c.add("joint", f"{side} YES needs several conditions together; the other side needs one")
+    if poly.period != kalshi.period:
+        c.add("game_period", f"Polymarket {'/'.join(sorted(poly.period)) or 'full game'} vs Kalshi {'/'.join(sorted(kalshi.period)) or 'full game'}")
+    if poly.bet_type and kalshi.bet_type and poly.bet_type != kalshi.bet_type:
+        c.add("bet_type", f"Polymarket is a {poly.bet_type} market, Kalshi a {kalshi.bet_type} market")
+
     # resolution source
-    if poly.sources_raw and kalshi.sources_raw:
+    provider_differs = bool(poly.providers and kalshi.providers and not (poly.providers & kalshi.providers))
+    if provider_differs:
+        c.add("resolution_source", f"Polymarket settles on {', '.join(sorted(poly.providers))}, Kalshi on {', '.join(sorted(kalshi.providers))}")
+    elif poly.providers & kalshi.providers:
+        pass  # the same data provider named on both sides
+    elif poly.sources_raw and kalshi.sources_raw:
         if not any(sources_match(a, b) for a in poly.sources_raw for b in kalshi.sources_raw):
             c.add("resolution_source",
                   f"Polymarket resolves on {poly.sources_raw[0]!r}, Kalshi on {kalshi.sources_raw[0]!r}")
@@ -142,8 +183,13 @@ def compare(poly: Terms, kalshi: Terms) -> Comparison:
     else:
         c.add("resolution_source", "neither venue states a resolution source: read both rules", REVIEW)
 
-    # date or window
-    if poly.dates and kalshi.dates:
+    # date or window; a figure for a quarter is compared by its quarter (the dates in its text are
+    # release dates, and Kalshi's event ticker carries the release day)
+    if poly.quarters and kalshi.quarters:
+        if poly.quarters != kalshi.quarters:
+            fq = lambda qs: ", ".join(f"Q{q} {y}" for y, q in sorted(qs))  # noqa: E731
+            c.add("date_window", f"quarter Polymarket {fq(poly.quarters)} vs Kalshi {fq(kalshi.quarters)}")
+    elif poly.dates and kalshi.dates:
         if poly.dates != kalshi.dates:
             c.add("date_window", f"dates Polymarket {_fmt_dates(poly.dates)} vs Kalshi {_fmt_dates(kalshi.dates)}")
     elif poly.months and kalshi.months and not (poly.months & kalshi.months):

@@ -48,6 +48,50 @@ class PolyMarket:
                     raw.setdefault(k, gamma[k])
         return cls(str(market["condition_id"]), str(yes["token_id"]), str(no["token_id"]), raw)
 
+    @classmethod
+    def from_gamma(cls, market: dict[str, Any], event: dict[str, Any] | None = None) -> "PolyMarket | None":
+        """From a Gamma ``/markets`` item or an event's nested market (``conditionId``, ``outcomes`` and
+        ``clobTokenIds`` as JSON-encoded arrays, docs.polymarket.com/market-data/overview); the event
+        supplies a missing description, resolution source or end date. None if not a Yes/No market."""
+        outcomes = _json_list(market.get("outcomes"))
+        tokens = _json_list(market.get("clobTokenIds"))
+        cid = market.get("conditionId") or market.get("condition_id")
+        if not cid or len(outcomes) != len(tokens) or not tokens:
+            return None
+        by = {str(o).strip().lower(): str(t) for o, t in zip(outcomes, tokens)}
+        if set(by) != {"yes", "no"}:
+            return None
+        ev = event or {}
+        raw: dict[str, Any] = {
+            "condition_id": str(cid),
+            "question": market.get("question") or ev.get("title") or "",
+            "description": market.get("description") or ev.get("description") or "",
+            "groupItemTitle": market.get("groupItemTitle") or "",
+            "resolutionSource": market.get("resolutionSource") or ev.get("resolutionSource") or "",
+            "endDate": market.get("endDate") or ev.get("endDate") or "",
+            "negRisk": bool(market.get("negRisk") or ev.get("negRisk")),
+            "event_title": ev.get("title") or "",
+            "slug": market.get("slug") or "",
+            "tokens": [{"token_id": by["yes"], "outcome": "Yes"}, {"token_id": by["no"], "outcome": "No"}],
+        }
+        for k in ("closed", "archived", "active"):
+            if k in market:
+                raw[k] = market[k]
+        return cls(str(cid), by["yes"], by["no"], raw)
+
+
+def _json_list(v: Any) -> list[Any]:
+    """Gamma serialises arrays as JSON strings (``"[\"Yes\", \"No\"]"``); accept both forms."""
+    if isinstance(v, list):
+        return v
+    if isinstance(v, str) and v.strip().startswith("["):
+        try:
+            out = json.loads(v)
+        except ValueError:
+            return []
+        return out if isinstance(out, list) else []
+    return []
+
 
 @dataclass
 class KalshiMarket:
@@ -87,6 +131,11 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
+def _overlap(a: set, b: set) -> float:
+    """Shared words over the shorter title: a terse Kalshi title inside a long Polymarket question."""
+    return len(a & b) / min(len(a), len(b)) if len(a) >= 2 and len(b) >= 2 else 0.0
+
+
 def score_pair(p: Terms, k: Terms) -> tuple[float, dict[str, float]] | None:
     """Similarity in [0, 1], or None when the pair cannot be the same contract at all."""
     if p.entities and k.entities and not (p.entities & k.entities):
@@ -94,7 +143,7 @@ def score_pair(p: Terms, k: Terms) -> tuple[float, dict[str, float]] | None:
     if p.outcome_label and not is_numeric_label(p.outcome_label) and not label_in(p.outcome_label, " ".join((k.outcome_label, k.title, k.rules))):
         return None  # another outcome of a multi-outcome event
     parts = {
-        "title": _jaccard(p.tokens, k.tokens | content_of(k)),
+        "title": 0.5 * _jaccard(p.tokens, k.tokens | content_of(k)) + 0.5 * _overlap(p.tokens, k.tokens | content_of(k)),
         "entities": _jaccard(p.entities, k.entities) if (p.entities or k.entities) else 0.0,
         "dates": 1.0 if (p.dates and p.dates == k.dates) or (not p.dates and p.months and p.months == k.months)
         or (p.close_date is not None and p.close_date == k.close_date) else 0.0,

@@ -77,6 +77,7 @@ STOPWORDS = frozenset(
 
 _MONTH_RE = r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 _FULL_DATE = re.compile(_MONTH_RE + r"\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})", re.I)
+_DATE_RANGE = re.compile(_MONTH_RE + r"\s+(\d{1,2})\s?[-–]\s?(\d{1,2}),?\s+(\d{4})", re.I)
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _MONTH_YEAR = re.compile(_MONTH_RE + r",?\s+(\d{4})\b", re.I)
 _TIME = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*([AaPp])\.?[Mm]\.?\s*(ET|EST|EDT|UTC|GMT|PT|PST|PDT|CT|CST|CDT)?")
@@ -94,13 +95,20 @@ _NUM2 = _NUM.replace("?P<cur>", "?P<cur2>").replace("?P<num>", "?P<num2>").repla
 _BOUND_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("between", re.compile(r"\bbetween\s+" + _NUM + r"\s+and\s+" + _NUM2, re.I)),
     ("between", re.compile(_NUM + r"\s?(?:to|-|–|—)\s?" + _NUM2 + r"(?=\s|$|[,.;)])", re.I)),
-    (">=", re.compile(r"\b(?:greater than or equal to|at least|no less than|not less than|or more than|reach(?:es)?|hits?)\s+" + _NUM, re.I)),
-    ("<=", re.compile(r"\b(?:less than or equal to|at most|no more than|not more than|no greater than)\s+" + _NUM, re.I)),
+    (">=", re.compile(r"\b(?:greater than or equal to|at least|no less than|not less than|or more than|reach(?:es)?|hits?)\s+[-−]?" + _NUM, re.I)),
+    ("<=", re.compile(r"\b(?:less than or equal to|at most|no more than|not more than|no greater than)\s+[-−]?" + _NUM, re.I)),
     (">=", re.compile(_NUM + r"\s*(?:or (?:above|more|higher|greater|over)\b|\+)", re.I)),
     ("<=", re.compile(_NUM + r"\s*or (?:below|less|lower|fewer|under)\b", re.I)),
-    (">", re.compile(r"\b(?:above|over|more than|greater than|higher than|exceeds?|exceeding|in excess of)\s+" + _NUM, re.I)),
-    ("<", re.compile(r"\b(?:below|under|less than|lower than|fewer than)\s+" + _NUM, re.I)),
+    (">", re.compile(r"\b(?:above|over|more than|greater than|higher than|exceeds?|exceeding|in excess of)\s+[-−]?" + _NUM, re.I)),
+    ("<", re.compile(r"\b(?:below|under|less than|lower than|fewer than)\s+[-−]?" + _NUM, re.I)),
     ("=", re.compile(r"\bexactly\s+" + _NUM, re.I)),
+    # symbols, as in Polymarket bucket labels ("≤3.9%", "≥ 4.5%")
+    (">=", re.compile(r"(?:≥|>=)\s*" + _NUM)),
+    ("<=", re.compile(r"(?:≤|<=)\s*" + _NUM)),
+    (">", re.compile(r"(?<![<>=])>(?!=)\s*" + _NUM)),
+    ("<", re.compile(r"(?<![<>=])<(?!=)\s*" + _NUM)),
+    # a rate move "by 25 bps" / "a Hike of 25bps" is that exact step ("25 bps or more", "50+ bps" are not)
+    ("=", re.compile(r"\b(?:by|of)\s+(?P<num>\d+(?:\.\d+)?)\s?(?P<unit>bps\b|basis points?\b)(?!\s*(?:or\b|\+))", re.I)),
 ]
 
 _NEGATION = re.compile(
@@ -116,7 +124,8 @@ _PLACEHOLDER = re.compile(
     r"\{\{[^}]*\}\}|\{[a-z_]+\}|<\s*TBD\s*>|<[a-z_ ]{2,30}>|\bTBD\b|\bTBA\b|\[(?:date|time|insert[^\]]*|[A-Z_]{3,})\]|XX/XX|\?\?\?",
 )
 _WINDOW_BY = re.compile(
-    r"\b(?:by|before|prior to|no later than)\s+(?:the\s+)?(?:end of\s+)?(?:" + _MONTH_RE + r"|\d|\w+day\b|year\b|the close)"
+    r"\b(?:by|before|prior to|no later than)\s+(?:the\s+)?(?:end of\s+)?(?:" + _MONTH_RE + r"|\d{1,2}\s+" + _MONTH_RE
+    + r"|(?:19|20)\d\d\b|\w+day\b|year\b|the close)"
     r"|\bat any (?:point|time)\b|\bany time\b|\banytime\b",
     re.I,
 )
@@ -182,12 +191,124 @@ class Terms:
     placeholders: list[str] = field(default_factory=list)
     close_date: _dt.date | None = None
     tokens: set[str] = field(default_factory=set)
+    measure: set[str] = field(default_factory=set)  # "yoy"/"mom", "core"
+    quarters: set[tuple[int, int]] = field(default_factory=set)  # (year, quarter) the figure is for
+    direction: set[str] = field(default_factory=set)  # "up" (hike, raise) / "down" (cut) / "hold"
+    joint: bool = False  # YES needs several conditions at once (a parlay, "both ... and ...")
+    period: set[str] = field(default_factory=set)  # part of a game ("1h", "q1", ...); empty = the full game
+    bet_type: str = ""  # "moneyline", "spread", "total" for games
+    providers: set[str] = field(default_factory=set)  # data providers named in the rules (canonical)
 
     @property
     def polarity_sign(self) -> int:
         """+1 when YES means "the thing happens / the number is high", -1 when inverted."""
         d = self.bound.direction if self.bound is not None and self.bound.direction else 1
         return -d if self.negated else d
+
+
+# --- what is measured, in which direction, over which part of a game ---------------------------
+
+_MEASURE = [
+    ("yoy", re.compile(r"\b(?:year[- ]over[- ]year|yoy|y/y|annual(?:ized)? (?:inflation|rate|change)|12[- ]months?|"
+                       r"twelve[- ]months?|year ending)\b", re.I)),
+    ("mom", re.compile(r"\b(?:month[- ]over[- ]month|mom|m/m|monthly (?:change|increase|rate|inflation)|"
+                       r"(?:from|over) the previous month|one[- ]month (?:change|percent))\b", re.I)),
+    ("core", re.compile(r"\bcore\b|\bexcluding food and energy\b|\bless food and energy\b", re.I)),
+    ("nsa", re.compile(r"\bnot seasonally adjusted\b|\bbefore seasonal adjustment\b|\bunadjusted\b|\bnsa\b", re.I)),
+    ("sa", re.compile(r"(?<!not )\bseasonally adjusted\b", re.I)),
+]
+_DIRECTION = [
+    ("up", re.compile(r"\b(?:hikes?|hiked|hiking|raises?|raised|raising|increases?|increased|increasing)\b", re.I)),
+    ("down", re.compile(r"\b(?:cuts?|cutting|lowers?|lowered|lowering|decreases?|decreased|decreasing|reduces?|reduced|"
+                        r"reduction)\b", re.I)),
+    ("hold", re.compile(r"\b(?:no change|unchanged|holds?|hold steady|maintains?|pause)\b", re.I)),
+]
+_RATE_CONTEXT = re.compile(r"\b(?:rates?|federal funds|fomc|fed|bps|basis points?|bank of england|ecb)\b", re.I)
+_PERIODS = [
+    ("1h", re.compile(r"\b(?:1st|first) half\b|\b1h\b|\bhalftime\b|\bat the half\b", re.I)),
+    ("2h", re.compile(r"\b(?:2nd|second) half\b|\b2h\b", re.I)),
+    ("q1", re.compile(r"\b(?:1st|first) quarter\b|\bq1\b", re.I)),
+    ("p1", re.compile(r"\b(?:1st|first) period\b", re.I)),
+    ("f5", re.compile(r"\bfirst (?:5|five) innings\b|\b1st 5 innings\b", re.I)),
+    ("set1", re.compile(r"\b(?:1st|first) set\b", re.I)),
+    ("map1", re.compile(r"\b(?:map|game) 1\b", re.I)),
+]
+_SPREAD = re.compile(r"\bspread\b|\b(?:win|wins|winning|beat|beats) by (?:more than|over|at least)\b|\bcovers?\b|"
+                     r"[+-]\d+(?:\.5)\b|\bhandicap\b|\bby \d+(?:\.5)?\+? points\b", re.I)
+_TOTAL = re.compile(r"\b(?:total|combined) (?:points|goals|runs|score)\b|\bover/under\b|\bo/u\b|"
+                    r"\bpoints scored\b|\b(?:over|under) \d+\.5 (?:points|goals|runs)\b", re.I)
+_WIN = re.compile(r"\b(?:win|wins|beat|beats|defeat|defeats|winner)\b|\bvs\.?\b", re.I)
+_JOINT = re.compile(r"\band also\b|\bas well as\b|^yes [^,]+,\s*yes |\bparlay\b|"
+                    r"\ball of the following\b", re.I)
+
+# data providers a contract settles on; a different provider is a different number
+PROVIDERS: dict[str, str] = {
+    "cf benchmarks": "cf benchmarks", "brti": "cf benchmarks", "brr": "cf benchmarks", "real time index": "cf benchmarks",
+    "binance": "binance", "coinbase": "coinbase", "kraken": "kraken", "chainlink": "chainlink", "coingecko": "coingecko",
+    "coinmarketcap": "coinmarketcap", "pyth": "pyth",
+    "bureau of labor statistics": "bls", "bls": "bls", "bureau of economic analysis": "bea", "bea": "bea",
+    "national weather service": "nws", "nws": "nws", "climatological report": "nws", "noaa": "nws",
+    "wunderground": "wunderground", "weather underground": "wunderground", "accuweather": "accuweather",
+    "the weather company": "weather company",
+    "aaa": "aaa", "energy information administration": "eia", "eia": "eia",
+    "yahoo finance": "yahoo finance", "google finance": "google finance",
+}
+# "while checking AccuWeather may help, the official value is ...": a provider named only as a
+# counter-example is not the source
+_NOT_SOURCE = re.compile(r"(?:while checking|such as|like)\s+(?:a source like\s+)?([A-Za-z ]{3,40}?)(?:\s+or\s+[A-Za-z ]{3,30})?\s+may help", re.I)
+
+
+_QUARTER = re.compile(r"\bQ([1-4])\s*(?:of\s+)?((?:19|20)\d\d)\b|\b(first|second|third|fourth) quarter(?: of)?,?\s+((?:19|20)\d\d)\b", re.I)
+_ORD = {"first": 1, "second": 2, "third": 3, "fourth": 4}
+
+
+def extract_quarters(text: str) -> set[tuple[int, int]]:
+    out = set()
+    for m in _QUARTER.finditer(text):
+        if m.group(1):
+            out.add((int(m.group(2)), int(m.group(1))))
+        else:
+            out.add((int(m.group(4)), _ORD[m.group(3).lower()]))
+    return out
+
+
+def extract_measure(text: str) -> set[str]:
+    return {name for name, rx in _MEASURE if rx.search(text)}
+
+
+def extract_direction(text: str) -> set[str]:
+    """Rate-decision direction words, only in a text about rates (a CPI "increase" is not a hike)."""
+    if not _RATE_CONTEXT.search(text):
+        return set()
+    return {name for name, rx in _DIRECTION if rx.search(text)}
+
+
+def extract_periods(text: str) -> set[str]:
+    return {name for name, rx in _PERIODS if rx.search(text)}
+
+
+def extract_bet_type(text: str) -> str:
+    if _SPREAD.search(text):
+        return "spread"
+    if _TOTAL.search(text):
+        return "total"
+    if _WIN.search(text):
+        return "moneyline"
+    return ""
+
+
+def extract_providers(text: str) -> set[str]:
+    low = normalise(text)
+    excluded: set[str] = set()
+    for m in _NOT_SOURCE.finditer(text):
+        excluded |= {c for a, c in PROVIDERS.items() if a in normalise(m.group(0))}
+    found = set()
+    for alias, canon in PROVIDERS.items():
+        if alias in ("bls", "bea", "nws", "eia", "aaa", "brti", "brr") and not re.search(r"(?<![A-Za-z])" + alias.upper() + r"(?![A-Za-z])", text):
+            continue
+        if re.search(r"(?<![a-z0-9])" + re.escape(alias) + r"(?![a-z0-9])", low):
+            found.add(canon)
+    return found - excluded
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -255,12 +376,29 @@ def extract_bound(text: str) -> Bound | None:
                     continue  # a year range
             elif re.fullmatch(r"(19|20)\d\d", g["num"]) and not unit and not g.get("cur"):
                 continue  # "after 2026" is a date, not a threshold
+            if op != "between":
+                lead = text[max(0, m.start("num") - 3):m.start("num")].replace("$", "")
+                if re.search(r"(?:^|[\s(])[-−]$", lead) or (m.start("num") > 0 and text[m.start("num") - 1] in "-−"
+                                                           and (m.start("num") < 2 or text[m.start("num") - 2] in " (")):
+                    value = -value  # "more than -0.1%", "above -25,000"
+            if op == "between" and not unit and re.search(_MONTH_RE + r"\s*$", text[max(0, m.start() - 12):m.start()], re.I):
+                continue  # "April 27-28": a date range, not a bucket
             cand = Bound(op=op, value=value, upper=upper, unit=unit, text=m.group(0).strip())
             key = (m.start(), -(m.end() - m.start()))
             if best is None or key < (best[0], best[1]):
                 best = (key[0], key[1], cand)
             break  # first match of this pattern is enough
     return best[2] if best else None
+
+
+# administrative times: when data is released or a market closes/expires, not what is measured
+# ("scheduled to be released on August 7, 2026, at 8:30 AM ET", "close at 8:29 AM", "expire the first
+# 10:00 AM following the release ...")
+_ADMIN = re.compile(r"\b(?:release[sd]?|publish(?:ed|es)?|scheduled|closes?|expires?|expiration)\b[^.;\n]{0,60}", re.I)
+
+
+def strip_admin(text: str) -> str:
+    return _ADMIN.sub(" ", text)
 
 
 def extract_dates(text: str) -> tuple[set[_dt.date], set[tuple[int, int]]]:
@@ -272,6 +410,16 @@ def extract_dates(text: str) -> tuple[set[_dt.date], set[tuple[int, int]]]:
             continue
         try:
             d = _dt.date(int(m.group(3)), mo, int(m.group(2)))
+        except ValueError:
+            continue
+        dates.add(d)
+        months.add((d.year, d.month))
+    for m in _DATE_RANGE.finditer(text):
+        mo = MONTHS.get(m.group(1).lower().rstrip("."))
+        if mo is None:
+            continue
+        try:
+            d = _dt.date(int(m.group(4)), mo, int(m.group(3)))
         except ValueError:
             continue
         dates.add(d)
@@ -324,7 +472,8 @@ def kalshi_ticker_date(event_ticker: str) -> tuple[_dt.date | None, tuple[int, i
 
 
 def normalise_source(text: str) -> str:
-    words = [w for w in _WORD.findall(normalise(text)) if w not in {"the", "official", "data", "website", "as", "published", "by", "on", "its", "of"}]
+    words = [w[:-2] if w.endswith("'s") else w for w in _WORD.findall(normalise(text))]
+    words = [w for w in words if w not in {"the", "official", "data", "website", "as", "published", "by", "on", "its", "of"}]
     return " ".join(words)
 
 
@@ -344,9 +493,18 @@ def sources_match(a: str, b: str) -> bool:
     ta, tb = set(normalise_source(a).split()), set(normalise_source(b).split())
     if not ta or not tb:
         return False
+    ea = _find_aliases(a, ENTITY_ALIASES) | extract_providers(a)
+    eb = _find_aliases(b, ENTITY_ALIASES) | extract_providers(b)
+    if ea & eb:
+        return True  # "the FOMC statement" and "Federal Reserve Board of Governors": one organisation
     if ta <= tb or tb <= ta:
         return True
     return len(ta & tb) / len(ta | tb) >= 0.6
+
+
+_MONTH_FULL = {m[:3]: m for m in ("january", "february", "march", "april", "may", "june", "july", "august",
+                                   "september", "october", "november", "december")}
+_MONTH_FULL["sept"] = "september"
 
 
 def content_tokens(text: str) -> set[str]:
@@ -358,6 +516,7 @@ def content_tokens(text: str) -> set[str]:
     out = set()
     for w in _WORD.findall(low):
         w = ENTITY_ALIASES.get(w, w).replace(" ", "_")
+        w = _MONTH_FULL.get(w, w)  # "Jan" and "January" are one word
         if w in STOPWORDS or w.replace(",", "").replace("$", "").isdigit() or len(w) < 2:
             continue
         out.add(w)
@@ -402,12 +561,30 @@ def _parse_close(s: str | None) -> _dt.date | None:
 def _common(t: Terms, condition_text: str, all_text: str) -> Terms:
     t.entities = _find_aliases(all_text, ENTITY_ALIASES)
     t.places = _find_aliases(all_text, PLACE_ALIASES)
-    t.dates, t.months = extract_dates(condition_text)
-    t.times = extract_times(condition_text)
+    observed = strip_admin(condition_text)
+    t.dates, t.months = extract_dates(observed)
+    t.times = extract_times(observed)
     t.window = "by" if _WINDOW_BY.search(condition_text) else "on"
     t.placeholders = extract_placeholders(all_text)
     t.tokens = content_tokens(t.title + " " + t.outcome_label)
+    t.measure = extract_measure(condition_text)
+    t.quarters = extract_quarters(condition_text)
+    t.direction = extract_direction(condition_text)
+    t.period = extract_periods(condition_text)
+    t.bet_type = extract_bet_type(condition_text) if _is_game(all_text) else ""
+    t.joint = bool(_JOINT.search(condition_text)) or bool(_BOTH.search(t.title))
+    t.providers = extract_providers(all_text)
     return t
+
+
+_GAME = re.compile(r"\b(?:game|match|vs\.?|versus|nfl|nba|mlb|nhl|ncaa|premier league|points|goals|runs|innings|quarter|half)\b", re.I)
+
+
+_BOTH = re.compile(r"\bboth\b.+\band\b|\band\b.+\bboth\b", re.I)  # "Will X and Y both ...?" in a title
+
+
+def _is_game(text: str) -> bool:
+    return bool(_GAME.search(text))
 
 
 def polymarket_terms(market: dict) -> Terms:
@@ -419,9 +596,17 @@ def polymarket_terms(market: dict) -> Terms:
     t = Terms(venue="polymarket", market_id=str(market.get("condition_id") or market.get("conditionId") or ""),
               title=question, rules=description, outcome_label=label)
     condition = question + " " + _first_sentence(description)
-    _common(t, question + " " + description, question + " " + description + " " + label)
-    # a multi-outcome market's label is often the bucket ("84-85°F"): more specific than the question
-    t.bound = extract_bound(description) or extract_bound(label) or extract_bound(question)
+    _common(t, question + " " + description, question + " " + description + " " + label + " " + str(market.get("resolutionSource") or ""))
+    # a multi-outcome market's label is often the bucket ("84-85°F"), and its description is the
+    # event's text shared by every bracket ("...a cut/increase of 12.5 bps..."): the market's own
+    # words (label, question) come first; a single market's description is its contract
+    if label:
+        t.bound = (extract_bound(label) or _exact_label(label) or extract_bound(question)
+                   or extract_bound(description))
+        t.direction = extract_direction(question + " " + label) or t.direction
+    else:
+        t.bound = extract_bound(description) or extract_bound(label) or extract_bound(question)
+        t.direction = extract_direction(question) or t.direction
     t.negated = bool(_NEGATION.search(condition))
     raw = [str(market["resolutionSource"])] if market.get("resolutionSource") else []
     raw += extract_sources(description)
@@ -429,6 +614,22 @@ def polymarket_terms(market: dict) -> Terms:
     t.sources = [normalise_source(s) for s in raw]
     t.close_date = _parse_close(market.get("end_date_iso") or market.get("endDate"))
     return t
+
+
+_BARE_NUMBER = re.compile(r"^\s*" + _NUM + r"\s*$", re.I)
+
+
+def _exact_label(label: str) -> Bound | None:
+    """A bracket label that is just a value ("3.4%", "4.2%"): YES at exactly that value."""
+    sign = -1 if label.strip()[:1] in ("-", "−") else 1
+    m = _BARE_NUMBER.match(label.strip().lstrip("-−"))
+    if not m or not m.group("num"):
+        return None
+    try:
+        value = parse_number(m.group("num"), m.group("mult"))
+    except ValueError:
+        return None
+    return Bound(op="=", value=sign * value, unit=_unit(m.group("cur"), m.group("unit")), text=label.strip())
 
 
 _STRIKE_OPS = {"greater": ">", "greater_or_equal": ">=", "less": "<", "less_or_equal": "<=", "between": "between"}
@@ -465,6 +666,10 @@ def kalshi_terms(market: dict, series: dict | None = None, event: dict | None = 
     # the rules are the contract; the subtitle is a label that may round the wording
     t.bound = bound or extract_bound(rules1) or extract_bound(sub) or extract_bound(title)
     t.negated = bool(_NEGATION.search(_first_sentence(rules1) + " " + sub))
+    t.direction = extract_direction(title + " " + sub) or t.direction  # the market's own outcome first
+    if market.get("mve_selected_legs") or market.get("mve_collection_ticker") or str(title).lower().startswith("yes ") and "," in title:
+        t.joint = True  # a multivariate (combo) market: YES needs every leg
+    t.providers |= extract_providers(" ".join(str(s.get("name") or "") for s in ((series or {}).get("settlement_sources") or [])))
     raw = [str(s.get("name") or "") for s in ((series or {}).get("settlement_sources") or []) if s.get("name")]
     raw += extract_sources(rules1 + " " + rules2)
     t.sources_raw = raw

@@ -211,12 +211,66 @@ class RiskConfig(_Table):
 
 
 class CrossVenueConfig(_Table):
-    """Polymarket <-> Kalshi binary arbitrage on approved mappings."""
+    """Polymarket <-> Kalshi binary arbitrage on approved mappings.
+
+    Execution settings of this strategy; unset ones take the ``[execution]`` value (or the
+    built-in default shown by ``arbkit config check``)::
+
+        [strategies.cross_venue]
+        enabled = true
+        min_edge_bps = 100
+        max_size = "20"
+        two_leg_mode = "sequential"      # parallel | sequential (default: execution.two_leg_mode)
+        first_leg = "auto"               # sequential: auto (the less liquid book first) | polymarket | kalshi
+        leg_timeout_ms = 3000
+        hedge_policy = "chase"           # market | chase | hold
+        hedge_chase_seconds = 1.5
+        hedge_max_slippage_bps = "150"   # worst hedge price vs the reference price
+        hedge_timeout_ms = 8000          # the whole compensation
+        hedge_max_attempts = 3           # market-out attempts
+        cooldown_ms = 1000               # after our trade on a mapping; then both books must update
+        max_silence_polymarket_ms = 12000  # a book is fresh while its connection shows life this often
+        max_silence_kalshi_ms = 5000       # (PONGs, data on the socket); default risk.max_book_age_ms
+
+    Freshness: a book is current while its connection is alive (Polymarket: data or the PONG to
+    our 10 s PING; Kalshi: data or the PONG to the feed's measured PING every
+    ``liveness_ping_s``, 1 s), however long ago the book last changed. ``risk.max_book_age_ms`` then
+    ages a book from the last time it was confirmed current (the intent's snapshot carries that
+    time), so it must exceed the liveness period of a quiet connection: about 1.5 s for Kalshi, and
+    ~12 s for a Polymarket connection whose assets are all quiet (it PINGs every 10 s, as the venue
+    asks)."""
 
     enabled: bool
     min_edge_bps: Decimal
     max_size: Decimal  # contracts per execution
     safety_margin_bps: Decimal = Decimal(0)
+    two_leg_mode: TwoLegMode | None = None  # parallel | sequential (default: execution.two_leg_mode)
+    first_leg: str = "auto"  # sequential: auto (less liquid book first) | polymarket | kalshi
+    leg_timeout_ms: int | None = None  # default: execution.leg_timeout_ms
+    hedge_policy: HedgePolicy | None = None  # default: execution.hedge_policy
+    hedge_chase_seconds: float | None = None  # default: execution.chase_seconds
+    hedge_max_slippage_bps: Decimal | None = None  # worst hedge price vs the reference (default 200)
+    hedge_timeout_ms: int | None = None  # the whole compensation (default 10000)
+    hedge_max_attempts: int | None = None  # market-out attempts (default 5)
+    cooldown_ms: int = 0  # after an execution on a mapping (then both books must update too)
+    max_silence_polymarket_ms: int | None = None  # allowed connection silence (default: risk.max_book_age_ms)
+    max_silence_kalshi_ms: int | None = None
+
+    def effective(self, execution: "ExecutionConfig") -> dict[str, Any]:
+        """The settings this strategy runs with, defaults resolved (shown by config check)."""
+        return {
+            "two_leg_mode": (self.two_leg_mode or execution.two_leg_mode).value,
+            "first_leg": self.first_leg,
+            "leg_timeout_ms": self.leg_timeout_ms if self.leg_timeout_ms is not None else execution.leg_timeout_ms,
+            "hedge_policy": (self.hedge_policy or execution.hedge_policy).value,
+            "hedge_chase_seconds": self.hedge_chase_seconds if self.hedge_chase_seconds is not None else execution.chase_seconds,
+            "hedge_max_slippage_bps": self.hedge_max_slippage_bps if self.hedge_max_slippage_bps is not None else Decimal(200),
+            "hedge_timeout_ms": self.hedge_timeout_ms if self.hedge_timeout_ms is not None else 10_000,
+            "hedge_max_attempts": self.hedge_max_attempts if self.hedge_max_attempts is not None else 5,
+            "cooldown_ms": self.cooldown_ms,
+            "max_silence_polymarket_ms": self.max_silence_polymarket_ms,
+            "max_silence_kalshi_ms": self.max_silence_kalshi_ms,
+        }
 
 
 class StrategiesConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -309,6 +363,19 @@ class Config(_Table):
             f"strategies enabled: {enabled}" + (f" (disabled: {', '.join(disabled)})" if disabled else ""),
             f"execution: two-leg {self.execution.two_leg_mode.value}, leg timeout {self.execution.leg_timeout_ms} ms, hedge {self.execution.hedge_policy.value}",
         ]
+        cv = self.strategies.cross_venue
+        if cv is not None:
+            e = cv.effective(self.execution)
+            silence = ", ".join(f"{v} {e[f'max_silence_{v}_ms']} ms" if e[f"max_silence_{v}_ms"] else f"{v} = book age limit"
+                                for v in ("polymarket", "kalshi"))
+            lines.append(
+                f"cross_venue: two-leg {e['two_leg_mode']}"
+                + (f" (first leg {e['first_leg']})" if e["two_leg_mode"] == "sequential" else "")
+                + f", leg timeout {e['leg_timeout_ms']} ms, hedge {e['hedge_policy']}"
+                + (f" (chase {e['hedge_chase_seconds']} s)" if e["hedge_policy"] == "chase" else "")
+                + f", hedge slippage {e['hedge_max_slippage_bps']} bps, hedge timeout {e['hedge_timeout_ms']} ms, "
+                f"hedge attempts {e['hedge_max_attempts']}, cooldown {e['cooldown_ms']} ms (then both books must update), "
+                f"max silence {silence}")
         unset = self.unset_risk_limits()
         lines.append(f"risk limits unset: {', '.join(unset)}" if unset else "risk limits: all set")
         return lines
@@ -627,6 +694,22 @@ def _validate(cfg: Config) -> None:
             raise ConfigError("strategies.cross_venue.safety_margin_bps", f"must be >= 0, got {cv.safety_margin_bps}")
         if cv.max_size <= 0:
             raise ConfigError("strategies.cross_venue.max_size", f"must be > 0, got {cv.max_size}")
+        k = "strategies.cross_venue."
+        if cv.first_leg not in ("auto", "polymarket", "kalshi"):
+            raise ConfigError(k + "first_leg", f"must be auto, polymarket or kalshi, got {_show(cv.first_leg)}")
+        for name in ("leg_timeout_ms", "hedge_timeout_ms", "hedge_max_attempts", "max_silence_polymarket_ms", "max_silence_kalshi_ms"):
+            val = getattr(cv, name)
+            if val is not None and val < 1:
+                raise ConfigError(k + name, f"must be >= 1, got {val}")
+        if cv.cooldown_ms < 0:
+            raise ConfigError(k + "cooldown_ms", f"must be >= 0, got {cv.cooldown_ms}")
+        if cv.hedge_max_slippage_bps is not None and not 0 < cv.hedge_max_slippage_bps <= 10_000:
+            raise ConfigError(k + "hedge_max_slippage_bps", f"must be in (0, 10000], got {cv.hedge_max_slippage_bps}")
+        if cv.hedge_chase_seconds is not None and cv.hedge_chase_seconds < 0:
+            raise ConfigError(k + "hedge_chase_seconds", f"must be >= 0, got {cv.hedge_chase_seconds}")
+        eff = cv.effective(cfg.execution)
+        if eff["hedge_policy"] == "chase" and eff["hedge_chase_seconds"] <= 0:
+            raise ConfigError(k + "hedge_chase_seconds", "must be > 0 when the hedge policy is chase")
         if cv.enabled:
             for venue in ("polymarket", "kalshi"):
                 if getattr(cfg.venues, venue) is None:

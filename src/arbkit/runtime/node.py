@@ -47,7 +47,6 @@ from arbkit.core.events import (
 )
 from arbkit.core.instruments import Instrument
 from arbkit.execution.engine import EngineConfig, ExecutionEngine
-from arbkit.execution.intent import HedgePolicy
 from arbkit.execution.paper import SnapshotRegistry
 from arbkit.execution.portfolio import Portfolio
 from arbkit.execution.report import ExecutionReport
@@ -279,20 +278,19 @@ class Node:
         sc = self.config.strategies.cross_venue
         if sc is None or not sc.enabled:
             return
-        from arbkit.strategies.cross_venue import CrossVenueConfig, CrossVenueStrategy
+        from arbkit.strategies.cross_venue import CrossVenueStrategy, config_from_node
         from arbkit.strategies.market_state import FeedMarketView
 
-        risk = self.config.risk
-        xcfg = CrossVenueConfig(
-            max_size=sc.max_size,
-            min_edge_bps=sc.min_edge_bps,
-            safety_margin_bps=sc.safety_margin_bps,
-            max_book_age_s=(risk.max_book_age_ms / 1000) if risk.max_book_age_ms else 2.0,
-            leg_timeout_s=self.config.execution.leg_timeout_ms / 1000,
-            hedge=HedgePolicy.from_config(self.config.execution),
-        )
+        xcfg = config_from_node(sc, self.config.execution, self.config.risk)
         self.strategy = CrossVenueStrategy(xcfg, FeedMarketView({v: b.feed for v, b in self.venues.items()}),
                                            clock_ns=self.clock.now_ns)
+        if self.journal is not None:
+            journal = self.journal
+
+            def journal_cooldown(rec: dict) -> None:
+                with contextlib.suppress(Exception):  # a closed journal must not break the watcher
+                    journal.append("cooldown", rec, str(rec["execution_id"]))
+            self.strategy.on_cooldown = journal_cooldown
         self.strategy.set_pairs(self.pairs)
 
     def _subscribe(self) -> None:
@@ -453,7 +451,7 @@ class Node:
             if isinstance(verdict, Denied):
                 self.denied += 1
                 self.last_denial = f"{verdict.check}: {verdict.reason}"
-                strat.execution_finished(intent.execution_id)
+                strat.execution_finished(intent.execution_id, traded=False)
                 continue
             self.submitted += 1
             task = asyncio.get_running_loop().create_task(self._watch(intent.execution_id), name=f"watch-{intent.execution_id}")

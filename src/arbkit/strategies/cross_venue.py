@@ -47,7 +47,9 @@ from fractions import Fraction
 from math import gcd
 from typing import Any, Callable, Iterable
 
-from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce
+import msgspec
+
+from arbkit.core.enums import LiquiditySide, OrderType, Side, TimeInForce, Venue
 from arbkit.core.fees import FeeSpec, fee_for
 from arbkit.core.ids import new_correlation_id
 from arbkit.core.instruments import Instrument
@@ -75,11 +77,28 @@ class CrossVenueConfig:
     max_size: Decimal = Decimal(100)  # shares (= contracts) per intent, both legs
     min_edge_bps: Decimal = Decimal(50)  # net edge after fees and safety margin
     safety_margin_bps: Decimal = Decimal(10)  # of the cost, deducted before the threshold test
-    max_book_age_s: float = 2.0
+    max_book_age_s: float = 2.0  # default allowed silence of a book's connection (see market_state)
     max_levels: int = 20  # depth walked per book
     snapshot_depth: int = 10  # levels copied into the intent
     leg_timeout_s: float = 5.0
     hedge: HedgePolicy = HedgePolicy()
+    # per-venue maximum silence of a book's connection (heartbeats, PONGs, any frame), seconds;
+    # None = max_book_age_s. A live, unchanged book is fresh.
+    max_silence_polymarket_s: float | None = None
+    max_silence_kalshi_s: float | None = None
+    # "parallel": both IOC legs at once; "sequential": the first leg, then the second sized to what
+    # the first filled (the engine's Sequencing.SEQUENTIAL). first_leg: "auto" sends the leg on the
+    # less liquid book first (less size at or better than its limit; Kalshi on a tie, the venue
+    # whose order answers come back slower), or "polymarket" / "kalshi".
+    two_leg_mode: str = "parallel"
+    first_leg: str = "auto"
+    # after an execution on a mapping ends: no new intent for cooldown_s, and none until both
+    # venues' books of that mapping changed after it (our own fills must show in the books)
+    cooldown_s: float = 0.0
+
+    def max_silence_ns(self, venue: Venue) -> int:
+        v = self.max_silence_polymarket_s if venue is Venue.POLYMARKET else self.max_silence_kalshi_s
+        return int((v if v is not None else self.max_book_age_s) * NS)
 
     def __post_init__(self) -> None:
         for name in ("max_size", "min_edge_bps", "safety_margin_bps"):
@@ -92,6 +111,43 @@ class CrossVenueConfig:
             raise ValueError("min_edge_bps and safety_margin_bps must be >= 0 (never trade a known loss)")
         if self.max_book_age_s <= 0 or self.max_levels <= 0:
             raise ValueError("max_book_age_s and max_levels must be positive")
+        if self.two_leg_mode not in ("parallel", "sequential"):
+            raise ValueError(f"two_leg_mode must be 'parallel' or 'sequential', got {self.two_leg_mode!r}")
+        if self.first_leg not in ("auto", "polymarket", "kalshi"):
+            raise ValueError(f"first_leg must be 'auto', 'polymarket' or 'kalshi', got {self.first_leg!r}")
+        if self.cooldown_s < 0:
+            raise ValueError("cooldown_s must be >= 0")
+        for name in ("max_silence_polymarket_s", "max_silence_kalshi_s"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise ValueError(f"{name} must be positive")
+
+
+def config_from_node(strategy: Any, execution: Any, risk: Any) -> CrossVenueConfig:
+    """The strategy configuration from the node's ``[strategies.cross_venue]`` table (per-strategy
+    execution and hedge settings; unset ones from ``[execution]``) and ``[risk]``."""
+    from types import SimpleNamespace
+
+    e = strategy.effective(execution)
+    hedge = HedgePolicy.from_config(
+        SimpleNamespace(hedge_policy=e["hedge_policy"], chase_seconds=e["hedge_chase_seconds"]),
+        max_slippage_bps=Decimal(e["hedge_max_slippage_bps"]), timeout_s=e["hedge_timeout_ms"] / 1000,
+        max_attempts=int(e["hedge_max_attempts"]),
+    )
+    age_s = (risk.max_book_age_ms / 1000) if risk.max_book_age_ms else 2.0
+    return CrossVenueConfig(
+        max_size=strategy.max_size,
+        min_edge_bps=strategy.min_edge_bps,
+        safety_margin_bps=strategy.safety_margin_bps,
+        max_book_age_s=age_s,
+        leg_timeout_s=e["leg_timeout_ms"] / 1000,
+        hedge=hedge,
+        max_silence_polymarket_s=e["max_silence_polymarket_ms"] / 1000 if e["max_silence_polymarket_ms"] else None,
+        max_silence_kalshi_s=e["max_silence_kalshi_ms"] / 1000 if e["max_silence_kalshi_ms"] else None,
+        two_leg_mode=e["two_leg_mode"],
+        first_leg=e["first_leg"],
+        cooldown_s=e["cooldown_ms"] / 1000,
+    )
 
 
 @dataclass(frozen=True)
@@ -306,6 +362,11 @@ class CrossVenueStrategy:
         self.in_flight: dict[str, str] = {}  # mapping key -> execution id
         self._exec_key: dict[str, str] = {}  # execution id -> mapping key
         self._max_age_ns = int(config.max_book_age_s * NS)
+        self.cooldowns: dict[str, tuple[int, int, str]] = {}  # mapping key -> (ended ns, until ns, execution id)
+        # called with a record when a cooldown starts (the node journals it as kind "cooldown")
+        self.on_cooldown: Callable[[dict[str, Any]], None] | None = None
+        self._silence_p = config.max_silence_ns(Venue.POLYMARKET)
+        self._silence_k = config.max_silence_ns(Venue.KALSHI)
         self._inc: dict[int, Decimal] = {}
         self.evaluations = 0
         self.reasons: dict[str, int] = {}
@@ -329,11 +390,38 @@ class CrossVenueStrategy:
         self.in_flight[mapping_key] = execution_id
         self._exec_key[execution_id] = mapping_key
 
-    def execution_finished(self, execution_id: str) -> None:
-        """The execution ended (any status) or was denied: its mapping may trade again."""
+    def execution_finished(self, execution_id: str, *, traded: bool = True, now_ns: int | None = None) -> None:
+        """The execution ended (any status; ``traded``) or was denied (``traded=False``): its
+        mapping may trade again — after the cooldown when it traded."""
         key = self._exec_key.pop(execution_id, None)
         if key is not None and self.in_flight.get(key) == execution_id:
             del self.in_flight[key]
+        if key is None or not traded:
+            return
+        now = self.clock_ns() if now_ns is None else now_ns
+        until = now + int(self.config.cooldown_s * NS)
+        self.cooldowns[key] = (now, until, execution_id)
+        if self.on_cooldown is not None:
+            self.on_cooldown({"mapping": key, "execution_id": execution_id, "started_ns": now, "until_ns": until,
+                              "cooldown_s": self.config.cooldown_s, "wait_for_book_updates": True})
+
+    def _cooling(self, pair: CrossVenuePair, now_ns: int) -> str:
+        """Why this mapping is still cooling down after our own trade ("" when it is not)."""
+        c = self.cooldowns.get(pair.key)
+        if c is None:
+            return ""
+        ended, until, eid = c
+        if now_ns < until:
+            return f"cooldown after execution {eid}: {(until - now_ns) / 1e9:.3f}s left"
+        waiting = []
+        for venue, ids in (("Polymarket", (pair.poly_yes.id, pair.poly_no.id)), ("Kalshi", (pair.kalshi_yes.id, pair.kalshi_no.id))):
+            books = [self.market.book(i) for i in ids]
+            if not any(b is not None and b.last_update_ns > ended for b in books):
+                waiting.append(venue)
+        if waiting:
+            return f"cooldown after execution {eid}: waiting for {' and '.join(waiting)} books to update after our trade"
+        del self.cooldowns[pair.key]
+        return ""
 
     # --- evaluation ----------------------------------------------------------------------------
 
@@ -362,14 +450,18 @@ class CrossVenueStrategy:
         d = Decision(pair.mapping_id)
         if pair.key in self.in_flight:
             return self._skip(d, f"execution {self.in_flight[pair.key]} in flight", "in_flight")
+        if self.cooldowns:
+            cooling = self._cooling(pair, now_ns)
+            if cooling:
+                return self._skip(d, cooling, "cooldown")
         best: Quote | None = None
         best_books: tuple[Any, Any] | None = None
         tradeable_dirs = 0
         skip_why = edge_why = ""
         # each direction trades two books: both must be fresh, live and on a live connection
         for leg_p, leg_k in pair.directions():
-            bad = (self.market.untradeable(leg_p.id, now_ns, self._max_age_ns)
-                   or self.market.untradeable(leg_k.id, now_ns, self._max_age_ns))
+            bad = (self.market.untradeable(leg_p.id, now_ns, self._silence_p)
+                   or self.market.untradeable(leg_k.id, now_ns, self._silence_k))
             if bad:
                 skip_why = skip_why or bad
                 continue
@@ -543,22 +635,45 @@ class CrossVenueStrategy:
             k += 1
         return q  # beyond the walked depth: the cost lookup finds no fill
 
+    def _first_venue(self, q: Quote, book_p: Any, book_k: Any) -> Venue:
+        """The venue whose leg goes first in sequential mode."""
+        if self.config.first_leg == "polymarket":
+            return Venue.POLYMARKET
+        if self.config.first_leg == "kalshi":
+            return Venue.KALSHI
+        # auto: the less liquid book first (what it does not fill, the second leg is not sent for)
+        depth_p = _depth_within(book_p, q.poly_price, self.config.max_levels)
+        depth_k = _depth_within(book_k, q.kalshi_price, self.config.max_levels)
+        return Venue.POLYMARKET if depth_p < depth_k else Venue.KALSHI
+
     def _intent(self, pair: CrossVenuePair, q: Quote, books: tuple[Any, Any], now_ns: int, socket_arrival_ns: int,
                 correlation_id: str) -> Intent:
         cfg = self.config
         eid = self.new_id()
         bp, bk = books
         tops = [BookTop.from_book(q.poly.id, bp, cfg.snapshot_depth), BookTop.from_book(q.kalshi.id, bk, cfg.snapshot_depth)]
+        # a quiet book on a live connection is current: its snapshot carries the time it was last
+        # confirmed (the risk engine ages books from it); the real last change stays in
+        # timestamps.book_updated_ns
+        confirmed = getattr(self.market, "confirmed_ns", None)
+        if confirmed is not None:
+            tops = [msgspec.structs.replace(t, last_update_ns=max(t.last_update_ns, confirmed(t.instrument_id, now_ns)))
+                    for t in tops]
         legs = [
             IntentLeg(instrument=q.poly, side=Side.BUY, price=q.poly_price, quantity=q.quantity,
                       order_type=OrderType.LIMIT, time_in_force=TimeInForce.IOC),
             IntentLeg(instrument=q.kalshi, side=Side.BUY, price=q.kalshi_price, quantity=q.quantity,
                       order_type=OrderType.LIMIT, time_in_force=TimeInForce.IOC),
         ]
+        sequencing = Sequencing.PARALLEL
+        if cfg.two_leg_mode == "sequential":
+            sequencing = Sequencing.SEQUENTIAL
+            if self._first_venue(q, bp, bk) is Venue.KALSHI:
+                legs.reverse()
         return Intent(
             execution_id=eid,
             legs=legs,
-            sequencing=Sequencing.PARALLEL,
+            sequencing=sequencing,
             hedge=cfg.hedge,
             books=tops,
             predicted_edge_bps=q.edge_bps.quantize(Decimal("0.01")),
@@ -578,3 +693,12 @@ class CrossVenueStrategy:
             set_payout=ONE,
         )
 
+
+def _depth_within(book: Any, limit: Decimal, levels: int) -> Decimal:
+    """Size offered at or better than ``limit`` (asks), in shares."""
+    total = ZERO
+    for t, lots in book.levels(False, levels):
+        if book.price(t) > limit:
+            break
+        total += book.size(lots)
+    return total

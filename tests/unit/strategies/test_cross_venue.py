@@ -262,8 +262,12 @@ def test_in_flight_mapping_gets_nothing_new_until_the_engine_says_it_ended():
     assert d.intent is None and "in flight" in d.reason
     kit.strategy.execution_finished("someone-else")  # another execution ending changes nothing
     assert kit.decide().intent is None
-    kit.strategy.execution_finished(eid)
-    assert len(kit.strategy.on_book_update(kit.pair.kalshi_no.id, NOW)) == 1
+    kit.strategy.execution_finished(eid, now_ns=NOW)
+    # ended: a denial frees the mapping at once; a trade waits for both venues' books to move
+    assert "cooldown" in kit.decide().reason
+    kit.set(kit.pair.poly_yes.id, [("0.30", "10")], ts=NOW + 1)
+    kit.set(kit.pair.kalshi_no.id, [("0.50", "10")], ts=NOW + 1)
+    assert len(kit.strategy.on_book_update(kit.pair.kalshi_no.id, NOW + 1)) == 1
 
 
 def test_leg_minimum_not_met_gives_no_intent():

@@ -96,6 +96,9 @@ class FeedConfig:
     tickers_per_subscription: int = C.MAX_TICKERS_PER_COMMAND
     ping_interval_s: float = C.HEARTBEAT_S
     ping_timeout_s: float = 20.0
+    # a measured PING every liveness_ping_s: its PONG dates the connection's last sign of life, so
+    # a quiet book on a live connection counts as current (silence_ns); 0 = off
+    liveness_ping_s: float = 1.0
     reconnect_initial_s: float = 0.25
     reconnect_max_s: float = 30.0
     connect_timeout_s: float = 10.0
@@ -269,6 +272,7 @@ class KalshiMarketFeed(SingleLinkStream):
         self._record: IO[str] | None = None
         self._backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s, random.Random())
         self._last_data_mono = 0
+        self._last_alive_mono = 0
         self._top_only = self.config.book_updates == "top"
         self._mono = self.clock.monotonic_ns
 
@@ -308,6 +312,15 @@ class KalshiMarketFeed(SingleLinkStream):
         if m.yes.is_crossed():
             return False
         return self._mono() - m.last_update_mono <= max_age_ns
+
+    def silence_ns(self, instrument_id: str) -> int | None:
+        """Nanoseconds since the connection last showed it is alive — market data on any
+        subscription or the PONG to our liveness PING (``liveness_ping_s``) — or None when the
+        market is unknown or the connection is not CONNECTED. Each subscription's ``seq`` is
+        continuous or its books are resyncing, so a LIVE book on a live connection missed nothing."""
+        if ticker_of(instrument_id) not in self._markets or self.state is not ConnectionState.CONNECTED:
+            return None
+        return self._mono() - max(self._last_data_mono, self._last_alive_mono)
 
     @property
     def tickers(self) -> list[str]:
@@ -398,13 +411,30 @@ class KalshiMarketFeed(SingleLinkStream):
         assert self._dirty is not None
         self._dirty.set()
         commander = asyncio.get_running_loop().create_task(self._commander(ws))
+        alive = (asyncio.get_running_loop().create_task(self._liveness_pinger(ws))
+                 if self.config.liveness_ping_s > 0 else None)
         try:
             async for raw in ws:
                 self.on_frame(raw)
         finally:
-            commander.cancel()
-            with contextlib.suppress(BaseException):
-                await commander
+            for task in (commander, alive):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+
+    async def _liveness_pinger(self, ws) -> None:
+        """Measured keep-alive (the websocket library's own only closes a dead socket): each PONG
+        marks the connection alive now. A failure ends it; the read loop handles a dead socket."""
+        while True:
+            await asyncio.sleep(self.config.liveness_ping_s)
+            try:
+                waiter = await ws.ping()
+                async with asyncio.timeout(self.config.ping_timeout_s):
+                    await waiter
+            except Exception:  # noqa: BLE001 - closed or broken: the reconnect loop takes over
+                return
+            self._last_alive_mono = self._mono()
 
     async def _command(self, ws, cmd: str, params: dict, pending: _Pending) -> WsFrame:
         cid = next(self._ids)

@@ -205,7 +205,7 @@ def _price_ticks(price: str, tick_size: Decimal) -> int:
 class _Shard(ConnectionLink):
     """One connection and the assets it carries (state, socket and backoff attempt: the link's)."""
 
-    __slots__ = ("index", "assets", "task", "last_data_mono", "connected_mono")
+    __slots__ = ("index", "assets", "task", "last_data_mono", "connected_mono", "last_alive_mono")
 
     def __init__(self, index: int, emit, now_ns) -> None:
         super().__init__(VENUE, f"polymarket.market.{index}", emit, now_ns)
@@ -214,6 +214,7 @@ class _Shard(ConnectionLink):
         self.task: asyncio.Task | None = None
         self.last_data_mono = 0
         self.connected_mono = 0
+        self.last_alive_mono = 0  # last frame of any kind, PONG included: the connection is alive
 
 
 _market_decode = msgspec.json.Decoder(list[_WsMarketMessage] | _WsMarketMessage).decode
@@ -365,6 +366,15 @@ class PolymarketMarketFeed(GuardedEmit):
             return False
         return self.clock.monotonic_ns() - st.last_update_mono <= max_age_ns
 
+    def silence_ns(self, instrument_id: str) -> int | None:
+        """Nanoseconds since the instrument's connection last showed it is alive (a market data
+        frame or a PONG to our PING), or None when the instrument has no CONNECTED connection.
+        A book on a live connection is current even when it has not changed (a quiet market)."""
+        st = self._books.get(token_of(instrument_id))
+        if st is None or st.shard.state is not ConnectionState.CONNECTED:
+            return None
+        return self._mono() - max(st.shard.last_data_mono, st.shard.last_alive_mono, st.shard.connected_mono)
+
     @property
     def shards(self) -> list[list[str]]:
         """Token ids per connection (for inspection and tests)."""
@@ -473,6 +483,8 @@ class PolymarketMarketFeed(GuardedEmit):
         if self._record is not None:
             self._record.write(frame_line(recv_ns, raw))
         if len(raw) == 4 and (raw == "PONG" or raw == b"PONG"):
+            if shard is not None:
+                shard.last_alive_mono = self._mono()
             return
         stats = self.stats
         stats.frames += 1
