@@ -75,7 +75,11 @@ class FeedConfig:
     ws_url: str = C.WS_MARKET_URL
     rest_url: str = C.CLOB_REST_URL
     assets_per_connection: int = C.DEFAULT_ASSETS_PER_CONNECTION
-    ping_interval_s: float = C.PING_INTERVAL_S
+    # The venue asks for a PING at least every PING_INTERVAL_S (10 s) to keep the socket open; we
+    # send one every second because its PONG is also how a quiet book is known to be current
+    # (silence_ns): the risk engine's book-age limit (1-2 s in the examples) then holds for a
+    # live-but-unchanged book without a separate field.
+    ping_interval_s: float = 1.0
     reconnect_initial_s: float = 0.25
     reconnect_max_s: float = 30.0
     connect_timeout_s: float = 10.0
