@@ -51,7 +51,7 @@ from arbkit.sim.accounts import lots_to_size, size_to_lots
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 BUILTIN = ("demo", "quiet", "negrisk")
 DIFFERENCES = ("threshold", "date_window", "polarity", "resolution_source")
-CURRENCY = {"polymarket": "USDC", "kalshi": "USD"}
+CURRENCY = {"polymarket": "USDC", "kalshi": "USD", "kucoin": "USDT"}
 MM_ACCOUNT = "sim-mm"
 TAKER_ACCOUNT = "sim-taker"
 
