@@ -34,7 +34,7 @@ from arbkit.venues.common.tasks import BackgroundTasks
 from arbkit.venues.common.watchdog import STALE_BOOK_REASON, frozen_socket, run_watchdog
 from arbkit.venues.common.ws import Backoff, ConnectionLink, GuardedEmit, connect_ws, run_reconnecting, send_quietly
 from arbkit.venues.kucoin import constants as C
-from arbkit.venues.kucoin.parse import L2Sync, L2Update, Token, WsFrame, digits_of
+from arbkit.venues.kucoin.parse import BOOK_MAX_SIZE_DIGITS, L2Sync, L2Update, Token, WsFrame, book_digits
 
 log = logging.getLogger("arbkit.venues.kucoin.feed")
 VENUE = Venue.KUCOIN
@@ -122,8 +122,8 @@ class _BookState:
     __slots__ = ("sync", "inst", "last_update_mono", "stale_reported", "snapshot_task", "asked_mono", "shard")
 
     def __init__(self, inst: Instrument, shard: int) -> None:
-        book = CryptoBook(digits_of(inst.tick_size), digits_of(inst.size_increment), inst.id)
-        self.sync = L2Sync(book)
+        pd, sd = book_digits(inst.tick_size, inst.size_increment)
+        self.sync = L2Sync(CryptoBook(pd, sd, inst.id))
         self.inst = inst
         self.last_update_mono = 0
         self.stale_reported = False
@@ -333,7 +333,8 @@ class KucoinMarketFeed(GuardedEmit):
         try:
             ok = st.sync.on_update(u, recv_ns)
         except (ValueError, TypeError) as exc:
-            self._emit(self.malformed.record(raw, exc, recv_ns))
+            if not self._widen(st, exc):
+                self._emit(self.malformed.record(raw, exc, recv_ns))
             st.sync.reset()
             self._ask_snapshot(u.symbol)
             return
@@ -383,7 +384,8 @@ class KucoinMarketFeed(GuardedEmit):
             try:
                 ok = st.sync.on_snapshot(seq, bids, asks, now)
             except (ValueError, TypeError) as exc:
-                self._emit(self.malformed.record(repr((seq, bids[:3], asks[:3])), exc, now))
+                if not self._widen(st, exc):
+                    self._emit(self.malformed.record(repr((seq, bids[:3], asks[:3])), exc, now))
                 st.sync.reset()
                 ok = False
             if ok:
@@ -391,6 +393,16 @@ class KucoinMarketFeed(GuardedEmit):
                 return
             self.gaps += 1
             await asyncio.sleep(0.05)
+
+    def _widen(self, st: _BookState, exc: BaseException) -> bool:
+        """A level size finer than the book holds: rebuild the book with 4 more size decimals
+        (then resync). False when it cannot widen (not a precision problem, or at the limit)."""
+        book = st.sync.book
+        if "decimals" not in str(exc) or book.size_digits + 4 > BOOK_MAX_SIZE_DIGITS:
+            return False
+        log.warning("KuCoin %s: level size finer than %d decimals; widening the book", st.inst.symbol, book.size_digits)
+        st.sync.book = CryptoBook(book.price_digits, book.size_digits + 4, st.inst.id)
+        return True
 
     # --- watchdog -------------------------------------------------------------------------------
 

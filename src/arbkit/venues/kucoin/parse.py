@@ -68,6 +68,19 @@ def digits_of(increment: Decimal) -> int:
     return max(0, -increment.normalize().as_tuple().exponent)  # type: ignore[operator]
 
 
+BOOK_EXTRA_SIZE_DIGITS = 4
+BOOK_MIN_SIZE_DIGITS = 8
+BOOK_MAX_SIZE_DIGITS = 18
+
+
+def book_digits(price_increment: Decimal, base_increment: Decimal) -> tuple[int, int]:
+    """(price digits, size digits) of a level-2 book. Level sizes are finer than baseIncrement in
+    real KuCoin data (the 2021 recording: CAPP-BTC baseIncrement 0.01 with 8-decimal levels,
+    BCHSV-USDT 11 decimals; remainders of funds-sized orders), so sizes get
+    ``max(base digits + 4, 8)`` decimals; a finer one makes the feed widen the book and resync."""
+    return digits_of(price_increment), max(digits_of(base_increment) + BOOK_EXTRA_SIZE_DIGITS, BOOK_MIN_SIZE_DIGITS)
+
+
 # --- REST shapes -----------------------------------------------------------------------------------
 
 
