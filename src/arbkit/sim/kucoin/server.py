@@ -222,8 +222,8 @@ class KucoinServer:
         r.add_get("/", self._ws)
         r.add_post("/api/v1/bullet-public", self._bullet_public)
         r.add_post("/api/v1/bullet-private", self._bullet_private)
-        r.add_get("/api/v1/timestamp", lambda req: _ok(self.clock.now_ns() // 1_000_000))
-        r.add_get("/api/v1/status", lambda req: _ok({"status": "open", "msg": ""}))
+        r.add_get("/api/v1/timestamp", self._timestamp)
+        r.add_get("/api/v1/status", self._status)
         r.add_get("/api/v2/symbols", self._symbols)
         r.add_get("/api/v1/trade-fees", self._trade_fees)
         r.add_get("/api/v3/market/orderbook/level2", self._book_full)
@@ -315,6 +315,12 @@ class KucoinServer:
         return {"token": tok, "instanceServers": [{"endpoint": f"ws://{self.host}:{self.port}/", "encrypt": False,
                                                     "protocol": "websocket", "pingInterval": self.ping_interval_ms,
                                                     "pingTimeout": self.ping_timeout_ms}]}
+
+    async def _timestamp(self, request: web.Request) -> web.Response:
+        return _ok(self.clock.now_ns() // 1_000_000)
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return _ok({"status": "open", "msg": ""})
 
     async def _bullet_public(self, request: web.Request) -> web.Response:
         return _ok(self._token(None))
