@@ -41,6 +41,7 @@ VENUE = "kucoin"
 MM_ACCOUNT = "kucoin-sim-mm"
 PUBLIC_PATHS = {"/api/v1/bullet-public", "/api/v2/symbols", "/api/v1/timestamp", "/api/v1/market/orderbook/level2_20",
                 "/api/v1/market/orderbook/level2_100", "/api/v1/status"}
+ACCOUNT = web.RequestKey("kucoin_account", str)  # the verified API key of a signed request
 MAX_SYMBOLS_PER_SUBSCRIBE = 100
 MAX_TOPICS = 400
 TIMESTAMP_TOLERANCE_MS = 5000
@@ -284,7 +285,7 @@ class KucoinServer:
             if why is not None:
                 code = "400004" if "PASSPHRASE" in why else ("400005" if why.startswith("Signature") else "400006")
                 return _err(code, why, 401)
-            request["account"] = key
+            request[ACCOUNT] = key
         try:
             return await handler(request)
         except SpotReject as exc:
@@ -326,7 +327,7 @@ class KucoinServer:
         return _ok(self._token(None))
 
     async def _bullet_private(self, request: web.Request) -> web.Response:
-        return _ok(self._token(request["account"]))
+        return _ok(self._token(request[ACCOUNT]))
 
     def _symbol_row(self, m: SpotMarket) -> dict[str, Any]:
         return {"symbol": m.symbol, "name": m.symbol, "baseCurrency": m.base, "quoteCurrency": m.quote,
@@ -377,7 +378,7 @@ class KucoinServer:
     # --- private REST ---------------------------------------------------------------------------
 
     async def _accounts(self, request: web.Request) -> web.Response:
-        acct = request["account"]
+        acct = request[ACCOUNT]
         typ = request.query.get("type")
         cur = request.query.get("currency")
         rows = []
@@ -413,7 +414,7 @@ class KucoinServer:
 
     async def _place(self, request: web.Request) -> SpotOrder:
         p = await self._order_params(request)
-        return self.engine.submit(request["account"], **p)
+        return self.engine.submit(request[ACCOUNT], **p)
 
     async def _add_order(self, request: web.Request) -> web.Response:
         o = await self._place(request)
@@ -445,7 +446,7 @@ class KucoinServer:
 
     def _find(self, request: web.Request, *, oid: str = "", coid: str = "") -> SpotOrder:
         sym = self._symbol_param(request)
-        acct = request["account"]
+        acct = request[ACCOUNT]
         o = self.engine.order(oid) if oid else self.engine.order_by_client_id(acct, coid)
         if o is None or o.account_id != acct or o.symbol != sym:
             raise SpotReject("400100", "order not exist.")
@@ -462,7 +463,7 @@ class KucoinServer:
             o = self._find(request, oid=oid, coid=coid)
         except SpotReject:
             raise SpotReject("400100", "order_not_exist_or_not_allow_to_cancel") from None
-        return self.engine.cancel(request["account"], o.order_id)
+        return self.engine.cancel(request[ACCOUNT], o.order_id)
 
     async def _cancel_by_id(self, request: web.Request) -> web.Response:
         return _ok({"orderId": self._cancel(request, oid=request.match_info["oid"]).order_id})
@@ -478,21 +479,21 @@ class KucoinServer:
 
     async def _active(self, request: web.Request) -> web.Response:
         sym = self._symbol_param(request)
-        return _ok([self._order_doc(o) for o in self.engine.open_order_objs(request["account"], sym)])
+        return _ok([self._order_doc(o) for o in self.engine.open_order_objs(request[ACCOUNT], sym)])
 
     async def _active_symbols(self, request: web.Request) -> web.Response:
-        return _ok({"symbols": sorted({o.symbol for o in self.engine.open_order_objs(request["account"])})})
+        return _ok({"symbols": sorted({o.symbol for o in self.engine.open_order_objs(request[ACCOUNT])})})
 
     async def _cancel_all(self, request: web.Request) -> web.Response:
-        done = self.engine.cancel_all(request["account"])
+        done = self.engine.cancel_all(request[ACCOUNT])
         return _ok({"succeedSymbols": sorted({o.symbol for o in done}), "failedSymbols": []})
 
     async def _cancel_symbol(self, request: web.Request) -> web.Response:
-        self.engine.cancel_all(request["account"], self._symbol_param(request))
+        self.engine.cancel_all(request[ACCOUNT], self._symbol_param(request))
         return _ok("success")
 
     async def _fills(self, request: web.Request) -> web.Response:
-        acct = request["account"]
+        acct = request[ACCOUNT]
         sym = self._symbol_param(request)
         q = request.query
         oid = q.get("orderId")
