@@ -155,7 +155,9 @@ class KucoinGateway:
 
     venue = VENUE
 
-    def __init__(self, signer: KucoinSigner, config: GatewayConfig | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(self, signer: KucoinSigner | None, config: GatewayConfig | None = None, *,
+                 clock: Clock | None = None) -> None:
+        """``signer`` None: public data only (paper mode): symbols, bullet-public, the 100-level book."""
         self.signer = signer
         self.config = config or GatewayConfig()
         self.clock = clock or LiveClock()
@@ -198,6 +200,8 @@ class KucoinGateway:
         connected = False
         while True:
             await self.limiter.acquire()
+            if auth and self.signer is None:
+                raise KucoinError(401, "400001", "no API credentials configured", f"{method} {path}")
             headers = self.signer.headers(method, rel, body) if auth else {"Content-Type": "application/json"}
             try:
                 async with self._session.request(method, url, data=body.encode() if body else None,
@@ -266,7 +270,7 @@ class KucoinGateway:
             want = set(symbols)
             rows = [r for r in rows if r.symbol in want]
         rows = [r for r in rows if r.enable_trading]
-        fees = await self.trade_fees([r.symbol for r in rows])
+        fees = await self.trade_fees([r.symbol for r in rows]) if self.signer is not None else {}
         out = []
         for r in rows:
             f = fees.get(r.symbol)
@@ -280,7 +284,11 @@ class KucoinGateway:
         return (s.fee_currency or s.quote_currency) if s else ""
 
     async def orderbook(self, symbol: str):
-        """Full REST book: (sequence, bids, asks), Decimal (price, size), best first."""
+        """Full REST book (signed ``/api/v3/market/orderbook/level2``): (sequence, bids, asks),
+        Decimal (price, size), best first. Without credentials the public 100-level book."""
+        if self.signer is None:
+            return parse_snapshot(await self._call("GET", C.PATH_ORDERBOOK_PART.format(size=100),
+                                                   params={"symbol": symbol}, auth=False))
         return parse_snapshot(await self._call("GET", C.PATH_ORDERBOOK, params={"symbol": symbol}))
 
     # --- idempotency interface ------------------------------------------------------------------
