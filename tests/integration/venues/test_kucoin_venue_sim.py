@@ -12,7 +12,7 @@ from typing import Callable
 
 import pytest
 
-from arbkit.core.enums import Side, TimeInForce
+from arbkit.core.enums import Side
 from arbkit.core.events import OrderRejected
 from arbkit.core.orders import OrderRequest
 from arbkit.sim.runner import SimRunner

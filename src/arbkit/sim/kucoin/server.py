@@ -114,6 +114,7 @@ class KucoinServer:
         self.tokens: dict[str, str | None] = {}  # token -> account (None: public)
         self.sessions: set[_Session] = set()
         self._mm: dict[str, list[str]] = {}
+        self._balance_events = 0
         self._unsub = self.engine.subscribe(self._on_events)
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task] = []
@@ -663,8 +664,9 @@ class KucoinServer:
             elif e.kind == "balance":
                 d = e.data
                 acct = d["account"]
+                self._balance_events += 1
                 msg = {"topic": "/account/balance", "type": "message", "subject": "account.balance",
-                       "userId": acct[:24], "channelType": "private",
+                       "id": str(354689988084000 + self._balance_events), "userId": acct[:24], "channelType": "private",
                        "data": {"accountId": hashlib.sha1(f"{acct}:{d['currency']}".encode()).hexdigest()[:24],
                                 "currency": d["currency"], "total": _s(d["total"]), "available": _s(d["available"]),
                                 "hold": _s(d["hold"]), "relationEvent": d["relationEvent"],

@@ -197,6 +197,10 @@ class KucoinMarketFeed(GuardedEmit):
                                                                "topic": f"{C.TOPIC_LEVEL2}:{sym}",
                                                                "privateChannel": False, "response": True}))
 
+    def connection_states(self) -> list[ConnectionState]:
+        """State of each market connection (shard), in shard order."""
+        return [s.link.state for s in self._shards]
+
     def book(self, instrument_id_: str):
         st = self._books.get(instrument_id_.split(":", 1)[1] if ":" in instrument_id_ else instrument_id_)
         return st.sync.book if st is not None and st.sync.live else None

@@ -7,7 +7,6 @@ Numbers on the wire are strings and are decoded to Decimal (never float).
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -382,4 +381,7 @@ def ms_to_ns(ms: int | str | None) -> int:
     return v * 1_000_000 if v < 10**14 else v  # ``ts`` of order events is already in ns
 
 
-__all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations", "math", "Any")]
+__all__ = ["AccountWire", "BalanceChange", "BookWire", "Envelope", "FillWire", "FillsPage", "KucoinError", "L2Changes",
+           "L2Sync", "L2Update", "OrderChange", "OrderWire", "SymbolWire", "SyncOrderWire", "Token", "TokenServer",
+           "TradeFeeWire", "WsFrame", "book_digits", "dec", "digits_of", "instrument_from_symbol", "l2_changes",
+           "ms_to_ns", "parse_snapshot", "unwrap"]
