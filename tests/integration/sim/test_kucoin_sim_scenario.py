@@ -33,7 +33,7 @@ async def test_triangles_are_consistent_and_accounts_funded(runner) -> None:
     eng = r.engines["kucoin"]
     syms = {m["symbol"] for m in sec["markets"]}
     assert {"BTC-USDT", "ETH-USDT", "ETH-BTC", "XRP-ETH"} <= syms
-    for base, mid_q in (("ETH", "BTC"), ("SOL", "BTC"), ("XRP", "ETH"), ("LTC", "ETH")):
+    for base, mid_q in (("ETH", "BTC"), ("XRP", "BTC"), ("XRP", "ETH"), ("LTC", "ETH"), ("KCS", "BTC")):
         direct = mid(eng, f"{base}-USDT")
         via = mid(eng, f"{base}-{mid_q}") * mid(eng, f"{mid_q}-USDT")
         assert abs(via / direct - 1) < D("0.001"), (base, mid_q, via, direct)
@@ -43,9 +43,20 @@ async def test_triangles_are_consistent_and_accounts_funded(runner) -> None:
     acct = sec["accounts"][0]["api_key"]
     bal = {x["currency"]: D(x["total"]) for x in eng.accounts.balances(acct)}
     assert bal["BTC"] == D(1000) and bal["USDT"] >= D(10_000_000)
-    if shared_symbols_file() is not None:
-        assert sec["universe_source"].startswith("shared:")
+    if shared_symbols_file() is not None:  # the whole real list: hundreds of pairs
+        assert sec["universe_source"].startswith("shared:") and len(syms) > 400
         assert eng.spot_markets["BTC-USDT"].price_increment == D("0.1")
+
+
+async def test_dislocations_move_one_pair_off_its_triangle(runner) -> None:
+    r, sec = runner
+    srv = r.servers["kucoin"]
+    srv.disl_p = 1.0  # force one on the next tick
+    await asyncio.sleep(r.scenario.tick_s * 1.5)
+    assert srv.dislocation_log and srv.dislocated
+    sym = srv.dislocation_log[-1]["symbol"]
+    factor, _ = srv.dislocated[sym]
+    assert abs(factor - 1) == D(40) / D(10000)
 
 
 async def test_makers_refill_a_taken_level(runner) -> None:

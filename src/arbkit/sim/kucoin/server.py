@@ -33,7 +33,7 @@ from urllib.parse import unquote
 from aiohttp import WSMsgType, web
 
 from arbkit.sim.kucoin.spot import SpotEngine, SpotEvent, SpotMarket, SpotOrder, SpotReject
-from arbkit.sim.kucoin.universe import USD_PRICES, build_markets, pair_price
+from arbkit.sim.kucoin.universe import STABLE, USD_PRICES, build_markets, pair_price, usd_price_of
 from arbkit.venues.kucoin.auth import verify
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,18 @@ class KucoinServer:
         self.usd.update({k: D(str(v)) for k, v in cfg.get("usd_prices", {}).items()})
         markets, self.universe_source = build_markets(
             cfg.get("pairs"), D(str(cfg.get("taker_fee_rate", "0.001"))), D(str(cfg.get("maker_fee_rate", "0.001"))),
-            use_shared=bool(cfg.get("use_shared_symbols", True)))
+            use_shared=bool(cfg.get("use_shared_symbols", True)), usd=self.usd)
         for m in markets:
             self.engine.add_spot_market(m)
+            for c in (m.base, m.quote):
+                self.usd[c] = usd_price_of(c, self.usd)
+        # dislocations: one pair's quotes move off its fair price for a while (opens triangles)
+        dl = cfg.get("dislocations", {})
+        self.disl_p = float(dl.get("probability", 0.0))
+        self.disl_bps = D(str(dl.get("bps", "30")))
+        self.disl_ticks = int(dl.get("ticks", 5))
+        self.dislocated: dict[str, tuple[Decimal, int]] = {}  # symbol -> (factor, ticks left)
+        self.dislocation_log: list[dict[str, Any]] = []
         self.funding = {k: D(str(v)) for k, v in cfg.get("funding", {
             "USDT": "10000000", "BTC": "1000", "ETH": "10000", "SOL": "100000", "KCS": "1000000",
             "XRP": "10000000", "LTC": "100000"}).items()}
@@ -162,8 +171,11 @@ class KucoinServer:
 
     def _requote(self, m: SpotMarket) -> None:
         tick = m.price_increment
-        fair = pair_price(m.symbol, self.usd, tick)
-        usd_base = self.usd[m.base]
+        d = self.dislocated.get(m.symbol)
+        fair = pair_price(f"{m.base}-{m.quote}", self.usd, tick)
+        if d is not None:
+            fair = (fair * d[0]).quantize(tick)
+        usd_base = usd_price_of(m.base, self.usd)
         size = max(m.base_min_size, (self.level_usd / usd_base / m.base_increment).to_integral_value() * m.base_increment)
         want: dict[tuple[str, Decimal], Decimal] = {}
         for i in range(self.levels):
@@ -196,15 +208,30 @@ class KucoinServer:
     async def _maker_loop(self) -> None:
         while True:
             await self.clock.sleep(self.tick_s)
+            self._dislocate()
             if self.walk_bp:
                 for cur in sorted(self.usd):
-                    if cur != "USDT":
+                    if cur not in STABLE:
                         step = D(self.rng.choice((-1, 0, 1))) * self.walk_bp / D(10000)
                         self.usd[cur] = self.usd[cur] * (1 + step)
             try:
                 self.requote_all()
             except Exception:  # noqa: BLE001
                 log.exception("kucoin sim maker failed")
+
+    def _dislocate(self) -> None:
+        """Age running dislocations; maybe start one (seeded): a pair's fair moves by ``bps``."""
+        for sym, (f, left) in list(self.dislocated.items()):
+            if left <= 1:
+                del self.dislocated[sym]
+            else:
+                self.dislocated[sym] = (f, left - 1)
+        if self.disl_p and self.rng.random() < self.disl_p:
+            sym = self.rng.choice(sorted(self.engine.spot_markets))
+            sign = self.rng.choice((-1, 1))
+            factor = 1 + sign * self.disl_bps / D(10000)
+            self.dislocated[sym] = (factor, self.disl_ticks)
+            self.dislocation_log.append({"symbol": sym, "bps": str(sign * self.disl_bps), "ts_ns": self.clock.now_ns()})
 
     async def _idle_loop(self) -> None:
         limit = (self.ping_interval_ms + self.ping_timeout_ms) / 1000.0

@@ -67,18 +67,50 @@ def load_real_rows() -> dict[str, dict[str, Any]]:
     return {r["symbol"]: r for r in data.get("data", []) if isinstance(r, dict) and "symbol" in r}
 
 
+STABLE = {"USDT", "USDC", "UST", "PAX", "TUSD", "DAI", "USDN", "BUSD"}
+MIN_TICKS_PER_PRICE = 100  # a pair whose price is under 100 ticks is left out (too coarse to quote)
+
+
+def usd_price_of(currency: str, known: dict[str, Decimal]) -> Decimal:
+    """A currency's USD price: the configured one, 1 for stablecoins, else a deterministic price
+    from a hash of its name (0.001 to ~100 USD, 4 significant digits), so every run with the same
+    list prices the same and every triangle is consistent (all pairs derive from these)."""
+    if currency in known:
+        return known[currency]
+    if currency in STABLE:
+        return D(1)
+    h = int.from_bytes(__import__("hashlib").sha256(currency.encode()).digest()[:8], "big")
+    mant = D(1000 + h % 9000)  # 4 significant digits
+    exp = (h >> 20) % 6  # 10^-3 .. 10^2 after scaling
+    return (mant * D(10) ** (exp - 6)).normalize()
+
+
 def pair_price(symbol: str, usd: dict[str, Decimal], tick: Decimal) -> Decimal:
     base, quote = symbol.split("-")
-    return (usd[base] / usd[quote]).quantize(tick, rounding=ROUND_HALF_EVEN)
+    return (usd_price_of(base, usd) / usd_price_of(quote, usd)).quantize(tick, rounding=ROUND_HALF_EVEN)
 
 
-def build_markets(pairs: list[str] | None = None, taker_rate: Decimal = D("0.001"),
-                  maker_rate: Decimal = D("0.001"), use_shared: bool = True) -> tuple[list[SpotMarket], str]:
-    """(markets, source) where source says where the increments came from."""
+def build_markets(pairs: list[str] | str | None = None, taker_rate: Decimal = D("0.001"),
+                  maker_rate: Decimal = D("0.001"), use_shared: bool = True,
+                  usd: dict[str, Decimal] | None = None) -> tuple[list[SpotMarket], str]:
+    """(markets, source) where source says where the increments came from. ``pairs="all"``: every
+    trading pair of the real list (when ../shared is there) whose price is at least 100 ticks."""
     real = load_real_rows() if use_shared else {}
     out = []
+    if pairs == "all":
+        prices = usd if usd is not None else dict(USD_PRICES)
+        chosen = []
+        for sym, r in sorted(real.items()):
+            if not r.get("enableTrading", True):
+                continue
+            tick = D(r["priceIncrement"])
+            base, quote = r["baseCurrency"], r["quoteCurrency"]
+            price = usd_price_of(base, prices) / usd_price_of(quote, prices)
+            if price >= tick * MIN_TICKS_PER_PRICE:
+                chosen.append(sym)
+        pairs = chosen or DEFAULT_PAIRS
     for sym in pairs or DEFAULT_PAIRS:
-        base, quote = sym.split("-")
+        base, quote = (real[sym]["baseCurrency"], real[sym]["quoteCurrency"]) if sym in real else sym.split("-")
         if sym in real:
             r = real[sym]
             pi, bi, bmin = D(r["priceIncrement"]), D(r["baseIncrement"]), D(r["baseMinSize"])
