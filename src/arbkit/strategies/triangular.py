@@ -387,7 +387,8 @@ def report_line(status: str, correlation_id: str, t: Triangle, start: Decimal, e
                 predicted_bps: Decimal, legs: str = "", timings: str = "") -> str:
     """``FILLED | corr | BTC-USDT→ETH-BTC→ETH-USDT | start 100 USDT → end 100.42 USDT | +42 bps (pred 45) | ...``"""
     bps = (end - start) / start * BPS if start else ZERO
-    return (f"{status} | {correlation_id} | {t.path} | start {start} {t.start} → end {end} {t.start} | "
+    fmt = lambda d: format(d.normalize(), "f")  # noqa: E731
+    return (f"{status} | {correlation_id} | {t.path} | start {fmt(start)} {t.start} → end {fmt(end)} {t.start} | "
             f"{bps:+.0f} bps (pred {predicted_bps:.0f})" + (f" | legs {legs}" if legs else "")
             + (f" | timings {timings}" if timings else ""))
 
