@@ -302,9 +302,9 @@ def test_off_grid_price_and_small_size_are_refused_before_anything_is_sent(sim: 
     assert res.exit_code == 2
     assert "0.015" in res.stderr and "tick" in res.stderr and "Traceback" not in res.output
     res = _cli(sim, journal, "place", "--venue", venue, "--market", market, "--outcome", "yes", "--side", "buy",
-               "--price", "0.01", "--quantity", "0.5")
+               "--price", "0.01", "--quantity", "0.005")  # finer than either venue's 0.01 unit
     assert res.exit_code == 2
-    assert "0.5" in res.stderr and ("minimum" in res.stderr or "multiple" in res.stderr)
+    assert "0.005" in res.stderr and ("minimum" in res.stderr or "multiple" in res.stderr)
     assert len(_venue_orders(sim, venue)) == n_before, "a refused order reached the venue"
     assert not journal.exists() or _records(journal) == [], "a refused order was journaled"
 

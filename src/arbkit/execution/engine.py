@@ -1132,7 +1132,7 @@ class ExecutionEngine:
             return
         policy = saga.intent.hedge
         reason = saga.stop_reason or saga.error or "residual exposure"
-        if saga.state is not SagaState.HEDGING:
+        if saga.state is not SagaState.HEDGING or not saga.hedge_mode:
             self._transition(saga, SagaState.HEDGING, reason)
             self._record(saga, HedgeStarted(execution_id=saga.execution_id, mode=policy.mode.value, reason=reason, residuals=residuals))
         if not saga.hedge_deadline_ns:
@@ -1187,7 +1187,9 @@ class ExecutionEngine:
             return
         residuals = self.residuals(saga)
         open_res = [r for r in residuals if not r.dust and r.quantity != 0]
-        hedged = saga.state is SagaState.HEDGING or any(o.purpose == "hedge" for o in saga.orders.values())
+        # hedged: compensation started (a residual was found) or a hedge order went out -- a saga
+        # reopened by a fee-only correction that needed no hedge keeps its FILLED status
+        hedged = bool(saga.hedge_mode) or any(o.purpose == "hedge" for o in saga.orders.values())
         if not saga.any_fill():
             status = ExecutionStatus.ABORTED
         elif open_res:

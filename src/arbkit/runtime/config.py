@@ -138,8 +138,8 @@ class PolymarketConfig(_Table):
 
 class KalshiConfig(_Table):
     mode: VenueMode
-    rest_url: str = "https://api.elections.kalshi.com/trade-api/v2"
-    ws_url: str = "wss://api.elections.kalshi.com/trade-api/ws/v2"
+    rest_url: str = "https://external-api.kalshi.com/trade-api/v2"
+    ws_url: str = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
     api_key_id_env: str | None = None  # the key id sent in KALSHI-ACCESS-KEY
     private_key_env: str | None = None  # RSA private key (PEM) for RSA-PSS request signing
     private_key_file: str | None = None

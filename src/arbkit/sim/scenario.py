@@ -446,8 +446,10 @@ class Scenario:
         return ScenarioMarket(
             venue="kalshi", market_id=ticker, event_key=ev["key"], title=lst.kalshi_title, rules=lst.kalshi_rules_primary,
             resolution_source=lst.source, close_time=close,
-            tick_size=_dec(ev.get("kalshi_tick_size", "0.01"), "kalshi_tick_size"), min_size=Decimal(1),
-            size_increment=Decimal(1), fee=self._kalshi_fee(ev), neg_risk=False,
+            # every Kalshi market takes fractional counts since fractional_trading_enabled was
+            # removed (2026-07-09, docs/venues/kalshi.md): 0.01 contract is the unit and the minimum
+            tick_size=_dec(ev.get("kalshi_tick_size", "0.01"), "kalshi_tick_size"), min_size=Decimal("0.01"),
+            size_increment=Decimal("0.01"), fee=self._kalshi_fee(ev), neg_risk=False,
             yes_symbol=f"{ticker}:yes", no_symbol=f"{ticker}:no", outcome_label=outcome_label, venue_meta=meta,
         )
 

@@ -49,7 +49,7 @@ def polymarket(
 @app.command("kalshi")
 def kalshi(
     ticker: list[str] = typer.Option(..., "--ticker", "-t", help="Market ticker to subscribe; repeat for more."),
-    ws_url: str = typer.Option("wss://api.elections.kalshi.com/trade-api/ws/v2", "--ws-url", help="Kalshi WebSocket URL."),
+    ws_url: str = typer.Option("wss://external-api-ws.kalshi.com/trade-api/ws/v2", "--ws-url", help="Kalshi WebSocket URL."),
     key_id: Optional[str] = typer.Option(None, "--key-id", help="API key id (default: $KALSHI_API_KEY_ID)."),
     key_file: Optional[str] = typer.Option(None, "--key-file", help="Private key PEM (default: $KALSHI_PRIVATE_KEY)."),
     record: Optional[str] = typer.Option(None, "--record", help="Append every raw frame as '<recv_ns> <frame>' lines."),

@@ -1,34 +1,53 @@
-"""A trading process for the chaos test: runs N two-leg sagas against the Kalshi simulator with the
-real Kalshi gateway and user stream, journaling to JOURNAL, recovering whatever a previous run
-left. The chaos test SIGKILLs it at random points and starts it again.
+"""The trading process of the in-process chaos tests (test_chaos_sim.py), SIGKILLed at random
+points and started again.
 
-    python chaos_driver.py INFO_FILE JOURNAL N_SAGAS
+    python chaos_driver.py MODE INFO_FILE CONFIG N_SAGAS
 
-Prints "ready" once recovery is done and one line per saga start/end (the test times its kills
-from them). Exit code 0 when all N sagas have reports.
+MODE ``kalshi``: N two-leg sequential sagas ``chaos-K`` on two Kalshi markets. MODE ``cross``:
+N two-leg sequential sagas ``xchaos-K``, a Polymarket leg then a Kalshi leg (the real use).
+
+The node is built through the production wiring only: the configuration file (written by the
+test from the demo's, ``arbkit.runtime.demo.demo_config_text``) is loaded by
+``runtime.config.load_config`` and started by ``runtime.node.Node`` (venues, gateways, user
+streams, journal, risk, engine, start-up recovery and reconciliation), with the test keys passed
+as named environment variables as the demo passes them. No gateway or engine setting is changed.
+Instruments come from the venues' metadata through ``runtime.wiring``; the driver then submits
+its own intents to ``node.engine``.
+
+What the driver adds is observation and fault injection, neither of which changes what the
+product does up to the moment it dies:
+
+* it prints ``recovering`` when the node's start-up recovery begins and ``ready`` when it is
+  over, ``start EID`` / ``end EID STATUS`` around each saga (the test aims its kills by them);
+* ``CHAOS_TRAP=WHERE:N`` makes it SIGKILL itself at an exact point of the N-th call (counted
+  from start-up) to a venue backend: ``pre-submit`` (the order is journaled as LegSubmitted, the
+  request not sent), ``post-submit`` (the venue has the order, its answer is not journaled yet),
+  ``lookup`` (recovery asked the venue about an order and has the answer, nothing acted on it).
+
+Exit code 0 when all N sagas have reports (or are held).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
-from arbkit.core.clock import LiveClock
 from arbkit.core.enums import Side, Venue
-from arbkit.execution.backend import GatewayBackend
-from arbkit.execution.engine import EngineConfig, ExecutionEngine
 from arbkit.execution.intent import BookTop, HedgePolicy, Intent, IntentLeg, IntentTimestamps, Sequencing
-from arbkit.execution.portfolio import Portfolio
-from arbkit.execution.recovery import recover
-from arbkit.journal.store import Journal
-from arbkit.risk.engine import RiskEngine
-from arbkit.risk.limits import RiskLimits
-from arbkit.venues.kalshi.contract import bundle_from_sim_info
+from arbkit.risk.engine import Denied
+from arbkit.runtime import wiring
+from arbkit.runtime.config import load_config
+from arbkit.runtime.demo import KALSHI_KEY_ID_ENV, POLY_KEY_ENV
+from arbkit.runtime.node import Node, NodeOptions
 
 D = Decimal
 
@@ -38,69 +57,137 @@ def say(msg: str) -> None:
     sys.stdout.flush()
 
 
-async def book_top(session: aiohttp.ClientSession, admin: str, ticker: str, iid: str, now: int) -> BookTop:
-    async with session.get(f"{admin}/books/kalshi/{ticker}") as r:
+def die() -> None:
+    """SIGKILL ourselves: nothing after this point runs, nothing is flushed."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Trap:
+    """A venue backend as the engine sees it, which SIGKILLs the process at one exact call."""
+
+    counts = {"submit": 0, "lookup": 0}
+
+    def __init__(self, inner: Any, where: str, n: int) -> None:
+        self._inner, self._where, self._n = inner, where, n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _hit(self, kind: str) -> bool:
+        Trap.counts[kind] += 1
+        return Trap.counts[kind] == self._n
+
+    async def submit(self, request: Any) -> Any:
+        hit = self._hit("submit")
+        if hit and self._where == "pre-submit":
+            die()
+        res = await self._inner.submit(request)
+        if hit and self._where == "post-submit":
+            die()
+        return res
+
+    async def submit_many(self, requests: list[Any]) -> list[Any]:
+        hit = self._hit("submit")
+        if hit and self._where == "pre-submit":
+            die()
+        res = await self._inner.submit_many(requests)
+        if hit and self._where == "post-submit":
+            die()
+        return res
+
+    async def order_state(self, client_order_id: str, venue_order_id: str = "") -> Any:
+        res = await self._inner.order_state(client_order_id, venue_order_id)
+        if self._hit("lookup") and self._where == "lookup":
+            die()
+        return res
+
+
+def instrument_node(node: Node, trap: str) -> None:
+    """Print the recovery markers and install the trap (see the module docstring), around the
+    node's own start-up recovery."""
+    where, _, n = trap.partition(":")
+    orig = node._recover
+
+    async def recover() -> None:
+        if where:
+            engine = node.engine
+            assert engine is not None
+            for v in list(engine.backends):
+                engine.backends[v] = Trap(engine.backends[v], where, int(n or 1))
+        say("recovering")
+        await orig()
+        say("ready")
+
+    node._recover = recover  # type: ignore[method-assign]
+
+
+async def book_top(session: aiohttp.ClientSession, admin: str, path: str, iid: str, now: int) -> BookTop:
+    async with session.get(f"{admin}/books/{path}") as r:
         v = await r.json(content_type=None)
-    return BookTop(instrument_id=iid, bids=[(D(p), D(s)) for p, s in v["bids"]], asks=[(D(p), D(s)) for p, s in v["asks"]],
-                   last_update_ns=now, sequence=int(v.get("seq", 0)))
+    return BookTop(instrument_id=iid, bids=[(D(str(p)), D(str(s))) for p, s in v["bids"]],
+                   asks=[(D(str(p)), D(str(s))) for p, s in v["asks"]], last_update_ns=now, sequence=int(v.get("seq", 0)))
 
 
-async def main(info_file: str, journal_path: str, n: int) -> int:
+async def main(mode: str, info_file: str, config_file: str, n: int) -> int:
     info = json.loads(Path(info_file).read_text())
-    holder: dict[str, GatewayBackend] = {}
-    early: list = []
-
-    def sink(ev) -> None:
-        b = holder.get("b")
-        if b is None:
-            early.append(ev)
-        else:
-            b.deliver(ev)
-
-    bundle = bundle_from_sim_info(info, 0, sink)
-    await bundle.open()
-    backend = GatewayBackend(bundle.gateway)
-    holder["b"] = backend
-    for ev in early:
-        backend.deliver(ev)
-    user_task = asyncio.get_running_loop().create_task(bundle.user.run()) if bundle.user is not None else None
-    clock = LiveClock()
-    journal = Journal.open(journal_path, clock=clock)
-    pf = Portfolio()
-    risk = RiskEngine(RiskLimits(max_book_age_s=10.0, slots=1), clock, pf, journal)
-    engine = ExecutionEngine(journal=journal, clock=clock, risk=risk, backends={Venue.KALSHI: backend}, portfolio=pf,
-                             config=EngineConfig(cancel_timeout_s=2.0, fill_grace_s=1.0))
-    await recover(engine)
-    await engine.wait_idle()
-    say("ready")
-    markets = [m["ticker"] for m in info["kalshi"]["markets"]][:2]
-    yes = [bundle.instrument(f"{t}:yes") for t in markets]
+    cfg = load_config(Path(config_file))
+    env = {POLY_KEY_ENV: info["polymarket"]["accounts"][0]["private_key"],
+           KALSHI_KEY_ID_ENV: info["kalshi"]["accounts"][0]["key_id"]}
+    node = Node(cfg, NodeOptions(env=env))
+    instrument_node(node, os.environ.get("CHAOS_TRAP", ""))
+    await node.start()
+    engine = node.engine
+    assert engine is not None
     admin = info["admin_url"]
-    async with aiohttp.ClientSession() as session:
+    legs_of: list[tuple[Any, str, Decimal]] = []  # (instrument, admin book path, quantity)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+        ks = node.venues[Venue.KALSHI]
+        tickers = [m["ticker"] for m in info["kalshi"]["markets"]]
+        if mode == "kalshi":
+            prefix = "chaos"
+            for t in tickers[:2]:
+                yes, _ = await wiring.kalshi_instruments(ks, t)
+                legs_of.append((yes, f"kalshi/{t}", D("2")))
+        else:
+            prefix = "xchaos"
+            pm = node.venues[Venue.POLYMARKET]
+            market = info["polymarket"]["markets"][0]
+            toks = {t["outcome"].lower(): t["token_id"] for t in market["tokens"]}
+            py, _ = await wiring.polymarket_instruments(session, pm.rest_url, market["condition_id"], toks["yes"], toks["no"])
+            await pm.gateway.metadata.get(py.symbol, py.market_id or "", py)  # as the node warms a mapping's tokens
+            ky, _ = await wiring.kalshi_instruments(ks, tickers[0])
+            legs_of = [(py, f"polymarket/{py.symbol}", D("5")), (ky, f"kalshi/{tickers[0]}", D("2"))]
         for k in range(n):
-            eid = f"chaos-{k}"
+            eid = f"{prefix}-{k}"
             if eid in engine.sagas:
                 continue
-            now = clock.now_ns()
-            books = [await book_top(session, admin, t, inst.id, now) for t, inst in zip(markets, yes)]
-            legs = [IntentLeg(instrument=inst, side=Side.BUY, price=min(D("0.99"), b.asks[0][0] + D("0.02")), quantity=D("2"))
-                    for inst, b in zip(yes, books)]
-            intent = Intent(execution_id=eid, legs=legs, sequencing=Sequencing.SEQUENTIAL, books=books, primary_quote="USD",
-                            hedge=HedgePolicy(max_slippage_bps=D("3000"), timeout_s=10.0), leg_timeout_s=3.0,
-                            timestamps=IntentTimestamps(created_ns=now), strategy="chaos")
-            say(f"start {eid}")
-            res = await engine.execute(intent)
-            say(f"end {eid} {getattr(res, 'status', res)}")
-    if user_task is not None:  # stop the stream before the journal it writes to
-        user_task.cancel()
-        try:
-            await user_task
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001
-            pass
-    await journal.close()
-    await bundle.close()
+            for attempt in range(200):
+                now = node.clock.now_ns()
+                books = [await book_top(session, admin, path, inst.id, now) for inst, path, _ in legs_of]
+                legs = [IntentLeg(instrument=inst, side=Side.BUY, quantity=qty,
+                                  price=min(D("0.99"), b.asks[0][0] + inst.tick_size * 2))
+                        for (inst, _, qty), b in zip(legs_of, books)]
+                intent = Intent(execution_id=eid, legs=legs, sequencing=Sequencing.SEQUENTIAL, books=books,
+                                primary_quote="USD", hedge=HedgePolicy(max_slippage_bps=D("3000"), timeout_s=10.0),
+                                leg_timeout_s=3.0, timestamps=IntentTimestamps(created_ns=now), strategy="chaos")
+                verdict = engine.submit(intent)  # as the node submits a strategy's intent
+                if not isinstance(verdict, Denied):
+                    say(f"start {eid}")
+                    res = await engine.wait(eid)
+                    say(f"end {eid} {res.status.value}")
+                    break
+                # a risk limit (order rate, slots held by a recovered saga) said not now
+                say(f"denied {eid} {verdict.check}: {verdict.reason}")
+                await asyncio.sleep(0.1)
+            else:
+                say(f"gave up {eid}")
+                return 3
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(engine.wait_idle(), 60)
+    await node.stop()
+    say("done")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]))))
+    raise SystemExit(asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))))

@@ -244,6 +244,17 @@ async def run_until_crash(env: "Env") -> None:
     env.journal.close_sync()
 
 
+async def held(env: "Env", execution_id: str) -> None:
+    """Drive the engine until ``execution_id`` is held (an order the venue cannot account for)."""
+    saga = env.engine.sagas[execution_id]
+
+    async def until_held():
+        while not saga.held:
+            await env.clock.sleep(0.05)
+
+    await drive(env.clock, until_held())
+
+
 def replay_kinds(journal: Journal, eid: str) -> list[str]:
     journal.flush_sync(5)
     return [r.kind for r in journal.replay(correlation_id=eid)]

@@ -1,12 +1,32 @@
-"""Chaos: a subprocess running sagas against the simulator (real gateways and user streams on
-loopback) is SIGKILLed at >= 20 random points and restarted each time. Afterwards every saga has
-reached a terminal state, no order reached the simulator twice, and the journal's fills equal the
-simulator's trades for our account.
+"""Chaos: a trading process (chaos_driver.py: a ``runtime.node.Node`` built from the demo's
+configuration, exactly as ``arbkit run`` builds it, submitting its own sagas) runs against the
+simulator and is SIGKILLed again and again, then restarted; its start-up recovery finishes what
+each kill interrupted.
 
-Two drivers: Kalshi-only 2-leg sagas (chaos_driver.py), and cross-venue 2-leg sagas, Polymarket
-then Kalshi (the real use), whose driver is this file run as a script (``python
-test_chaos_sim.py cross INFO JOURNAL N IDEMPOTENCY``): the Polymarket gateway persists each signed
-order before it is sent, so a restarted process re-sends the very same order hash.
+Kills are aimed (seeded) at:
+
+* the start-up recovery of an incarnation with interrupted sagas (a restart in the middle of
+  recovery): at a random moment after it began, or right after it asked the venue about an order;
+* the window between ``LegSubmitted`` and the venue's answer: killed just before the request is
+  sent, or just after the venue took the order and before its answer is journaled;
+* a saga in flight at a random moment after it started.
+
+A kill counts as *inside a saga* when a saga the killed process was working on had started and
+not reported (read from the journal afterwards); each test requires at least
+``IN_SAGA_KILLS`` of them. At the end, checked against the simulator (see
+``tests/e2e/chaos_support.py``): every saga reported exactly once (or held with an alert), no
+client order id has two orders at the venue, every venue order is in the journal, the fills are
+equal as multisets of (trade id, quantity), positions rebuilt from the journal equal the venue's
+per instrument exactly, and every provisional stand-in fill was retired.
+
+Two trading patterns: Kalshi-only two-leg sagas, and cross-venue sagas, a Polymarket leg then a
+Kalshi leg (the real use). ``ARBKIT_CHAOS_IN_SAGA_KILLS`` (default 50) sets the count; each test
+takes about two minutes on a 2-core machine:
+
+    PYTHONPATH=src python -m pytest tests/unit/execution/test_chaos_sim.py -s
+
+The figures are printed and written to ``chaos-figures.txt`` (one line per kill in ``kills.txt``)
+in the test's directory.
 """
 
 from __future__ import annotations
@@ -20,49 +40,45 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from arbkit.journal.store import Journal
-
 HERE = Path(__file__).resolve().parent
-KILLS = 22
-SAGAS = 30
+sys.path.insert(0, str(HERE.parents[1] / "e2e"))
+
+from chaos_support import (  # noqa: E402
+    JournalView,
+    Kill,
+    SagaWatch,
+    check_run,
+    classify,
+    kill_figures,
+    node_env,
+    report,
+    venue_snapshot,
+    write_kills,
+    write_node_config,
+)
+
+IN_SAGA_KILLS = int(os.environ.get("ARBKIT_CHAOS_IN_SAGA_KILLS", "50"))
+MAX_KILLS = IN_SAGA_KILLS * 2  # a run that cannot land its kills inside sagas fails, it does not spin
+ENDLESS = 100_000  # sagas a killed incarnation would run: it is always killed first
 
 
 def _wait_info(info_file: Path, proc: subprocess.Popen, timeout: float = 30.0) -> dict:
     deadline = time.monotonic() + timeout
-    while not (info_file.exists() and info_file.stat().st_size > 0):
+    while True:
+        if info_file.exists() and info_file.stat().st_size > 0:
+            with contextlib.suppress(ValueError):
+                return json.loads(info_file.read_text())
         if proc.poll() is not None:
             raise RuntimeError(f"the simulator exited with {proc.returncode}")
         if time.monotonic() > deadline:
             raise RuntimeError("the simulator wrote no info file")
         time.sleep(0.05)
-    return json.loads(info_file.read_text())
 
 
-def _driver(info_file: Path, journal: Path, log) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(HERE / "chaos_driver.py"), str(info_file), str(journal), str(SAGAS)],
-                            stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-
-
-def _read_line(proc: subprocess.Popen, timeout: float) -> str | None:
-    r, _, _ = select.select([proc.stdout], [], [], timeout)
-    if not r:
-        return None
-    return proc.stdout.readline().decode().strip()
-
-
-def _admin(url: str) -> list:
-    with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - loopback admin endpoint
-        return json.loads(r.read())
-
-
-@pytest.mark.slow
 def _stop_sim(sim: subprocess.Popen) -> None:
     """SIGTERM the simulator, then make sure nothing of its process group is left."""
     if sim.poll() is None:
@@ -76,282 +92,168 @@ def _stop_sim(sim: subprocess.Popen) -> None:
         os.killpg(sim.pid, signal.SIGKILL)
 
 
-def test_sigkill_at_random_points_then_recover(tmp_path):
-    info_file = tmp_path / "sim-info.json"
-    with open(tmp_path / "sim.log", "wb") as simlog:
-        sim = subprocess.Popen([sys.executable, "-m", "arbkit.cli", "sim", "--venues", "kalshi", "--scenario", "quiet",
-                                "--seed", "11", "--info-file", str(info_file)],
-                               stdout=subprocess.DEVNULL, stderr=simlog, start_new_session=True)
-    rng = random.Random(20261121)
-    journal = tmp_path / "chaos.db"
-    log = open(tmp_path / "driver.log", "ab")
-    try:
-        info = _wait_info(info_file, sim)
-        kills = 0
-        while kills < KILLS:
-            proc = _driver(info_file, journal, log)
-            try:
-                line = _read_line(proc, 30)
-                assert line == "ready", f"driver did not start: {line!r} (see {tmp_path}/driver.log)"
-                # kill somewhere inside the next saga(s): right after a start line, or a little later
-                for _ in range(rng.randint(0, 2)):
-                    if _read_line(proc, 10) is None:
-                        break
-                time.sleep(rng.uniform(0, 0.05))
-                finished = proc.poll() is not None
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(10)
-                if not finished:
-                    kills += 1
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait(10)
-                proc.stdout.close()
-        # a last run with no kill lets recovery finish everything and the rest run
-        proc = _driver(info_file, journal, log)
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0, out.decode()[-2000:]
+class Driver:
+    """One incarnation of chaos_driver.py and the lines it printed."""
 
-        j = Journal.open(journal, readonly=True)
-        started = {r.decode().execution_id for r in j.replay(kinds=["ExecutionStarted"])}
-        reported = Counter(r.decode().report.execution_id for r in j.replay(kinds=["ExecutionReported"]))
-        assert started == {f"chaos-{k}" for k in range(SAGAS)}
-        assert set(reported) == started and all(n == 1 for n in reported.values()), reported
-        reports = [r.decode().report for r in j.replay(kinds=["ExecutionReported"])]
-        recovered = [r for r in reports if r.recovered]
-        assert len(recovered) >= 5, f"only {len(recovered)} sagas were interrupted mid-flight"
-        # whatever happened, nothing is left open without being reported FAILED
-        assert all(not r.open_residuals or r.status.value == "FAILED" for r in reports)
-        journal_fills = {}
-        for r in j.replay(kinds=["OrderFilled"]):
-            f = r.decode()
-            if f.client_order_id.startswith("chaos-") and ":unreported:" not in f.trade_id:
-                journal_fills[f.trade_id] = (f.client_order_id, f.quantity)
-        sec = info["kalshi"]
-        acct = sec["accounts"][0]["key_id"]
-        orders = _admin(f"{info['admin_url']}/orders/kalshi?account={acct}")
-        coids = Counter(o["client_order_id"] for o in orders)
-        assert coids and all(n == 1 for n in coids.values()), [c for c, n in coids.items() if n > 1]
-        submitted = {r.decode().client_order_id for r in j.replay(kinds=["LegSubmitted"])}
-        assert set(coids) <= submitted  # the venue saw nothing the journal does not know
-        by_oid = {o["order_id"]: o["client_order_id"] for o in orders}
-        trades = _admin(f"{info['admin_url']}/trades/kalshi?account={acct}")
-        sim_fills = {t["trade_id"]: (by_oid[t["taker_order_id"]], Decimal(str(t["size"]))) for t in trades if t["taker_account"] == acct}
-        assert journal_fills == sim_fills
-        assert kills >= 20
-    finally:
-        log.close()
-        _stop_sim(sim)
+    def __init__(self, mode: str, info_file: Path, cfg: Path, env: dict[str, str], log, trap: str = "",  # type: ignore[no-untyped-def]
+                 sagas: int = ENDLESS) -> None:
+        self.spawn_ns = time.time_ns()
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "chaos_driver.py"), mode, str(info_file), str(cfg), str(sagas)],
+                                     stdout=subprocess.PIPE, stderr=log, env=dict(env, CHAOS_TRAP=trap),
+                                     start_new_session=True)
+        self.lines: list[str] = []
+        self._buf = b""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def read(self, timeout: float) -> list[str]:
+        """Lines printed within ``timeout`` (all that are there, at least one unless it ends)."""
+        assert self.proc.stdout is not None
+        out: list[str] = []
+        deadline = time.monotonic() + timeout
+        while not out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            r, _, _ = select.select([self.proc.stdout], [], [], left)
+            if not r:
+                break
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            self._buf += chunk
+            *done, self._buf = self._buf.split(b"\n")
+            out = [d.decode() for d in done]
+        self.lines += out
+        return out
+
+    def until(self, pred, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(pred(line) for line in self.read(deadline - time.monotonic())):
+                return True
+            if not self.alive() and not self.read(0.05):
+                return False
+        return False
+
+    def kill9(self) -> int:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(15)
+        dead = time.time_ns()
+        while self.read(0.05):  # what it printed before dying
+            pass
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return dead
 
 
-# --- cross-venue: Polymarket leg then Kalshi leg ------------------------------------------------------
-
-
-def _cross_driver(info_file: Path, journal: Path, idem: Path, log) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "cross", str(info_file), str(journal),
-                             str(CROSS_SAGAS), str(idem)], stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-
-
-CROSS_SAGAS = 24
-
-
-async def _cross_main(info_file: str, journal_path: str, n: int, idem_path: str) -> int:
-    """The trading process of the cross-venue chaos test (see the module docstring)."""
-    import asyncio
-
-    import aiohttp
-
-    from arbkit.core.clock import LiveClock
-    from arbkit.core.enums import Side, Venue
-    from arbkit.execution.backend import GatewayBackend
-    from arbkit.execution.engine import EngineConfig, ExecutionEngine
-    from arbkit.execution.intent import BookTop, HedgePolicy, Intent, IntentLeg, IntentTimestamps, Sequencing
-    from arbkit.execution.portfolio import Portfolio
-    from arbkit.execution.recovery import recover
-    from arbkit.risk.engine import RiskEngine
-    from arbkit.risk.limits import RiskLimits
-    from arbkit.venues.kalshi.contract import bundle_from_sim_info as kalshi_bundle
-    from arbkit.venues.polymarket.contract import bundle_from_sim_info as pm_bundle
-
-    def say(msg: str) -> None:
-        sys.stdout.write(msg + "\n")
-        sys.stdout.flush()
-
-    info = json.loads(Path(info_file).read_text())
-    backends: dict = {}
-    early: dict = {Venue.POLYMARKET: [], Venue.KALSHI: []}
-
-    def sink_for(venue):
-        def sink(ev) -> None:
-            b = backends.get(venue)
-            if b is None:
-                early[venue].append(ev)
-            else:
-                b.deliver(ev)
-        return sink
-
-    pm = pm_bundle(info, 0, sink_for(Venue.POLYMARKET))
-    # the signed order is persisted (fsync) before it is posted: a restart re-sends the same hash
-    pm.gateway.config.idempotency_path = idem_path
-    pm.gateway._load_idempotency(idem_path)
-    ks = kalshi_bundle(info, 0, sink_for(Venue.KALSHI))
-    tasks = []
-    for b in (pm, ks):
-        await b.open()
-        backends[b.venue] = GatewayBackend(b.gateway)
-        for ev in early[b.venue]:
-            backends[b.venue].deliver(ev)
-        if b.user is not None:
-            tasks.append(asyncio.get_running_loop().create_task(b.user.run()))
-    clock = LiveClock()
-    journal = Journal.open(journal_path, clock=clock)
-    pf = Portfolio()
-    risk = RiskEngine(RiskLimits(max_book_age_s=10.0, slots=1), clock, pf, journal)
-    engine = ExecutionEngine(journal=journal, clock=clock, risk=risk, backends=backends, portfolio=pf,
-                             config=EngineConfig(cancel_timeout_s=2.0, fill_grace_s=1.0))
-    await recover(engine)
-    await engine.wait_idle()
-    say("ready")
-    pm_market = info["polymarket"]["markets"][0]
-    pm_token = pm_market["tokens"][0]["token_id"]
-    pm_inst = next(i for i in pm.instruments if i.symbol == pm_token)
-    k_ticker = info["kalshi"]["markets"][0]["ticker"]
-    k_inst = ks.instrument(f"{k_ticker}:yes")
-    admin = info["admin_url"]
-    D = Decimal
-
-    async def top(session, path: str, iid: str, now: int) -> BookTop:
-        async with session.get(f"{admin}/books/{path}") as r:
-            v = await r.json(content_type=None)
-        return BookTop(instrument_id=iid, bids=[(D(p), D(s)) for p, s in v["bids"]],
-                       asks=[(D(p), D(s)) for p, s in v["asks"]], last_update_ns=now, sequence=int(v.get("seq", 0)))
-
-    async with aiohttp.ClientSession() as session:
-        for k in range(n):
-            eid = f"xchaos-{k}"
-            if eid in engine.sagas:
-                continue
-            now = clock.now_ns()
-            books = [await top(session, f"polymarket/{pm_token}", pm_inst.id, now),
-                     await top(session, f"kalshi/{k_ticker}", k_inst.id, now)]
-            legs = [IntentLeg(instrument=inst, side=Side.BUY, quantity=qty,
-                              price=min(D("0.99"), b.asks[0][0] + inst.tick_size * 2))
-                    for inst, b, qty in ((pm_inst, books[0], D("5")), (k_inst, books[1], D("2")))]
-            intent = Intent(execution_id=eid, legs=legs, sequencing=Sequencing.SEQUENTIAL, books=books,
-                            primary_quote="USD", hedge=HedgePolicy(max_slippage_bps=D("3000"), timeout_s=10.0),
-                            leg_timeout_s=3.0, timestamps=IntentTimestamps(created_ns=now), strategy="chaos")
-            say(f"start {eid}")
-            res = await engine.execute(intent)
-            say(f"end {eid} {getattr(res, 'status', res)}")
-    for t in tasks:  # stop the streams before the journal they write to
-        t.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await t
-    await journal.close()
-    await pm.close()
-    await ks.close()
-    return 0
-
-
-@pytest.mark.slow
-def test_cross_venue_sigkill_at_random_points_then_recover(tmp_path):
+def _chaos(tmp_path: Path, mode: str, seed: int) -> None:
     info_file = tmp_path / "sim-info.json"
     with open(tmp_path / "sim.log", "wb") as simlog:
         sim = subprocess.Popen([sys.executable, "-m", "arbkit.cli", "sim", "--venues", "polymarket,kalshi",
                                 "--scenario", "quiet", "--seed", "11", "--info-file", str(info_file)],
                                stdout=subprocess.DEVNULL, stderr=simlog, start_new_session=True)
-    rng = random.Random(20261122)
-    journal = tmp_path / "xchaos.db"
-    idem = tmp_path / "pm-orders.jsonl"
+    rng = random.Random(seed)
+    journal = tmp_path / "journal.sqlite"
+    venues = ("kalshi",) if mode == "kalshi" else ("polymarket", "kalshi")
+    prefix = "chaos-" if mode == "kalshi" else "xchaos-"
     log = open(tmp_path / "driver.log", "ab")
+    kills: list[Kill] = []
+    drv: Driver | None = None
     try:
         info = _wait_info(info_file, sim)
-        kills = 0
-        while kills < KILLS:
-            proc = _cross_driver(info_file, journal, idem, log)
-            try:
-                line = _read_line(proc, 30)
-                assert line == "ready", f"driver did not start: {line!r} (see {tmp_path}/driver.log)"
-                for _ in range(rng.randint(0, 2)):
-                    if _read_line(proc, 10) is None:
+        # the sagas buy without an edge (each reports a loss): the daily loss limit is not what is tested here
+        cfg = write_node_config(info, tmp_path, journal, venues=venues, strategy=False, daily_loss="100000")
+        env = node_env(info)
+        baseline = venue_snapshot(info, venues)
+        watch = SagaWatch(journal)
+        in_saga = 0
+        while in_saga < IN_SAGA_KILLS and len(kills) < MAX_KILLS:
+            watch.poll()
+            had_work = bool(watch.open)
+            r = rng.random()
+            trap, how = "", ""
+            if had_work and r < 0.3:
+                if rng.random() < 0.5:
+                    how = trap = f"lookup:{rng.choice((1, 1, 2))}"
+                else:
+                    how = "recovery"
+            elif r < 0.55:
+                how = trap = f"post-submit:{rng.randint(1, 5)}"
+            elif r < 0.7:
+                how = trap = f"pre-submit:{rng.randint(1, 5)}"
+            else:
+                how = "saga"
+            drv = Driver(mode, info_file, cfg, env, log, trap)
+            watch.begin(drv.spawn_ns)
+            if how == "recovery":
+                drv.until(lambda line: line == "recovering", 60)
+                time.sleep(rng.uniform(0, 0.03))
+            elif trap:
+                # the trap fires by itself; a trap that finds no such call dies the random way below
+                deadline = time.monotonic() + 20
+                while drv.alive() and time.monotonic() < deadline and not (how.startswith("lookup") and "ready" in drv.lines):
+                    drv.read(0.2)
+                if drv.alive():
+                    how = f"{trap} (missed: random)"
+            if how == "saga" or how.endswith("(missed: random)"):
+                ok = "ready" in drv.lines or drv.until(lambda line: line == "ready", 60)
+                assert ok or not drv.alive(), f"driver did not start (see {tmp_path}/driver.log): {drv.lines[-5:]}"
+                for _ in range(rng.randint(1, 3)):
+                    if not drv.until(lambda line: line.startswith("start "), 10):
                         break
-                # a cross-venue saga lasts a few ms: half the kills land right after a saga starts,
-                # the rest anywhere in the next 80 ms (between legs, during a hedge, between sagas)
-                time.sleep(rng.uniform(0, 0.004) if rng.random() < 0.5 else rng.uniform(0, 0.08))
-                finished = proc.poll() is not None
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(10)
-                if not finished:
-                    kills += 1
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait(10)
-                proc.stdout.close()
-        proc = _cross_driver(info_file, journal, idem, log)
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0, out.decode()[-2000:]
+                time.sleep(rng.uniform(0, 0.006))
+            if not drv.alive() and drv.proc.returncode not in (-signal.SIGKILL,):
+                pytest.fail(f"driver exited by itself ({drv.proc.returncode}); see {tmp_path}/driver.log: {drv.lines[-5:]}")
+            dead = drv.kill9()
+            watch.poll()
+            k = Kill(how=how, spawn_ns=drv.spawn_ns, dead_ns=dead, recovery_started="recovering" in drv.lines,
+                     recovery_done="ready" in drv.lines, had_work=had_work)
+            kills.append(k)
+            in_saga += bool(watch.active())
+            drv = None
+        # a last run with no kill lets recovery finish everything and the rest run
+        n_sagas = 1 + max(int(e.rsplit("-", 1)[1]) for e in JournalView.read(journal).started() if e.startswith(prefix))
+        final = Driver(mode, info_file, cfg, env, log, sagas=n_sagas)
+        watch.begin(final.spawn_ns)
+        drv = final
+        out, _ = final.proc.communicate(timeout=180)
+        drv = None
+        assert final.proc.returncode == 0, out.decode()[-2000:]
+        watch.close()
 
-        j = Journal.open(journal, readonly=True)
-        started = {r.decode().execution_id for r in j.replay(kinds=["ExecutionStarted"])}
-        reported = Counter(r.decode().report.execution_id for r in j.replay(kinds=["ExecutionReported"]))
-        assert started == {f"xchaos-{k}" for k in range(CROSS_SAGAS)}
-        assert set(reported) == started and all(n == 1 for n in reported.values()), reported
-        reports = [r.decode().report for r in j.replay(kinds=["ExecutionReported"])]
-        # how many kills land inside a saga depends on timing (cross-venue sagas take a few ms)
-        assert len([r for r in reports if r.recovered]) >= 3
-        assert all(not r.open_residuals or r.status.value == "FAILED" for r in reports)
-        submitted = {r.decode().client_order_id for r in j.replay(kinds=["LegSubmitted"])}
-        journal_fills: dict[str, dict] = {"polymarket": {}, "kalshi": {}}
-        for r in j.replay(kinds=["OrderFilled"]):
-            f = r.decode()
-            if f.client_order_id.startswith("xchaos-") and ":unreported:" not in f.trade_id:
-                # one fill per trade id (a settlement update re-reports the same fill)
-                journal_fills[f.venue.value][f.trade_id] = (f.client_order_id, f.quantity)
-        # A Polymarket taker fill is booked per maker match ("<trade id>:<maker order id>"); the
-        # venue's trade is the sum of its matches.
-        pm_journal: dict[str, tuple[str, Decimal]] = {}
-        for tid, (coid, qty) in journal_fills["polymarket"].items():
-            base = tid.split(":", 1)[0]
-            pm_journal[base] = (coid, pm_journal.get(base, (coid, Decimal(0)))[1] + qty)
-        journal_fills["polymarket"] = pm_journal
-        # Polymarket: the venue knows order hashes; the persisted map says which client id each is
-        hash_to_coid: dict[str, str] = {}
-        for line in idem.read_text().splitlines():
-            rec = json.loads(line)
-            hash_to_coid[rec["order"]["order_hash"]] = rec["coid"]
-        pm_acct = info["polymarket"]["accounts"][0]["address"].lower()
-        pm_orders = _admin(f"{info['admin_url']}/orders/polymarket?account={pm_acct}")
-        per_coid = Counter(hash_to_coid.get(o["order_id"], "?") for o in pm_orders)
-        assert pm_orders and "?" not in per_coid and all(n == 1 for n in per_coid.values()), per_coid
-        assert set(per_coid) <= submitted
-        k_acct = info["kalshi"]["accounts"][0]["key_id"]
-        k_orders = _admin(f"{info['admin_url']}/orders/kalshi?account={k_acct}")
-        k_coids = Counter(o["client_order_id"] for o in k_orders)
-        assert all(n == 1 for n in k_coids.values()) and set(k_coids) <= submitted
-        # Kalshi reports each engine fill as a trade; Polymarket groups a match's engine fills into
-        # one venue trade whose id is derived from the match id (the simulator's wire mapping)
-        from arbkit.sim.polymarket.state import stable_uuid
-
-        k_by_oid = {o["order_id"]: o["client_order_id"] for o in k_orders}
-        k_trades = _admin(f"{info['admin_url']}/trades/kalshi?account={k_acct}")
-        assert journal_fills["kalshi"] == {t["trade_id"]: (k_by_oid[t["taker_order_id"]], Decimal(str(t["size"])))
-                                           for t in k_trades if t["taker_account"] == k_acct}
-        pm_fills: dict[str, tuple[str, Decimal]] = {}
-        for t in _admin(f"{info['admin_url']}/trades/polymarket?account={pm_acct}"):
-            if t["taker_account"] == pm_acct:
-                tid = stable_uuid("trade", t["match_id"])
-                coid, qty = pm_fills.get(tid, (hash_to_coid[t["taker_order_id"]], Decimal(0)))
-                pm_fills[tid] = (coid, qty + Decimal(str(t["size"])))
-        assert pm_fills and journal_fills["polymarket"] == pm_fills
-        assert kills >= 20
+        snap = venue_snapshot(info, venues)
+        view = JournalView.read(journal)
+        classify(view, kills)
+        write_kills(kills, tmp_path / "kills.txt")
+        res = check_run(view, info, snap, baseline, prefix=prefix, venues=venues, final_start_ns=final.spawn_ns)
+        started = set(view.started())
+        figures = {**kill_figures(kills), **res.figures, "recovered_reports": sum(1 for r in view.reports() if r.recovered),
+                   "kills_by_aim": dict(sorted({h.split(":")[0]: sum(1 for x in kills if x.how.split(":")[0] == h.split(":")[0])
+                                               for h in {x.how for x in kills}}.items()))}
+        report(f"in-process chaos ({mode})", figures, res.failures, tmp_path / "chaos-figures.txt")
+        assert started == {f"{prefix}{k}" for k in range(n_sagas)}, sorted({f"{prefix}{k}" for k in range(n_sagas)} - started)
+        assert figures["kills_inside_sagas"] >= IN_SAGA_KILLS, figures
+        assert figures["kills_in_leg_window"] >= IN_SAGA_KILLS // 5, figures
+        assert figures["kills_inside_recovery_with_work"] >= IN_SAGA_KILLS // 10, figures
+        assert not res.failures, "\n".join(res.failures)
     finally:
+        if drv is not None and drv.alive():
+            drv.kill9()
         log.close()
         _stop_sim(sim)
 
 
-if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "cross":
-    import asyncio
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_recover(tmp_path):
+    """Kalshi-only two-leg sagas."""
+    _chaos(tmp_path, "kalshi", 20261121)
 
-    raise SystemExit(asyncio.run(_cross_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])))
+
+@pytest.mark.slow
+def test_cross_venue_sigkill_at_random_points_then_recover(tmp_path):
+    """Cross-venue sagas: a Polymarket leg, then a Kalshi leg."""
+    _chaos(tmp_path, "cross", 20261122)

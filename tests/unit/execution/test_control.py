@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from exec_kit import T0, cross_venue_intent, drive
+from exec_kit import T0, cross_venue_intent, drive, held
 
 from arbkit.execution.control import ControlClient, ControlError, ControlServer
 from arbkit.execution.paper import PaperConfig
@@ -167,11 +167,7 @@ async def test_reset_sagas_and_resolve_over_ipc(env_factory, tmp_path):
         assert env.engine.submit(cross_venue_intent("hd-1", T0)).approved
         saga = env.engine.sagas["hd-1"]
 
-        async def until_held():
-            while not saga.held:
-                await env.clock.sleep(0.05)
-
-        await drive(env.clock, until_held())
+        await held(env, saga.execution_id)
         rows = (await cli.arequest("sagas"))["sagas"]
         assert [(r["execution_id"], bool(r["held"]), r["unknown_orders"]) for r in rows] == [("hd-1", True, ["hd-1-L1-A0"])]
         detail = await cli.arequest("saga", execution_id="hd-1")

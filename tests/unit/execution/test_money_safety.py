@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exec_kit import KALSHI_NO, POLY_YES, T0, cross_venue_intent, drive, replay_kinds
+from exec_kit import KALSHI_NO, POLY_YES, T0, cross_venue_intent, drive, held, replay_kinds
 
 from arbkit.core.enums import OrderStatus, Venue
 from arbkit.core.events import OrderCanceled, OrderFilled, OrderRejected
@@ -94,11 +94,7 @@ async def test_unknown_state_holds_the_saga_then_resumes_when_the_venue_answers(
     assert env.engine.submit(cross_venue_intent("la-3", T0)).approved
     saga = env.engine.sagas["la-3"]
 
-    async def until_held():
-        while not saga.held:
-            await env.clock.sleep(0.05)
-
-    await drive(env.clock, until_held())
+    await held(env, saga.execution_id)
     assert saga.report is None and "la-3" in env.engine.held()
     assert "la-3" in env.risk.in_flight and env.risk.capital.reserved  # still counts against risk
     kinds = replay_kinds(env.journal, "la-3")
@@ -117,11 +113,7 @@ async def test_operator_closes_or_hedges_a_held_saga(env_factory):
     assert env.engine.submit(cross_venue_intent("op-1", T0)).approved
     saga = env.engine.sagas["op-1"]
 
-    async def until_held():
-        while not saga.held:
-            await env.clock.sleep(0.05)
-
-    await drive(env.clock, until_held())
+    await held(env, saga.execution_id)
     msg = await drive(env.clock, env.engine.resolve("op-1", "close", note="checked by hand"))
     assert "closed" in msg and saga.report is not None and saga.report.status is ExecutionStatus.FAILED
     assert "op-1" not in env.risk.in_flight
@@ -283,3 +275,22 @@ async def test_replaced_stand_in_does_not_spend_capital_twice(env_factory):
     assert env.risk.capital.by_execution["cap-1"][key] == after_stand_in[key]  # spent once, not twice
     assert env.portfolio.position(Venue.POLYMARKET, POLY_YES.id) == 10
     assert o.fills.status in (OrderStatus.FILLED, OrderStatus.PENDING, OrderStatus.ACCEPTED)
+
+
+async def test_a_fee_correction_after_the_report_re_reports_filled_with_the_new_profit(env_factory):
+    """A fill corrected after the report (the venue's real fee arrives later): the saga reports
+    anew with the corrected profit, still FILLED (nothing to hedge), and only the change reaches
+    the day's P&L."""
+    import msgspec
+
+    env = env_factory()
+    rep = await env.run(env.engine.execute(cross_venue_intent("fc-1", T0)))
+    assert rep.status is ExecutionStatus.FILLED
+    env.journal.flush_sync(5)
+    fill = next(r.decode() for r in env.journal.replay(correlation_id="fc-1", kinds=["OrderFilled"])
+                if r.decode().instrument_id == POLY_YES.id)
+    env.engine.on_event(msgspec.structs.replace(fill, fee=fill.fee + D("0.05")))
+    rep2 = await env.run(env.engine.wait("fc-1"))
+    assert rep2.status is ExecutionStatus.FILLED and rep2.profit == rep.profit - D("0.05")
+    assert env.risk.pnl_today == rep2.profit
+    assert [o.purpose for o in env.engine.sagas["fc-1"].orders.values()] == ["leg", "leg"]  # no hedge sent

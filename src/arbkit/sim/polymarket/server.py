@@ -829,6 +829,7 @@ class PolymarketServer:
                 "order_type": order_type,
                 "expiration": str(expiration),
                 "maker_address": eip712.to_checksum_address(maker),
+                "salt": str(parsed.salt),  # admin view only (tests tie a venue order to its client order id)
             },
         )
         # The owner must be known before the engine's listeners see the order's events.

@@ -59,3 +59,16 @@ class MalformedTracker:
         self._log.warning("malformed %s %s message (%s): %s", self.venue.value, self.source, err, sample)
         return MessageMalformed(venue=self.venue, source=self.source, error=err[:ERROR_CHARS], sample=sample,
                                 ts_recv=ts_recv)
+
+
+def not_utf8(raw: bytes | str) -> UnicodeDecodeError | None:
+    """Why a binary frame is not UTF-8 (JSON text must be), or None. Text frames arrive as str,
+    already decoded by the socket; msgspec raises UnicodeDecodeError (not DecodeError) on bad
+    bytes in a value it reads and skips them in a field it ignores, so a feed checks first."""
+    if raw.__class__ is str or raw.isascii():  # type: ignore[union-attr]
+        return None
+    try:
+        bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc
+    return None

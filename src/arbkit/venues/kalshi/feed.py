@@ -42,6 +42,7 @@ from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import BookState, ConnectionState, Side, Venue
 from arbkit.core.events import BookStaleDetected, BookUpdated, TradeReported
 from arbkit.venues.base import EventSink
+from arbkit.venues.common.malformed import not_utf8
 from arbkit.venues.common.recorder import close_recording, frame_line, open_recording
 from arbkit.venues.common.stats import CounterSet
 from arbkit.venues.common.tasks import BackgroundTasks
@@ -516,6 +517,9 @@ class KalshiMarketFeed(SingleLinkStream):
         if self._record is not None:
             self._record.write(frame_line(recv_ns, raw))
         self.stats.frames += 1
+        if raw.__class__ is not str and not raw.isascii() and (bad := not_utf8(raw)) is not None:
+            self._emit(self.malformed.record(raw, bad, recv_ns))  # a binary frame that is not UTF-8
+            return
         try:
             frame = decode_ws(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -538,6 +542,8 @@ class KalshiMarketFeed(SingleLinkStream):
                     return
                 sub = self._offline_sub(frame)
             if frame.seq is not None:
+                if not 0 <= frame.seq < 2**63:  # an absurd seq must not become last_seq (all else = "duplicate")
+                    raise ValueError(f"seq {frame.seq} out of range")
                 if frame.seq <= sub.last_seq:
                     self.stats.duplicates += 1
                     return
@@ -635,6 +641,7 @@ class KalshiMarketFeed(SingleLinkStream):
     def _on_delta(self, sub: _Sub, body: WsBody, seq: int, recv_ns: int) -> None:
         ticker = body_ticker(body)
         is_yes, pu, dl = delta_of(body)  # validate even when the book is not live: junk is junk
+        ts_venue = body_ts_ns(body)  # before the book changes: a bad ts must not leave a half-applied frame
         m = self._markets.get(ticker)
         if m is None or not m.live:
             self.stats.deltas_dropped += 1
@@ -653,7 +660,7 @@ class KalshiMarketFeed(SingleLinkStream):
             self._resync_subscription(sub, f"{m.ticker}: {exc}")
             return
         self.stats.deltas_applied += 1
-        self._emit_book(m, seq, recv_ns, ts_venue=body_ts_ns(body))
+        self._emit_book(m, seq, recv_ns, ts_venue=ts_venue)
 
     def _on_trade(self, body: WsBody, recv_ns: int) -> None:
         ticker = body_ticker(body)

@@ -93,6 +93,7 @@ from arbkit.venues.kalshi.parse import (
     parse_time_ns,
     units_to_price,
 )
+from arbkit.venues.common import sane
 from arbkit.venues.common.http import (
     HttpResponse,
     OrderStateUnknown,
@@ -537,7 +538,7 @@ class KalshiGateway:
         except TransportFailure as exc:
             raise KalshiTransportError(
                 f"Kalshi {method} {rel}: no response after {exc.attempts} attempt(s) ({exc.last_exc!r})") from exc
-        resp = _Resp(r.status, r.body, r.headers)
+        resp = _Resp(r.status, sane.utf8_body(r.body), r.headers)
         if resp.status == 401:
             self._raise_auth(resp, method, path)
         return resp
@@ -567,6 +568,8 @@ class KalshiGateway:
                 q["cursor"] = cursor
             page = await self._get(rel, type_, q)
             out.extend(getattr(page, items))
+            if page.cursor and page.cursor == cursor:  # the same page again: would loop to max_pages
+                raise ValueError(f"GET {rel}: the venue repeated cursor {cursor[:80]!r}")
             cursor = page.cursor or ""
             if not cursor:
                 break
@@ -630,6 +633,13 @@ class KalshiGateway:
             fee_source = "event"
         structure = m.price_level_structure or ("linear_cent" if (m.tick_size or 1) == 1 else "")
         ranges = tuple(C.PriceRange(Decimal(r.start), Decimal(r.end), Decimal(r.step)) for r in (m.price_ranges or ()))
+        for r in ranges:  # junk here would pass or refuse prices wrongly: refuse the answer instead
+            for v in (r.start, r.end, r.step):
+                if sane.amount(v, "price range", hi=Decimal(1)) % C.PRICE_UNIT:
+                    raise ValueError(f"{ticker}: price range value {v} finer than {C.PRICE_UNIT}")
+            if r.step <= 0 or r.end <= r.start:
+                raise ValueError(f"{ticker}: price range {r.start}-{r.end} step {r.step}")
+        sane.amount(s.fee_multiplier, "fee multiplier", hi=Decimal(100))
         meta = MarketMeta(
             ticker=m.ticker, event_ticker=m.event_ticker, series_ticker=series_ticker, title=m.title,
             subtitle=m.subtitle, yes_sub_title=m.yes_sub_title, no_sub_title=m.no_sub_title, status=m.status,
@@ -865,6 +875,9 @@ class KalshiGateway:
                 if resp.status in (200, 201):
                     try:
                         r = msgspec.json.decode(resp.body, type=CreateOrderV2Response)
+                        if not r.order_id or "\ufffd" in r.order_id or (r.client_order_id and r.client_order_id != coid):
+                            # garbled, or about another order: it says nothing about ours -- look it up
+                            raise ValueError(f"the answer does not describe the order we sent ({r.order_id!r})")
                         return self._accepted_v2(request, prep, r.order_id, r.filled_lots(), r.remaining_lots(),
                                                  r.ts_ms, latency)
                     except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
@@ -1132,7 +1145,7 @@ class KalshiGateway:
         wires = await self.orders(status="resting")
         for w in wires:
             self._remember(w.client_order_id or "", w.order_id)
-        return [self._state_of(w) for w in wires]
+        return [sane.order_state(self._state_of(w)) for w in wires]
 
     async def get_order(self, order_id: str) -> OrderWire | None:
         resp = await self._request("GET", C.PATH_ORDER.format(order_id=order_id))
@@ -1187,12 +1200,14 @@ class KalshiGateway:
             raise OrderStateUnknown(VENUE.value, venue_order_id or client_order_id, str(exc)) from exc
         if wire is None:
             return None
+        asked = venue_order_id or self._coid_to_oid.get(client_order_id, "")
+        if (asked and wire.order_id != asked) or (not asked and wire.client_order_id != client_order_id):
+            raise OrderStateUnknown(VENUE.value, asked or client_order_id, f"answer is about order {wire.order_id!r}")
         self._remember(wire.client_order_id or client_order_id, wire.order_id)
         try:
-            return self._state_of(wire, client_order_id)
-        except ValueError as exc:
-            raise OrderStateUnknown(VENUE.value, venue_order_id or client_order_id,
-                                    f"unreadable order record: {exc}") from exc
+            return sane.order_state(self._state_of(wire, client_order_id))
+        except (ValueError, ArithmeticError) as exc:  # junk numbers: the venue's answer says nothing usable
+            raise OrderStateUnknown(VENUE.value, asked or client_order_id, f"unusable order record: {exc!r}") from exc
 
     # --- fills, balance, positions ----------------------------------------------------------
 
@@ -1217,7 +1232,7 @@ class KalshiGateway:
             return coid
         try:
             wire = await self.get_order(fill.order_id)
-        except (KalshiApiError, KalshiTransportError):
+        except (KalshiApiError, KalshiTransportError, ValueError):  # ValueError: an unreadable answer (msgspec)
             return ""
         if wire is not None and wire.client_order_id:
             self._remember(wire.client_order_id, wire.order_id)
@@ -1236,7 +1251,7 @@ class KalshiGateway:
 
     async def balances(self) -> list[Balance]:
         b = await self._get(C.PATH_BALANCE, BalanceWire)
-        cash = b.amount()
+        cash = sane.amount(b.amount(), "USD balance")
         return [Balance(currency="USD", total=cash, available=cash)]
 
     async def positions(self) -> list[Position]:

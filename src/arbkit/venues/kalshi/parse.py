@@ -33,6 +33,7 @@ import msgspec
 from arbkit.core.enums import FillStatus, LiquiditySide, OrderStatus, Side, Venue
 from arbkit.core.events import OrderFilled
 from arbkit.core.numbers import parse_units
+from arbkit.core.book import MAX_LOTS
 from arbkit.core.orders import OrderState
 from arbkit.venues.common.malformed import MALFORMED_MESSAGES, SAMPLE_CHARS  # noqa: F401 - re-exported
 from arbkit.venues.common.malformed import MalformedTracker as _MalformedTracker
@@ -77,6 +78,8 @@ def count_lots(text: str, signed: bool = False) -> int:
     v = _count_cache.get(text)
     if v is None:
         v = parse_units(text, C.COUNT_DIGITS)
+        if not -MAX_LOTS <= v <= MAX_LOTS:  # beyond what any book or position can hold: junk
+            raise ValueError(f"count {text!r} out of range")
         if len(_count_cache) >= _CACHE_MAX:
             _count_cache.clear()
         _count_cache[text] = v
@@ -85,10 +88,13 @@ def count_lots(text: str, signed: bool = False) -> int:
     return v
 
 
+_MAX_MONEY = Decimal(10) ** 15  # dollars: more than any account or fee; beyond it a number is junk
+
+
 def money(text: str) -> Decimal:
     """A ``*_dollars`` / ``fee_cost`` money string -> Decimal (up to 6 decimals in fee maths)."""
     d = Decimal(text.strip())
-    if not d.is_finite():
+    if not d.is_finite() or abs(d) > _MAX_MONEY:
         raise ValueError(f"not a finite amount: {text!r}")
     return d
 
@@ -143,6 +149,8 @@ def pick_count(fp: str | None, legacy: int | None, what: str, signed: bool = Fal
         if not _is_int(legacy):
             raise ValueError(f"{what}: legacy count must be an integer, got {legacy!r}")
         u = legacy * C.LOTS_PER_CONTRACT
+        if not -MAX_LOTS <= u <= MAX_LOTS:
+            raise ValueError(f"{what}: legacy count {legacy} out of range")
         if lots is None:
             lots = u
         elif abs(u - lots) >= C.LOTS_PER_CONTRACT:  # the legacy integer is a whole-contract view
@@ -158,8 +166,8 @@ def pick_money(dollars: str | None, cents: int | None, what: str) -> Decimal | N
             raise ValueError(f"{what}: {dollars!r} and legacy {cents} cents disagree")
         return d
     if cents is not None:
-        if not _is_int(cents):
-            raise ValueError(f"{what}: legacy cents must be an integer, got {cents!r}")
+        if not _is_int(cents) or abs(cents) > _MAX_MONEY * 100:
+            raise ValueError(f"{what}: legacy cents must be an integer in range, got {cents!r}")
         return Decimal(cents) / 100
     return None
 
@@ -314,7 +322,7 @@ def body_ts_ns(body: WsBody) -> int:
     return parse_time_ns(body.ts)
 
 
-def _levels(rows: list[LevelWire] | None, legacy_cents: bool, what: str) -> list[tuple[int, int]]:
+def _levels(rows: list[LevelWire] | None, legacy_cents: bool, what: str, int_counts: bool = True) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for row in rows or ():
         if len(row) != 2:
@@ -328,9 +336,9 @@ def _levels(rows: list[LevelWire] | None, legacy_cents: bool, what: str) -> list
             raise ValueError(f"{what}: bad price {p!r}")
         if isinstance(q, str):
             lots = count_lots(q)
-        elif _is_int(q):
-            if q < 0:
-                raise ValueError(f"{what}: negative count {q}")
+        elif _is_int(q) and int_counts:  # legacy whole contracts; a *_fp level's count is a string
+            if not 0 <= q <= MAX_LOTS // C.LOTS_PER_CONTRACT:
+                raise ValueError(f"{what}: count {q} out of range")
             lots = q * C.LOTS_PER_CONTRACT
         else:
             raise ValueError(f"{what}: bad count {q!r}")
@@ -348,7 +356,7 @@ def snapshot_levels(body: WsBody | "OrderbookSide") -> tuple[list[tuple[int, int
         (body.no_dollars_fp, body.no_dollars, body.no, "no"),
     ):
         if fp is not None:
-            sides.append(_levels(fp, False, name))
+            sides.append(_levels(fp, False, name, int_counts=False))
         elif dollars is not None:
             sides.append(_levels(dollars, False, name))
         else:

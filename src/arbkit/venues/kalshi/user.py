@@ -33,6 +33,7 @@ from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import ConnectionState, Venue
 from arbkit.core.events import OrderAccepted, OrderCanceled
 from arbkit.venues.base import EventSink
+from arbkit.venues.common.malformed import not_utf8
 from arbkit.venues.common.tasks import BackgroundTasks
 from arbkit.venues.common.ws import Backoff, ConnectionLink, SingleLinkStream, close_quietly, connect_ws
 from arbkit.venues.common.ws import run_reconnecting
@@ -233,6 +234,10 @@ class KalshiUserStream(SingleLinkStream):
     def on_frame(self, raw: str | bytes) -> None:
         """Parse one frame and queue what it says (public for tests). Never raises."""
         recv = self.clock.now_ns()
+        bad = not_utf8(raw)
+        if bad is not None:  # a binary frame that is not UTF-8
+            self._emit(self.malformed.record(raw, bad, recv))
+            return
         try:
             frame = decode_ws(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -244,6 +249,8 @@ class KalshiUserStream(SingleLinkStream):
                 if frame.msg is None:
                     raise ValueError("fill without msg")
                 if frame.seq is not None and frame.sid is not None:
+                    if not 0 <= frame.seq < 2**63:  # an absurd seq would hide every later gap
+                        raise ValueError(f"fill seq {frame.seq} out of range")
                     last = self._fill_seq.get(frame.sid)
                     if last is not None and frame.seq > last + 1:
                         self._spawn(self._backfill(f"fill seq gap {last} -> {frame.seq}"))

@@ -35,6 +35,7 @@ from arbkit.core.enums import BookState, ConnectionState, Venue
 from arbkit.core.events import BookStaleDetected, BookUpdated, TickSizeChanged, TradeReported
 from arbkit.core.numbers import c_plain_units, parse_units
 from arbkit.venues.base import EventSink
+from arbkit.venues.common.malformed import not_utf8
 from arbkit.venues.common.recorder import close_recording, frame_line, open_recording
 from arbkit.venues.common.stats import CounterSet
 from arbkit.venues.common.tasks import BackgroundTasks
@@ -60,6 +61,7 @@ VENUE = Venue.POLYMARKET
 _LIVE = BookState.LIVE  # module constants: the hot path compares states per touched book
 _CROSSED = BookState.CROSSED
 _PREFIX = "polymarket:"
+_MAX_TRADE_SIZE = Decimal(MAX_LOTS).scaleb(-C.SIZE_DIGITS)  # a trade larger than any book level is junk
 _FINER_TICKS = (Decimal("0.01"), Decimal("0.005"), Decimal("0.001"), Decimal("0.0001"))
 
 
@@ -474,6 +476,9 @@ class PolymarketMarketFeed(GuardedEmit):
             return
         stats = self.stats
         stats.frames += 1
+        if raw.__class__ is not str and not raw.isascii() and (bad := not_utf8(raw)) is not None:
+            self._emit(self.malformed.record(raw, bad, recv_ns))  # a binary frame that is not UTF-8
+            return
         try:
             msgs = _changes_decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -589,9 +594,13 @@ class PolymarketMarketFeed(GuardedEmit):
         elif kind == "tick_size_change":
             self._on_tick_size_change(msg, recv_ns, touched)
         elif kind == "last_trade_price":
-            if msg.asset_id in self._books and msg.price and msg.size:
-                self._emit(TradeReported(venue=VENUE, instrument_id=_PREFIX + msg.asset_id, price=Decimal(msg.price),
-                                         size=Decimal(msg.size), aggressor=side_of(msg.side) if msg.side else None,
+            if msg.asset_id in self._books:
+                price, size = Decimal(msg.price or "NaN"), Decimal(msg.size or "NaN")
+                if not (price.is_finite() and size.is_finite() and 0 <= price <= 1 and 0 < size <= _MAX_TRADE_SIZE
+                        and price.scaleb(C.SIZE_DIGITS) % 1 == 0 and size.scaleb(C.SIZE_DIGITS) % 1 == 0):
+                    raise ValueError(f"last trade price {msg.price!r} size {msg.size!r}")
+                self._emit(TradeReported(venue=VENUE, instrument_id=_PREFIX + msg.asset_id, price=price,
+                                         size=size, aggressor=side_of(msg.side) if msg.side else None,
                                          ts_venue=to_ns(msg.timestamp), ts_recv=recv_ns))
         elif kind in ("best_bid_ask", "new_market", "market_resolved"):
             return  # informational; books come from book/price_change
@@ -662,14 +671,15 @@ class PolymarketMarketFeed(GuardedEmit):
         if st is None or not msg.new_tick_size:
             return
         new = Decimal(msg.new_tick_size)
-        if new <= 0:
+        if not (new.is_finite() and 0 < new < 1 and new.normalize().as_tuple().exponent >= -C.SIZE_DIGITS):
             raise ValueError(f"bad tick size {msg.new_tick_size!r}")
         old = Decimal(msg.old_tick_size) if msg.old_tick_size else st.tick_size
+        ts_venue = to_ns(msg.timestamp)  # read everything before the book changes: junk must not empty a live book
         self._tick_hint[st.token] = new
         st.set_tick(new)
         touched.pop(st.token, None)
         self._emit(TickSizeChanged(venue=VENUE, instrument_id=st.iid, old_tick_size=old, new_tick_size=new,
-                                   ts_venue=to_ns(msg.timestamp), ts_recv=recv_ns))
+                                   ts_venue=ts_venue, ts_recv=recv_ns))
         self._drop_book(st, "tick size changed")
 
     def _drop_book(self, st: _Book, reason: str) -> None:

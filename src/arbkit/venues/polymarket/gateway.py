@@ -57,6 +57,7 @@ from arbkit.venues.polymarket.parse import (
     to_ns,
     UnknownStatus,
 )
+from arbkit.venues.common import sane
 from arbkit.venues.common.http import HttpResponse, OrderStateUnknown, keepalive_session, send_with_retries
 from arbkit.venues.common.ratelimit import TokenBucket
 from arbkit.venues.polymarket.signer import OrderSigner, SignedOrder, salt_for
@@ -243,6 +244,9 @@ class MetadataProvider:
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                     log.warning("unreadable /clob-markets answer for %s (%r); using /tick-size and /neg-risk",
                                 condition_id, exc)
+            if info is not None and not _sane_market_info(info):
+                log.warning("unusable /clob-markets answer for %s (%r); using /tick-size and /neg-risk", condition_id, info)
+                info = None
             if info is not None:
                 tokens = {t.t for t in info.t if t is not None}
                 if token_id in tokens:
@@ -262,6 +266,8 @@ class MetadataProvider:
         if status != 200:
             raise RuntimeError(f"tick size of {token_id}: HTTP {status} {body[:200]!r}")
         tick = msgspec.json.decode(body, type=TickSizeResponse).minimum_tick_size
+        if not (tick.is_finite() and 0 < tick < 1):
+            raise ValueError(f"tick size of {token_id}: {tick!r}")
         status, body, _ = await gw._request("GET", C.PATH_NEG_RISK, params={"token_id": token_id}, auth=None)
         if status != 200:
             raise RuntimeError(f"neg-risk of {token_id}: HTTP {status} {body[:200]!r}")
@@ -288,6 +294,15 @@ class MetadataProvider:
 
 
 # --- gateway ----------------------------------------------------------------------------------
+
+
+def _sane_market_info(info: ClobMarketInfo) -> bool:
+    """Tick in (0, 1), fee rate in [0, 1], fee exponent in [0, 100], minimum size not negative: anything
+    else is a garbled answer (read as unreadable: the /tick-size and /neg-risk fallback is used)."""
+    fee_ok = info.fd is None or (info.fd.r.is_finite() and info.fd.e.is_finite() and 0 <= info.fd.r <= 1
+                                 and 0 <= info.fd.e <= 100)  # a rate is a fraction; exponents are small
+    mos_ok = info.mos is None or (info.mos.is_finite() and 0 <= info.mos <= sane.MAX_AMOUNT)
+    return info.mts.is_finite() and 0 < info.mts < 1 and fee_ok and mos_ok
 
 
 _UNKNOWN_ORDER_MARKERS = ("invalid orderid", "order not found", "not found")
@@ -424,7 +439,7 @@ class PolymarketGateway:
             self._session, method, self.config.rest_url + path, limiter=self.limiter, headers=headers,
             attempts=self.config.max_attempts if retry else 1, backoff_s=self.config.retry_backoff_s,
             params=params, data=body, on_send=on_send, on_response=on_response, label=f"Polymarket {method} {path}")
-        return resp.status, resp.body, resp.headers
+        return resp.status, sane.utf8_body(resp.body), resp.headers
 
     # --- credentials ------------------------------------------------------------------------
 
@@ -593,12 +608,18 @@ class PolymarketGateway:
         res = SubmitResult(client_order_id=coid, latency_ns=latency_ns)
         corr = request.correlation_id
         if status == 200 and resp is not None and resp.success and resp.orderID:
+            if resp.orderID.lower() != so.order_hash.lower():
+                # The venue's order id is the hash of the order we signed: an answer naming another
+                # order is garbled. The order may be placed: look it up, never resend blindly.
+                res.events.append(OrderRejected(
+                    venue=VENUE, client_order_id=coid, code="BAD_RESPONSE", retryable=True, correlation_id=corr,
+                    reason=f"answer names order {resp.orderID[:80]!r}, not ours {so.order_hash}: state unknown",
+                    ts_recv=now))
+                return res
             res.accepted = True
             res.venue_order_id = resp.orderID
             res.events.append(OrderAccepted(venue=VENUE, client_order_id=coid, venue_order_id=resp.orderID,
                                             correlation_id=corr, ts_recv=now))
-            if resp.orderID.lower() != so.order_hash.lower():
-                log.warning("venue order id %s differs from our order hash %s", resp.orderID, so.order_hash)
             return res
         msg = (resp.message if resp is not None else "") or raw[:300].decode("utf-8", "replace")
         if any(m in msg.lower() for m in _DUPLICATE_MARKERS):
@@ -607,9 +628,12 @@ class PolymarketGateway:
             res.events.append(OrderAccepted(venue=VENUE, client_order_id=coid, venue_order_id=so.order_hash,
                                             correlation_id=corr, ts_recv=now))
             return res
-        if status >= 500 or (resp is None and status != 429):
-            # A lost or unreadable answer says nothing about whether the order was placed: the
-            # engine must treat it as unknown and ask the venue (by the order hash), never as refused.
+        garbled_200 = status == 200 and (resp is None or resp.success
+                                         or not (resp.errorMsg or resp.error_msg or resp.error))
+        if status >= 500 or (resp is None and status != 429) or garbled_200:
+            # A lost, unreadable or garbled answer (a 200 "success" without our order id, a failure
+            # without a reason) says nothing about whether the order was placed: the engine must
+            # treat it as unknown and ask the venue (by the order hash), never as refused.
             res.events.append(OrderRejected(venue=VENUE, client_order_id=coid, reason=f"ambiguous answer: HTTP {status} "
                                             f"{msg}", code="AMBIGUOUS", retryable=True, correlation_id=corr, ts_recv=now))
             return res
@@ -707,8 +731,14 @@ class PolymarketGateway:
         hit = self._orders.get(client_order_id)
         return hit[0].order_hash if hit else ""
 
-    def _cancel_events(self, resp: CancelResponse, asked: dict[str, str]) -> list[Event]:
+    def _cancel_events(self, raw: bytes, asked: dict[str, str]) -> list[Event]:
         now = self.clock.now_ns()
+        try:
+            resp = msgspec.json.decode(raw, type=CancelResponse)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+            return [OrderCancelRejected(venue=VENUE, client_order_id=coid or "*", ts_recv=now,
+                                        reason=f"unreadable cancel answer (state unknown, look it up): {exc}")
+                    for coid in (asked.values() or [""])]
         out: list[Event] = []
         for oid in resp.canceled:
             out.append(OrderCanceled(venue=VENUE, client_order_id=asked.get(oid) or self._by_hash.get(oid, ""),
@@ -734,7 +764,7 @@ class PolymarketGateway:
             return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id,
                                         reason=f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}",
                                         ts_recv=self.clock.now_ns())]
-        return self._cancel_events(msgspec.json.decode(raw, type=CancelResponse), {oid: client_order_id})
+        return self._cancel_events(raw, {oid: client_order_id})
 
     async def cancel_many(self, order_ids: list[str]) -> list[Event]:
         body = msgspec.json.encode(order_ids).decode()
@@ -742,7 +772,7 @@ class PolymarketGateway:
         if status != 200:
             return [OrderCancelRejected(venue=VENUE, client_order_id=self._by_hash.get(o, ""), reason=f"HTTP {status}",
                                         ts_recv=self.clock.now_ns()) for o in order_ids]
-        return self._cancel_events(msgspec.json.decode(raw, type=CancelResponse), {})
+        return self._cancel_events(raw, {})
 
     async def cancel_all(self) -> list[Event]:
         try:
@@ -753,7 +783,7 @@ class PolymarketGateway:
         if status != 200:
             return [OrderCancelRejected(venue=VENUE, client_order_id="*", reason=f"HTTP {status}",
                                         ts_recv=self.clock.now_ns())]
-        return self._cancel_events(msgspec.json.decode(raw, type=CancelResponse), {})
+        return self._cancel_events(raw, {})
 
     # --- state ------------------------------------------------------------------------------
 
@@ -778,9 +808,10 @@ class PolymarketGateway:
         return original, matched
 
     def _order_state(self, row: WsUserMessage, strict: bool = False) -> OrderState:
-        """An OrderState of a venue order row. An undocumented status raises UnknownStatus when
-        ``strict`` (order_state: the state cannot be told); otherwise (rows of the open-orders list)
-        the order is open, since the venue lists it as open, and an alert is logged."""
+        """An OrderState of a venue order row (numbers checked: ``sane.order_state``). An
+        undocumented status raises UnknownStatus when ``strict`` (order_state: the state cannot be
+        told); otherwise (rows of the open-orders list) the order is open, since the venue lists it
+        as open, and an alert is logged."""
         original, matched = self._sizes(row)
         try:
             status = order_status(row, original, matched)
@@ -789,7 +820,7 @@ class PolymarketGateway:
             if strict:
                 raise
             status = OrderStatus.PARTIALLY_FILLED if matched > 0 else OrderStatus.ACCEPTED
-        return OrderState(
+        return sane.order_state(OrderState(
             venue=VENUE, instrument_id=_PREFIX + row.asset_id, client_order_id=self._by_hash.get(row.id, ""),
             venue_order_id=row.id, side=side_of(row.side), price=Decimal(row.price), quantity=original,
             filled_quantity=matched, status=status,
@@ -797,7 +828,7 @@ class PolymarketGateway:
             time_in_force={"GTD": TimeInForce.GTD, "FOK": TimeInForce.FOK, "FAK": TimeInForce.IOC}.get(
                 (row.order_type or "GTC").upper(), TimeInForce.GTC),
             ts_created=to_ns(row.created_at),
-        )
+        ))
 
     async def _pages(self, path: str, params: dict[str, str]) -> list[WsUserMessage]:
         rows: list[WsUserMessage] = []
@@ -843,17 +874,17 @@ class PolymarketGateway:
             raise OrderStateUnknown(VENUE.value, oid, f"HTTP {status} {raw[:200]!r}")
         try:
             row = msgspec.json.decode(raw, type=WsUserMessage)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
             raise OrderStateUnknown(VENUE.value, oid, f"unreadable order: {exc}; {raw[:200]!r}") from exc
-        if not row.id:
-            raise OrderStateUnknown(VENUE.value, oid, f"order without an id: {raw[:200]!r}")
+        if row.id.lower() != oid.lower():  # also "no id": an answer about some other order says nothing
+            raise OrderStateUnknown(VENUE.value, oid, f"answer is about order {row.id[:80]!r}: {raw[:200]!r}")
         try:
             return self._order_state(row, strict=True)
         except UnknownStatus as exc:
             raise OrderStateUnknown(VENUE.value, oid, str(exc)) from exc
-        except (ValueError, ArithmeticError) as exc:  # a bad side/price/size: never a bare ValueError
+        except (ValueError, ArithmeticError, TypeError) as exc:  # a bad side/price/size: never a bare ValueError
             log.error("ALERT Polymarket order %s: unreadable order row (%r)", oid, exc)
-            raise OrderStateUnknown(VENUE.value, oid, f"unreadable order: {exc}; {raw[:200]!r}") from exc
+            raise OrderStateUnknown(VENUE.value, oid, f"unusable order: {exc!r}; {raw[:200]!r}") from exc
 
     def fills_from_trade(self, trade: WsUserMessage, ts_recv: int = 0) -> list[OrderFilled]:
         """Our fills in one trade row / user-channel trade event, as OrderFilled. A taker order
@@ -905,7 +936,7 @@ class PolymarketGateway:
 
     async def balances(self) -> list[Balance]:
         ba = await self.balance_allowance()
-        total = micro_units(ba.balance)
+        total = sane.amount(micro_units(ba.balance), "pUSD balance")
         return [Balance(currency="pUSD", total=total, available=total)]
 
     async def positions(self) -> list[Position]:
@@ -913,7 +944,7 @@ class PolymarketGateway:
         out = []
         for token in sorted(self._tokens_seen | set(self.metadata._cache)):
             ba = await self.balance_allowance("CONDITIONAL", token)
-            qty = micro_units(ba.balance)
+            qty = sane.amount(micro_units(ba.balance), f"balance of {token}")
             if qty:
                 out.append(Position(venue=VENUE, instrument_id=_PREFIX + token, quantity=qty))
         return out

@@ -515,7 +515,7 @@ def _taker_fills(trade: WsUserMessage, side: Side, status: FillStatus) -> list[O
     out: list[OurFill] = []
     for i, mo in enumerate(makers):
         qty = Decimal(mo.matched_amount)
-        if qty <= 0:
+        if qty == 0:  # a negative or NaN amount is junk: _checked_fill refuses it below
             continue
         out.append(OurFill(match_trade_id(trade.id, mo.order_id or str(i)), trade.taker_order_id or "",
                            trade.asset_id, side, taker_match_price(trade, mo), qty, LiquiditySide.TAKER, status))
@@ -534,6 +534,12 @@ def our_fills(trade: WsUserMessage, owners: set[str], our_order_ids: set[str] | 
     and are filled at that maker order's own price and ``matched_amount``."""
     if not trade.id:
         raise ValueError("trade without id")
+    for what, text in (("price", trade.price), ("size", trade.size)):
+        if text:  # junk in the trade's own numbers means the event cannot be trusted, even where unused
+            v = Decimal(text)
+            if not (v.is_finite() and 0 <= v <= (1 if what == "price" else _FILL_MAX_SHARES)
+                    and v.scaleb(6) % 1 == 0):
+                raise ValueError(f"trade {trade.id!r}: {what} {text!r} out of range")
     try:
         status = fill_status(trade.status or "MATCHED")
     except UnknownStatus:
@@ -559,7 +565,20 @@ def our_fills(trade: WsUserMessage, owners: set[str], our_order_ids: set[str] | 
             out.append(OurFill(trade.id, mo.order_id, mo.asset_id or trade.asset_id, mside,
                                Decimal(mo.price or trade.price), Decimal(mo.matched_amount), LiquiditySide.MAKER,
                                status))
-    return out
+    return [_checked_fill(f) for f in out]
+
+
+_FILL_MAX_SHARES = Decimal(10) ** 12  # more than all collateral in existence at any price: junk
+
+
+def _checked_fill(f: OurFill) -> OurFill:
+    """A fill whose price is in (0, 1) and whose quantity is positive, bounded and exact in
+    micro-shares; anything else (NaN, Infinity, negative, 1e400, 1e-400) raises ValueError."""
+    p, q = f.price, f.quantity
+    if not (p.is_finite() and q.is_finite() and 0 < p < 1 and 0 < q <= _FILL_MAX_SHARES
+            and p.as_tuple().exponent >= -8 and q.scaleb(6) == q.scaleb(6).to_integral_value()):
+        raise ValueError(f"trade {f.trade_id!r}: fill price {p} quantity {q} out of range")
+    return f
 
 
 def orderbook_hash(book: dict) -> str:

@@ -25,6 +25,7 @@ from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import ConnectionState, FillStatus, Venue
 from arbkit.core.events import FillStatusChanged, OrderAccepted, OrderCanceled
 from arbkit.venues.base import EventSink
+from arbkit.venues.common.malformed import not_utf8
 from arbkit.venues.common.ws import Backoff, ConnectionLink, SingleLinkStream, connect_ws, run_reconnecting
 from arbkit.venues.polymarket import constants as C
 from arbkit.venues.polymarket.auth import ApiCreds
@@ -33,6 +34,7 @@ from arbkit.venues.polymarket.parse import MalformedTracker, WsUserMessage, deco
 log = logging.getLogger("arbkit.venues.polymarket.user")
 
 VENUE = Venue.POLYMARKET
+_MAX_SHARES = Decimal(10) ** 12
 _RANK = {FillStatus.PROVISIONAL: 0, FillStatus.MINED: 1, FillStatus.CONFIRMED: 2, FillStatus.FAILED: 2}
 
 
@@ -125,6 +127,10 @@ class PolymarketUserStream(SingleLinkStream):
             recv_ns = self.clock.now_ns()
         if raw in ("PONG", b"PONG"):
             return
+        bad = not_utf8(raw)
+        if bad is not None:  # a binary frame that is not UTF-8
+            self._emit(self.malformed.record(raw, bad, recv_ns))
+            return
         try:
             msgs = decode_user_frame(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -148,8 +154,12 @@ class PolymarketUserStream(SingleLinkStream):
             self._emit(OrderAccepted(venue=VENUE, client_order_id=self._coid(msg.id), venue_order_id=msg.id,
                                      ts_venue=ts, ts_recv=recv_ns))
         elif msg.type == "CANCELLATION" or msg.status.upper().removeprefix("ORDER_STATUS_").startswith(("CANCEL", "INVALID")):
+            filled = dec(msg.size_matched, Decimal(0))
+            if not (filled.is_finite() and 0 <= filled <= _MAX_SHARES  # type: ignore[union-attr]
+                    and filled.scaleb(C.SIZE_DIGITS) % 1 == 0):  # type: ignore[union-attr]
+                raise ValueError(f"size_matched {msg.size_matched!r}")
             self._emit(OrderCanceled(venue=VENUE, client_order_id=self._coid(msg.id), venue_order_id=msg.id,
-                                     filled_quantity=dec(msg.size_matched, Decimal(0)), reason=msg.status,
+                                     filled_quantity=filled, reason=msg.status,
                                      ts_venue=ts, ts_recv=recv_ns))
         # UPDATE events carry size_matched; the fills themselves come from trade events.
 

@@ -1,0 +1,830 @@
+"""Mutation fuzz of every venue frame parser: Polymarket market + user, Kalshi market + user.
+
+Also the engine of tests/unit/venues/test_fuzz_parsers.py (``fuzz_parser``), so the test and the
+figures come from the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench import harness
+
+PARSERS = ("polymarket_market", "polymarket_user", "kalshi_market", "kalshi_user")
+SEED = 20261204
+RELIVE_EVERY = 8  # one valid snapshot per this many mutated frames keeps books live to be hit
+
+METHOD = (
+    "Seeded mutation fuzz of the four venue frame parsers, through each stream's real on_frame "
+    "(PolymarketMarketFeed, PolymarketUserStream, KalshiMarketFeed, KalshiUserStream; Kalshi user fills/orders "
+    "also through its emit path). Seeds: frames built with the simulator's own message structs "
+    "(arbkit.sim.*.messages) plus, when ../shared is present, real/doc frames from ../shared/fixtures "
+    "(nautilus_trader Polymarket ws_messages + crates test_data, nautilus PR #3659 Kalshi ws_*) and "
+    "../shared/data/ssmd captures; multi-event frames are split into one event / one book per frame so a bad frame "
+    "can be tied to the book it addresses. Each mutated frame gets one mutation: truncation, 1-3 byte flips, "
+    "invalid UTF-8 inserted in a string (binary frame), a value of the wrong type, a missing field, an extra field, "
+    "a huge number, a negated number, a NaN/Infinity string or a bare NaN/Infinity JSON token; half the frames go in "
+    "as str, half as bytes. Every 8 mutated frames one valid snapshot re-lives a book; Kalshi seq numbers are "
+    "renumbered so frames are not dropped as duplicates. Checks per frame: no exception escapes on_frame; a frame "
+    "that is not UTF-8 or not JSON is counted malformed; a NaN/Infinity/negative/huge/wrong-typed value in a price "
+    "or size the parser must read, for a live book or one of our fills, is counted malformed; a frame counted "
+    "malformed leaves every book it changed non-tradable (dropped for resync), i.e. no live book is changed by a "
+    "bad frame; a frame with only an extra unknown field is never counted malformed. frames/s = mutated frames "
+    "over wall time including mutation and checks."
+)
+
+TARGETS = {
+    "exceptions_escaped": ("<=", 0),
+    "bad_frames_not_counted": ("<=", 0),
+    "books_changed_by_bad_frames": ("<=", 0),
+    "good_frames_counted_malformed": ("<=", 0),
+    "min_frames_per_parser": (">=", 1_000_000),
+}
+
+# Fields whose value a parser must validate before it uses it (book prices/sizes, trade and fill
+# amounts), by message kind; other fields of a message may be informational and ignored.
+MUST_VALIDATE = {
+    "polymarket_market": {"book": {"price", "size", "bids", "asks"}, "price_change": {"price", "size"},
+                          "last_trade_price": {"price", "size"}},
+    "polymarket_user": {"trade": {"price", "size", "matched_amount"}, "CANCELLATION": {"size_matched"}},
+    "kalshi_market": {"orderbook_snapshot": {"yes_dollars_fp", "no_dollars_fp"},
+                      "orderbook_delta": {"price_dollars", "delta_fp"},
+                      "trade": {"count_fp", "yes_price_dollars", "no_price_dollars"}},
+    "kalshi_user": {"fill": {"yes_price_dollars", "count_fp"}, "user_order": {"fill_count_fp"}},
+}
+
+
+def _kind(parser: str, obj: dict) -> str:
+    if parser == "polymarket_market":
+        return str(obj.get("event_type", ""))
+    if parser == "polymarket_user":
+        if obj.get("type") == "CANCELLATION":
+            return "CANCELLATION"
+        return "trade" if obj.get("event_type") == "trade" or "maker_orders" in obj else "order"
+    return str(obj.get("type", ""))
+
+SIGNED_KEYS = {"delta_fp"}  # a negative value is valid here
+OUR_KEY = "fuzz-api-key-0001"
+
+# --- seeds ----------------------------------------------------------------------------------
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _jsonl(path: Path) -> list[Any]:
+    out = []
+    try:
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+    except OSError:
+        pass
+    return out
+
+
+def _sim_polymarket_market() -> list[dict]:
+    from arbkit.sim.polymarket import messages as M
+
+    out: list[dict] = []
+    rng = random.Random(7)
+    for i in range(4):
+        token = f"{9100000000000000000000 + i * 7919}"
+        mk = f"0x{i:064x}"
+        bids = [M.Level(price=f"0.{p:02d}", size=f"{rng.randint(5, 900)}.{rng.randint(0, 99):02d}") for p in range(30, 48, 2)]
+        asks = [M.Level(price=f"0.{p:02d}", size=f"{rng.randint(5, 900)}") for p in range(60, 50, -2)]
+        out.append(json.loads(M.encode(M.WsBook("book", token, mk, bids, asks, "1764800000000", "0xabc"))))
+        for p, side in ((40, "BUY"), (52, "SELL"), (33, "BUY")):
+            ch = M.PriceChangeItem(token, f"0.{p:02d}", side, f"{rng.randint(0, 500)}.5", "0xdef", "0.46", "0.52")
+            out.append(json.loads(M.encode(M.WsPriceChange(mk, [ch], "1764800000001"))))
+        out.append(json.loads(M.encode(M.WsLastTradePrice(token, "last_trade_price", "0", mk, "0.47", "BUY", "12.5",
+                                                          "1764800000002"))))
+        out.append(json.loads(M.encode(M.WsBestBidAsk("best_bid_ask", mk, token, "0.46", "0.52", "0.06",
+                                                      "1764800000003"))))
+    out.append(json.loads(M.encode(M.WsTickSizeChange("tick_size_change", f"{9100000000000000000000 + 3 * 7919}",
+                                                      "0x3", "0.01", "0.001", "1764800000004"))))
+    return out
+
+
+def _sim_polymarket_user() -> list[dict]:
+    from arbkit.sim.polymarket import messages as M
+
+    out: list[dict] = []
+    for i in range(3):
+        token, mk, oid = f"{9200000000000000000000 + i}", f"0x{i:064x}", f"0x{i + 1:064x}"
+        for typ, status in (("PLACEMENT", "LIVE"), ("UPDATE", "LIVE"), ("CANCELLATION", "CANCELED")):
+            out.append(json.loads(M.encode(M.WsUserOrder(token, [], "1764800000", "order", "0", oid, "0xmaker", mk,
+                                                         OUR_KEY, "GTC", "100", "Yes", OUR_KEY, "0.45", "BUY", "10",
+                                                         status, "1764800000", typ))))
+        makers = [M.MakerOrder(token, "0", "0xmaker2", "7.5", f"0x{i + 50:064x}", "Yes", "other", "0.44", "SELL"),
+                  M.MakerOrder(token, "0", "0xmaker3", "2.5", f"0x{i + 60:064x}", "Yes", OUR_KEY, "0.45", "SELL")]
+        for status in ("MATCHED", "MINED", "CONFIRMED", "FAILED"):
+            out.append(json.loads(M.encode(M.WsUserTrade(token, 0, "trade", "0", f"trade-{i}", "1764800001", "0xmaker",
+                                                         makers, mk, "1764800001", "Yes", OUR_KEY, "0.45", "BUY",
+                                                         "10", status, oid, "1764800001", OUR_KEY, "TAKER", "0xtx"))))
+    return out
+
+
+def _sim_kalshi_market() -> list[dict]:
+    from arbkit.sim.kalshi import messages as M
+
+    out: list[dict] = []
+    for i in range(4):
+        t = f"KXFUZZ-26DEC31-T{i:03d}"
+        yes = [[f"0.{c:02d}00", f"{10 * c}.00"] for c in range(20, 40, 3)]
+        no = [[f"0.{c:02d}00", f"{7 * c}.50"] for c in range(30, 50, 4)]
+        out.append(json.loads(M.encode(M.SeqEnvelope("orderbook_snapshot", 1, 1, M.SnapshotMsg(t, f"m{i}", yes, no)))))
+        for c, d, side in ((23, "5.00", "yes"), (34, "-1.50", "no"), (41, "12.00", "yes")):
+            out.append(json.loads(M.encode(M.SeqEnvelope("orderbook_delta", 1, 1, M.DeltaMsg(
+                t, f"m{i}", f"0.{c:02d}00", d, side, "2026-12-04T10:00:00.123456Z", 1796378400123)))))
+        out.append(json.loads(M.encode(M.SeqEnvelope("trade", 2, 1, M.TradeMsg(
+            f"tr-{i}", t, "0.4500", "0.5500", "3.00", "yes", 1796378400)))))
+        out.append(json.loads(M.encode(M.PlainEnvelope("ticker", 3, M.TickerMsg(
+            f"m{i}", t, "0.45", "0.44", "0.46", "100.00", "50.00", 45, 22, "10.00", "12.00", "3.00", 1796378400,
+            1796378400123, "2026-12-04T10:00:00Z")))))
+    return out
+
+
+def _sim_kalshi_user() -> list[dict]:
+    from arbkit.sim.kalshi import messages as M
+
+    out: list[dict] = []
+    for i in range(3):
+        t = f"KXFUZZ-26DEC31-T{i:03d}"
+        out.append(json.loads(M.encode(M.SeqEnvelope("fill", 5, 1, M.FillMsg(
+            f"fill-{i}", f"ord-{i}", t, True, "yes", "0.4500", "3.00", "0.0200", "buy", 1796378400, "3.00", "yes",
+            f"coid-{i}")))))
+        for status in ("resting", "executed", "canceled"):
+            out.append(json.loads(M.encode(M.PlainEnvelope("user_order", 6, M.UserOrderMsg(
+                f"ord-{i}", "u1", t, status, "yes", True, "0.4500", "3.00", "2.00", "5.00", "1.35", "0", "0.02", "0",
+                f"coid-{i}", "2026-12-04T10:00:00Z", 1796378400000, "2026-12-04T10:00:01Z", 1796378401000)))))
+    return out
+
+
+def _split_polymarket_market(obj: Any) -> list[dict]:
+    """One event per frame, and a price_change split per asset (one book per frame)."""
+    events = obj if isinstance(obj, list) else [obj]
+    out = []
+    for ev in events:
+        if not isinstance(ev, dict):
+            continue
+        pcs = ev.get("price_changes")
+        if isinstance(pcs, list) and pcs:
+            by_asset: dict[str, list] = {}
+            for ch in pcs:
+                by_asset.setdefault(ch.get("asset_id", ""), []).append(ch)
+            for chs in by_asset.values():
+                out.append({**ev, "price_changes": chs})
+        else:
+            out.append(ev)
+    return out
+
+
+def _shared_polymarket_market(root: Path) -> list[dict]:
+    f = root / "fixtures" / "polymarket" / "nautilus_trader"
+    objs: list[Any] = []
+    for name in ("book", "price_change", "price_change_v2", "tick_size_change", "last_trade_price"):
+        objs.append(_load_json(f / "tests_ws_messages" / f"{name}.json"))
+    for p in sorted((f / "crates_test_data").glob("ws_*.json")):
+        if "user" not in p.name:
+            objs.append(_load_json(p))
+    objs += _jsonl(root / "data" / "ssmd" / "polymarket_book.jsonl")
+    objs += _jsonl(root / "data" / "ssmd" / "polymarket_trade.jsonl")
+    out = []
+    for o in objs:
+        if o is not None:
+            out += _split_polymarket_market(o)
+    return out
+
+
+def _ours(ev: dict) -> dict:
+    ev = dict(ev)
+    for k in ("owner", "trade_owner", "order_owner"):
+        if k in ev:
+            ev[k] = OUR_KEY
+    if isinstance(ev.get("maker_orders"), list):
+        ev["maker_orders"] = [dict(m, owner=OUR_KEY) if isinstance(m, dict) else m for m in ev["maker_orders"]]
+    return ev
+
+
+def _shared_polymarket_user(root: Path) -> list[dict]:
+    f = root / "fixtures" / "polymarket" / "nautilus_trader"
+    objs = [_load_json(f / "tests_ws_messages" / f"{n}.json")
+            for n in ("trades", "order_placement", "order_cancel", "user_trade1", "user_trade2", "user_trade3",
+                      "user_trade4")]
+    objs += [_load_json(p) for p in sorted((f / "crates_test_data").glob("ws_user_*.json"))]
+    out = []
+    for o in objs:
+        for ev in (o if isinstance(o, list) else [o]):
+            if isinstance(ev, dict):
+                out.append(_ours(ev))
+    return out
+
+
+def _shared_kalshi_market(root: Path) -> list[dict]:
+    f = root / "fixtures" / "kalshi" / "nautilus_trader_pr3659"
+    objs = [_load_json(f / f"{n}.json") for n in ("ws_orderbook_snapshot", "ws_orderbook_delta", "ws_trade")]
+    objs += _jsonl(root / "data" / "ssmd" / "kalshi_ticker.jsonl")
+    objs += _jsonl(root / "data" / "ssmd" / "kalshi_trade.jsonl")
+    # one sid per channel, as one connection's subscriptions would have (the captures come from
+    # different sessions: their sids collide across channels)
+    sids = {"orderbook_snapshot": 1, "orderbook_delta": 1, "trade": 2, "ticker": 3}
+    return [dict(o, sid=sids.get(o.get("type"), 4)) if "sid" in o else o for o in objs if isinstance(o, dict)]
+
+
+def seeds(parser: str, use_shared: bool = True) -> list[dict]:
+    """Seed frames (decoded JSON objects) for one parser: simulator-built, plus ../shared ones."""
+    sim = {"polymarket_market": _sim_polymarket_market, "polymarket_user": _sim_polymarket_user,
+           "kalshi_market": _sim_kalshi_market, "kalshi_user": _sim_kalshi_user}[parser]()
+    root = harness.shared_path()
+    if not use_shared or root is None:
+        return sim
+    extra = {"polymarket_market": _shared_polymarket_market, "polymarket_user": _shared_polymarket_user,
+             "kalshi_market": _shared_kalshi_market, "kalshi_user": lambda r: []}[parser](root)
+    return sim + extra
+
+
+# --- mutation -------------------------------------------------------------------------------
+
+_BAD_UTF8 = (b"\xff", b"\xfe", b"\xc3\x28", b"\x80", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\xe2\x82",
+             b"\xc0\xaf", b"\xf4\x90\x80\x80")
+_NAN_STRINGS = ("NaN", "nan", "Infinity", "-Infinity", "inf", "-inf", "sNaN", "1e999", "-1e999")
+_HUGE = ("1e400", "9" * 40, "1" + "0" * 30 + ".5", "1e-400", "0." + "0" * 30 + "1", "123456789012345678901234567890")
+_HUGE_NUMS = (10 ** 40, -(10 ** 40), 2 ** 63, 2 ** 64 + 1, 1e308, -1e308)
+_WRONG = (None, True, False, 0, -1, 1.5, "", "x", [], {}, [1, "a"], {"a": 1})
+MUTATORS = ("truncate", "byte_flip", "invalid_utf8", "wrong_type", "missing_field", "extra_field", "huge_number",
+            "negative_number", "nan_inf", "nan_token")
+
+
+def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every (path, key) leading to a value inside obj; the key is the nearest dict key."""
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.append(prefix + (k,))
+            out += _paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out.append(prefix + (i,))
+            out += _paths(v, prefix + (i,))
+    return out
+
+
+def _get(obj: Any, path: tuple) -> Any:
+    for p in path:
+        obj = obj[p]
+    return obj
+
+
+def _nearest_key(path: tuple) -> str:
+    for p in reversed(path):
+        if isinstance(p, str):
+            return p
+    return ""
+
+
+def _is_num(v: Any) -> bool:
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, float)):
+        return True
+    if isinstance(v, str) and v:
+        try:
+            Decimal(v)
+            return v.strip() == v and any(c.isdigit() for c in v)
+        except Exception:  # noqa: BLE001
+            return False
+    return False
+
+
+def _copy(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _copy(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_copy(v) for v in obj]
+    return obj
+
+
+class _Seed:
+    __slots__ = ("obj", "paths", "num_paths", "dict_paths", "raw", "book")
+
+    def __init__(self, obj: dict, book: str) -> None:
+        self.obj = obj
+        self.paths = _paths(obj)
+        self.num_paths = [p for p in self.paths if _is_num(_get(obj, p))]
+        self.dict_paths = [()] + [p for p in self.paths if isinstance(_get(obj, p), dict)]
+        self.raw = json.dumps(obj, separators=(",", ":")).encode()
+        self.book = book
+
+
+def _strict_json_ok(b: bytes) -> bool:
+    def bad_constant(x: str) -> Any:
+        raise ValueError(x)
+
+    try:
+        json.loads(b.decode("utf-8"), parse_constant=bad_constant)
+        return True
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+
+
+@dataclass
+class Mutation:
+    frame: bytes | str
+    mutator: str
+    must_count: bool  # certainly malformed: must be counted (when it addresses a live book / our fill)
+    path: tuple = ()
+    key: str = ""
+    never_count: bool = False  # only an unknown field added: must not be counted malformed
+
+
+def mutate(rng: random.Random, seed: _Seed, obj: dict, raw: bytes, must_keys: set[str]) -> Mutation:
+    """One mutation of a seed. ``obj``/``raw`` are the seed as sent (Kalshi: renumbered)."""
+    m = MUTATORS[rng.randrange(len(MUTATORS))]
+    if m == "truncate":
+        out = raw[: rng.randrange(len(raw))]
+        return Mutation(out, m, not _strict_json_ok(out))
+    if m == "byte_flip":
+        b = bytearray(raw)
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(b))
+            b[i] ^= rng.randrange(1, 256)
+        out = bytes(b)
+        return Mutation(out, m, not _strict_json_ok(out))
+    if m == "invalid_utf8":
+        quotes = [i for i in range(len(raw)) if raw[i] == 0x22]
+        i = quotes[rng.randrange(len(quotes))] + 1 if quotes and rng.random() < 0.8 else rng.randrange(len(raw) + 1)
+        bad = _BAD_UTF8[rng.randrange(len(_BAD_UTF8))]
+        if rng.random() < 0.5:
+            out = raw[:i] + bad + raw[i:]
+        else:
+            out = raw[:i] + bad + raw[i + len(bad):]
+        return Mutation(out, m, True)  # binary frame that is not UTF-8: never valid JSON text
+    o = _copy(obj)
+    if m == "extra_field":
+        d = _get(o, seed.dict_paths[rng.randrange(len(seed.dict_paths))])
+        d[f"fuzz_extra_{rng.randrange(1000)}"] = _WRONG[rng.randrange(len(_WRONG))]
+        return Mutation(_enc(rng, o), m, False, never_count=True)
+    if m == "missing_field":
+        path = seed.paths[rng.randrange(len(seed.paths))]
+        parent = _get(o, path[:-1])
+        if isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent.pop(path[-1])
+        return Mutation(_enc(rng, o), m, False, path, _nearest_key(path))
+    if m == "wrong_type":
+        path = seed.paths[rng.randrange(len(seed.paths))]
+        old = _get(o, path)
+        new = _WRONG[rng.randrange(len(_WRONG))]
+        while type(new) is type(old):
+            new = _WRONG[rng.randrange(len(_WRONG))]
+        _get(o, path[:-1])[path[-1]] = new
+        key = _nearest_key(path)
+        # A number or string where a price/size string is read is junk the parser must refuse.
+        # (null is read as "absent", like a missing field: optional fields may be null)
+        must = key in must_keys and isinstance(old, str) and _is_num(old) and not isinstance(new, str) and new is not None
+        return Mutation(_enc(rng, o), m, must, path, key)
+    # numeric mutations
+    paths = seed.num_paths or seed.paths
+    path = paths[rng.randrange(len(paths))]
+    old = _get(o, path)
+    key = _nearest_key(path)
+    parent = _get(o, path[:-1])
+    if m == "nan_token":
+        parent[path[-1]] = float("nan") if rng.random() < 0.5 else float("inf") * rng.choice((1, -1))
+        out = json.dumps(o, separators=(",", ":"))  # NaN / Infinity tokens: not JSON
+        return Mutation(out if rng.random() < 0.5 else out.encode(), m, True, path, key)
+    if m == "huge_number":
+        new: Any = _HUGE[rng.randrange(len(_HUGE))] if isinstance(old, str) else _HUGE_NUMS[rng.randrange(len(_HUGE_NUMS))]
+    elif m == "negative_number":
+        if isinstance(old, str):
+            new = old[1:] if old.startswith("-") else "-" + old
+        elif isinstance(old, (int, float)) and not isinstance(old, bool):
+            new = -old if old else -1
+        else:
+            new = -1
+    else:  # nan_inf
+        new = _NAN_STRINGS[rng.randrange(len(_NAN_STRINGS))]
+    parent[path[-1]] = new
+    must = (key in must_keys and isinstance(old, str) and _is_num(old) and _invalid_amount(old, new, m)
+            and not (m == "negative_number" and key in SIGNED_KEYS))
+    return Mutation(_enc(rng, o), m, must, path, key)
+
+
+def _invalid_amount(old: str, new: Any, m: str) -> bool:
+    if m == "nan_inf":
+        return True
+    if m == "huge_number":
+        return True  # beyond any book's range, or finer than any grid (1e-400)
+    if m == "negative_number":
+        try:
+            return isinstance(new, str) and new.startswith("-") and Decimal(old) != 0
+        except Exception:  # noqa: BLE001
+            return False
+    return False
+
+
+def _enc(rng: random.Random, o: Any) -> bytes | str:
+    s = json.dumps(o, separators=(",", ":"))
+    return s if rng.random() < 0.5 else s.encode()
+
+
+# --- targets --------------------------------------------------------------------------------
+
+
+class _Collector:
+    """Event sink: counts events (all but MessageMalformed) between marks."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.malformed_events = 0
+        self.last_error = ""
+
+    def __call__(self, ev: Any) -> None:
+        if type(ev).__name__ == "MessageMalformed":
+            self.malformed_events += 1
+            self.last_error = ev.error
+        else:
+            self.events += 1
+
+
+class _ErrorLog(logging.Handler):
+    """Counts ERROR records (log.exception: an error swallowed somewhere instead of counted)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+        self.samples: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        if len(self.samples) < 5:
+            self.samples.append(record.getMessage()[:300])
+
+
+class _Target:
+    """A parser under fuzz: feed frames, read counters and book fingerprints."""
+
+    name = ""
+    book_kind = True
+
+    def on_frame(self, raw: bytes | str) -> None:
+        raise NotImplementedError
+
+    def malformed(self) -> int:
+        raise NotImplementedError
+
+    def fingerprints(self) -> dict[str, tuple]:
+        return {}
+
+    def tradable(self, key: str) -> bool:
+        return False
+
+    def live(self, book: str) -> bool:
+        return self.tradable(book)
+
+    def prepare(self, s: _Seed) -> tuple[dict, bytes]:
+        return s.obj, s.raw
+
+    def drain(self) -> None:
+        pass
+
+
+class _PolyMarket(_Target):
+    name = "polymarket_market"
+
+    def __init__(self, sink, seeds: list[_Seed]) -> None:
+        from arbkit.core.clock import SimClock
+        from arbkit.venues.polymarket.feed import FeedConfig, PolymarketMarketFeed
+
+        self.feed = PolymarketMarketFeed(sink, FeedConfig(crosscheck_interval_s=0), clock=SimClock(1))
+        self.feed.subscribe([s.book for s in seeds if s.book])
+        self._on = self.feed.on_frame
+        self._books = self.feed._books
+
+    def on_frame(self, raw):
+        self._on(None, raw, 1)
+
+    def malformed(self):
+        return self.feed.malformed.count
+
+    def fingerprints(self):
+        return {k: (st._state, id(st.book), st.book.sequence, st.seq) for k, st in self._books.items()}
+
+    def tradable(self, key):
+        st = self._books.get(key)
+        return st is not None and st.live
+
+
+class _KalshiMarket(_Target):
+    name = "kalshi_market"
+
+    def __init__(self, sink, seeds: list[_Seed]) -> None:
+        from arbkit.core.clock import SimClock
+        from arbkit.venues.kalshi.feed import FeedConfig, KalshiMarketFeed
+
+        self.feed = KalshiMarketFeed(sink, FeedConfig(crosscheck_interval_s=0), clock=SimClock(1))
+        self.feed.subscribe([s.book for s in seeds if s.book])
+        self._on = self.feed.on_frame
+        self._markets = self.feed._markets
+
+    def on_frame(self, raw):
+        self._on(raw, 1)
+
+    def malformed(self):
+        return self.feed.malformed.count
+
+    def fingerprints(self):
+        return {k: (m.state, id(m.yes), m.yes.sequence, m.no.sequence, m.update_count)
+                for k, m in self._markets.items()}
+
+    def tradable(self, key):
+        m = self._markets.get(key)
+        return m is not None and m.live
+
+    def prepare(self, s: _Seed):
+        o = s.obj
+        if "seq" not in o or not isinstance(o.get("sid"), int):
+            return o, s.raw
+        sub = self.feed._subs.get(o["sid"])
+        o = dict(o, seq=(sub.last_seq if sub is not None else 0) + 1)
+        return o, json.dumps(o, separators=(",", ":")).encode()
+
+
+class _PolyUser(_Target):
+    name = "polymarket_user"
+    book_kind = False
+
+    def __init__(self, sink, seeds) -> None:
+        from arbkit.core.clock import SimClock
+        from arbkit.venues.polymarket.auth import ApiCreds
+        from arbkit.venues.polymarket.user import PolymarketUserStream
+
+        self.stream = PolymarketUserStream(sink, ApiCreds(OUR_KEY, "c2VjcmV0", "pass"), clock=SimClock(1))
+        self._on = self.stream.on_frame
+
+    def on_frame(self, raw):
+        self._on(raw, 1)
+
+    def malformed(self):
+        return self.stream.malformed.count
+
+    def live(self, book):
+        return True  # a fill of ours in every trade seed: its amounts must be checked
+
+
+class _KalshiUser(_Target):
+    name = "kalshi_user"
+    book_kind = False
+
+    def __init__(self, sink, seeds, loop: asyncio.AbstractEventLoop) -> None:
+        from arbkit.core.clock import SimClock
+        from arbkit.venues.kalshi.user import KalshiUserStream
+
+        self.stream = KalshiUserStream(sink, signer=None, clock=SimClock(1))  # type: ignore[arg-type]
+        self._on = self.stream.on_frame
+        self.loop = loop
+        self._seq = 0
+
+    def on_frame(self, raw):
+        # inside the loop, as on the socket (a fill seq gap spawns a backfill task), then drained
+        self.loop.run_until_complete(self._frame(raw))
+
+    async def _frame(self, raw):
+        self._on(raw)
+        await self._drain()
+
+    async def _drain(self):
+        s = self.stream
+        q = s._queue
+        await asyncio.sleep(0)  # lets spawned backfills run
+        while not q.empty():
+            source, item = q.get_nowait()
+            try:
+                if type(item).__name__ == "ParsedFill":
+                    await s._emit_fill(item, source)
+                else:
+                    s._emit_order(item)
+            except Exception:  # noqa: BLE001 - same as _consume: logged, counted by the harness
+                logging.getLogger("arbkit.venues.kalshi.user").exception("could not emit")
+            q.task_done()
+
+    def malformed(self):
+        return self.stream.malformed.count
+
+    def live(self, book):
+        return True
+
+    def prepare(self, s: _Seed):
+        o = s.obj
+        if "seq" not in o:
+            return o, s.raw
+        self._seq += 1
+        o = dict(o, seq=self._seq)
+        return o, json.dumps(o, separators=(",", ":")).encode()
+
+
+def _book_key(parser: str, obj: dict) -> str:
+    if parser == "polymarket_market":
+        pcs = obj.get("price_changes")
+        if isinstance(pcs, list) and pcs and isinstance(pcs[0], dict):
+            return str(pcs[0].get("asset_id", ""))
+        return str(obj.get("asset_id", ""))
+    if parser == "kalshi_market":
+        msg = obj.get("msg")
+        return str(msg.get("market_ticker", "")) if isinstance(msg, dict) else ""
+    return ""
+
+
+def _is_snapshot(parser: str, obj: dict) -> bool:
+    if parser == "polymarket_market":
+        return obj.get("event_type") == "book" and bool(obj.get("bids") or obj.get("asks"))
+    if parser == "kalshi_market":
+        return obj.get("type") == "orderbook_snapshot"
+    return False
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class FuzzResult:
+    parser: str
+    seeds: int
+    frames: int = 0
+    valid_frames: int = 0
+    seconds: float = 0.0
+    escaped: int = 0
+    malformed: int = 0
+    must_count: int = 0
+    bad_not_counted: int = 0
+    books_changed_by_bad: int = 0
+    good_counted: int = 0
+    valid_seed_counted: int = 0
+    errors_logged: int = 0
+    by_mutator: dict[str, int] = field(default_factory=dict)
+    samples: list[str] = field(default_factory=list)
+
+    def sample(self, what: str, mut: Mutation, extra: str = "") -> None:
+        if len(self.samples) < 20:
+            f = mut.frame if isinstance(mut.frame, str) else mut.frame.decode("utf-8", "replace")
+            self.samples.append(f"{what} [{mut.mutator} {mut.key or ''}] {extra} :: {f[:300]!r}")
+
+    @property
+    def problems(self) -> int:
+        return (self.escaped + self.bad_not_counted + self.books_changed_by_bad + self.good_counted
+                + self.valid_seed_counted + self.errors_logged)
+
+
+def fuzz_parser(parser: str, n: int, seed: int = SEED, use_shared: bool = True) -> FuzzResult:
+    """Feed ``n`` mutated frames to one parser; return what was observed (never raises for a
+    parser bug: an escaped exception is counted and sampled)."""
+    rng = random.Random(f"{seed}:{parser}")
+    objs = seeds(parser, use_shared)
+    sd = [_Seed(o, _book_key(parser, o)) for o in objs]
+    must = MUST_VALIDATE[parser]
+    sink = _Collector()
+    errlog = _ErrorLog()
+    arb_log = logging.getLogger("arbkit")
+    old_level, old_prop = arb_log.level, arb_log.propagate
+    arb_log.setLevel(logging.ERROR)  # one warning per malformed frame would dominate the run
+    arb_log.propagate = False
+    arb_log.addHandler(errlog)
+    loop = asyncio.new_event_loop() if parser == "kalshi_user" else None
+    try:
+        if parser == "polymarket_market":
+            tgt: _Target = _PolyMarket(sink, sd)
+        elif parser == "kalshi_market":
+            tgt = _KalshiMarket(sink, sd)
+        elif parser == "polymarket_user":
+            tgt = _PolyUser(sink, sd)
+        else:
+            assert loop is not None
+            tgt = _KalshiUser(sink, sd, loop)
+        res = FuzzResult(parser, len(sd))
+        snaps = [s for s in sd if _is_snapshot(parser, s.obj)]
+        # every seed once, valid: none may be counted malformed
+        for s in snaps + sd:
+            before = tgt.malformed()
+            _, raw = tgt.prepare(s)
+            tgt.on_frame(raw.decode())
+            tgt.drain()
+            if tgt.malformed() != before:
+                res.valid_seed_counted += 1
+                if len(res.samples) < 20:
+                    res.samples.append(f"valid seed counted malformed: {raw[:300]!r}")
+            res.valid_frames += 1
+        errors0 = errlog.count
+        book_kind = tgt.book_kind
+        gc.collect()
+        t0 = time.perf_counter()
+        snap_i = 0
+        for i in range(n):
+            if snaps and i % RELIVE_EVERY == 0:
+                s = snaps[snap_i % len(snaps)]
+                snap_i += 1
+                _, raw = tgt.prepare(s)
+                tgt.on_frame(raw)
+                res.valid_frames += 1
+            s = sd[rng.randrange(len(sd))]
+            obj, raw = tgt.prepare(s)
+            mut = mutate(rng, s, obj, raw, must.get(_kind(parser, s.obj), set()))
+            res.by_mutator[mut.mutator] = res.by_mutator.get(mut.mutator, 0) + 1
+            live_before = tgt.live(s.book) if mut.must_count and not mut.path == () else True
+            fp0 = tgt.fingerprints() if book_kind else None
+            m0 = tgt.malformed()
+            ev0 = sink.events
+            try:
+                tgt.on_frame(mut.frame)
+                tgt.drain()
+            except Exception as exc:  # noqa: BLE001 - this is what the fuzz looks for
+                res.escaped += 1
+                res.sample("ESCAPED", mut, repr(exc)[:200])
+                continue
+            counted = tgt.malformed() != m0
+            if counted:
+                res.malformed += 1
+            if mut.must_count and live_before:
+                res.must_count += 1
+                if not counted:
+                    res.bad_not_counted += 1
+                    res.sample("NOT COUNTED", mut)
+            if mut.never_count and counted:
+                res.good_counted += 1
+                res.sample("EXTRA FIELD COUNTED", mut, sink.last_error[:200])
+            if counted and book_kind:
+                fp1 = tgt.fingerprints()
+                for k, v in fp1.items():
+                    if fp0.get(k) != v and tgt.tradable(k):  # type: ignore[union-attr]
+                        res.books_changed_by_bad += 1
+                        res.sample("BOOK CHANGED", mut, f"{k} {sink.last_error[:200]}")
+            elif counted and sink.events != ev0 and not book_kind:
+                pass  # user frames: events of the frame's valid parts are allowed (one event per frame seeds)
+        res.seconds = time.perf_counter() - t0
+        res.frames = n
+        res.errors_logged = errlog.count - errors0
+        res.samples += [f"ERROR LOGGED {m}" for m in errlog.samples]
+        return res
+    finally:
+        arb_log.removeHandler(errlog)
+        arb_log.setLevel(old_level)
+        arb_log.propagate = old_prop
+        if loop is not None:
+            loop.close()
+
+
+def run(quick: bool) -> dict:
+    n = 20_000 if quick else 1_000_000
+    figures: dict[str, Any] = {"shared_seeds": harness.shared_path() is not None}
+    totals = {"frames": 0, "exceptions_escaped": 0, "malformed_counted": 0, "bad_frames_not_counted": 0,
+              "books_changed_by_bad_frames": 0, "good_frames_counted_malformed": 0, "errors_logged": 0}
+    min_frames = None
+    for p in PARSERS:
+        r = fuzz_parser(p, n)
+        figures[f"{p}.seeds"] = r.seeds
+        figures[f"{p}.frames"] = r.frames
+        figures[f"{p}.exceptions_escaped"] = r.escaped
+        figures[f"{p}.malformed_counted"] = r.malformed
+        figures[f"{p}.certainly_bad_frames"] = r.must_count
+        figures[f"{p}.bad_frames_not_counted"] = r.bad_not_counted
+        if r.parser.endswith("market"):
+            figures[f"{p}.books_changed_by_bad_frames"] = r.books_changed_by_bad
+        figures[f"{p}.good_frames_counted_malformed"] = r.good_counted + r.valid_seed_counted
+        figures[f"{p}.errors_logged"] = r.errors_logged
+        figures[f"{p}.frames_per_s"] = round(r.frames / r.seconds) if r.seconds else 0
+        totals["frames"] += r.frames
+        totals["exceptions_escaped"] += r.escaped
+        totals["malformed_counted"] += r.malformed
+        totals["bad_frames_not_counted"] += r.bad_not_counted
+        totals["books_changed_by_bad_frames"] += r.books_changed_by_bad
+        totals["good_frames_counted_malformed"] += r.good_counted + r.valid_seed_counted
+        totals["errors_logged"] += r.errors_logged
+        min_frames = r.frames if min_frames is None else min(min_frames, r.frames)
+        for s in r.samples[:5]:
+            print(f"  {p}: {s}")
+    figures.update(totals)
+    figures["min_frames_per_parser"] = min_frames
+    return figures
+
+
+if __name__ == "__main__":  # pragma: no cover
+    rec = harness.record("fuzz", METHOD, run(True), True, TARGETS)
+    harness.emit(rec, False)
