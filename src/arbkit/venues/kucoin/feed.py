@@ -92,7 +92,7 @@ class KucoinSession:
                     raw = await ws.recv()
                     try:
                         f = _decode_frame.decode(raw)
-                    except (msgspec.DecodeError, msgspec.ValidationError):
+                    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
                         continue
                     if f.type == "welcome":
                         break
@@ -311,7 +311,7 @@ class KucoinMarketFeed(GuardedEmit):
         recv_ns = self.clock.now_ns()
         try:
             f = _decode_frame.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
             self._emit(self.malformed.record(raw, exc, recv_ns))
             return
         if f.type in ("pong", "ack", "welcome"):

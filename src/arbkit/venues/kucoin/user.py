@@ -66,6 +66,7 @@ class KucoinUserStream(SingleLinkStream):
         self.seen_trades: set[str] = set()
         self.balances: dict[str, Balance] = {}
         self._last_connected_ns = 0
+        self._backfill_task: asyncio.Task | None = None
 
     async def run(self) -> None:
         self._stop.clear()
@@ -111,6 +112,11 @@ class KucoinUserStream(SingleLinkStream):
             with contextlib.suppress(Exception):
                 await ws.close()
 
+    def _spawn_backfill(self) -> None:
+        if self._backfill_task is None or self._backfill_task.done():
+            with contextlib.suppress(RuntimeError):  # no running loop (a direct call in a test)
+                self._backfill_task = asyncio.get_running_loop().create_task(self._backfill())
+
     async def _backfill(self) -> None:
         """Fills we may have missed while away (REST), each reported once."""
         await asyncio.sleep(0.3)  # after the subscription is live: overlap is deduplicated
@@ -129,7 +135,7 @@ class KucoinUserStream(SingleLinkStream):
         now = self.clock.now_ns()
         try:
             f = _decode.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
             self._emit(self.malformed.record(raw, exc, now))
             return
         if f.type != "message":
@@ -159,12 +165,22 @@ class KucoinUserStream(SingleLinkStream):
                 raise ValueError("match event without tradeId/matchPrice/matchSize")
             if o.trade_id in self.seen_trades:
                 return
-            self.seen_trades.add(o.trade_id)
-            price, size = dec(o.match_price), dec(o.match_size)
+            price, size = dec(o.match_price, "matchPrice"), dec(o.match_size, "matchSize")
+            if price <= 0 or size <= 0:
+                raise ValueError(f"match with price {price} and size {size}")
+            if o.liquidity not in ("maker", "taker"):
+                raise ValueError(f"match with liquidity {o.liquidity!r}")
             liq = LiquiditySide.MAKER if o.liquidity == "maker" else LiquiditySide.TAKER
             inst = self.instrument_of(o.symbol)
-            fee = fee_for(inst.fee, price, size, liq) if inst is not None else Decimal(0)
-            cur = self.gateway.fee_currency(o.symbol) or (inst.quote if inst is not None else "")
+            if inst is None:
+                # a fill on a pair whose fee rate we do not know: never book a guessed fee; the REST
+                # fills (with the fee KuCoin charged) report it
+                log.warning("KuCoin fill %s on unknown pair %s: taking it from /api/v1/hf/fills", o.trade_id, o.symbol)
+                self._spawn_backfill()
+                return
+            self.seen_trades.add(o.trade_id)
+            fee = fee_for(inst.fee, price, size, liq)
+            cur = self.gateway.fee_currency(o.symbol) or inst.quote
             self._emit(OrderFilled(
                 venue=VENUE, instrument_id=instrument_id(VENUE, o.symbol), client_order_id=coid,
                 venue_order_id=o.order_id, trade_id=o.trade_id, side=Side.BUY if o.side == "buy" else Side.SELL,
