@@ -396,8 +396,15 @@ class KucoinGateway:
                     except (msgspec.ValidationError, ValueError) as exc:
                         why = f"unreadable create answer ({exc})"
                     else:
-                        return self._accepted(request, w.order_id, dec(w.deal_size), dec(w.origin_size or "0"),
-                                              w.status == "done", w.order_time, latency)
+                        try:
+                            deal, origin = _checked_sizes(w.deal_size, w.origin_size or body_size(self._prepared[coid]))
+                            if not w.order_id or (w.client_oid and w.client_oid != coid):
+                                raise ValueError(f"answer names order {w.order_id!r} / clientOid {w.client_oid!r}")
+                        except ValueError as exc:
+                            why = f"unreadable create answer ({exc})"
+                        else:
+                            return self._accepted(request, w.order_id, deal, origin, w.status == "done",
+                                                  w.order_time, latency)
                 else:
                     why = f"HTTP {status} from the create"
             log.warning("KuCoin create %s ambiguous (%s): looking it up before any resend", coid, why)
@@ -452,7 +459,11 @@ class KucoinGateway:
                 continue  # some KuCoin answers carry data null for an unknown order
             try:
                 w = msgspec.convert(data, OrderWire)
-            except msgspec.ValidationError as exc:
+                _checked_sizes(w.deal_size, w.size)
+                dec(w.price, "price")
+                if not w.id or (w.client_oid and w.client_oid != coid):
+                    raise ValueError(f"the answer is order {w.id!r} / clientOid {w.client_oid!r}, not {coid!r}")
+            except (msgspec.ValidationError, ValueError) as exc:
                 raise OrderStateUnknown("kucoin", coid, f"unreadable order: {exc}") from exc
             self._remember(coid, w.id)
             return w
@@ -489,11 +500,12 @@ class KucoinGateway:
             data = await self._call("DELETE", C.PATH_HF_ORDER_SYNC.format(order_id="client-order/" + quote(
                 client_order_id, safe="")), params={"symbol": sym})
             w = msgspec.convert(data, SyncOrderWire)
-        except (KucoinError, KucoinTransportError, msgspec.ValidationError) as exc:
+            deal, _ = _checked_sizes(w.deal_size, w.origin_size or w.deal_size)
+        except (KucoinError, KucoinTransportError, msgspec.ValidationError, ValueError) as exc:
             return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id, reason=str(exc), ts_recv=now())]
         self._remember(client_order_id, w.order_id)
         return [OrderCanceled(venue=VENUE, client_order_id=client_order_id, venue_order_id=w.order_id,
-                              filled_quantity=dec(w.deal_size), reason="canceled by request", ts_recv=now())]
+                              filled_quantity=deal, reason="canceled by request", ts_recv=now())]
 
     async def _active(self) -> list[OrderWire]:
         data = await self._call("GET", C.PATH_HF_ACTIVE_SYMBOLS)
@@ -545,12 +557,32 @@ class KucoinGateway:
         return out
 
     async def balances(self) -> list[Balance]:
+        """Trade-account balances; ValueError for an answer that is not a balance (negative,
+        available above total, not a finite number)."""
         rows = msgspec.convert(await self._call("GET", C.PATH_ACCOUNTS, params={"type": "trade"}), list[AccountWire])
-        return [Balance(currency=a.currency, total=dec(a.balance), available=dec(a.available)) for a in rows]
+        out = []
+        for a in rows:
+            total, avail = dec(a.balance, "balance"), dec(a.available, "available")
+            if total < 0 or avail < 0 or avail > total:
+                raise ValueError(f"KuCoin balance of {a.currency} is not a balance: total {total}, available {avail}")
+            out.append(Balance(currency=a.currency, total=total, available=avail))
+        return out
 
     async def positions(self) -> list[Position]:
         """Spot holdings are balances (``balances``); there are no positions."""
         return []
+
+
+def body_size(body: dict[str, Any]) -> str:
+    return str(body.get("size", "0"))
+
+
+def _checked_sizes(deal: str, size: str) -> tuple[Decimal, Decimal]:
+    """(dealt, size) as Decimals with 0 <= dealt <= size; ValueError otherwise."""
+    d, z = dec(deal, "dealSize"), dec(size, "size")
+    if d < 0 or z < 0 or d > z:
+        raise ValueError(f"dealt {d} of {z}")
+    return d, z
 
 
 def _code_of(raw: bytes) -> str:
