@@ -35,6 +35,7 @@ from arbkit.venues.contract import ContractTimings, VenueBundle
 VENUES: dict[str, str] = {
     "polymarket": "arbkit.venues.polymarket.contract",
     "kalshi": "arbkit.venues.kalshi.contract",
+    "kucoin": "arbkit.venues.kucoin.contract",
 }
 SCENARIO = "quiet"
 SEED = 7

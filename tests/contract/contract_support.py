@@ -81,6 +81,8 @@ def trade_instrument(bundle: VenueBundle, index: int = 0) -> Instrument:
     taker fee so fee assertions are not trivially zero."""
     yes = [i for i in bundle.instruments
            if i.kind is InstrumentKind.OUTCOME and (i.outcome or "").upper() == "YES" and not i.neg_risk]
+    if not yes:  # a spot venue (KuCoin): its pairs, fee pairs first, in catalogue order
+        yes = [i for i in bundle.instruments if i.kind is InstrumentKind.SPOT]
     yes.sort(key=lambda i: i.fee.taker_rate == 0)  # stable: fee markets first, catalogue order kept
     assert yes, f"{bundle.venue.value}: no binary YES instrument in the bundle"
     return yes[index % len(yes)]
@@ -208,7 +210,11 @@ class WsTamperProxy:
     async def _handle(self, client) -> None:
         headers = {k: v for k, v in client.request.headers.raw_items() if k.lower() in self.FORWARD_HEADERS}
         try:
-            async with ws_connect(self.upstream_url, additional_headers=headers, max_size=None, compression=None,
+            upstream_url = self.upstream_url
+            query = client.request.path.partition("?")[2]
+            if query:  # a token in the query (KuCoin's bullet token) goes upstream too
+                upstream_url += ("&" if "?" in upstream_url else "?") + query
+            async with ws_connect(upstream_url, additional_headers=headers, max_size=None, compression=None,
                                   ping_interval=None) as upstream:
                 self._clients.add(client)
 

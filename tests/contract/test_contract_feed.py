@@ -88,7 +88,7 @@ async def test_books_rebuilt_after_a_disconnect_equal_the_simulators(bundle: Ven
         # Book changes make market messages: the first one closes the connection; the others happen
         # while the feed is away and must come back through the fresh snapshot.
         placed = [await rest_bid(counterparty, admin, inst, 2 + k, f"dc{k}") + (inst,)
-                  for k, inst in enumerate(i for i in insts if (i.outcome or "").upper() == "YES")]
+                  for k, inst in enumerate(i for i in insts if (i.outcome or "YES").upper() == "YES")]
         await eventually(lambda: any(isinstance(e, ConnectionStateChanged) and e.state is ConnectionState.DISCONNECTED
                                      for e in bundle.events), 10, "the feed saw the disconnect")
         await eventually(lambda: tradeable(feed, insts), 15, "books live again after the reconnect")

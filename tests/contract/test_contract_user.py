@@ -66,6 +66,10 @@ async def rest_inside_spread(bundle: VenueBundle, admin: SimAdmin, inst: Instrum
 async def hit(counterparty: VenueBundle, inst: Instrument, price: Decimal, qty: Decimal) -> None:
     """The other account takes ``qty`` of our bid: it buys the complement at 1 - price (the venue
     pairs a YES bid with a NO bid), so it needs no position to sell."""
+    if inst.complement is None:  # a spot pair: the other account sells the base it holds
+        res = await counterparty.gateway.submit(ioc(inst, coid("hit"), Side.SELL, qty, price))
+        assert res.accepted, res.events
+        return
     other = counterparty.instrument(inst.complement)
     res = await counterparty.gateway.submit(ioc(other, coid("hit"), Side.BUY, qty, 1 - price))
     assert res.accepted, res.events

@@ -201,3 +201,22 @@ def kalshi_fill_fee(rate: Decimal, price: Decimal, contracts: Decimal, is_buy: b
 def kalshi_fee(price: Decimal, contracts: Decimal, rate: Decimal) -> Decimal:
     """Net fee of one buy fill for a non-direct member (see :func:`kalshi_fill_fee`)."""
     return kalshi_fill_fee(rate, price, contracts, True)
+
+
+# --- spot fees charged in the pair's fee currency (KuCoin) ------------------------------------------
+# KuCoin publishes a ``feeCurrency`` per symbol (GET /api/v2/symbols; kucoin-universal-sdk
+# generate/spot/market/model_get_all_symbols_data.py, checked 2026-12-04) and charges every fill
+# ``funds * feeRate`` in it without rounding (the SDK's trade-history example: funds 0.677176,
+# feeRate 0.001, fee 0.000677176 USDT). ``fee_for`` above prices fees in the quote currency; this
+# is the exact amount and currency for a pair whose fee currency is its base.
+
+
+def spot_fee(price: Decimal, quantity: Decimal, rate: Decimal, fee_currency: str, base: str,
+             quote: str) -> tuple[Decimal, str]:
+    """(fee, currency) of one spot fill: ``price * quantity * rate`` in the quote currency, or
+    ``quantity * rate`` in the base currency when the pair charges fees in its base."""
+    if quantity <= 0 or rate == 0:
+        return Decimal(0), fee_currency or quote
+    if fee_currency and fee_currency == base and base != quote:
+        return quantity * rate, base
+    return price * quantity * rate, fee_currency or quote

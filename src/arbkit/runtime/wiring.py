@@ -224,3 +224,58 @@ async def start_kalshi(bundle: VenueBundle) -> None:
 async def kalshi_instruments(bundle: VenueBundle, ticker: str) -> tuple[Instrument, Instrument]:
     """(YES, NO) instruments from the venue's market metadata (price level structure, fee type)."""
     return await bundle.gateway.instruments(ticker)
+
+
+# --- KuCoin -------------------------------------------------------------------------------------
+
+
+async def build_kucoin(
+    cfg: Any,
+    *,
+    clock: Clock,
+    market_sink: EventSink,
+    env: Mapping[str, str] | None,
+    snapshots: SnapshotRegistry,
+    paper_balance: Decimal = DEFAULT_PAPER_BALANCE,
+    feed_overrides: dict[str, Any] | None = None,
+) -> VenueBundle:
+    """KuCoin spot (``cfg`` is a :class:`arbkit.runtime.config.KucoinConfig`): the level-2 feed
+    (bullet-public token, books by sequence), and in sim/live the signed HF gateway and the private
+    order/balance stream. Instruments come from :func:`kucoin_instruments` after
+    :func:`start_kucoin`; the feed resolves symbols through the gateway's instrument cache."""
+    from arbkit.venues.kucoin.auth import KucoinSigner
+    from arbkit.venues.kucoin.feed import FeedConfig, KucoinMarketFeed
+    from arbkit.venues.kucoin.gateway import GatewayConfig, KucoinGateway
+    from arbkit.venues.kucoin.user import KucoinUserStream, UserStreamConfig
+
+    signer = None
+    if cfg.api_key_env:
+        signer = KucoinSigner(_secret(cfg.api_key_env, env, "venues.kucoin.api_key_env"),
+                              _secret(cfg.api_secret_env, env, "venues.kucoin.api_secret_env"),
+                              _secret(cfg.api_passphrase_env, env, "venues.kucoin.api_passphrase_env"))
+    gw = KucoinGateway(signer, GatewayConfig(rest_url=cfg.rest_url), clock=clock)
+    overrides = dict(feed_overrides or {})
+    if cfg.ws_url:
+        overrides.setdefault("endpoint_override", cfg.ws_url)
+    feed = KucoinMarketFeed(market_sink, FeedConfig(**overrides), gw, gw._instruments.get, clock=clock)
+    if cfg.mode is VenueMode.PAPER:
+        backend: ExecutionBackend = PaperBackend(Venue.KUCOIN, clock, snapshots, PaperConfig(),
+                                                 balances={VENUE_CURRENCY[Venue.KUCOIN]: paper_balance})
+        return VenueBundle(Venue.KUCOIN, cfg.mode, feed, backend, gateway=gw, rest_url=cfg.rest_url)
+    if signer is None:
+        raise ConfigError("venues.kucoin", f"mode {cfg.mode.value} needs api_key_env, api_secret_env and "
+                                           "api_passphrase_env")
+    backend = GatewayBackend(gw)
+    user = KucoinUserStream(backend.deliver, gw, UserStreamConfig(endpoint_override=cfg.ws_url or ""), clock=clock)
+    return VenueBundle(Venue.KUCOIN, cfg.mode, feed, backend, gateway=gw, user=user, rest_url=cfg.rest_url)
+
+
+async def start_kucoin(bundle: VenueBundle, symbols: list[str] | None = None) -> list[Instrument]:
+    """Open the gateway's pool and load the instruments (all enabled pairs, or ``symbols``)."""
+    await bundle.gateway.start()
+    return await bundle.gateway.instruments(symbols)
+
+
+async def kucoin_instruments(bundle: VenueBundle, symbols: list[str] | None = None) -> list[Instrument]:
+    """Spot instruments from ``/api/v2/symbols`` with the account's ``/api/v1/trade-fees`` rates."""
+    return await bundle.gateway.instruments(symbols)

@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 VENUE_SERVERS: dict[str, str] = {
     "polymarket": "arbkit.sim.polymarket.server:PolymarketServer",
     "kalshi": "arbkit.sim.kalshi.server:KalshiServer",
+    "kucoin": "arbkit.sim.kucoin.server:KucoinServer",  # spot: its own engine (arbkit.sim.kucoin.spot)
 }
-KNOWN_VENUES = ("polymarket", "kalshi")
+KNOWN_VENUES = ("polymarket", "kalshi", "kucoin")
 # Venue fee hooks (see MatchingEngine.fee_fn): Kalshi rounds fees per order, not per fill.
 # A class is instantiated once per engine, so per-order fee state never leaks between engines.
 VENUE_FEE_FNS: dict[str, str] = {"kalshi": "arbkit.sim.kalshi.fees:KalshiFeeModel"}
@@ -57,12 +58,17 @@ class TestAccount:
     key_id: str = ""
     private_key_path: str = ""
     public_key_pem: str = ""
+    api_key: str = ""  # KuCoin: API key (also the account id), secret and passphrase
+    api_secret: str = ""
+    passphrase: str = ""
 
     __test__ = False  # not a pytest test class
 
     def info(self) -> dict[str, str]:
         if self.venue == "polymarket":
             return {"private_key": self.private_key, "address": self.address}
+        if self.venue == "kucoin":
+            return {"api_key": self.api_key, "api_secret": self.api_secret, "passphrase": self.passphrase}
         return {"key_id": self.key_id, "private_key_path": self.private_key_path}
 
 
@@ -160,11 +166,23 @@ def make_kalshi_account(seed: int, index: int, key_dir: Path) -> TestAccount:
     return TestAccount(account_id=key_id, venue="kalshi", key_id=key_id, private_key_path=str(path), public_key_pem=pub)
 
 
+def make_kucoin_account(seed: int, index: int) -> TestAccount:
+    """A deterministic KuCoin API key (24 hex, like KuCoin's), secret (uuid) and passphrase."""
+    h = hashlib.sha256(f"arbkit-sim-kucoin:{seed}:{index}".encode()).hexdigest()
+    key = h[:24]
+    secret = str(uuid.UUID(h[24:56]))
+    return TestAccount(account_id=key, venue="kucoin", api_key=key, api_secret=secret, passphrase=f"sim-pass-{index}")
+
+
 # --- engines -------------------------------------------------------------------------------------
 
 
 def make_engine(venue: str, clock: Clock, faults: FaultPlan, scenario: Scenario | None = None) -> MatchingEngine:
     """The engine of one venue with that venue's settlement and self-trade rules."""
+    if venue == "kucoin":  # spot pairs and per-currency accounts: the spot engine
+        from arbkit.sim.kucoin.spot import SpotEngine
+
+        return SpotEngine(venue, clock, faults)  # type: ignore[return-value]
     if venue == "polymarket":
         return MatchingEngine(
             venue,
@@ -273,6 +291,8 @@ class SimRunner:
             for i in range(self.accounts_per_venue):
                 if v == "polymarket":
                     accts.append(make_polymarket_account(self.seed, i))
+                elif v == "kucoin":
+                    accts.append(make_kucoin_account(self.seed, i))
                 else:
                     if self._key_dir is None:
                         self._key_dir = Path(tempfile.mkdtemp(prefix="arbkit-sim-keys-"))

@@ -49,9 +49,9 @@ from arbkit.sim.engine import (
 from arbkit.sim.accounts import lots_to_size, size_to_lots
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-BUILTIN = ("demo", "quiet", "negrisk")
+BUILTIN = ("demo", "quiet", "negrisk", "kucoin")
 DIFFERENCES = ("threshold", "date_window", "polarity", "resolution_source")
-CURRENCY = {"polymarket": "USDC", "kalshi": "USD"}
+CURRENCY = {"polymarket": "USDC", "kalshi": "USD", "kucoin": "USDT"}
 MM_ACCOUNT = "sim-mm"
 TAKER_ACCOUNT = "sim-taker"
 

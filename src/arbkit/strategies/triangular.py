@@ -1,0 +1,398 @@
+"""Triangular arbitrage on one spot venue (KuCoin): start currency -> A -> B -> start currency.
+
+Synchronous and without I/O, like the cross-venue evaluator:
+
+1. :func:`enumerate_triangles` lists every 3-cycle over the trading pairs, both directions, for each
+   allowed start currency; :class:`TriangleIndex` maps each symbol to the triangles that use it, so
+   a book update re-evaluates **only** those (``on_book_update``).
+2. :func:`walk_triangle` prices a starting amount exactly, leg by leg, as the execution engine will
+   send it (``execution.sizing``): a buy spends its input as funds with the fee held back and the
+   quantity floored to the base increment at the leg's limit (the worst level it needs), then fills
+   level by level; a sell floors its input to the base increment and fills down the bids. Fees are
+   the instrument's taker fee in its quote currency (KuCoin charges ``funds x rate`` in the pair's
+   fee currency, the quote for every pair we trade: docs/venues/kucoin.md). Minimum size and
+   minimum funds are checked on every leg; a leg the book cannot fill completely refuses the size.
+   What a leg cannot convert (increment dust) is valued at zero: the prediction is conservative.
+3. The starting amount is chosen among candidates (every level boundary of the first leg, the cap,
+   and fractions of each) up to ``max_start``: the one with the highest profit whose edge after fees
+   is at least ``min_edge_bps``.
+4. The decision becomes a CASCADE :class:`~arbkit.execution.intent.Intent`: leg 1 with its funds
+   (buy) or quantity (sell), legs 2-3 sized by the engine from what the previous leg produced,
+   each an IOC limit at its worst walked price; copies of the three books; predicted bps and profit
+   in the start currency (the primary quote); isolation keys triangle / pairs / primary quote.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from typing import Any, Callable, Iterable
+
+from arbkit.core.enums import InstrumentKind, OrderType, Side, TimeInForce
+from arbkit.core.ids import new_correlation_id
+from arbkit.core.instruments import Instrument
+from arbkit.execution.intent import (
+    BookTop,
+    HedgePolicy,
+    Intent,
+    IntentLeg,
+    IntentTimestamps,
+    IsolationKeys,
+    Sequencing,
+)
+from arbkit.execution.sizing import max_buy_quantity, taker_fee
+
+ZERO = Decimal(0)
+BPS = Decimal(10000)
+START_QUANTUM = Decimal("0.00000001")
+
+
+@dataclass(frozen=True)
+class Leg:
+    instrument: Instrument
+    side: Side  # BUY: spend quote, get base; SELL: spend base, get quote
+
+    @property
+    def input_currency(self) -> str:
+        return self.instrument.quote if self.side is Side.BUY else (self.instrument.base or "")
+
+    @property
+    def output_currency(self) -> str:
+        return (self.instrument.base or "") if self.side is Side.BUY else self.instrument.quote
+
+
+@dataclass(frozen=True)
+class Triangle:
+    start: str
+    legs: tuple[Leg, Leg, Leg]
+
+    @property
+    def key(self) -> str:
+        return self.start + ":" + ">".join(f"{leg.instrument.symbol}/{leg.side.value[0]}" for leg in self.legs)
+
+    @property
+    def symbols(self) -> tuple[str, str, str]:
+        return tuple(leg.instrument.symbol for leg in self.legs)  # type: ignore[return-value]
+
+    @property
+    def path(self) -> str:
+        return "→".join(leg.instrument.symbol for leg in self.legs)
+
+
+def enumerate_triangles(instruments: Iterable[Instrument], start_currencies: Iterable[str]) -> list[Triangle]:
+    """Every start -> X -> Y -> start cycle over three distinct spot pairs, both directions."""
+    spot = [i for i in instruments if i.kind is InstrumentKind.SPOT and i.base and i.quote]
+    by_currency: dict[str, list[Leg]] = {}
+    for inst in spot:
+        by_currency.setdefault(inst.quote, []).append(Leg(inst, Side.BUY))  # spend quote
+        by_currency.setdefault(inst.base or "", []).append(Leg(inst, Side.SELL))  # spend base
+    out: list[Triangle] = []
+    seen: set[str] = set()
+    for start in sorted(set(start_currencies)):
+        for l1 in by_currency.get(start, []):
+            x = l1.output_currency
+            for l2 in by_currency.get(x, []):
+                y = l2.output_currency
+                if l2.instrument.symbol == l1.instrument.symbol or y == start:
+                    continue
+                for l3 in by_currency.get(y, []):
+                    if l3.output_currency != start or l3.instrument.symbol in (l1.instrument.symbol,
+                                                                                 l2.instrument.symbol):
+                        continue
+                    t = Triangle(start, (l1, l2, l3))
+                    if t.key not in seen:
+                        seen.add(t.key)
+                        out.append(t)
+    return out
+
+
+class TriangleIndex:
+    """symbol -> the triangles using it (each triangle listed once per symbol)."""
+
+    def __init__(self, triangles: Iterable[Triangle]) -> None:
+        self.triangles = list(triangles)
+        self.by_symbol: dict[str, list[Triangle]] = {}
+        for t in self.triangles:
+            for s in set(t.symbols):
+                self.by_symbol.setdefault(s, []).append(t)
+
+    def affected(self, symbol: str) -> list[Triangle]:
+        return self.by_symbol.get(symbol, [])
+
+
+# --- pricing -----------------------------------------------------------------------------------------
+
+Levels = list[tuple[Decimal, Decimal]]  # (price, size), best first
+
+
+@dataclass(frozen=True)
+class LegFill:
+    side: Side
+    quantity: Decimal  # base sent (= filled: a leg that cannot fill fully refuses the size)
+    limit: Decimal  # worst level price used
+    notional: Decimal
+    fee: Decimal
+    input_used: Decimal
+    output: Decimal
+
+
+def _fill(levels: Levels, qty: Decimal) -> tuple[Decimal, Decimal] | None:
+    """(notional, worst price) of taking ``qty`` down ``levels``; None if the depth is short."""
+    left, notional, worst = qty, ZERO, ZERO
+    for p, s in levels:
+        if left <= 0:
+            break
+        take = min(left, s)
+        notional += take * p
+        left -= take
+        worst = p
+    return None if left > 0 else (notional, worst)
+
+
+def price_leg(leg: Leg, levels: Levels, amount: Decimal) -> LegFill | None:
+    """One leg spending ``amount`` of its input currency, as the engine would send it."""
+    inst = leg.instrument
+    if amount <= 0 or not levels:
+        return None
+    if leg.side is Side.SELL:
+        q = inst.round_size(amount)
+        if q <= 0 or q < inst.min_size:
+            return None
+        got = _fill(levels, q)
+        if got is None:
+            return None
+        notional, worst = got
+        if inst.min_notional and notional < inst.min_notional:
+            return None
+        fee = _fee(inst, levels, q)
+        return LegFill(Side.SELL, q, worst, notional, fee, q, notional - fee)
+    # BUY: the limit is the worst level the funds reach; the quantity is what the funds buy at the
+    # limit with the fee held back (execution.sizing.max_buy_quantity), floored to the increment.
+    spent, worst = ZERO, ZERO
+    rate_spec = inst.fee
+    rate = rate_spec.taker_rate * rate_spec.multiplier if rate_spec.kind == "spot" else ZERO
+    for p, s in levels:
+        worst = p
+        spent += p * s * (1 + rate)
+        if spent >= amount:
+            break
+    else:
+        if spent < amount:
+            return None  # the whole book is not enough for these funds
+    q = max_buy_quantity(inst, amount, worst)
+    if q <= 0 or q < inst.min_size:
+        return None
+    got = _fill(levels, q)
+    if got is None:
+        return None
+    notional, _ = got
+    if inst.min_notional and notional < inst.min_notional:
+        return None
+    fee = _fee(inst, levels, q)
+    return LegFill(Side.BUY, q, worst, notional, fee, notional + fee, q)
+
+
+def _fee(inst: Instrument, levels: Levels, qty: Decimal) -> Decimal:
+    """Taker fee of taking ``qty`` level by level (per fill, summed: exact for KuCoin's unrounded fee)."""
+    left, fee = qty, ZERO
+    for p, s in levels:
+        if left <= 0:
+            break
+        take = min(left, s)
+        fee += taker_fee(inst, p, take)
+        left -= take
+    return fee
+
+
+@dataclass(frozen=True)
+class TriangleQuote:
+    triangle: Triangle
+    start_amount: Decimal
+    end_amount: Decimal
+    legs: tuple[LegFill, LegFill, LegFill]
+
+    @property
+    def profit(self) -> Decimal:
+        return self.end_amount - self.start_amount
+
+    @property
+    def edge_bps(self) -> Decimal:
+        return self.profit / self.start_amount * BPS if self.start_amount else ZERO
+
+
+def walk_triangle(t: Triangle, books: tuple[Levels, Levels, Levels], start_amount: Decimal) -> TriangleQuote | None:
+    """The exact result of sending ``start_amount`` around ``t`` against these books (None when a
+    leg cannot be sent or filled at that size)."""
+    amount = start_amount
+    fills: list[LegFill] = []
+    for leg, levels in zip(t.legs, books):
+        f = price_leg(leg, levels, amount)
+        if f is None:
+            return None
+        fills.append(f)
+        amount = f.output
+    if fills[0].input_used > start_amount:
+        return None
+    return TriangleQuote(t, start_amount, amount, (fills[0], fills[1], fills[2]))
+
+
+def leg_levels(book: Any, side: Side, depth: int) -> Levels:
+    """The levels a ``side`` order takes (asks for a buy), best first, as Decimals."""
+    return [(book.price(tk), book.size(q)) for tk, q in book.levels(side is Side.SELL, depth)]
+
+
+def _boundaries(leg: Leg, levels: Levels) -> list[Decimal]:
+    """Cumulative input (in the leg's input currency) that empties each level, fee included for buys."""
+    inst = leg.instrument
+    rate = inst.fee.taker_rate * inst.fee.multiplier if inst.fee.kind == "spot" else ZERO
+    acc, out = ZERO, []
+    for p, s in levels:
+        acc += p * s * (1 + rate) if leg.side is Side.BUY else s
+        out.append(acc)
+    return out
+
+
+def _top_rate(leg: Leg, levels: Levels) -> Decimal:
+    """Output per unit of input at the best level, before fees (a conversion estimate only)."""
+    if not levels:
+        return ZERO
+    p = levels[0][0]
+    return (1 / p) if leg.side is Side.BUY else p
+
+
+def start_candidates(t: Triangle, books: tuple[Levels, Levels, Levels] | Levels, cap: Decimal,
+                     ladder: int = 12) -> list[Decimal]:
+    """Starting amounts worth pricing (all <= cap): the cap; every level boundary of every leg,
+    carried back into the start currency at the top-of-book rates (where the marginal rate of the
+    triangle changes), and quarters of each; and a halving ladder below the cap."""
+    all_levels = books if len(books) == 3 and isinstance(books[0], list) else (books, [], [])  # type: ignore[arg-type]
+    out = {cap}
+    to_start = Decimal(1)  # input of leg k per unit of start, at the top of the books
+    for k, (leg, levels) in enumerate(zip(t.legs, all_levels)):
+        if k > 0:
+            prev_leg, prev_levels = t.legs[k - 1], all_levels[k - 1]
+            r = _top_rate(prev_leg, prev_levels)
+            if r <= 0:
+                break
+            to_start *= r
+        for b in _boundaries(leg, levels):
+            base = b / to_start
+            for f in (Decimal(1), Decimal("0.75"), Decimal("0.5"), Decimal("0.25")):
+                v = base * f
+                if 0 < v <= cap:
+                    out.add(v)
+    v = cap
+    for _ in range(ladder):
+        v = v / 2
+        out.add(v)
+    # amounts are journaled as the first leg's funds/quantity: 8 decimals, rounded down
+    return sorted({x.quantize(START_QUANTUM, rounding=ROUND_DOWN) for x in out} - {ZERO})
+
+
+@dataclass
+class TriangularConfig:
+    start_currencies: tuple[str, ...] = ("USDT",)
+    max_start: dict[str, Decimal] = field(default_factory=lambda: {"USDT": Decimal(1000)})
+    min_edge_bps: Decimal = Decimal(5)
+    depth: int = 20
+    max_book_age_ns: int = 5 * 10**9
+    leg_timeout_s: float = 5.0
+
+
+@dataclass
+class TriangleDecision:
+    triangle: Triangle
+    quote: TriangleQuote | None
+    intent: Intent | None
+    reason: str = ""
+
+
+class TriangularStrategy:
+    """On a book update, re-evaluate only the triangles using that symbol; emit CASCADE intents."""
+
+    name = "triangular"
+
+    def __init__(self, config: TriangularConfig, instruments: Iterable[Instrument],
+                 book_of: Callable[[str], Any], *, tradeable: Callable[[str, int], bool] | None = None,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.config = config
+        self.book_of = book_of
+        self.tradeable = tradeable
+        self.clock_ns = clock_ns
+        self.index = TriangleIndex(enumerate_triangles(instruments, config.start_currencies))
+        self.in_flight: set[str] = set()  # triangle keys with an execution running
+
+    def on_book_update(self, instrument_id: str, *, socket_arrival_ns: int = 0) -> list[TriangleDecision]:
+        symbol = instrument_id.split(":", 1)[1] if ":" in instrument_id else instrument_id
+        now = self.clock_ns()
+        return [self.evaluate(t, now, socket_arrival_ns=socket_arrival_ns) for t in self.index.affected(symbol)]
+
+    def best_intents(self, instrument_id: str, **kw: Any) -> list[Intent]:
+        return [d.intent for d in self.on_book_update(instrument_id, **kw) if d.intent is not None]
+
+    def evaluate(self, t: Triangle, now_ns: int, *, socket_arrival_ns: int = 0) -> TriangleDecision:
+        if t.key in self.in_flight:
+            return TriangleDecision(t, None, None, "execution in flight")
+        books, levels = [], []
+        for leg in t.legs:
+            iid = leg.instrument.id
+            if self.tradeable is not None and not self.tradeable(iid, self.config.max_book_age_ns):
+                return TriangleDecision(t, None, None, f"{iid} not tradeable")
+            book = self.book_of(iid)
+            if book is None:
+                return TriangleDecision(t, None, None, f"{iid}: no book")
+            books.append(book)
+            levels.append(leg_levels(book, leg.side, self.config.depth))
+        cap = self.config.max_start.get(t.start, ZERO)
+        best: TriangleQuote | None = None
+        for amount in start_candidates(t, (levels[0], levels[1], levels[2]), cap):
+            q = walk_triangle(t, (levels[0], levels[1], levels[2]), amount)
+            if q is None or q.edge_bps < self.config.min_edge_bps:
+                continue
+            if best is None or q.profit > best.profit:
+                best = q
+        if best is None:
+            return TriangleDecision(t, None, None, "no size with the minimum edge")
+        evaluated = self.clock_ns()
+        return TriangleDecision(t, best, self._intent(best, books, socket_arrival_ns, now_ns, evaluated))
+
+    def _intent(self, q: TriangleQuote, books: list[Any], socket_ns: int, book_ns: int, evaluated_ns: int) -> Intent:
+        t = q.triangle
+        legs = []
+        for i, (leg, f) in enumerate(zip(t.legs, q.legs)):
+            kw: dict[str, Any] = {}
+            if i == 0:
+                kw = {"funds": q.start_amount} if leg.side is Side.BUY else {"quantity": f.quantity}
+            legs.append(IntentLeg(instrument=leg.instrument, side=leg.side, price=f.limit, order_type=OrderType.LIMIT,
+                                  time_in_force=TimeInForce.IOC, **kw))
+        corr = new_correlation_id()
+        return Intent(
+            execution_id=corr, correlation_id=corr, legs=legs, sequencing=Sequencing.CASCADE, hedge=HedgePolicy(),
+            books=[BookTop.from_book(leg.instrument.id, b, self.config.depth) for leg, b in zip(t.legs, books)],
+            predicted_edge_bps=q.edge_bps, predicted_profit=q.profit, primary_quote=t.start,
+            timestamps=IntentTimestamps(socket_arrival_ns=socket_ns, book_updated_ns=book_ns, evaluated_ns=evaluated_ns,
+                                        created_ns=self.clock_ns()),
+            isolation=IsolationKeys(triangle=t.key, pairs=tuple(sorted(set(t.symbols))), primary_quote=t.start),
+            strategy=self.name, signal_key=t.key, leg_timeout_s=self.config.leg_timeout_s)
+
+    def execution_started(self, triangle_key: str) -> None:
+        self.in_flight.add(triangle_key)
+
+    def execution_finished(self, triangle_key: str) -> None:
+        self.in_flight.discard(triangle_key)
+
+
+def report_line(status: str, correlation_id: str, t: Triangle, start: Decimal, end: Decimal,
+                predicted_bps: Decimal, legs: str = "", timings: str = "") -> str:
+    """``FILLED | corr | BTC-USDT→ETH-BTC→ETH-USDT | start 100 USDT → end 100.42 USDT | +42 bps (pred 45) | ...``"""
+    bps = (end - start) / start * BPS if start else ZERO
+    fmt = lambda d: format(d.normalize(), "f")  # noqa: E731
+    return (f"{status} | {correlation_id} | {t.path} | start {fmt(start)} {t.start} → end {fmt(end)} {t.start} | "
+            f"{bps:+.0f} bps (pred {predicted_bps:.0f})" + (f" | legs {legs}" if legs else "")
+            + (f" | timings {timings}" if timings else ""))
+
+
+__all__ = ["Leg", "LegFill", "Triangle", "TriangleDecision", "TriangleIndex", "TriangleQuote", "TriangularConfig",
+           "TriangularStrategy", "enumerate_triangles", "leg_levels", "price_leg", "report_line", "start_candidates",
+           "walk_triangle"]
