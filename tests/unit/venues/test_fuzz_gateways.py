@@ -15,6 +15,18 @@ fields, huge and negative numbers, NaN/Infinity strings and tokens). The rules:
   raise must be a ValueError/RuntimeError/ConnectionError/ArithmeticError or the venue's API error,
   never a TypeError/KeyError/AttributeError/IndexError (an unanticipated shape);
 - an answer that is the seed plus an unknown field is read as the seed.
+
+Kalshi (V2 order entry, docs/venues/kalshi.md): create ``POST /portfolio/events/orders`` and batch
+create ``POST /portfolio/events/orders/batched`` answer flat items (order_id, client_order_id,
+fill_count, remaining_count, ts_ms); an answer that cannot be read is ambiguous, so the gateway looks
+the order up by client order id in ``GET /portfolio/orders`` (``ambiguous_settle_s=0`` here). Both
+the create answers (behind an intact lookup page) and the lookup pages (behind an HTTP 500 create)
+are mutated. A create accepted from the lookup must be an order of that page with our client order
+id and our terms; a non-retryable refusal is only fair as ``duplicate_client_order_id`` when the page
+shows a readable order with our id and other terms; an intact page that shows our order makes a
+garbled create answer an acceptance. Cancels (``DELETE /portfolio/events/orders/{id}`` and batched)
+give ``OrderCanceled`` only for the orders asked about, under our client order id, when the answer
+names that order; the filled quantity read back afterwards is that order's (None when unknown).
 """
 
 from __future__ import annotations
@@ -409,6 +421,13 @@ def _strict(body: bytes) -> Any:
         return None
 
 
+def _dec_or_none(x: Any) -> D | None:
+    try:
+        return D(x) if isinstance(x, str) else None
+    except ArithmeticError:
+        return None
+
+
 def _ours_in_page(body: bytes, coid: str) -> list[dict]:
     got = _strict(body)
     orders = got.get("orders") if isinstance(got, dict) else None
@@ -433,8 +452,8 @@ def _readable_other(body: bytes, coid: str) -> bool:
     from arbkit.venues.kalshi.parse import OrdersPage as KOrdersPage
 
     try:
-        page = msgspec.json.decode(body, type=KOrdersPage)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        page = msgspec.json.decode(body.decode("utf-8", "replace").encode(), type=KOrdersPage)  # as the client reads it
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         return False
     for w in page.orders:
         if w.client_order_id == coid:
@@ -478,14 +497,19 @@ def check_create(t: Tally, res: Any, req: OrderRequest, oid: str, create_body: b
             if vid != oid and create_mut != "byte_flip":
                 t.fail(f"accepted under another order id {vid!r}", body, mut)
             want_filled = got.get("fill_count")
-        for e in res.events:
-            if isinstance(e, OrderCanceled):
-                if not sane_dec(e.filled_quantity, D(0), D(10)):
-                    t.fail(f"insane {e!r}", body, mut)
-                elif want_filled is not None and create_intact and page_intact and e.filled_quantity != filled:
-                    t.fail(f"IOC remainder canceled with filled {e.filled_quantity}, venue said {want_filled}", body, mut)
-        if create_body is not None and not create_intact and not looked_up:
-            return  # a garbled answer that still says the same (an unknown field, a flip inside a date)
+        canceled = [e for e in res.events if isinstance(e, OrderCanceled)]
+        for e in canceled:
+            if not sane_dec(e.filled_quantity, D(0), D(10)) or e.venue_order_id != vid:
+                t.fail(f"insane {e!r}", body, mut)
+            elif want_filled is not None and e.filled_quantity != _dec_or_none(want_filled):
+                t.fail(f"remainder canceled with filled {e.filled_quantity}, the venue said {want_filled!r}", body, mut)
+        if canceled and req.time_in_force is not TimeInForce.IOC:
+            t.fail(f"a resting order reported canceled: {canceled!r}"[:300], body, mut)
+        if (not looked_up and req.time_in_force is TimeInForce.IOC and not canceled
+                and _dec_or_none(want_filled) != req.quantity):
+            t.fail(f"IOC partly filled ({want_filled!r}) without its remainder canceled: {res.events!r}"[:300], body, mut)
+        if create_intact and page_intact and canceled and canceled[0].filled_quantity != filled:
+            t.fail(f"filled {canceled[0].filled_quantity} != {filled} from intact answers", body, mut)
         return
     rej = [e for e in res.events if isinstance(e, OrderRejected)]
     if create_body is not None and create_intact:
@@ -497,7 +521,7 @@ def check_create(t: Tally, res: Any, req: OrderRequest, oid: str, create_body: b
         return
     if rej and all(e.code == "duplicate_client_order_id" for e in rej) and looked_up and _readable_other(page, coid):
         return  # the venue holds another (readable) order under our id: a fair refusal
-    t.fail(f"garbled answer -> non-retryable reject {res.events!r}"[:300], body, mut)
+    t.fail(f"garbled answer -> non-retryable reject {[e.code for e in rej]} {res.events!r}"[:300], body, mut)
 
 
 def check_cancel(t: Tally, evs: Any, asked: dict[str, str], body: bytes, mut: str, intact: bool,
@@ -818,6 +842,32 @@ async def test_polymarket_gateway_fuzz(server) -> None:
 async def test_kalshi_gateway_fuzz(server, kkey) -> None:
     n = 250
     _check_all(await run_kalshi(server, kkey, n, fuzz.SEED), n)
+
+
+async def test_kalshi_gateway_fuzz_catches_garbage_taken_for_another_order(server, kkey, monkeypatch) -> None:
+    """The fuzz can fail: with the old reading of a looked-up record (unreadable = another order),
+    a garbled lookup turns into a non-retryable duplicate_client_order_id refusal, which it reports."""
+    gw_mod = importlib.import_module("arbkit.venues.kalshi.gateway")
+    real = gw_mod._same_order
+    monkeypatch.setattr(gw_mod, "_same_order", lambda prep, wire: bool(real(prep, wire)))
+    tallies = await run_kalshi(server, kkey, 120, fuzz.SEED)
+    bad = tallies["create_lookup"].bad
+    assert any("non-retryable reject" in b and "duplicate_client_order_id" in b for b in bad), bad[:3]
+
+
+async def test_kalshi_gateway_fuzz_catches_a_fill_count_from_another_order(server, kkey, monkeypatch) -> None:
+    """The fuzz can fail: reading the filled quantity after a cancel from whatever order the read-back
+    names (the old code) books another order's fills on ours, and junk counts escape cancel()."""
+    gw_mod = importlib.import_module("arbkit.venues.kalshi.gateway")
+
+    async def old(self, order_id, coid):
+        wire = await self.get_order(order_id)
+        return None if wire is None else gw_mod.lots_to_count(wire.counts()[1])
+
+    monkeypatch.setattr(gw_mod.KalshiGateway, "_filled_after_cancel", old)
+    tallies = await run_kalshi(server, kkey, 60, fuzz.SEED)
+    bad = tallies["batch_cancel"].bad + tallies["cancel"].bad
+    assert any("read-back of" in b for b in bad), bad[:3]
 
 
 @pytest.mark.slow

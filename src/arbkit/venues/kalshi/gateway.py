@@ -431,6 +431,8 @@ def _same_order(prep: Prepared, wire: OrderWire) -> bool | None:
         outcome = wire.outcome()
     except ValueError:
         return None
+    if not wire.order_id or "\ufffd" in wire.order_id:  # bytes that were not UTF-8: not a usable order id
+        return None
     return (wire.ticker == prep.ticker and outcome == OUTCOME_OF_BOOK[prep.body["side"]]
             and fmt_price(units_to_price(yes)) == fmt_price(Decimal(prep.body["price"]))
             and fmt_count(lots_to_count(initial)) == fmt_count(Decimal(prep.body["count"])))
@@ -699,7 +701,7 @@ class KalshiGateway:
     # --- orders ---------------------------------------------------------------------------
 
     def _remember(self, coid: str, oid: str) -> None:
-        if coid and oid:
+        if coid and oid and "\ufffd" not in coid and "\ufffd" not in oid:  # never a garbled (non-UTF-8) id
             self._coid_to_oid[coid] = oid
             self._oid_to_coid[oid] = coid
 
