@@ -148,9 +148,8 @@ async def test_journal_failure_trips_the_kill_switch_and_sends_nothing_more(env_
     assert env.engine.submit(cross_venue_intent("jf-1", T0, seq=Sequencing.SEQUENTIAL)).approved
 
     async def scenario():
-        for _ in range(20):
+        while not env.backends[Venue.POLYMARKET].submitted:  # leg 0 handed over, its answer 1 s away
             await asyncio.sleep(0)
-        assert len(env.backends[Venue.POLYMARKET].submitted) == 0  # still in flight (latency)
         env.journal.close_sync()  # the disk is gone
         return await env.engine.wait("jf-1")
 
