@@ -16,21 +16,30 @@ def _config() -> None:
     """Configuration files: check them before running."""
 
 
+def _with_file(file: Path, message: str) -> str:
+    """``FILE: message``, once: reading errors already start with the file's name."""
+    return message if message.startswith(f"{file}:") else f"{file}: {message}"
+
+
 @app.command("check")
 def check(file: Path = typer.Argument(..., help="The TOML configuration file to validate.")) -> None:
     """Validate FILE: prints "ok" and a summary, or the key and the problem (exit code 1).
 
-    A configuration with a live venue also fails while any risk limit is unset. Secrets that
-    a live venue needs but this environment lacks are reported as warnings (the check may run
-    on another machine than the node)."""
+    Refused besides bad keys and values: an empty file, no venue, no strategy enabled, a
+    strategy this build does not have, and any unset risk limit when a venue is in mode paper
+    or live (paper results mean something only under the limits live trading would have).
+    Secrets that a live venue needs but this environment lacks are reported as warnings (the
+    check may run on another machine than the node). Nothing is connected to."""
     try:
         cfg = load_config(file)
     except ConfigError as exc:
-        typer.echo(f"error: {file}: {exc}", err=True)
+        typer.echo(f"error: {_with_file(file, str(exc))}", err=True)
         raise typer.Exit(1) from None
-    problems = cfg.live_problems()
+    problems = cfg.check_problems()
     if problems:
-        typer.echo(f"error: {file}: live venues ({', '.join(cfg.live_venues())}) refuse to start:", err=True)
+        live = cfg.live_venues()
+        why = f" (live venues: {', '.join(live)})" if live else ""
+        typer.echo(f"error: {file}: refused{why}:", err=True)
         for p in problems:
             typer.echo(f"  {p}", err=True)
         raise typer.Exit(1)

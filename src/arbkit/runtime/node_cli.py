@@ -32,6 +32,10 @@ def _run_config(config: Path, live: bool, mappings: Optional[Path], duration: Op
         if problems:
             typer.echo("arbkit run: refusing to trade live:\n  " + "\n  ".join(problems), err=True)
             return 2
+    paper = cfg.paper_problems()
+    if paper:
+        typer.echo("arbkit run: refusing to paper-trade without limits:\n  " + "\n  ".join(paper), err=True)
+        return 2
     if live and not live_venues:
         typer.echo("arbkit run: --live given but no venue is in mode live", err=True)
         return 2
