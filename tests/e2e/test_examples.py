@@ -268,3 +268,27 @@ def test_demo_keep_sim_config_runs_as_written(tmp_path: Path) -> None:
         while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.2)
     assert not _alive(pid)
+
+
+# --- arbkit sim --ports ----------------------------------------------------------------------------
+
+
+def test_sim_ports_are_validated_and_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
+    from arbkit.sim.runner import parse_ports
+
+    assert parse_ports("polymarket=18101, kalshi=18102,admin=18100") == {"polymarket": 18101, "kalshi": 18102, "admin": 18100}
+    for bad, why in (("poly=1", "expected VENUE=PORT"), ("kalshi=x", "must be an integer"), ("kalshi=70000", "1..65535"),
+                     ("kalshi=5,kalshi=6", "given twice"), ("kalshi=5,polymarket=5", "given to two servers")):
+        with pytest.raises(ValueError, match=why):
+            parse_ports(bad)
+    res = subprocess.run([PY, "-m", "arbkit.cli", "sim", "--ports", "kucoin=18103", "--duration", "1"],
+                         env=_env(), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "kucoin not among --venues" in res.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = subprocess.run([PY, "-m", "arbkit.cli", "sim", "--venues", "kalshi", "--ports", f"kalshi={port}", "--duration", "1"],
+                             env=_env(), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("arbkit sim: ") and str(port) in res.stderr
