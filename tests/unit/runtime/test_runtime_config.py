@@ -280,3 +280,20 @@ def test_missing_secrets_only_for_live_venues(tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "kalshi.pem").write_text("k")
     assert cfg.missing_secrets(env={"KALSHI_API_KEY_ID": "id"}) == []
+
+
+def test_paper_and_check_problems() -> None:
+    from arbkit.runtime.config import built_strategies
+
+    cfg = loads_config(MINIMAL)  # kalshi in paper mode, no limits, no strategy
+    assert cfg.paper_problems() == [f"{k}: must be set for paper trading (paper results mean something only under live limits)"
+                                    for k in cfg.unset_risk_limits()]
+    probs = cfg.check_problems()
+    assert probs[0].startswith("strategies: no strategy is enabled")
+    assert probs[1:] == cfg.paper_problems()
+    assert err("") .endswith("the file is empty (no tables, no keys): a node needs at least one [venues.NAME] table, "
+                             "its [risk] limits and a [strategies.NAME] table; see examples/")
+    assert err("[strategies.complete_set]\nenabled = true\n") == (
+        f"strategies.complete_set: no such strategy in this build (available: {', '.join(built_strategies())})")
+    assert err("[strategies.cross_venue]\nenabled = true\nmin_edge_bp = 1\n").startswith(
+        "strategies.cross_venue.min_edge_bp: unknown key (a typo?); allowed here: enabled, min_edge_bps")

@@ -201,3 +201,15 @@ def test_the_file_name_is_printed_once(tmp_path: Path) -> None:
     res = CliRunner().invoke(config_app, ["check", str(tmp_path / "nope.toml")])
     assert res.exit_code == 1
     assert res.stderr.count("nope.toml") == 1 and "no such file" in res.stderr
+
+
+def test_arbkit_run_refuses_paper_without_limits_before_connecting(tmp_path: Path) -> None:
+    from arbkit.cli import app as root_app
+
+    f = tmp_path / "p.toml"
+    f.write_text(PAPER_OK.replace('daily_loss_limit = "200"\n', "") + '[node]\njournal_path = "j.sqlite"\n')
+    res = CliRunner().invoke(root_app, ["run", "--config", str(f), "--duration", "1", "--plain"])
+    assert res.exit_code == 2
+    assert "refusing to paper-trade without limits" in res.stderr
+    assert "risk.daily_loss_limit: must be set for paper trading" in res.stderr
+    assert not (tmp_path / "j.sqlite").exists()  # refused before anything was opened
