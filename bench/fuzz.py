@@ -11,6 +11,7 @@ import gc
 import json
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,7 +28,8 @@ METHOD = (
     "Seeded mutation fuzz of the four venue frame parsers, through each stream's real on_frame "
     "(PolymarketMarketFeed, PolymarketUserStream, KalshiMarketFeed, KalshiUserStream; Kalshi user fills/orders "
     "also through its emit path). Seeds: frames built with the simulator's own message structs "
-    "(arbkit.sim.*.messages) plus, when ../shared is present, real/doc frames from ../shared/fixtures "
+    "(arbkit.sim.*.messages; Kalshi in the current schema: outcome_side/book_side fills, orders and trades, "
+    "event_fee_update; Polymarket trades under every documented status form and one undocumented status) plus, when ../shared is present, real/doc frames from ../shared/fixtures "
     "(nautilus_trader Polymarket ws_messages + crates test_data, nautilus PR #3659 Kalshi ws_*) and "
     "../shared/data/ssmd captures; multi-event frames are split into one event / one book per frame so a bad frame "
     "can be tied to the book it addresses. Each mutated frame gets one mutation: truncation, 1-3 byte flips, "
@@ -38,7 +40,11 @@ METHOD = (
     "that is not UTF-8 or not JSON is counted malformed; a NaN/Infinity/negative/huge/wrong-typed value in a price "
     "or size the parser must read, for a live book or one of our fills, is counted malformed; a frame counted "
     "malformed leaves every book it changed non-tradable (dropped for resync), i.e. no live book is changed by a "
-    "bad frame; a frame with only an extra unknown field is never counted malformed. frames/s = mutated frames "
+    "bad frame; a frame with only an extra unknown field is never counted malformed; no ERROR is logged (an error "
+    "swallowed instead of counted), except the intended ALERT for a venue status no documentation names, booked "
+    "conservatively (a Polymarket trade under an undocumented status: a provisional fill), which is counted as an "
+    "alert and checked: the frame's events must equal those of the same frame with the status MATCHED "
+    "(provisional fills, nothing dropped, nothing booked as settled). frames/s = mutated frames "
     "over wall time including mutation and checks."
 )
 
@@ -47,6 +53,8 @@ TARGETS = {
     "bad_frames_not_counted": ("<=", 0),
     "books_changed_by_bad_frames": ("<=", 0),
     "good_frames_counted_malformed": ("<=", 0),
+    "errors_logged": ("<=", 0),
+    "alerts_not_conservative": ("<=", 0),
     "min_frames_per_parser": (">=", 1_000_000),
 }
 
@@ -73,6 +81,19 @@ def _kind(parser: str, obj: dict) -> str:
     return str(obj.get("type", ""))
 
 SIGNED_KEYS = {"delta_fp"}  # a negative value is valid here
+
+# Polymarket trade statuses in the seeds: every documented form (plain, V2 ``TRADE_STATUS_`` prefix,
+# lower case; polymarket/parse.py TRADE_STATUS) and one no page documents, which the parser must book
+# as a provisional fill with an ALERT (never drop).
+TRADE_STATUS_SEEDS = ("MATCHED", "MINED", "CONFIRMED", "FAILED", "TRADE_STATUS_MATCHED_NOT_BROADCASTED", "retrying",
+                      "SETTLING_FUZZ")
+
+# An ERROR record that is an intended alert, not a swallowed error: a venue status no documentation
+# names, booked conservatively (polymarket/parse.py our_fills: "ALERT Polymarket trade .. has an
+# undocumented status ..: booked as provisional"). Such records are counted as ``alerts``, and every
+# frame that raised one is checked to have been booked exactly as the same frame under MATCHED
+# (provisional fills, nothing dropped). Every other ERROR record still fails the run.
+ALERT_RE = re.compile(r"^ALERT .*\bundocumented status\b.*\bprovisional\b")
 OUR_KEY = "fuzz-api-key-0001"
 
 # --- seeds ----------------------------------------------------------------------------------
@@ -135,7 +156,7 @@ def _sim_polymarket_user() -> list[dict]:
                                                          status, "1764800000", typ))))
         makers = [M.MakerOrder(token, "0", "0xmaker2", "7.5", f"0x{i + 50:064x}", "Yes", "other", "0.44", "SELL"),
                   M.MakerOrder(token, "0", "0xmaker3", "2.5", f"0x{i + 60:064x}", "Yes", OUR_KEY, "0.45", "SELL")]
-        for status in ("MATCHED", "MINED", "CONFIRMED", "FAILED"):
+        for status in TRADE_STATUS_SEEDS:
             out.append(json.loads(M.encode(M.WsUserTrade(token, 0, "trade", "0", f"trade-{i}", "1764800001", "0xmaker",
                                                          makers, mk, "1764800001", "Yes", OUR_KEY, "0.45", "BUY",
                                                          "10", status, oid, "1764800001", OUR_KEY, "TAKER", "0xtx"))))
@@ -143,6 +164,8 @@ def _sim_polymarket_user() -> list[dict]:
 
 
 def _sim_kalshi_market() -> list[dict]:
+    """Kalshi market-data frames built with the simulator's current message structs (keyword
+    arguments: a changed struct fails here loudly rather than shifting fields)."""
     from arbkit.sim.kalshi import messages as M
 
     out: list[dict] = []
@@ -150,31 +173,53 @@ def _sim_kalshi_market() -> list[dict]:
         t = f"KXFUZZ-26DEC31-T{i:03d}"
         yes = [[f"0.{c:02d}00", f"{10 * c}.00"] for c in range(20, 40, 3)]
         no = [[f"0.{c:02d}00", f"{7 * c}.50"] for c in range(30, 50, 4)]
-        out.append(json.loads(M.encode(M.SeqEnvelope("orderbook_snapshot", 1, 1, M.SnapshotMsg(t, f"m{i}", yes, no)))))
-        for c, d, side in ((23, "5.00", "yes"), (34, "-1.50", "no"), (41, "12.00", "yes")):
-            out.append(json.loads(M.encode(M.SeqEnvelope("orderbook_delta", 1, 1, M.DeltaMsg(
-                t, f"m{i}", f"0.{c:02d}00", d, side, "2026-12-04T10:00:00.123456Z", 1796378400123)))))
-        out.append(json.loads(M.encode(M.SeqEnvelope("trade", 2, 1, M.TradeMsg(
-            f"tr-{i}", t, "0.4500", "0.5500", "3.00", "yes", 1796378400)))))
-        out.append(json.loads(M.encode(M.PlainEnvelope("ticker", 3, M.TickerMsg(
-            f"m{i}", t, "0.45", "0.44", "0.46", "100.00", "50.00", 45, 22, "10.00", "12.00", "3.00", 1796378400,
-            1796378400123, "2026-12-04T10:00:00Z")))))
+        out.append(json.loads(M.encode(M.SeqEnvelope(type="orderbook_snapshot", sid=1, seq=1, msg=M.SnapshotMsg(
+            market_ticker=t, market_id=f"m{i}", yes_dollars_fp=yes, no_dollars_fp=no)))))
+        for c, d, side, coid in ((23, "5.00", "yes", None), (34, "-1.50", "no", f"coid-{i}"), (41, "12.00", "yes", None)):
+            out.append(json.loads(M.encode(M.SeqEnvelope(type="orderbook_delta", sid=1, seq=1, msg=M.DeltaMsg(
+                market_ticker=t, market_id=f"m{i}", price_dollars=f"0.{c:02d}00", delta_fp=d, side=side,
+                ts=M.rfc3339(1796378400123456000), ts_ms=1796378400123, client_order_id=coid)))))
+        for taker in ("yes", "no"):  # taker_outcome_side / taker_book_side: bid = yes, ask = no
+            out.append(json.loads(M.encode(M.SeqEnvelope(type="trade", sid=2, seq=1, msg=M.TradeMsg(
+                trade_id=f"tr-{i}-{taker}", market_ticker=t, yes_price_dollars="0.4500", no_price_dollars="0.5500",
+                count_fp="3.00", taker_outcome_side=taker, taker_book_side="bid" if taker == "yes" else "ask",
+                ts=1796378400)))))
+        out.append(json.loads(M.encode(M.PlainEnvelope(type="ticker", sid=3, msg=M.TickerMsg(
+            market_id=f"m{i}", market_ticker=t, price_dollars="0.4500", yes_bid_dollars="0.4400",
+            yes_ask_dollars="0.4600", volume_fp="100.00", open_interest_fp="50.00", dollar_volume=45,
+            dollar_open_interest=22, yes_bid_size_fp="10.00", yes_ask_size_fp="12.00", last_trade_size_fp="3.00",
+            ts=1796378400, ts_ms=1796378400123, time="2026-12-04T10:00:00Z")))))
     return out
 
 
 def _sim_kalshi_user() -> list[dict]:
+    """Kalshi user-stream frames (fill, user_order, event_fee_update) built with the simulator's
+    current structs: ``outcome_side``/``book_side`` only, as the simulator (and the venue since the
+    deprecated ``side``/``action`` went) sends them."""
     from arbkit.sim.kalshi import messages as M
 
     out: list[dict] = []
     for i in range(3):
         t = f"KXFUZZ-26DEC31-T{i:03d}"
-        out.append(json.loads(M.encode(M.SeqEnvelope("fill", 5, 1, M.FillMsg(
-            f"fill-{i}", f"ord-{i}", t, True, "yes", "0.4500", "3.00", "0.0200", "buy", 1796378400, "3.00", "yes",
-            f"coid-{i}")))))
-        for status in ("resting", "executed", "canceled"):
-            out.append(json.loads(M.encode(M.PlainEnvelope("user_order", 6, M.UserOrderMsg(
-                f"ord-{i}", "u1", t, status, "yes", True, "0.4500", "3.00", "2.00", "5.00", "1.35", "0", "0.02", "0",
-                f"coid-{i}", "2026-12-04T10:00:00Z", 1796378400000, "2026-12-04T10:00:01Z", 1796378401000)))))
+        for outcome in ("yes", "no"):
+            book = "bid" if outcome == "yes" else "ask"
+            out.append(json.loads(M.encode(M.SeqEnvelope(type="fill", sid=5, seq=1, msg=M.FillMsg(
+                trade_id=f"fill-{i}-{outcome}", order_id=f"ord-{i}-{outcome}", market_ticker=t, is_taker=True,
+                outcome_side=outcome, book_side=book, yes_price_dollars="0.4500", count_fp="3.00", fee_cost="0.0200",
+                ts=1796378400, post_position_fp="3.00" if outcome == "yes" else "-3.00",
+                client_order_id=f"coid-{i}-{outcome}")))))
+            for status in ("resting", "executed", "canceled"):
+                out.append(json.loads(M.encode(M.PlainEnvelope(type="user_order", sid=6, msg=M.UserOrderMsg(
+                    order_id=f"ord-{i}-{outcome}", user_id="u1", ticker=t, status=status, outcome_side=outcome,
+                    book_side=book, yes_price_dollars="0.4500", fill_count_fp="3.00", remaining_count_fp="2.00",
+                    initial_count_fp="5.00", taker_fill_cost_dollars="1.3500", maker_fill_cost_dollars="0.0000",
+                    taker_fees_dollars="0.0200", maker_fees_dollars="0.0000", client_order_id=f"coid-{i}-{outcome}",
+                    created_time="2026-12-04T10:00:00Z", created_ts_ms=1796378400000,
+                    last_update_time="2026-12-04T10:00:01Z", last_updated_ts_ms=1796378401000,
+                    expiration_time="2026-12-05T10:00:00Z" if status == "resting" else None,
+                    expiration_ts_ms=1796464800000 if status == "resting" else None)))))
+    out.append(json.loads(M.encode(M.PlainEnvelope(type="event_fee_update", sid=7, msg=M.EventFeeUpdateMsg(
+        event_ticker="KXFUZZ-26DEC31", fee_type_override="quadratic_with_maker_fees", fee_multiplier_override=1)))))
     return out
 
 
@@ -467,17 +512,26 @@ class _Collector:
 
 
 class _ErrorLog(logging.Handler):
-    """Counts ERROR records (log.exception: an error swallowed somewhere instead of counted)."""
+    """Counts ERROR records (log.exception: an error swallowed somewhere instead of counted); the
+    intended alerts (``ALERT_RE``) are counted apart, in ``alerts``."""
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.count = 0
+        self.alerts = 0
+        self.muted = False  # while a frame is re-run for a check
         self.samples: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.muted:
+            return
+        msg = record.getMessage()
+        if ALERT_RE.match(msg):
+            self.alerts += 1
+            return
         self.count += 1
         if len(self.samples) < 5:
-            self.samples.append(record.getMessage()[:300])
+            self.samples.append(msg[:300])
 
 
 class _Target:
@@ -506,6 +560,10 @@ class _Target:
 
     def drain(self) -> None:
         pass
+
+    def check_alert(self, frame: bytes | str) -> tuple[str, bool]:
+        """A frame made this parser log an intended ALERT: (problem or "", whether a fill was booked)."""
+        return f"{self.name} has no status it books conservatively, yet logged an alert", False
 
 
 class _PolyMarket(_Target):
@@ -589,6 +647,46 @@ class _PolyUser(_Target):
 
     def live(self, book):
         return True  # a fill of ours in every trade seed: its amounts must be checked
+
+    @staticmethod
+    def _run_fresh(raw: bytes | str) -> tuple[list, int]:
+        """(events but malformed reports, malformed count) of one frame on a new stream (no dedupe state)."""
+        from arbkit.core.clock import SimClock
+        from arbkit.venues.polymarket.auth import ApiCreds
+        from arbkit.venues.polymarket.user import PolymarketUserStream
+
+        evs: list = []
+        st = PolymarketUserStream(evs.append, ApiCreds(OUR_KEY, "c2VjcmV0", "pass"), clock=SimClock(1))
+        st.on_frame(raw, 1)
+        return [e for e in evs if type(e).__name__ != "MessageMalformed"], st.malformed.count
+
+    def check_alert(self, frame):
+        """The frame's events must be exactly those of the same frame with every undocumented trade
+        status replaced by MATCHED: provisional fills, booked, nothing dropped or settled."""
+        from arbkit.core.enums import FillStatus
+        from arbkit.venues.polymarket.parse import TRADE_STATUS
+
+        try:
+            obj = json.loads(frame)
+        except ValueError as exc:
+            return f"alert from a frame that is not JSON ({exc})", False
+
+        def restored(ev: Any) -> Any:
+            st = ev.get("status") if isinstance(ev, dict) else None
+            if isinstance(st, str) and st.strip().upper().removeprefix("TRADE_STATUS_") not in TRADE_STATUS:
+                return dict(ev, status="MATCHED")  # the documented status of a match not yet settled
+            return ev
+
+        ref = [restored(e) for e in obj] if isinstance(obj, list) else restored(obj)
+        got, got_bad = self._run_fresh(frame)
+        want, want_bad = self._run_fresh(json.dumps(ref, separators=(",", ":")))
+        if got != want or got_bad != want_bad:
+            return (f"undocumented status not booked as MATCHED would be: got {got!r}"[:300]
+                    + f" ({got_bad} malformed), want {want!r}"[:300] + f" ({want_bad} malformed)"), False
+        fills = [e for e in got if type(e).__name__ == "OrderFilled"]
+        if any(f.status is not FillStatus.PROVISIONAL for f in fills):
+            return f"undocumented status booked as settled: {fills!r}"[:300], False
+        return "", bool(fills)
 
 
 class _KalshiUser(_Target):
@@ -680,6 +778,9 @@ class FuzzResult:
     good_counted: int = 0
     valid_seed_counted: int = 0
     errors_logged: int = 0
+    alerts: int = 0  # frames that logged an intended ALERT (undocumented status, booked provisional)
+    alerts_booked: int = 0  # of those, frames whose fills (of ours) were booked, provisional
+    alerts_not_conservative: int = 0  # frames whose alert did not come with the conservative booking
     by_mutator: dict[str, int] = field(default_factory=dict)
     samples: list[str] = field(default_factory=list)
 
@@ -691,7 +792,7 @@ class FuzzResult:
     @property
     def problems(self) -> int:
         return (self.escaped + self.bad_not_counted + self.books_changed_by_bad + self.good_counted
-                + self.valid_seed_counted + self.errors_logged)
+                + self.valid_seed_counted + self.errors_logged + self.alerts_not_conservative)
 
 
 def fuzz_parser(parser: str, n: int, seed: int = SEED, use_shared: bool = True) -> FuzzResult:
@@ -752,6 +853,7 @@ def fuzz_parser(parser: str, n: int, seed: int = SEED, use_shared: bool = True) 
             fp0 = tgt.fingerprints() if book_kind else None
             m0 = tgt.malformed()
             ev0 = sink.events
+            a0 = errlog.alerts
             try:
                 tgt.on_frame(mut.frame)
                 tgt.drain()
@@ -759,6 +861,17 @@ def fuzz_parser(parser: str, n: int, seed: int = SEED, use_shared: bool = True) 
                 res.escaped += 1
                 res.sample("ESCAPED", mut, repr(exc)[:200])
                 continue
+            if errlog.alerts != a0:
+                res.alerts += 1
+                errlog.muted = True
+                try:
+                    problem, booked = tgt.check_alert(mut.frame)
+                finally:
+                    errlog.muted = False
+                res.alerts_booked += booked
+                if problem:
+                    res.alerts_not_conservative += 1
+                    res.sample("ALERT NOT CONSERVATIVE", mut, problem)
             counted = tgt.malformed() != m0
             if counted:
                 res.malformed += 1
@@ -795,7 +908,8 @@ def run(quick: bool) -> dict:
     n = 20_000 if quick else 1_000_000
     figures: dict[str, Any] = {"shared_seeds": harness.shared_path() is not None}
     totals = {"frames": 0, "exceptions_escaped": 0, "malformed_counted": 0, "bad_frames_not_counted": 0,
-              "books_changed_by_bad_frames": 0, "good_frames_counted_malformed": 0, "errors_logged": 0}
+              "books_changed_by_bad_frames": 0, "good_frames_counted_malformed": 0, "errors_logged": 0,
+              "alerts": 0, "alerts_not_conservative": 0}
     min_frames = None
     for p in PARSERS:
         r = fuzz_parser(p, n)
@@ -809,6 +923,9 @@ def run(quick: bool) -> dict:
             figures[f"{p}.books_changed_by_bad_frames"] = r.books_changed_by_bad
         figures[f"{p}.good_frames_counted_malformed"] = r.good_counted + r.valid_seed_counted
         figures[f"{p}.errors_logged"] = r.errors_logged
+        figures[f"{p}.alerts"] = r.alerts
+        figures[f"{p}.alerts_booked_provisional"] = r.alerts_booked
+        figures[f"{p}.alerts_not_conservative"] = r.alerts_not_conservative
         figures[f"{p}.frames_per_s"] = round(r.frames / r.seconds) if r.seconds else 0
         totals["frames"] += r.frames
         totals["exceptions_escaped"] += r.escaped
@@ -817,6 +934,8 @@ def run(quick: bool) -> dict:
         totals["books_changed_by_bad_frames"] += r.books_changed_by_bad
         totals["good_frames_counted_malformed"] += r.good_counted + r.valid_seed_counted
         totals["errors_logged"] += r.errors_logged
+        totals["alerts"] += r.alerts
+        totals["alerts_not_conservative"] += r.alerts_not_conservative
         min_frames = r.frames if min_frames is None else min(min_frames, r.frames)
         for s in r.samples[:5]:
             print(f"  {p}: {s}")

@@ -18,7 +18,6 @@ import aiohttp
 import msgspec
 import pytest
 
-pytest.importorskip("arbkit.sim.polymarket.server", reason="the simulator's Polymarket server is not in this build")
 
 from arbkit.core.enums import (  # noqa: E402
     BookState,

@@ -4,8 +4,10 @@ Each mutated frame (truncation, byte flips, invalid UTF-8, wrong types, missing 
 huge and negative numbers, NaN/Infinity strings and tokens) goes through the stream's real
 ``on_frame``. Nothing may escape; a frame that is certainly bad (not UTF-8, not JSON, junk in a
 price/size the parser reads) is counted malformed; a frame counted malformed leaves no live book
-changed; a frame with only an extra unknown field is not counted. The engine is bench/fuzz.py, so
-the test and the recorded figures come from the same code.
+changed; a frame with only an extra unknown field is not counted; no ERROR is logged, except the
+intended ALERT for a trade status no documentation names, which must come with the conservative
+booking (the frame's fills exactly as under MATCHED: provisional, nothing dropped). The engine is
+bench/fuzz.py, so the test and the recorded figures come from the same code.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def _check(r, n: int) -> None:
     assert r.books_changed_by_bad == 0, detail
     assert r.good_counted == 0, detail
     assert r.errors_logged == 0, detail
+    # an undocumented status is booked conservatively (an intended ALERT), never dropped or settled
+    assert r.alerts_not_conservative == 0, detail
+    if r.parser == "polymarket_user":
+        assert r.alerts_booked > n * 0.005, (r.alerts, r.alerts_booked)
+    else:
+        assert r.alerts == 0, detail
     # the run really exercised the parser: many frames were junk and were counted as such
     assert r.malformed > n * 0.3
     assert r.must_count > n * 0.2
@@ -86,6 +94,44 @@ def test_fuzz_catches_a_changed_book(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cls, "_on_tick_size_change", late_ts)
     r = fuzz.fuzz_parser("polymarket_market", 20_000, use_shared=False)
     assert r.books_changed_by_bad > 0, r.samples
+
+
+@pytest.mark.parametrize("wrong", ["settled", "dropped"])
+def test_fuzz_catches_an_undocumented_status_not_booked_provisional(monkeypatch: pytest.MonkeyPatch, wrong: str) -> None:
+    """The alert rule can fail: a parser that logs the ALERT for an undocumented trade status but
+    books the fill as settled, or drops the trade, is reported (and an alert is not an error)."""
+    parse_mod = importlib.import_module("arbkit.venues.polymarket.parse")
+    real = parse_mod.fill_status
+
+    def lenient(text: str):
+        try:
+            return real(text)
+        except parse_mod.UnknownStatus:
+            parse_mod.log.error("ALERT Polymarket trade x has an undocumented status %r: booked as provisional", text)
+            if wrong == "dropped":
+                raise ValueError("dropped") from None
+            return parse_mod.FillStatus.CONFIRMED
+
+    monkeypatch.setattr(parse_mod, "fill_status", lenient)
+    r = fuzz.fuzz_parser("polymarket_user", 5_000, use_shared=False)
+    assert r.alerts > 0 and r.errors_logged == 0
+    assert r.alerts_not_conservative > 0, r.samples
+    assert any("ALERT NOT CONSERVATIVE" in s for s in r.samples)
+
+
+def test_fuzz_counts_other_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the undocumented-status alert is set apart: any other ERROR record, even one that
+    starts with ALERT, still fails the run."""
+    parse_mod = importlib.import_module("arbkit.venues.polymarket.parse")
+    real = parse_mod.our_fills
+
+    def noisy(*a, **k):
+        parse_mod.log.error("ALERT something else went wrong")
+        return real(*a, **k)
+
+    monkeypatch.setattr(parse_mod, "our_fills", noisy)
+    r = fuzz.fuzz_parser("polymarket_user", 2_000, use_shared=False)
+    assert r.errors_logged > 0
 
 
 @pytest.mark.slow

@@ -421,14 +421,18 @@ class Prepared(msgspec.Struct, frozen=True, kw_only=True):
         return cls(body=body, side=side, action=action)
 
 
-def _same_order(prep: Prepared, wire: OrderWire) -> bool:
-    """Whether the venue's order is the one ``prep`` asked for (ticker, direction, price, count)."""
+def _same_order(prep: Prepared, wire: OrderWire) -> bool | None:
+    """Whether the venue's order is the one ``prep`` asked for (ticker, direction, price, count);
+    None when the record cannot be read (junk numbers or direction): that says nothing either way,
+    so it must not be taken for another order using our id."""
     try:
         initial, _, _ = wire.counts()
         yes = wire.yes_units()
         outcome = wire.outcome()
     except ValueError:
-        return False
+        return None
+    if not wire.order_id or "\ufffd" in wire.order_id:  # bytes that were not UTF-8: not a usable order id
+        return None
     return (wire.ticker == prep.ticker and outcome == OUTCOME_OF_BOOK[prep.body["side"]]
             and fmt_price(units_to_price(yes)) == fmt_price(Decimal(prep.body["price"]))
             and fmt_count(lots_to_count(initial)) == fmt_count(Decimal(prep.body["count"])))
@@ -697,7 +701,7 @@ class KalshiGateway:
     # --- orders ---------------------------------------------------------------------------
 
     def _remember(self, coid: str, oid: str) -> None:
-        if coid and oid:
+        if coid and oid and "\ufffd" not in coid and "\ufffd" not in oid:  # never a garbled (non-UTF-8) id
             self._coid_to_oid[coid] = oid
             self._oid_to_coid[oid] = coid
 
@@ -772,9 +776,13 @@ class KalshiGateway:
         """Accepted, from the venue's full order record (a lookup after an ambiguous send, a resend)."""
         self._remember(request.client_order_id, wire.order_id)
         now = self.clock.now_ns()
+        try:
+            ts_venue = parse_time_ns(wire.created_time)
+        except ValueError:  # an unreadable timestamp: the order is still ours and accepted
+            ts_venue = 0
         events: list[Event] = [OrderAccepted(venue=VENUE, client_order_id=request.client_order_id,
                                              venue_order_id=wire.order_id, correlation_id=request.correlation_id,
-                                             ts_venue=parse_time_ns(wire.created_time), ts_recv=now)]
+                                             ts_venue=ts_venue, ts_recv=now)]
         _, filled, _ = wire.counts()
         if wire.status == "canceled":  # IOC remainder (or FOK that did not fill)
             events.append(OrderCanceled(venue=VENUE, client_order_id=request.client_order_id,
@@ -787,16 +795,17 @@ class KalshiGateway:
     def _accepted_v2(self, request: OrderRequest, prep: Prepared, order_id: str, filled_lots: int,
                      remaining_lots: int, ts_ms: int | None, latency_ns: int) -> SubmitResult:
         """Accepted, from the flat V2 create answer. An IOC/FOK order is finished when the answer
-        comes: whatever did not fill was canceled (remaining_count may still show it)."""
+        comes: whatever did not fill was canceled (remaining_count may still show it). Raises
+        ValueError (before anything is remembered) when the answer cannot describe our order."""
+        total = count_lots(prep.body["count"])
+        immediate = prep.body["time_in_force"] in (C.TIME_IN_FORCE["IOC"], C.TIME_IN_FORCE["FOK"])
+        if filled_lots > total:
+            raise ValueError(f"venue reports {filled_lots} lots filled of {total}")
         self._remember(request.client_order_id, order_id)
         now = self.clock.now_ns()
         events: list[Event] = [OrderAccepted(venue=VENUE, client_order_id=request.client_order_id,
                                              venue_order_id=order_id, correlation_id=request.correlation_id,
                                              ts_venue=(ts_ms or 0) * 1_000_000, ts_recv=now)]
-        total = count_lots(prep.body["count"])
-        immediate = prep.body["time_in_force"] in (C.TIME_IN_FORCE["IOC"], C.TIME_IN_FORCE["FOK"])
-        if filled_lots > total:
-            raise ValueError(f"venue reports {filled_lots} lots filled of {total}")
         if immediate and filled_lots < total:
             events.append(OrderCanceled(venue=VENUE, client_order_id=request.client_order_id, venue_order_id=order_id,
                                         filled_quantity=lots_to_count(filled_lots),
@@ -848,8 +857,11 @@ class KalshiGateway:
                     msgspec.DecodeError, msgspec.ValidationError) as exc:
                 return self._ambiguous(request, f"it may have been sent before and the lookup failed ({exc})")
             if wire is not None:
-                if _same_order(prep, wire):
+                same = _same_order(prep, wire)
+                if same:
                     return self._accepted(request, wire, time.perf_counter_ns() - t0)
+                if same is None:
+                    return self._ambiguous(request, f"the venue's record of {coid} ({wire.order_id}) is unreadable")
                 return self._reject(request, f"client_order_id {coid} is already used by order {wire.order_id}",
                                     code="duplicate_client_order_id")
         self._maybe_sent.add(coid)
@@ -899,8 +911,12 @@ class KalshiGateway:
                     msgspec.DecodeError, msgspec.ValidationError) as exc:
                 return self._ambiguous(request, f"{why}, and the lookup by client order id failed ({exc})")
             if wire is not None:
-                if _same_order(prep, wire):
+                same = _same_order(prep, wire)
+                if same:
                     return self._accepted(request, wire, time.perf_counter_ns() - t0)
+                if same is None:
+                    return self._ambiguous(request, f"{why}, and the venue's record of {coid} ({wire.order_id}) "
+                                                    f"is unreadable")
                 return self._reject(request, f"client_order_id {coid} is already used by order {wire.order_id}",
                                     code="duplicate_client_order_id")
             if attempt + 1 < attempts:
@@ -923,8 +939,11 @@ class KalshiGateway:
         except (OrderStateUnknown, KalshiApiError, KalshiTransportError, KalshiAuthError,
                 msgspec.DecodeError, msgspec.ValidationError) as exc:
             return self._ambiguous(request, f"the venue says {coid} exists but it could not be read ({exc})")
-        if wire is not None and _same_order(prep, wire):
+        same = _same_order(prep, wire) if wire is not None else False
+        if same:
             return self._accepted(request, wire, latency)
+        if same is None:
+            return self._ambiguous(request, f"the venue says {coid} exists but its record is unreadable")
         what = f"order {wire.order_id}" if wire is not None else "an order we cannot see"
         return self._reject(request, f"client_order_id {coid} is already used by {what}",
                             code="duplicate_client_order_id")
@@ -940,8 +959,11 @@ class KalshiGateway:
                                 events=[OrderAccepted(venue=VENUE, client_order_id=request.client_order_id,
                                                       venue_order_id=order_id, correlation_id=request.correlation_id,
                                                       ts_recv=self.clock.now_ns())])
-        if wire is not None and _same_order(prep, wire):
+        same = _same_order(prep, wire) if wire is not None else False
+        if same:
             return self._accepted(request, wire, 0)
+        if same is None:
+            return self._ambiguous(request, f"the venue's record of order {order_id} is unreadable")
         what = f"order {order_id}" + (f" ({wire.ticker} {wire.book_side})" if wire is not None else "")
         return self._reject(request, f"client_order_id {request.client_order_id} is already used by {what}",
                             code="duplicate_client_order_id")
@@ -1016,11 +1038,17 @@ class KalshiGateway:
                           since_s: int | None) -> SubmitResult:
         if item.error is None and item.order_id:
             try:
+                if "\ufffd" in item.order_id or (item.client_order_id and item.client_order_id != request.client_order_id):
+                    raise ValueError(f"the item does not describe the order we sent ({item.order_id!r})")
                 return self._accepted_v2(request, prep, item.order_id, count_lots(item.fill_count or "0"),
                                          count_lots(item.remaining_count or "0"), item.ts_ms, latency)
-            except ValueError as exc:
-                return self._ambiguous(request, f"unreadable item in the batch answer ({exc})")
-        e = item.error or ErrorBody(code="unknown", message="no order and no error")
+            except ValueError as exc:  # garbled: it says nothing about ours -- look it up
+                return await self._resolve_ambiguous(request, prep, f"unreadable item in the batch answer ({exc})",
+                                                     since_s)
+        if item.error is None:  # neither an order nor an error (garbled): it says nothing -- look it up
+            return await self._resolve_ambiguous(request, prep, "a batch answer item with no order and no error",
+                                                 since_s)
+        e = item.error
         if e.code == "order_already_exists":
             return await self._already_exists(request, prep, latency, since_s)
         return self._reject(request, e.message + (f": {e.details}" if e.details else ""), code=e.code)
@@ -1034,8 +1062,11 @@ class KalshiGateway:
         if wire is None:
             return self._reject(request, f"not placed: {why}; the venue has no order with client_order_id "
                                          f"{request.client_order_id}", code="unavailable", retryable=True)
-        if _same_order(prep, wire):
+        same = _same_order(prep, wire)
+        if same:
             return self._accepted(request, wire, 0)
+        if same is None:
+            return self._ambiguous(request, f"{why}, and the venue's record of the order ({wire.order_id}) is unreadable")
         return self._reject(request, f"client_order_id {request.client_order_id} is already used by order "
                                      f"{wire.order_id}", code="duplicate_client_order_id")
 
@@ -1067,7 +1098,13 @@ class KalshiGateway:
                 return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id,
                                             reason=f"unreadable cancel response (state unknown, look it up): {exc}",
                                             ts_recv=now())]
-            coid = r.client_order_id or client_order_id or self.client_order_id_of(oid)
+            known = client_order_id or self.client_order_id_of(oid)
+            if r.order_id != oid or (r.client_order_id and known and r.client_order_id != known):
+                return [OrderCancelRejected(venue=VENUE, client_order_id=client_order_id,
+                                            reason=f"cancel answer is about order {r.order_id!r} "
+                                                   f"({r.client_order_id!r}), not {oid} (state unknown, look it up)",
+                                            ts_recv=now())]
+            coid = known or r.client_order_id or ""
             self._remember(coid, oid)
             return [OrderCanceled(venue=VENUE, client_order_id=coid, venue_order_id=oid,
                                   filled_quantity=await self._filled_after_cancel(oid, coid), reason="canceled",
@@ -1086,9 +1123,13 @@ class KalshiGateway:
                 msgspec.ValidationError) as exc:
             log.warning("Kalshi: filled quantity of canceled order %s (%s) unknown: %r", order_id, coid, exc)
             return None
-        if wire is None:
+        if wire is None or wire.order_id != order_id:  # an answer about another order says nothing
             return None
-        _, filled, _ = wire.counts()
+        try:
+            _, filled, _ = wire.counts()
+        except ValueError as exc:
+            log.warning("Kalshi: filled quantity of canceled order %s (%s) unreadable: %r", order_id, coid, exc)
+            return None
         return lots_to_count(filled)
 
     async def cancel_many(self, order_ids: list[str]) -> list[Event]:
@@ -1116,8 +1157,18 @@ class KalshiGateway:
                                                reason=f"unreadable batch cancel response: {exc}", ts_recv=now())
                            for o in chunk)
                 continue
+            asked = set(chunk)
             for item in env.orders:
-                coid = item.client_order_id or self.client_order_id_of(item.order_id)
+                if item.order_id not in asked:  # garbled, or about an order we did not ask about
+                    log.warning("Kalshi batch cancel answer names order %r, which was not asked about", item.order_id)
+                    continue
+                known = self.client_order_id_of(item.order_id)
+                if item.client_order_id and known and item.client_order_id != known:
+                    out.append(OrderCancelRejected(venue=VENUE, client_order_id=known, ts_recv=now(),
+                                                   reason=f"batch cancel item names client order id "
+                                                          f"{item.client_order_id!r} (state unknown, look it up)"))
+                    continue
+                coid = known or item.client_order_id or ""
                 if item.error is None:
                     self._remember(coid, item.order_id)
                     out.append(OrderCanceled(venue=VENUE, client_order_id=coid, venue_order_id=item.order_id,
