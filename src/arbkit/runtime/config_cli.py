@@ -48,3 +48,26 @@ def check(file: Path = typer.Argument(..., help="The TOML configuration file to 
         typer.echo(f"  {line}")
     for missing in cfg.missing_secrets():
         typer.echo(f"warning: {missing}", err=True)
+    for note in _paper_key_notes(cfg):
+        typer.echo(f"note: {note}", err=True)
+
+
+def _paper_key_notes(cfg) -> list[str]:
+    """Paper mode needs no credentials; a configured Kalshi key is optional and only reads (Kalshi
+    serves order books on a signed WebSocket only). Say when it is configured but not available."""
+    import os
+
+    out = []
+    k = cfg.venues.kalshi
+    if k is None or k.mode.value != "paper":
+        return out
+    for key, ref in cfg.secret_refs().items():
+        if not key.startswith("venues.kalshi."):
+            continue
+        if key.endswith("_env") and not os.environ.get(ref):
+            out.append(f"{key}: {ref} is not set: optional in paper mode, but without the key Kalshi books stay "
+                       "empty (order books need a signed connection)")
+        elif key.endswith("_file") and not Path(ref).is_file():
+            out.append(f"{key}: key file {ref} does not exist: optional in paper mode, but without the key Kalshi "
+                       "books stay empty (order books need a signed connection)")
+    return out

@@ -213,3 +213,17 @@ def test_arbkit_run_refuses_paper_without_limits_before_connecting(tmp_path: Pat
     assert "refusing to paper-trade without limits" in res.stderr
     assert "risk.daily_loss_limit: must be set for paper trading" in res.stderr
     assert not (tmp_path / "j.sqlite").exists()  # refused before anything was opened
+
+
+def test_paper_kalshi_key_is_optional_and_a_missing_one_is_a_note(tmp_path: Path) -> None:
+    text = PAPER_OK.replace('[venues.kalshi]\nmode = "paper"', '[venues.kalshi]\nmode = "paper"\napi_key_id_env = "PAPER_K_ID"\n'
+                                                                   'private_key_file = "k.pem"')
+    f = tmp_path / "p.toml"
+    f.write_text(text)
+    res = CliRunner().invoke(config_app, ["check", str(f)], env={"PAPER_K_ID": ""})
+    assert res.exit_code == 0, res.stderr
+    assert "note: venues.kalshi.api_key_id_env: PAPER_K_ID is not set: optional in paper mode" in res.stderr
+    assert f"note: venues.kalshi.private_key_file: key file {tmp_path / 'k.pem'} does not exist" in res.stderr
+    (tmp_path / "k.pem").write_text("x")
+    res = CliRunner().invoke(config_app, ["check", str(f)], env={"PAPER_K_ID": "id-1"})
+    assert res.exit_code == 0 and "note:" not in res.stderr
