@@ -53,6 +53,7 @@ __all__ = [
     "TwoLegMode",
     "VenueMode",
     "VenuesConfig",
+    "built_strategies",
     "load_config",
     "loads_config",
     "resolve_secret",
@@ -295,6 +296,13 @@ class ExecutionConfig(_Table):
     chase_seconds: float = 0.0
 
 
+def built_strategies() -> list[str]:
+    """Names of the ``[strategies.NAME]`` tables this build runs: the typed tables of
+    :class:`StrategiesConfig`. Any other name is refused (a strategy that is not built must not
+    look configured)."""
+    return [f.name for f in msgspec.structs.fields(StrategiesConfig) if f.name != "other"]
+
+
 _RISK_LIMIT_KEYS = (
     "max_order_notional",
     "max_market_exposure",
@@ -321,6 +329,26 @@ class Config(_Table):
         out = [f"risk.{k}" for k in _RISK_LIMIT_KEYS if getattr(self.risk, k) is None]
         out += [f"risk.order_rate_limits.{n}" for n in self.venues.configured() if getattr(self.risk.order_rate_limits, n) is None]
         return out
+
+    def paper_problems(self) -> list[str]:
+        """Why this configuration may not paper-trade: paper results mean something only under the
+        limits live trading would have, so every risk limit must be set there too (empty when no
+        venue is in mode paper)."""
+        if not any(v.mode is VenueMode.PAPER for v in self.venues.configured().values()):
+            return []
+        return [f"{k}: must be set for paper trading (paper results mean something only under live limits)"
+                for k in self.unset_risk_limits()]
+
+    def check_problems(self) -> list[str]:
+        """Everything ``arbkit config check`` refuses beyond what loading refuses: no venue, no
+        strategy enabled, unset risk limits in paper or live mode."""
+        out = []
+        if not self.venues.configured():
+            out.append("venues: no venue is configured (add a [venues.polymarket] / [venues.kalshi] table)")
+        if not self.strategies.enabled():
+            out.append("strategies: no strategy is enabled: nothing would trade "
+                       f"(this build has: {', '.join(built_strategies())})")
+        return out + self.paper_problems() + self.live_problems()
 
     def live_problems(self) -> list[str]:
         """Why this configuration may not trade live (empty when it may, or when nothing is live)."""
@@ -402,6 +430,9 @@ def loads_config(text: str, *, base_dir: str | os.PathLike[str] | None = None, s
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"{source}: not valid TOML: {exc}") from None
+    if not data:
+        raise ConfigError("", f"{source}: the file is empty (no tables, no keys): a node needs at least one "
+                              "[venues.NAME] table, its [risk] limits and a [strategies.NAME] table; see examples/")
     cfg = _build(data)
     return _resolve_paths(cfg, Path(base_dir) if base_dir is not None else Path.cwd())
 
@@ -427,6 +458,8 @@ def _build_strategies(raw: Any) -> StrategiesConfig:
     other: dict[str, dict[str, Any]] = {}
     for name, table in raw.items():
         key = f"strategies.{name}"
+        if name not in built_strategies():
+            raise ConfigError(key, f"no such strategy in this build (available: {', '.join(built_strategies())})")
         if not isinstance(table, dict):
             raise ConfigError(key, f"expected a table, got {_toml_type(table)} {_show(table)}")
         if "enabled" not in table:
@@ -453,6 +486,8 @@ _HEX_KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
 
 def _join(prefix: str, key: str) -> str:
+    if not key:
+        return prefix
     return f"{prefix}.{key}" if prefix else key
 
 

@@ -14,6 +14,12 @@
    twin every ``dislocate_every_s`` seconds (the scenario also makes its own, at random).
 5. Stop cleanly (sagas drained, supervisor shut down, journal closed), stop the simulator and
    make sure it is gone, write the HTML report, and print a summary with the paths.
+
+With ``keep_sim`` (``arbkit demo --keep-sim``) the simulator is started detached (no lifetime, not
+tied to the demo process) and left running after a completed run, so that ``demo.toml`` can be
+run again as written: ``. RUN_DIR/demo.env && arbkit run --config RUN_DIR/demo.toml --mappings
+RUN_DIR/mappings.db`` (``demo.env``, mode 0600, holds the simulator's test account in the
+variables ``demo.toml`` names). The summary prints these commands and how to stop the simulator.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class DemoOptions:
     html: Path | None = None
     dislocate_every_s: float = 6.0
     plain: bool | None = None  # None: plain lines when stdout is not a terminal
+    keep_sim: bool = False  # leave the simulator running after the run (for `arbkit run --config demo.toml`)
     stream: TextIO = field(default_factory=lambda: sys.stdout)
 
 
@@ -72,6 +79,8 @@ class DemoResult:
     approved: list[dict[str, Any]]
     report_error: str = ""
     interrupted: bool = False
+    env_file: Path | None = None
+    sim_kept: bool = False  # the simulator is still running (keep_sim)
 
 
 # --- the simulator child --------------------------------------------------------------------------
@@ -89,11 +98,12 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 class SimProcess:
     """``arbkit sim`` as a child process, owned by the demo."""
 
-    def __init__(self, run_dir: Path, run_id: str, seed: int, lifetime_s: float | None) -> None:
+    def __init__(self, run_dir: Path, run_id: str, seed: int, lifetime_s: float | None, detached: bool = False) -> None:
         self.info_file = run_dir / f"sim-{run_id}.json"
         self.log_file = run_dir / "sim.log"
         self.seed = seed
         self.lifetime_s = lifetime_s
+        self.detached = detached  # outlives the demo (keep_sim): no death signal with the parent
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
 
@@ -110,7 +120,7 @@ class SimProcess:
         try:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") and not self.detached else None,
             )
         finally:
             logf.close()
@@ -156,6 +166,25 @@ class SimProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGKILL)
             p.wait(5)
+
+
+def write_env_file(path: Path, info: dict[str, Any]) -> None:
+    """``export`` lines for the variables ``demo.toml`` names (the simulator's first test account),
+    written with mode 0600: ``. demo.env`` before ``arbkit run --config demo.toml``."""
+    values = {POLY_KEY_ENV: info["polymarket"]["accounts"][0]["private_key"],
+              KALSHI_KEY_ID_ENV: info["kalshi"]["accounts"][0]["key_id"]}
+    lines = ["# Written by `arbkit demo`: the simulator's test account for demo.toml. Load with:  . THIS_FILE"]
+    lines += [f"export {k}='{v}'" for k, v in values.items() if "'" not in v]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+
+
+def rerun_commands(res: "DemoResult") -> list[str]:
+    """The shell commands that run ``demo.toml`` again against the kept simulator."""
+    return [f". {res.env_file} && arbkit run --config {res.config} --mappings {res.mappings}",
+            f"kill {res.sim_pid}    # stops the simulator"]
 
 
 # --- approvals ------------------------------------------------------------------------------------
@@ -217,8 +246,9 @@ def demo_config_text(info: dict[str, Any], journal: Path, control_url: str) -> s
     pm, ks = info["polymarket"], info["kalshi"]
     kkey = ks["accounts"][0]["private_key_path"]
     return f"""# Written by `arbkit demo`: the node against the local simulator (mode "sim").
-# Run it again while a simulator with the same URLs is up:  arbkit run --config THIS_FILE
-# (set {POLY_KEY_ENV} and {KALSHI_KEY_ID_ENV} from the simulator's info file first).
+# Run it again while its simulator is up (`arbkit demo --keep-sim` leaves it running):
+#   . ./demo.env && arbkit run --config demo.toml --mappings mappings.db   (in the run directory)
+# demo.env sets {POLY_KEY_ENV} and {KALSHI_KEY_ID_ENV} (the simulator's test account).
 
 [node]
 name = "demo"
@@ -347,8 +377,10 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
     run_id = uuid.uuid4().hex[:12]
     dash = Dashboard(opts.stream, plain=opts.plain, title=f"arbkit demo  (run {run_id}, seed {opts.seed})")
     dash.line(f"arbkit demo: run directory {out}")
-    lifetime = None if opts.duration_s is None else opts.duration_s + 180
-    sim = SimProcess(out, run_id, opts.seed, lifetime)
+    lifetime = None if opts.duration_s is None or opts.keep_sim else opts.duration_s + 180
+    sim = SimProcess(out, run_id, opts.seed, lifetime, detached=opts.keep_sim)
+    env_file = out / "demo.env"
+    completed = False
     stop = asyncio.Event()
     interrupted = False
     loop = asyncio.get_running_loop()
@@ -379,6 +411,7 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
             dash.line(f"  approved mapping #{a['id']} (by demo; acknowledged: {acks}): {a['title'] or a['polymarket'][:18]} <-> {a['kalshi']}")
         control_url = f"ipc://{out / 'control.ipc'}"
         cfg_path.write_text(demo_config_text(info, journal, control_url))
+        write_env_file(env_file, info)
         config = loads_config(cfg_path.read_text(), base_dir=out, source=str(cfg_path))
         env = {POLY_KEY_ENV: info["polymarket"]["accounts"][0]["private_key"],
                KALSHI_KEY_ID_ENV: info["kalshi"]["accounts"][0]["key_id"]}
@@ -390,6 +423,7 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
             disl_task = asyncio.create_task(_dislocator(info, opts.dislocate_every_s, stop, dislocations))
         dash.start()
         await run_node(node, duration_s=opts.duration_s, stop_event=stop, on_tick=dash.update)
+        completed = True
     except (DemoError, asyncio.CancelledError):
         raise
     except Exception as exc:
@@ -408,7 +442,8 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
                 await node.stop()
             finally:
                 status = node.status()
-        sim.stop()
+        if not (opts.keep_sim and completed):
+            sim.stop()
         for sig in installed:
             loop.remove_signal_handler(sig)
     report_error = ""
@@ -417,8 +452,13 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
         report_error = await asyncio.to_thread(write_report, journal, html)
     res = DemoResult(run_id=run_id, out_dir=out, journal=journal, html=None if report_error else html, config=cfg_path,
                      mappings=mappings, sim_pid=sim.pid, status=status, approved=approved, report_error=report_error,
-                     interrupted=interrupted)
+                     interrupted=interrupted, env_file=env_file if env_file.exists() else None,
+                     sim_kept=opts.keep_sim and completed)
     dash.summary(res, dislocations)
+    if res.sim_kept:
+        dash.line(f"  simulator         : still running (pid {sim.pid}, --keep-sim); run the node again as written:")
+        for cmd in rerun_commands(res):
+            dash.line(f"    {cmd}")
     return res
 
 

@@ -225,6 +225,9 @@ class Node:
                                               snapshots=self.snapshots, paper_balance=self.options.paper_balance,
                                               feed_overrides=ov.get(name))
                 self.venues[b.venue] = b
+                if b.extra.get("note"):
+                    self.notes.append(b.extra["note"])
+                    log.warning("%s", b.extra["note"])
                 await wiring.start_kalshi(b)
             else:
                 if "triangular" in cfg.strategies.enabled():
@@ -237,6 +240,9 @@ class Node:
     async def _bind_mappings(self) -> None:
         """Approved mappings -> instruments from the venues' metadata -> strategy pairs."""
         if self.options.mappings_path is None:
+            if self.config.strategies.cross_venue is not None and self.config.strategies.cross_venue.enabled:
+                self.notes.append("cross_venue: no mapping store (--mappings): no pair to trade; "
+                                  "arbkit mappings discover / approve make one")
             return
         if Venue.POLYMARKET not in self.venues or Venue.KALSHI not in self.venues:
             self.notes.append("cross-venue needs both polymarket and kalshi configured")
@@ -249,6 +255,9 @@ class Node:
             approved = store.approved()
         finally:
             store.close()
+        if not approved:
+            self.notes.append(f"mapping store {self.options.mappings_path} has no approved mapping: no pair to trade "
+                              "(arbkit mappings list / approve)")
         pm, ks = self.venues[Venue.POLYMARKET], self.venues[Venue.KALSHI]
         assert self._session is not None
         for m in approved:

@@ -32,6 +32,10 @@ def _run_config(config: Path, live: bool, mappings: Optional[Path], duration: Op
         if problems:
             typer.echo("arbkit run: refusing to trade live:\n  " + "\n  ".join(problems), err=True)
             return 2
+    paper = cfg.paper_problems()
+    if paper:
+        typer.echo("arbkit run: refusing to paper-trade without limits:\n  " + "\n  ".join(paper), err=True)
+        return 2
     if live and not live_venues:
         typer.echo("arbkit run: --live given but no venue is in mode live", err=True)
         return 2
@@ -104,6 +108,8 @@ def register(app: typer.Typer) -> None:
                                               help="Ask the simulator for a twin dislocation every N seconds (0: only the scenario's own)."),
         plain: Optional[bool] = typer.Option(None, "--plain/--dashboard", help="Plain progress lines or the live dashboard "
                                                                                "(default: the dashboard on a terminal)."),
+        keep_sim: bool = typer.Option(False, "--keep-sim", help="Leave the simulator running afterwards, so that "
+                                      "RUN_DIR/demo.toml runs again as written (the summary prints the commands)."),
     ) -> None:
         """Run everything locally: simulator, demo approvals, the node, the live dashboard.
 
@@ -116,7 +122,7 @@ def register(app: typer.Typer) -> None:
             typer.echo("arbkit demo: --duration must be positive", err=True)
             raise typer.Exit(2)
         opts = DemoOptions(duration_s=duration, seed=seed, out_dir=out, journal=journal, html=html,
-                           dislocate_every_s=dislocate_every, plain=plain)
+                           dislocate_every_s=dislocate_every, plain=plain, keep_sim=keep_sim)
         try:
             asyncio.run(run_demo(opts))
         except DemoInterrupted:

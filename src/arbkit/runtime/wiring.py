@@ -177,6 +177,8 @@ def kalshi_signer(cfg: KalshiConfig, env: Mapping[str, str] | None):
 
     if not cfg.api_key_id_env or not (cfg.private_key_env or cfg.private_key_file):
         return None
+    if cfg.mode is VenueMode.PAPER and kalshi_paper_key_missing(cfg, env):
+        return None  # paper needs no credentials: the key is optional there (see kalshi_paper_note)
     key_id = _secret(cfg.api_key_id_env, env, "venues.kalshi.api_key_id_env")
     if cfg.private_key_file:
         return KalshiSigner.from_pem_file(key_id, cfg.private_key_file)
@@ -184,6 +186,34 @@ def kalshi_signer(cfg: KalshiConfig, env: Mapping[str, str] | None):
     if "-----BEGIN" in pem:
         return KalshiSigner.from_pem(key_id, pem)
     return KalshiSigner.from_pem_file(key_id, pem)
+
+
+def kalshi_paper_key_missing(cfg: KalshiConfig, env: Mapping[str, str] | None) -> str:
+    """Paper mode: why the optional Kalshi key is not available here ("" when it is)."""
+    import os
+
+    environ = os.environ if env is None else env
+    if not cfg.api_key_id_env or not (cfg.private_key_env or cfg.private_key_file):
+        return "no key configured"
+    if not (environ.get(cfg.api_key_id_env) or "").strip():
+        return f"environment variable {cfg.api_key_id_env} is not set"
+    if cfg.private_key_file:
+        from pathlib import Path
+
+        if not Path(cfg.private_key_file).is_file():
+            return f"key file {cfg.private_key_file} does not exist"
+    elif not (environ.get(cfg.private_key_env or "") or "").strip():
+        return f"environment variable {cfg.private_key_env} is not set"
+    return ""
+
+
+# Kalshi's WebSocket: ``orderbook_delta`` is a private channel (auth required); ticker, trade and
+# lifecycle channels are public. https://docs.kalshi.com/getting_started/quick_start_websockets
+# (checked 2026-12-04). The simulator enforces the same (arbkit.sim.kalshi.ws.PRIVATE_CHANNELS).
+KALSHI_UNSIGNED_NOTE = ("venues.kalshi: paper without a key ({why}): market metadata is read unsigned, but Kalshi "
+                        "serves order books (orderbook_delta) only on a signed connection, so Kalshi books stay "
+                        "empty and cross_venue cannot trade; set a read-only key (api_key_id_env + private key) "
+                        "to paper-trade Kalshi")
 
 
 async def build_kalshi(
@@ -207,7 +237,10 @@ async def build_kalshi(
     if cfg.mode is VenueMode.PAPER:
         backend: ExecutionBackend = PaperBackend(Venue.KALSHI, clock, snapshots, PaperConfig(),
                                                  balances={VENUE_CURRENCY[Venue.KALSHI]: paper_balance})
-        return VenueBundle(Venue.KALSHI, cfg.mode, feed, backend, gateway=gw, rest_url=cfg.rest_url)
+        bundle = VenueBundle(Venue.KALSHI, cfg.mode, feed, backend, gateway=gw, rest_url=cfg.rest_url)
+        if signer is None:
+            bundle.extra["note"] = KALSHI_UNSIGNED_NOTE.format(why=kalshi_paper_key_missing(cfg, env))
+        return bundle
     if signer is None:
         raise ConfigError("venues.kalshi", f"mode {cfg.mode.value} needs api_key_id_env and a private key")
     backend = GatewayBackend(gw)

@@ -50,11 +50,20 @@ def _run(
     sim_clock: bool,
     admin_port: int,
     log_level: str,
+    ports: Optional[list[str]] = None,
+    env_file: Optional[Path] = None,
 ) -> None:
-    from arbkit.sim.runner import serve
+    from arbkit.sim.runner import parse_ports, serve
 
     logging.basicConfig(stream=sys.stderr, level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     venue_list = parse_venues(venues)
+    try:
+        port_map = parse_ports(",".join(ports or []))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--ports") from None
+    stray = sorted(set(port_map) - set(venue_list) - {"admin"})
+    if stray:
+        raise typer.BadParameter(f"{', '.join(stray)} not among --venues {venues}", param_hint="--ports")
 
     def emit(line: str) -> None:
         sys.stdout.write(line + "\n")
@@ -71,9 +80,14 @@ def _run(
                 simulated_clock=sim_clock,
                 admin_port=admin_port,
                 print_info=emit,
+                ports=port_map,
+                env_file=env_file,
             )
         )
-    except (ValueError, ImportError, FileNotFoundError) as exc:
+    except OSError as exc:  # a fixed port already in use, an unwritable info/env file
+        typer.echo(f"arbkit sim: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (ValueError, ImportError) as exc:
         typer.echo(f"arbkit sim: {exc}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:  # pragma: no cover - signal handler normally catches it
@@ -89,6 +103,11 @@ _duration_opt = typer.Option(None, "--duration", help="Stop by itself after this
 _simclock_opt = typer.Option(False, "--sim-clock", help="Use a simulated clock, advanced through the admin endpoint.")
 _admin_port_opt = typer.Option(0, "--admin-port", help="Admin endpoint port (0 = ephemeral).")
 _log_opt = typer.Option("WARNING", "--log-level", help="Log level for stderr.")
+_ports_opt = typer.Option(None, "--ports", "--port", help="Fixed ports, e.g. polymarket=18101,kalshi=18102,admin=18100 "
+                          "(repeatable; unnamed servers get ephemeral ports). examples/sim.toml uses these.")
+_env_opt = typer.Option(None, "--env-file", help="Also write the first test account of each venue as shell exports "
+                        "(SIM_POLYMARKET_PRIVATE_KEY, SIM_KALSHI_API_KEY_ID, SIM_KALSHI_PRIVATE_KEY, ...; mode 0600): "
+                        "`. FILE` before `arbkit run --config examples/sim.toml`.")
 
 
 @app.callback(invoke_without_command=True)
@@ -102,10 +121,12 @@ def sim(
     sim_clock: bool = _simclock_opt,
     admin_port: int = _admin_port_opt,
     log_level: str = _log_opt,
+    ports: Optional[list[str]] = _ports_opt,
+    env_file: Optional[Path] = _env_opt,
 ) -> None:
     """Run the simulator (same options as ``arbkit sim run``)."""
     if ctx.invoked_subcommand is None:
-        _run(venues, scenario, seed, info_file, duration, sim_clock, admin_port, log_level)
+        _run(venues, scenario, seed, info_file, duration, sim_clock, admin_port, log_level, ports, env_file)
 
 
 @app.command("run")
@@ -118,9 +139,11 @@ def run(
     sim_clock: bool = _simclock_opt,
     admin_port: int = _admin_port_opt,
     log_level: str = _log_opt,
+    ports: Optional[list[str]] = _ports_opt,
+    env_file: Optional[Path] = _env_opt,
 ) -> None:
     """Serve the selected venues on 127.0.0.1 until SIGINT/SIGTERM; print the info JSON."""
-    _run(venues, scenario, seed, info_file, duration, sim_clock, admin_port, log_level)
+    _run(venues, scenario, seed, info_file, duration, sim_clock, admin_port, log_level, ports, env_file)
 
 
 @app.command("catalogue")

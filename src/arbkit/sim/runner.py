@@ -253,6 +253,7 @@ class SimRunner:
         host: str = "127.0.0.1",
         admin_port: int = 0,
         accounts_per_venue: int | None = None,
+        ports: dict[str, int] | None = None,
     ) -> None:
         if host != "127.0.0.1":
             raise ValueError("the simulator serves on 127.0.0.1 only")
@@ -263,7 +264,11 @@ class SimRunner:
         self.seed = seed
         self.clock: Clock = clock or LiveClock()
         self.host = host
-        self.admin_port = admin_port
+        self.ports = dict(ports or {})  # venue (or "admin") -> fixed port; unset: an ephemeral port
+        unknown = sorted(set(self.ports) - set(KNOWN_VENUES) - {"admin"})
+        if unknown:
+            raise ValueError(f"--ports names unknown venue(s) {', '.join(unknown)}: choose from {', '.join(KNOWN_VENUES)}, admin")
+        self.admin_port = self.ports.get("admin", admin_port)
         self.scenario = load_scenario(scenario, seed)
         self.faults = FaultPlan(self.clock, self.scenario.faults)
         self.engines: dict[str, MatchingEngine] = {}
@@ -322,6 +327,7 @@ class SimRunner:
                 markets=[m for m in self.scenario.catalogue.markets if m.venue == v],
                 accounts=self.accounts[v],
                 replay=replay,
+                extra={"port": self.ports[v]} if v in self.ports else {},
             )
             server = cls(ctx)
             await server.start(self.host)
@@ -406,6 +412,72 @@ def write_info_file(path: Path, info: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+ENV_PREFIX = "SIM_"
+
+
+def env_assignments(info: dict[str, Any], prefix: str = ENV_PREFIX) -> dict[str, str]:
+    """The first test account of each venue as the environment variables ``examples/sim.toml``
+    names (``SIM_POLYMARKET_PRIVATE_KEY``, ``SIM_KALSHI_API_KEY_ID``, ``SIM_KALSHI_PRIVATE_KEY``
+    holding the PEM file's path, ``SIM_KUCOIN_API_KEY|API_SECRET|API_PASSPHRASE``)."""
+    out: dict[str, str] = {}
+    for venue in KNOWN_VENUES:
+        accts = (info.get(venue) or {}).get("accounts") or []
+        if not accts:
+            continue
+        a = accts[0]
+        if venue == "polymarket":
+            out[f"{prefix}POLYMARKET_PRIVATE_KEY"] = a["private_key"]
+        elif venue == "kalshi":
+            out[f"{prefix}KALSHI_API_KEY_ID"] = a["key_id"]
+            out[f"{prefix}KALSHI_PRIVATE_KEY"] = a["private_key_path"]
+        else:
+            out[f"{prefix}KUCOIN_API_KEY"] = a["api_key"]
+            out[f"{prefix}KUCOIN_API_SECRET"] = a["api_secret"]
+            out[f"{prefix}KUCOIN_API_PASSPHRASE"] = a["passphrase"]
+    return out
+
+
+def write_env_file(path: Path, info: dict[str, Any], prefix: str = ENV_PREFIX) -> None:
+    """``export NAME='value'`` lines (POSIX shell: ``. FILE``) for the test accounts, mode 0600
+    (test keys, but keys). Values are single-quoted; none of them holds a quote."""
+    lines = ["# Written by `arbkit sim`: test accounts of the running simulator. Load with:  . THIS_FILE"]
+    for k, v in env_assignments(info, prefix).items():
+        if "'" in v:
+            raise ValueError(f"{k}: a test account value holds a quote")
+        lines.append(f"export {k}='{v}'")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def parse_ports(text: str) -> dict[str, int]:
+    """``polymarket=18101,kalshi=18102,admin=18100`` -> {venue: port}; ValueError naming the part."""
+    out: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, num = part.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in (*KNOWN_VENUES, "admin"):
+            raise ValueError(f"{part!r}: expected VENUE=PORT with VENUE one of {', '.join(KNOWN_VENUES)}, admin")
+        try:
+            port = int(num)
+        except ValueError:
+            raise ValueError(f"{part!r}: the port must be an integer") from None
+        if not 1 <= port <= 65535:
+            raise ValueError(f"{part!r}: the port must be 1..65535")
+        if name in out:
+            raise ValueError(f"{name}: given twice")
+        out[name] = port
+    dup = [p for p in set(out.values()) if list(out.values()).count(p) > 1]
+    if dup:
+        raise ValueError(f"port {dup[0]} is given to two servers")
+    return out
+
+
 async def serve(
     *,
     venues: list[str],
@@ -416,10 +488,12 @@ async def serve(
     simulated_clock: bool = False,
     admin_port: int = 0,
     print_info=print,
+    ports: dict[str, int] | None = None,
+    env_file: Path | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM, admin shutdown or ``duration_s`` wall seconds; returns 0."""
     clock: Clock = SimClock() if simulated_clock else LiveClock()
-    runner = SimRunner(venues=venues, scenario=scenario, seed=seed, clock=clock, admin_port=admin_port)
+    runner = SimRunner(venues=venues, scenario=scenario, seed=seed, clock=clock, admin_port=admin_port, ports=ports)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -430,6 +504,8 @@ async def serve(
         info = await runner.start()
         if info_file is not None:
             write_info_file(info_file, info)
+        if env_file is not None:
+            write_env_file(env_file, info)
         print_info(json.dumps(info))
         if duration_s is not None:  # wall seconds (a simulated clock does not move on its own)
             try:

@@ -75,8 +75,7 @@ def test_full_example_parses_to_exact_types() -> None:
     assert cfg.risk.isolation.same_pair is True
     cv = cfg.strategies.cross_venue
     assert cv is not None and cv.enabled and cv.min_edge_bps == Decimal(150) and cv.safety_margin_bps == Decimal("25")
-    assert cfg.strategies.other["triangular"]["start_currency"] == "USDT"
-    assert cfg.strategies.enabled() == ["cross_venue", "complete_set"]
+    assert cfg.strategies.enabled() == ["cross_venue"]
     assert cfg.execution.hedge_policy is HedgePolicy.CHASE
     # Relative paths are relative to the config file.
     assert cfg.node.journal_path == str((ROOT / "var" / "paper.journal.sqlite"))
@@ -156,9 +155,9 @@ def test_wrong_type_and_missing_required() -> None:
 
 
 def test_strategy_tables_need_enabled() -> None:
-    assert err("[strategies.triangular]\nmin_edge_bps = 5\n") == "strategies.triangular.enabled: required key is missing (true or false)"
-    assert err('[strategies.triangular]\nenabled = "yes"\n') == "strategies.triangular.enabled: expected true or false, got string 'yes'"
-    assert err("[strategies]\ntriangular = 3\n") == "strategies.triangular: expected a table, got integer 3"
+    assert err("[strategies.cross_venue]\nmin_edge_bps = 5\n") == "strategies.cross_venue.enabled: required key is missing (true or false)"
+    assert err('[strategies.cross_venue]\nenabled = "yes"\n') == "strategies.cross_venue.enabled: expected true or false, got string 'yes'"
+    assert err("[strategies]\ncross_venue = 3\n") == "strategies.cross_venue: expected a table, got integer 3"
 
 
 def test_cross_venue_needs_both_venues() -> None:
@@ -224,14 +223,18 @@ def test_secret_pasted_into_env_name_field_is_not_echoed() -> None:
 
 
 def test_pem_anywhere_is_refused() -> None:
-    msg = err('[strategies.x]\nenabled = false\nnote = """-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"""\n')
-    assert msg.startswith("strategies.x.note: looks like a private key")
+    msg = err('[strategies.cross_venue]\nenabled = false\nnote = """-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"""\n')
+    assert msg.startswith("strategies.cross_venue.note: looks like a private key")
     assert "MIIE" not in msg
 
 
 def test_condition_ids_in_strategy_tables_are_fine() -> None:
-    cfg = loads_config(f'[strategies.x]\nenabled = true\ncondition_id = "{PRIVATE_KEY}"\ntoken_id = "123"\n')
-    assert cfg.strategies.other["x"]["condition_id"] == PRIVATE_KEY
+    from arbkit.runtime.config import _check_no_inline_secrets
+
+    # a 64-hex condition id in a strategy table is public: only venue sections are suspicious
+    _check_no_inline_secrets({"strategies": {"cross_venue": {"condition_id": PRIVATE_KEY, "token_id": "123"}}}, "")
+    with pytest.raises(ConfigError, match="looks like a private key"):
+        _check_no_inline_secrets({"venues": {"kalshi": {"note": PRIVATE_KEY}}}, "")
 
 
 def test_resolve_secret_from_env_and_file_and_it_is_redacted(tmp_path: Path) -> None:
@@ -277,3 +280,20 @@ def test_missing_secrets_only_for_live_venues(tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "kalshi.pem").write_text("k")
     assert cfg.missing_secrets(env={"KALSHI_API_KEY_ID": "id"}) == []
+
+
+def test_paper_and_check_problems() -> None:
+    from arbkit.runtime.config import built_strategies
+
+    cfg = loads_config(MINIMAL)  # kalshi in paper mode, no limits, no strategy
+    assert cfg.paper_problems() == [f"{k}: must be set for paper trading (paper results mean something only under live limits)"
+                                    for k in cfg.unset_risk_limits()]
+    probs = cfg.check_problems()
+    assert probs[0].startswith("strategies: no strategy is enabled")
+    assert probs[1:] == cfg.paper_problems()
+    assert err("") .endswith("the file is empty (no tables, no keys): a node needs at least one [venues.NAME] table, "
+                             "its [risk] limits and a [strategies.NAME] table; see examples/")
+    assert err("[strategies.complete_set]\nenabled = true\n") == (
+        f"strategies.complete_set: no such strategy in this build (available: {', '.join(built_strategies())})")
+    assert err("[strategies.cross_venue]\nenabled = true\nmin_edge_bp = 1\n").startswith(
+        "strategies.cross_venue.min_edge_bp: unknown key (a typo?); allowed here: enabled, min_edge_bps")

@@ -182,7 +182,7 @@ class KalshiServer:
             raise ValueError("the simulator only serves on 127.0.0.1")
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, 0)
+        site = web.TCPSite(self._runner, host, int((getattr(self.ctx, "extra", None) or {}).get("port", 0)))  # arbkit sim --ports
         await site.start()
         self.port = self._runner.addresses[0][1]  # the ephemeral port the OS gave us
         self.host = host

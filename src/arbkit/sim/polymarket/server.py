@@ -209,7 +209,7 @@ class PolymarketServer:
         self._routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, host, 0)
+        self._site = web.TCPSite(self._runner, host, int((getattr(self.ctx, "extra", None) or {}).get("port", 0)))  # arbkit sim --ports
         await self._site.start()
         server = self._site._server
         assert server is not None and server.sockets
