@@ -298,6 +298,7 @@ class TriangularConfig:
     depth: int = 20
     max_book_age_ns: int = 5 * 10**9
     leg_timeout_s: float = 5.0
+    hedge: HedgePolicy = field(default_factory=HedgePolicy)  # how a broken cascade unwinds to the start currency
 
 
 @dataclass
@@ -368,7 +369,7 @@ class TriangularStrategy:
                                   time_in_force=TimeInForce.IOC, **kw))
         corr = new_correlation_id()
         return Intent(
-            execution_id=corr, correlation_id=corr, legs=legs, sequencing=Sequencing.CASCADE, hedge=HedgePolicy(),
+            execution_id=corr, correlation_id=corr, legs=legs, sequencing=Sequencing.CASCADE, hedge=self.config.hedge,
             books=[BookTop.from_book(leg.instrument.id, b, self.config.depth) for leg, b in zip(t.legs, books)],
             predicted_edge_bps=q.edge_bps, predicted_profit=q.profit, primary_quote=t.start,
             timestamps=IntentTimestamps(socket_arrival_ns=socket_ns, book_updated_ns=book_ns, evaluated_ns=evaluated_ns,

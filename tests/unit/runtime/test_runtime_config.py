@@ -75,7 +75,7 @@ def test_full_example_parses_to_exact_types() -> None:
     assert cfg.risk.isolation.same_pair is True
     cv = cfg.strategies.cross_venue
     assert cv is not None and cv.enabled and cv.min_edge_bps == Decimal(150) and cv.safety_margin_bps == Decimal("25")
-    assert cfg.strategies.other["triangular"]["start_currency"] == "USDT"
+    assert cfg.strategies.triangular is not None and cfg.strategies.triangular.start_currencies == ["USDT"]
     assert cfg.strategies.enabled() == ["cross_venue", "complete_set"]
     assert cfg.execution.hedge_policy is HedgePolicy.CHASE
     # Relative paths are relative to the config file.
