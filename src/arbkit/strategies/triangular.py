@@ -290,6 +290,10 @@ def start_candidates(t: Triangle, books: tuple[Levels, Levels, Levels] | Levels,
     return sorted({x.quantize(START_QUANTUM, rounding=ROUND_DOWN) for x in out} - {ZERO})
 
 
+BELOW_BOUND = "top of book below the minimum edge"
+_MISSING = object()
+
+
 @dataclass
 class TriangularConfig:
     start_currencies: tuple[str, ...] = ("USDT",)
@@ -323,11 +327,66 @@ class TriangularStrategy:
         self.clock_ns = clock_ns
         self.index = TriangleIndex(enumerate_triangles(instruments, config.start_currencies))
         self.in_flight: set[str] = set()  # triangle keys with an execution running
+        # the exact top-of-book bound (see bound_allows): per leg (instrument id, is_buy, fee n/d)
+        self._legspec: dict[str, tuple[tuple[str, str, bool, int, int], ...]] = {}
+        self._skip: dict[str, TriangleDecision] = {}
+        for t in self.index.triangles:
+            spec = []
+            for leg in t.legs:
+                fee = leg.instrument.fee
+                rate = fee.taker_rate * fee.multiplier if fee.kind == "spot" else ZERO
+                rn, rd = rate.as_integer_ratio()
+                is_buy = leg.side is Side.BUY
+                spec.append((leg.instrument.id + ("|b" if is_buy else "|s"), leg.instrument.id, is_buy, rn, rd))
+            self._legspec[t.key] = tuple(spec)
+            self._skip[t.key] = TriangleDecision(t, None, None, BELOW_BOUND)
+        en, ed = Decimal(config.min_edge_bps).as_integer_ratio()
+        self._edge_n, self._edge_d = 10000 * ed + en, 10000 * ed  # 1 + min_edge_bps / 10^4 = n / d
+        self._scale: dict[int, int] = {}
+        self.bound_skips = 0  # triangles the top-of-book bound excluded (no walk)
 
     def on_book_update(self, instrument_id: str, *, socket_arrival_ns: int = 0) -> list[TriangleDecision]:
+        """A decision for every triangle using this pair. The top-of-book bound is checked first
+        with each leg's factor computed once per update (a hub pair's triangles share legs);
+        triangles it excludes get their (shared, immutable by convention) skip decision."""
         symbol = instrument_id.split(":", 1)[1] if ":" in instrument_id else instrument_id
+        tris = self.index.by_symbol.get(symbol)
+        if not tris:
+            return []
         now = self.clock_ns()
-        return [self.evaluate(t, now, socket_arrival_ns=socket_arrival_ns) for t in self.index.affected(symbol)]
+        memo: dict[str, tuple[int, int] | None] = {}
+        book_of, scales, spec_of, skip_of = self.book_of, self._scale, self._legspec, self._skip
+        edge_n, edge_d = self._edge_n, self._edge_d
+        out = []
+        for t in tris:
+            num, den = edge_d, edge_n
+            for key, iid, is_buy, rn, rd in spec_of[t.key]:
+                f = memo.get(key, _MISSING)
+                if f is _MISSING:
+                    f = None
+                    book = book_of(iid)
+                    if book is not None:
+                        lvl = book.best_ask() if is_buy else book.best_bid()
+                        if lvl is not None:
+                            pdig = book.price_digits
+                            scale = scales.get(pdig)
+                            if scale is None:
+                                scale = scales[pdig] = 10 ** pdig
+                            f = (scale * rd, lvl[0] * (rd + rn)) if is_buy else (lvl[0] * (rd - rn), scale * rd)
+                    memo[key] = f
+                if f is None:
+                    break
+                num *= f[0]
+                den *= f[1]
+            else:
+                if num >= den:
+                    out.append(self.evaluate(t, now, socket_arrival_ns=socket_arrival_ns))
+                    continue
+                self.bound_skips += 1
+                out.append(skip_of[t.key])
+                continue
+            out.append(self.evaluate(t, now, socket_arrival_ns=socket_arrival_ns))  # a missing book: say which
+        return out
 
     def best_intents(self, instrument_id: str, **kw: Any) -> list[Intent]:
         return [d.intent for d in self.on_book_update(instrument_id, **kw) if d.intent is not None]
@@ -335,15 +394,20 @@ class TriangularStrategy:
     def evaluate(self, t: Triangle, now_ns: int, *, socket_arrival_ns: int = 0) -> TriangleDecision:
         if t.key in self.in_flight:
             return TriangleDecision(t, None, None, "execution in flight")
-        books, levels = [], []
-        for leg in t.legs:
-            iid = leg.instrument.id
-            if self.tradeable is not None and not self.tradeable(iid, self.config.max_book_age_ns):
-                return TriangleDecision(t, None, None, f"{iid} not tradeable")
+        books = []
+        for _, iid, _, _, _ in self._legspec[t.key]:
             book = self.book_of(iid)
             if book is None:
                 return TriangleDecision(t, None, None, f"{iid}: no book")
             books.append(book)
+        if not self.bound_allows(t, books):
+            self.bound_skips += 1
+            return TriangleDecision(t, None, None, BELOW_BOUND)
+        levels = []
+        for leg, book in zip(t.legs, books):
+            iid = leg.instrument.id
+            if self.tradeable is not None and not self.tradeable(iid, self.config.max_book_age_ns):
+                return TriangleDecision(t, None, None, f"{iid} not tradeable")
             levels.append(leg_levels(book, leg.side, self.config.depth))
         cap = self.config.max_start.get(t.start, ZERO)
         best: TriangleQuote | None = None
@@ -357,6 +421,31 @@ class TriangularStrategy:
             return TriangleDecision(t, None, None, "no size with the minimum edge")
         evaluated = self.clock_ns()
         return TriangleDecision(t, best, self._intent(best, books, socket_arrival_ns, now_ns, evaluated))
+
+    def bound_allows(self, t: Triangle, books: list[Any]) -> bool:
+        """Whether the best levels could give the minimum edge, in exact integers: no size can do
+        better than the top of every book (deeper levels are worse, increments floor, fees are
+        proportional), so when ``prod(top rate after fee) < 1 + min_edge_bps / 10^4`` the triangle
+        is skipped without walking. Per leg, with the best price ``tick / 10^d`` and fee ``n / d``:
+        a buy gives at most ``10^d * d / (tick * (d + n))`` base per quote, a sell
+        ``tick * (d - n) / (10^d * d)`` quote per base."""
+        num, den = self._edge_d, self._edge_n
+        scales = self._scale
+        for (_, _, is_buy, rn, rd), book in zip(self._legspec[t.key], books):
+            lvl = book.best_ask() if is_buy else book.best_bid()
+            if lvl is None:
+                return False
+            pdig = book.price_digits
+            scale = scales.get(pdig)
+            if scale is None:
+                scale = scales[pdig] = 10 ** pdig
+            if is_buy:
+                num *= scale * rd
+                den *= lvl[0] * (rd + rn)
+            else:
+                num *= lvl[0] * (rd - rn)
+                den *= scale * rd
+        return num >= den
 
     def _intent(self, q: TriangleQuote, books: list[Any], socket_ns: int, book_ns: int, evaluated_ns: int) -> Intent:
         t = q.triangle

@@ -140,3 +140,45 @@ def test_the_best_start_amount_stops_where_depth_runs_out() -> None:
     tri: Triangle = won[0].triangle
     assert walk_triangle(tri, ([(D("90000.0"), D("5"))], [(D("0.033000"), D("0.1")), (D("0.034000"), D("50"))],
                                [(D("3000.00"), D("100"))]), D(100000)).profit < 0
+
+
+def test_the_top_of_book_bound_never_hides_a_triangle_the_walk_accepts() -> None:
+    """Random books around consistent and dislocated prices: whenever the depth walk finds a start
+    size with the minimum edge, the exact integer bound let the triangle through; and a
+    triangle the bound excludes is reported as such, without a walk."""
+    import random
+
+    from arbkit.strategies.triangular import BELOW_BOUND, start_candidates
+
+    rng = random.Random(5)
+    fair = {BTC_USDT: D(90000), ETH_BTC: D("0.033333"), ETH_USDT: D(3000), XRP_USDT: D(2)}
+    passed = skipped = 0
+    for _ in range(150):
+        books = {}
+        for inst, px in fair.items():
+            f = px * (1 + D(rng.randint(-120, 120)) / 10000)
+            tick = inst.tick_size
+            mid = (f / tick).to_integral_value() * tick
+            half = tick * rng.randint(1, 4)
+            bids = [(str(mid - half - k * tick), str(D(rng.randint(1, 400)) / 100)) for k in range(4)]
+            asks = [(str(mid + half + k * tick), str(D(rng.randint(1, 400)) / 100)) for k in range(4)]
+            books[inst.id] = book(inst, bids, asks)
+        edge = D(rng.choice([0, 5, 20, 60]))
+        s = TriangularStrategy(TriangularConfig(max_start={"USDT": D(5000)}, min_edge_bps=edge), UNIVERSE, books.get)
+        for d in s.on_book_update("kucoin:ETH-BTC"):
+            t = d.triangle
+            lv = tuple(leg_levels_of(books[leg.instrument.id], leg.side) for leg in t.legs)
+            accepted = [q for a in start_candidates(t, lv, D(5000))
+                        if (q := walk_triangle(t, lv, a)) is not None and q.edge_bps >= edge]
+            allowed = s.bound_allows(t, [books[leg.instrument.id] for leg in t.legs])
+            if accepted:
+                assert allowed and d.intent is not None, (t.path, edge)
+                passed += 1
+            if not allowed:
+                assert d.reason == BELOW_BOUND and d.quote is None
+                skipped += 1
+    assert passed > 5 and skipped > 50  # both branches exercised
+
+
+def leg_levels_of(b: CryptoBook, side: Side) -> list:
+    return [(b.price(t), b.size(n)) for t, n in b.levels(side is Side.SELL, 20)]
