@@ -564,9 +564,11 @@ class Node:
         """Evaluate the triangles using this pair; submit the best intent (the others would share
         its dislocated pair and be refused by isolation)."""
         tri, engine = self.triangular, self.engine
-        if tri is None or engine is None or not self.trading:
+        if tri is None:
             return
-        if engine.paused or (self.killswitch is not None and self.killswitch.tripped):
+        if (engine is None or not self.trading or engine.paused
+                or (self.killswitch is not None and self.killswitch.tripped)):
+            tri.note_book(event.instrument_id)  # keep its top-of-book cache current; nothing is evaluated
             return
         best = None
         for d in tri.on_book_update(event.instrument_id, socket_arrival_ns=event.ts_recv):

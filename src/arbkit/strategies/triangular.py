@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from math import log as _log
 from typing import Any, Callable, Iterable
 
 from arbkit.core.enums import InstrumentKind, OrderType, Side, TimeInForce
@@ -292,6 +293,7 @@ def start_candidates(t: Triangle, books: tuple[Levels, Levels, Levels] | Levels,
 
 BELOW_BOUND = "top of book below the minimum edge"
 _MISSING = object()
+_NEG_INF = float("-inf")
 
 
 @dataclass
@@ -329,7 +331,6 @@ class TriangularStrategy:
         self.in_flight: set[str] = set()  # triangle keys with an execution running
         # the exact top-of-book bound (see bound_allows): per leg (instrument id, is_buy, fee n/d)
         self._legspec: dict[str, tuple[tuple[str, str, bool, int, int], ...]] = {}
-        self._skip: dict[str, TriangleDecision] = {}
         for t in self.index.triangles:
             spec = []
             for leg in t.legs:
@@ -339,59 +340,107 @@ class TriangularStrategy:
                 is_buy = leg.side is Side.BUY
                 spec.append((leg.instrument.id + ("|b" if is_buy else "|s"), leg.instrument.id, is_buy, rn, rd))
             self._legspec[t.key] = tuple(spec)
-            self._skip[t.key] = TriangleDecision(t, None, None, BELOW_BOUND)
         en, ed = Decimal(config.min_edge_bps).as_integer_ratio()
         self._edge_n, self._edge_d = 10000 * ed + en, 10000 * ed  # 1 + min_edge_bps / 10^4 = n / d
         self._scale: dict[int, int] = {}
         self.bound_skips = 0  # triangles the top-of-book bound excluded (no walk)
+        # prefilter state (see on_book_update): per pair side an index into _lf (log rate)
+        self._sym_keys: dict[str, tuple[int, int]] = {}
+        self._sym_fee: dict[str, tuple[str, int, int]] = {}
+        for t in self.index.triangles:
+            for (_, iid, _, rn, rd), leg in zip(self._legspec[t.key], t.legs):
+                sym = leg.instrument.symbol
+                if sym not in self._sym_keys:
+                    n = len(self._sym_keys)
+                    self._sym_keys[sym] = (2 * n, 2 * n + 1)
+                    self._sym_fee[sym] = (iid, rn, rd)
+        self._lf: list[float] = [_NEG_INF] * (2 * len(self._sym_keys))
+        self._log_thr = _log(self._edge_n) - _log(self._edge_d) - 1e-9
+        self._rows: dict[str, tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]] = {}
+        self._seen: set[str] = set()  # pairs whose cached rates were read from their book at least once
+        self._primed: set[str] = set()  # pairs whose triangles' other legs were all read once
+        self._others: dict[str, set[str]] = {}
+        for t in self.index.triangles:
+            for leg in t.legs:
+                self._others.setdefault(leg.instrument.symbol, set()).update(
+                    x for x in t.symbols if x != leg.instrument.symbol)
+        for ti, t in enumerate(self.index.triangles):
+            keys = [self._sym_keys[leg.instrument.symbol][0 if leg.side is Side.BUY else 1] for leg in t.legs]
+            for i, leg in enumerate(t.legs):
+                others = [keys[j] for j in range(3) if j != i]
+                rows = self._rows.setdefault(leg.instrument.symbol, ([], []))
+                rows[0 if leg.side is Side.BUY else 1].append((others[0], others[1], ti))
 
     def on_book_update(self, instrument_id: str, *, socket_arrival_ns: int = 0) -> list[TriangleDecision]:
-        """A decision for every triangle using this pair. The top-of-book bound is checked first
-        with each leg's factor computed once per update (a hub pair's triangles share legs);
-        triangles it excludes get their (shared, immutable by convention) skip decision."""
+        """Decisions for the triangles using this pair that the top-of-book bound lets through
+        (the others are counted in ``bound_skips``; nothing could clear the minimum edge there).
+
+        Two stages, so a hub pair's hundreds of triangles cost little:
+
+        1. a prefilter on cached per-leg log rates (one float per pair side, refreshed from the
+           book on that pair's own update or :meth:`note_book`): a triangle is dropped only when
+           its log bound is below ``log(1 + min_edge)`` by more than 1e-9 (float error here is
+           ~1e-15), so it never drops a triangle the exact bound would keep *for the books the
+           cache saw*. A leg never seen is read from its book on the first update of a pair
+           sharing a triangle with it. Invariant (the node keeps it): every book change of a pair
+           reaches this strategy (``on_book_update`` or ``note_book``), so a leg's cached rate is
+           at worst one pending update old, and that update re-evaluates the triangle with the
+           fresh rate; a caller that skips updates may see a triangle late, never a wrong one;
+        2. for the survivors, :meth:`evaluate`: the exact integer bound on the current books,
+           then the depth walk with fees and increments. Floats never decide what is sent."""
         symbol = instrument_id.split(":", 1)[1] if ":" in instrument_id else instrument_id
-        tris = self.index.by_symbol.get(symbol)
-        if not tris:
+        rows = self._rows.get(symbol)
+        if rows is None:
+            return []
+        self._refresh(symbol)
+        if symbol not in self._primed:
+            # first update of this pair: legs never seen yet are read from their books once
+            for other in self._others[symbol]:
+                if other not in self._seen:
+                    self._refresh(other)
+            self._primed.add(symbol)
+        lf, thr = self._lf, self._log_thr
+        kb, ks = self._sym_keys[symbol]
+        tb, ts = thr - lf[kb], thr - lf[ks]
+        tris = self.index.triangles
+        # triangles buying this pair / selling it: the other two legs' cached log rates
+        cand = [ti for kx, ky, ti in rows[0] if lf[kx] + lf[ky] >= tb]
+        cand += [ti for kx, ky, ti in rows[1] if lf[kx] + lf[ky] >= ts]
+        self.bound_skips += len(rows[0]) + len(rows[1]) - len(cand)
+        if not cand:
             return []
         now = self.clock_ns()
-        memo: dict[str, tuple[int, int] | None] = {}
-        book_of, scales, spec_of, skip_of = self.book_of, self._scale, self._legspec, self._skip
-        edge_n, edge_d = self._edge_n, self._edge_d
-        out = []
-        for t in tris:
-            num, den = edge_d, edge_n
-            for key, iid, is_buy, rn, rd in spec_of[t.key]:
-                f = memo.get(key, _MISSING)
-                if f is _MISSING:
-                    f = None
-                    book = book_of(iid)
-                    if book is not None:
-                        lvl = book.best_ask() if is_buy else book.best_bid()
-                        if lvl is not None:
-                            pdig = book.price_digits
-                            scale = scales.get(pdig)
-                            if scale is None:
-                                scale = scales[pdig] = 10 ** pdig
-                            f = (scale * rd, lvl[0] * (rd + rn)) if is_buy else (lvl[0] * (rd - rn), scale * rd)
-                    memo[key] = f
-                if f is None:
-                    break
-                num *= f[0]
-                den *= f[1]
-            else:
-                if num >= den:
-                    out.append(self.evaluate(t, now, socket_arrival_ns=socket_arrival_ns))
-                    continue
-                self.bound_skips += 1
-                out.append(skip_of[t.key])
-                continue
-            out.append(self.evaluate(t, now, socket_arrival_ns=socket_arrival_ns))  # a missing book: say which
-        return out
+        return [self.evaluate(tris[ti], now, socket_arrival_ns=socket_arrival_ns) for ti in sorted(cand)]
+
+    def note_book(self, instrument_id: str) -> None:
+        """A book changed but is not to be evaluated now (trading paused, starting): keep its
+        cached top-of-book rates current (see :meth:`on_book_update`)."""
+        symbol = instrument_id.split(":", 1)[1] if ":" in instrument_id else instrument_id
+        if symbol in self._rows:
+            self._refresh(symbol)
+
+    def _refresh(self, symbol: str) -> None:
+        """Cached log rates of this pair's two sides from its book's best levels (-inf: none)."""
+        kb, ks = self._sym_keys[symbol]
+        iid, rn, rd = self._sym_fee[symbol]
+        self._seen.add(symbol)
+        book = self.book_of(iid)
+        lf = self._lf
+        if book is None:
+            lf[kb] = lf[ks] = _NEG_INF
+            return
+        scale = 10 ** book.price_digits
+        a, b = book.best_ask(), book.best_bid()
+        # buy: 10^d * d / (tick * (d + n)) base per quote; sell: tick * (d - n) / (10^d * d)
+        lf[kb] = (_log(scale * rd) - _log(a[0] * (rd + rn))) if a is not None and a[0] > 0 else _NEG_INF
+        lf[ks] = (_log(b[0] * (rd - rn)) - _log(scale * rd)) if b is not None and b[0] > 0 and rd > rn else _NEG_INF
 
     def best_intents(self, instrument_id: str, **kw: Any) -> list[Intent]:
         return [d.intent for d in self.on_book_update(instrument_id, **kw) if d.intent is not None]
 
-    def evaluate(self, t: Triangle, now_ns: int, *, socket_arrival_ns: int = 0) -> TriangleDecision:
+    def evaluate(self, t: Triangle, now_ns: int, *, socket_arrival_ns: int = 0, use_bound: bool = True) -> TriangleDecision:
+        """One triangle on the current books: exact bound (unless ``use_bound`` is False: the
+        benchmark's naive full scan), tradeability, then the depth walk over the start sizes."""
         if t.key in self.in_flight:
             return TriangleDecision(t, None, None, "execution in flight")
         books = []
@@ -400,7 +449,7 @@ class TriangularStrategy:
             if book is None:
                 return TriangleDecision(t, None, None, f"{iid}: no book")
             books.append(book)
-        if not self.bound_allows(t, books):
+        if use_bound and not self.bound_allows(t, books):
             self.bound_skips += 1
             return TriangleDecision(t, None, None, BELOW_BOUND)
         levels = []
