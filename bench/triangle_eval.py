@@ -11,14 +11,14 @@ from bench.harness import percentiles
 
 METHOD = (
     "One process, pure evaluation (no I/O). Universe: every enabled pair of KuCoin's real symbol list in "
-    "../shared (cryptofeed's 2021-04-25 /api/v1/symbols capture: increments, minimums) whose consistent price "
-    "is at least one tick, else the simulator's built-in set; prices from one set of USD prices (the "
+    "../shared (cryptofeed's 2021-04-25 /api/v1/symbols capture: 633 enabled pairs, increments, minimums) whose "
+    "consistent price spans at least 14 ticks (room for the ladder), else the simulator's built-in set; prices from one set of USD prices (the "
     "simulator's universe.usd_price_of), so every triangle's round trip is 1 before spreads and fees. "
     "Start currencies USDT, BTC, ETH, USDC, KCS with caps worth ~2,000 USD; taker fee 0.1 %; min edge 5 bps; "
     "CryptoBook per pair (the build's default core) with 10 levels a side, 3 ticks spread, sizes worth "
     "200-5,000 USD per level. Each sample applies one level delta (new size at a random level of a random pair "
     "used by a triangle) and times, with perf_counter_ns, TriangularStrategy.on_book_update(pair): only the "
-    "triangles using that pair, each with its top-of-book bound and, when the bound allows the minimum edge, "
+    "triangles using that pair, and of those only the ones whose top of book can clear the minimum edge get "
     "the depth walk with fees and increments over the start-size candidates. 'quiet' = consistent books (no "
     "triangle clears the fees); 'edge' = the updated pair's makers 1 % off (its triangles pass the bound, are "
     "walked and the best becomes an Intent). The full scan evaluates every triangle of the universe after the "
