@@ -146,5 +146,5 @@ def report_line(report: ExecutionReport) -> str:
     if report.error:
         parts.append(f"error {report.error}")
     if report.open_residuals:
-        parts.append("residual " + ", ".join(f"{r.quantity} {r.asset}" for r in report.open_residuals))
+        parts.append("residual " + ", ".join(f"{_num(r.quantity)} {r.asset}" for r in report.open_residuals))
     return " | ".join(parts)
