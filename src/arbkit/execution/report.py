@@ -135,7 +135,7 @@ def report_line(report: ExecutionReport) -> str:
     leg_txt = []
     for lg in sorted(report.legs, key=lambda lg: (lg.purpose != "leg", lg.leg_index)):
         mark = "" if lg.purpose == "leg" else "H "
-        px = _num(lg.avg_price) if lg.avg_price is not None else "-"
+        px = _num(lg.avg_price) if lg.avg_price is not None else f"- (limit {_num(lg.limit_price)})"
         leg_txt.append(f"{mark}{lg.side.value} {_num(lg.filled_quantity)}/{_num(lg.requested_quantity)} "
                        f"{sym(lg.instrument_id)} @ {px} fee {_num(lg.fee)} {lg.fee_currency} {lg.status}")
     parts.append("legs " + "; ".join(leg_txt))
