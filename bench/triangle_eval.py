@@ -21,7 +21,7 @@ METHOD = (
     "triangles using that pair, and of those only the ones whose top of book can clear the minimum edge get "
     "the depth walk with fees and increments over the start-size candidates. 'quiet' = consistent books (no "
     "triangle clears the fees); 'edge' = the updated pair's makers 1 % off (its triangles pass the bound, are "
-    "walked and the best becomes an Intent). The full scan evaluates every triangle of the universe after the "
+    "walked and each acceptable one becomes an Intent, on_book_update); 'edge_best_only' = the same updates through best_decision, what the node calls: survivors walked in decreasing exact bound, stopping when no bound can beat the best edge found (checked equal to the best of the full evaluation on every sample). The full scan evaluates every triangle of the universe after the "
     "same kind of update with the same evaluator (exact bound, then walks), fewer samples; the naive full scan "
     "depth-walks every triangle with no bound (what most open-source triangular bots do); ratios = full-scan p50 / "
     "indexed p50. The indexed path: a prefilter on cached per-leg log rates (refreshed on each pair's own update; "
@@ -116,6 +116,7 @@ def run(quick: bool) -> dict:
     intents_quiet = 0  # consistent books: checked below on the full scan
     # edge: the updated pair 1 % off; its triangles are walked and intents built
     edge: list[int] = []
+    edge_best: list[int] = []
     edge_intents = 0
     for _ in range(n // 20):
         sym = used[rng.randrange(len(used))]
@@ -126,6 +127,12 @@ def run(quick: bool) -> dict:
         out = strat.on_book_update(iid)
         edge.append(pc() - t0)
         edge_intents += sum(1 for d in out if d.intent is not None)
+        t0 = pc()
+        best = strat.best_decision(iid)
+        edge_best.append(pc() - t0)
+        if out and any(d.intent is not None for d in out):
+            top = max(d.quote.edge_bps for d in out if d.intent is not None)
+            assert best is not None and best.quote.edge_bps == top, "branch and bound missed the best triangle"
         books[iid].apply_snapshot(keep[0], keep[1], books[iid].sequence + 1, NOW)
         strat.note_book(iid)  # the strategy sees every book change (as the node routes them)
     # full scan: every triangle per update
@@ -165,6 +172,8 @@ def run(quick: bool) -> dict:
         "edge_p50_us": e["p50_us"],
         "edge_p99_us": e["p99_us"],
         "edge_intents": edge_intents,
+        "edge_best_only_p50_us": percentiles(edge_best, (50, 99))["p50_us"],
+        "edge_best_only_p99_us": percentiles(edge_best, (50, 99))["p99_us"],
         "edge_samples": len(edge),
         "full_scan_p50_us": f["p50_us"],
         "full_scan_samples": len(full),

@@ -562,7 +562,7 @@ class Node:
 
     def _on_book_triangular(self, event: BookUpdated) -> None:
         """Evaluate the triangles using this pair; submit the best intent (the others would share
-        its dislocated pair and be refused by isolation)."""
+        its dislocated pair and be refused by isolation): TriangularStrategy.best_decision."""
         tri, engine = self.triangular, self.engine
         if tri is None:
             return
@@ -570,11 +570,8 @@ class Node:
                 or (self.killswitch is not None and self.killswitch.tripped)):
             tri.note_book(event.instrument_id)  # keep its top-of-book cache current; nothing is evaluated
             return
-        best = None
-        for d in tri.on_book_update(event.instrument_id, socket_arrival_ns=event.ts_recv):
-            if d.intent is not None and (best is None or d.intent.predicted_edge_bps > best.intent.predicted_edge_bps):
-                best = d
-        if best is None:
+        best = tri.best_decision(event.instrument_id, socket_arrival_ns=event.ts_recv)
+        if best is None or best.intent is None:
             return
         intent = best.intent
         self.tri_opportunities += 1

@@ -24,6 +24,7 @@ Synchronous and without I/O, like the cross-venue evaluator:
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
@@ -388,6 +389,69 @@ class TriangularStrategy:
            fresh rate; a caller that skips updates may see a triangle late, never a wrong one;
         2. for the survivors, :meth:`evaluate`: the exact integer bound on the current books,
            then the depth walk with fees and increments. Floats never decide what is sent."""
+        cand = self._candidates(instrument_id)
+        if not cand:
+            return []
+        now = self.clock_ns()
+        tris = self.index.triangles
+        return [self.evaluate(tris[ti], now, socket_arrival_ns=socket_arrival_ns) for ti in cand]
+
+    def best_decision(self, instrument_id: str, *, socket_arrival_ns: int = 0) -> TriangleDecision | None:
+        """The one intent the node sends per update: the triangle using this pair with the highest
+        predicted edge, or None. Branch and bound on the same evaluation as :meth:`on_book_update`:
+        survivors of the prefilter are walked in decreasing order of their exact top-of-book bound,
+        and the search stops when the next bound cannot beat the best edge found (a triangle's
+        edge never exceeds its bound), so a dislocated hub pair costs a few walks, not hundreds."""
+        cand = self._candidates(instrument_id)
+        if not cand:
+            return None
+        tris = self.index.triangles
+        ranked = []
+        for ti in cand:
+            t = tris[ti]
+            books = [self.book_of(iid) for _, iid, _, _, _ in self._legspec[t.key]]
+            if any(b is None for b in books):
+                continue
+            nd = self._bound_ratio(t, books)
+            if nd is not None and nd[0] * self._edge_d >= nd[1] * self._edge_n:
+                ranked.append((nd[0], nd[1], ti))
+        # decreasing bound: compare fractions exactly (a/b > c/d <=> a*d > c*b)
+        ranked.sort(key=functools.cmp_to_key(lambda x, y: (y[0] * x[1] > x[0] * y[1]) - (y[0] * x[1] < x[0] * y[1])))
+        now = self.clock_ns()
+        best: TriangleDecision | None = None
+        best_n = best_d = 0
+        for num, den, ti in ranked:
+            if best is not None and num * best_d <= den * best_n:
+                break  # this bound (and every later one) cannot beat the best edge found
+            d = self.evaluate(tris[ti], now, socket_arrival_ns=socket_arrival_ns)
+            if d.intent is not None and d.quote is not None and (best is None or d.quote.edge_bps > best.quote.edge_bps):  # type: ignore[union-attr]
+                best = d
+                en, ed = d.quote.edge_bps.as_integer_ratio()
+                best_n, best_d = 10000 * ed + en, 10000 * ed  # 1 + edge / 10^4
+        return best
+
+    def _bound_ratio(self, t: Triangle, books: list[Any]) -> tuple[int, int] | None:
+        """Product of the legs' top-of-book rates after fees as an exact fraction (num, den)."""
+        num = den = 1
+        scales = self._scale
+        for (_, _, is_buy, rn, rd), book in zip(self._legspec[t.key], books):
+            lvl = book.best_ask() if is_buy else book.best_bid()
+            if lvl is None:
+                return None
+            pdig = book.price_digits
+            scale = scales.get(pdig)
+            if scale is None:
+                scale = scales[pdig] = 10 ** pdig
+            if is_buy:
+                num *= scale * rd
+                den *= lvl[0] * (rd + rn)
+            else:
+                num *= lvl[0] * (rd - rn)
+                den *= scale * rd
+        return num, den
+
+    def _candidates(self, instrument_id: str) -> list[int]:
+        """Indices of the triangles using this pair that pass the cached-rate prefilter."""
         symbol = instrument_id.split(":", 1)[1] if ":" in instrument_id else instrument_id
         rows = self._rows.get(symbol)
         if rows is None:
@@ -402,15 +466,12 @@ class TriangularStrategy:
         lf, thr = self._lf, self._log_thr
         kb, ks = self._sym_keys[symbol]
         tb, ts = thr - lf[kb], thr - lf[ks]
-        tris = self.index.triangles
         # triangles buying this pair / selling it: the other two legs' cached log rates
         cand = [ti for kx, ky, ti in rows[0] if lf[kx] + lf[ky] >= tb]
         cand += [ti for kx, ky, ti in rows[1] if lf[kx] + lf[ky] >= ts]
         self.bound_skips += len(rows[0]) + len(rows[1]) - len(cand)
-        if not cand:
-            return []
-        now = self.clock_ns()
-        return [self.evaluate(tris[ti], now, socket_arrival_ns=socket_arrival_ns) for ti in sorted(cand)]
+        cand.sort()
+        return cand
 
     def note_book(self, instrument_id: str) -> None:
         """A book changed but is not to be evaluated now (trading paused, starting): keep its

@@ -171,6 +171,13 @@ def test_the_top_of_book_bound_never_hides_a_triangle_the_walk_accepts() -> None
         for sym in ("BTC-USDT", "ETH-USDT", "XRP-USDT"):
             s.note_book("kucoin:" + sym)
         got = {d.triangle.key: d for d in s.on_book_update("kucoin:ETH-BTC")}
+        # the node's branch and bound picks the same best edge as evaluating every survivor
+        wins = [d for d in got.values() if d.intent is not None]
+        best = s.best_decision("kucoin:ETH-BTC")
+        if wins:
+            assert best is not None and best.quote.edge_bps == max(d.quote.edge_bps for d in wins)
+        else:
+            assert best is None
         for t in s.index.affected("ETH-BTC"):
             lv = tuple(leg_levels_of(books[leg.instrument.id], leg.side) for leg in t.legs)
             accepted = [q for a in start_candidates(t, lv, D(5000))
