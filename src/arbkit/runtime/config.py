@@ -274,19 +274,70 @@ class CrossVenueConfig(_Table):
         }
 
 
+class TriangularTableConfig(_Table):
+    """KuCoin triangular arbitrage (start -> A -> B -> start, three cascading IOC legs)::
+
+        [strategies.triangular]
+        enabled = true
+        start_currencies = ["USDT"]
+        max_start = { USDT = "500" }      # per start currency: the largest starting amount (decimal strings)
+        min_edge_bps = "20"              # after fees, on the walked depth
+        max_levels = 20                  # book levels walked per leg
+        symbols = ["BTC-USDT", "ETH-BTC", "ETH-USDT"]  # optional: the universe (default: every enabled pair)
+        leg_timeout_ms = 3000            # default: execution.leg_timeout_ms
+        hedge_policy = "market"          # how a broken cascade unwinds (default: execution.hedge_policy)
+        hedge_max_slippage_bps = "150"
+        max_book_age_ms = 5000           # default: risk.max_book_age_ms (else 5000)
+    """
+
+    enabled: bool
+    min_edge_bps: Decimal
+    start_currencies: list[str] = msgspec.field(default_factory=lambda: ["USDT"])
+    max_start: dict[str, str] = {}
+    max_levels: int = 20
+    symbols: list[str] | None = None
+    leg_timeout_ms: int | None = None
+    hedge_policy: HedgePolicy | None = None
+    hedge_chase_seconds: float | None = None
+    hedge_max_slippage_bps: Decimal | None = None
+    hedge_timeout_ms: int | None = None
+    hedge_max_attempts: int | None = None
+    max_book_age_ms: int | None = None
+
+    def max_start_decimal(self) -> dict[str, Decimal]:
+        """``max_start`` as exact Decimals (validated at load)."""
+        return {c: Decimal(v) for c, v in self.max_start.items()}
+
+    def effective(self, execution: "ExecutionConfig", risk: "RiskConfig | None" = None) -> dict[str, Any]:
+        return {
+            "leg_timeout_ms": self.leg_timeout_ms if self.leg_timeout_ms is not None else execution.leg_timeout_ms,
+            "hedge_policy": (self.hedge_policy or execution.hedge_policy).value,
+            "hedge_chase_seconds": self.hedge_chase_seconds if self.hedge_chase_seconds is not None else execution.chase_seconds,
+            "hedge_max_slippage_bps": self.hedge_max_slippage_bps if self.hedge_max_slippage_bps is not None else Decimal(200),
+            "hedge_timeout_ms": self.hedge_timeout_ms if self.hedge_timeout_ms is not None else 10_000,
+            "hedge_max_attempts": self.hedge_max_attempts if self.hedge_max_attempts is not None else 5,
+            "max_book_age_ms": self.max_book_age_ms if self.max_book_age_ms is not None else
+            ((risk.max_book_age_ms if risk is not None else None) or 5000),
+        }
+
+
 class StrategiesConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """``cross_venue`` is typed here; every other ``[strategies.NAME]`` table is kept as a
-    plain dict (``other``) for its strategy to validate. Each table needs ``enabled``."""
+    """``cross_venue`` and ``triangular`` are typed here; every other ``[strategies.NAME]`` table
+    is kept as a plain dict (``other``) for its strategy to validate. Each table needs ``enabled``."""
 
     cross_venue: CrossVenueConfig | None = None
+    triangular: TriangularTableConfig | None = None
     other: dict[str, dict[str, Any]] = {}
 
     def enabled(self) -> list[str]:
         names = ["cross_venue"] if self.cross_venue is not None and self.cross_venue.enabled else []
+        if self.triangular is not None and self.triangular.enabled:
+            names.append("triangular")
         return names + [n for n, t in self.other.items() if t.get("enabled")]
 
     def names(self) -> list[str]:
-        return (["cross_venue"] if self.cross_venue is not None else []) + list(self.other)
+        return ((["cross_venue"] if self.cross_venue is not None else [])
+                + (["triangular"] if self.triangular is not None else []) + list(self.other))
 
 
 class ExecutionConfig(_Table):
@@ -404,6 +455,14 @@ class Config(_Table):
                 + f", hedge slippage {e['hedge_max_slippage_bps']} bps, hedge timeout {e['hedge_timeout_ms']} ms, "
                 f"hedge attempts {e['hedge_max_attempts']}, cooldown {e['cooldown_ms']} ms (then both books must update), "
                 f"max silence {silence}")
+        tri = self.strategies.triangular
+        if tri is not None:
+            e = tri.effective(self.execution, self.risk)
+            lines.append(
+                "triangular: start " + ", ".join(c + " up to " + tri.max_start.get(c, "(unset)") for c in tri.start_currencies) + ", "
+                f"min edge {tri.min_edge_bps} bps, {tri.max_levels} levels, "
+                f"universe {'all enabled pairs' if tri.symbols is None else str(len(tri.symbols)) + ' pairs'}, "
+                f"leg timeout {e['leg_timeout_ms']} ms, hedge {e['hedge_policy']}, book age {e['max_book_age_ms']} ms")
         unset = self.unset_risk_limits()
         lines.append(f"risk limits unset: {', '.join(unset)}" if unset else "risk limits: all set")
         return lines
@@ -455,6 +514,7 @@ def _build_strategies(raw: Any) -> StrategiesConfig:
     if not isinstance(raw, dict):
         raise ConfigError("strategies", f"expected a table, got {_toml_type(raw)} {_show(raw)}")
     cross = None
+    tri = None
     other: dict[str, dict[str, Any]] = {}
     for name, table in raw.items():
         key = f"strategies.{name}"
@@ -473,9 +533,58 @@ def _build_strategies(raw: Any) -> StrategiesConfig:
                 cross = msgspec.convert(table, CrossVenueConfig)
             except msgspec.ValidationError as exc:
                 raise _translate(exc, table, CrossVenueConfig, key) from None
+        elif name == "triangular":
+            tri = _build_triangular(table, key)
         else:
             other[name] = table
-    return StrategiesConfig(cross_venue=cross, other=other)
+    return StrategiesConfig(cross_venue=cross, triangular=tri, other=other)
+
+
+def _build_triangular(table: dict[str, Any], key: str) -> TriangularTableConfig:
+    table = dict(table)
+    if "start_currency" in table:  # the one-currency spelling: start_currency = "USDT"
+        one = table.pop("start_currency")
+        if "start_currencies" in table:
+            raise ConfigError(f"{key}.start_currency", "give start_currency or start_currencies, not both")
+        if not isinstance(one, str):
+            raise ConfigError(f"{key}.start_currency", f"expected a string, got {_toml_type(one)} {_show(one)}")
+        table["start_currencies"] = [one]
+    ms = table.get("max_start", {})
+    if not isinstance(ms, dict):
+        raise ConfigError(f"{key}.max_start", f"expected a table of currency = \"amount\", got {_toml_type(ms)} {_show(ms)}")
+    exact = {}
+    for cur, v in ms.items():
+        d = _exact_decimal(f"{key}.max_start.{cur}", v)
+        if d <= 0:
+            raise ConfigError(f"{key}.max_start.{cur}", f"must be > 0, got {d}")
+        exact[cur] = str(d)
+    table["max_start"] = exact
+    _coerce_exact(table, TriangularTableConfig, key)
+    try:
+        tri = msgspec.convert(table, TriangularTableConfig)
+    except msgspec.ValidationError as exc:
+        raise _translate(exc, table, TriangularTableConfig, key) from None
+    k = key + "."
+    if not tri.start_currencies:
+        raise ConfigError(k + "start_currencies", "must name at least one currency")
+    for cur in tri.start_currencies if tri.enabled else ():
+        if cur not in tri.max_start:
+            raise ConfigError(k + "max_start", f"has no amount for start currency {cur!r} (add {cur} = \"...\")")
+    if tri.min_edge_bps < 0:
+        raise ConfigError(k + "min_edge_bps", f"must be >= 0, got {tri.min_edge_bps}")
+    if not 1 <= tri.max_levels <= 100:
+        raise ConfigError(k + "max_levels", f"must be 1..100, got {tri.max_levels}")
+    for name in ("leg_timeout_ms", "hedge_timeout_ms", "hedge_max_attempts", "max_book_age_ms"):
+        val = getattr(tri, name)
+        if val is not None and val < 1:
+            raise ConfigError(k + name, f"must be >= 1, got {val}")
+    if tri.hedge_max_slippage_bps is not None and not 0 < tri.hedge_max_slippage_bps <= 10_000:
+        raise ConfigError(k + "hedge_max_slippage_bps", f"must be in (0, 10000], got {tri.hedge_max_slippage_bps}")
+    if tri.hedge_chase_seconds is not None and tri.hedge_chase_seconds < 0:
+        raise ConfigError(k + "hedge_chase_seconds", f"must be >= 0, got {tri.hedge_chase_seconds}")
+    if tri.symbols is not None and len(tri.symbols) < 3:
+        raise ConfigError(k + "symbols", f"a triangle needs at least 3 pairs, got {len(tri.symbols)}")
+    return tri
 
 
 # --- exact numbers and secrets, checked on the raw TOML before conversion ----------------------
@@ -631,7 +740,7 @@ def _translate(exc: msgspec.ValidationError, data: dict[str, Any], root: type, p
     msg, raw_path = m.group("msg"), m.group("path") or "$"
     parts = _split_path(raw_path)
     dotted = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in parts).replace(".[", "[")
-    base = _join(prefix, dotted)
+    base = _join(prefix, dotted) if dotted else prefix
 
     if mm := re.match(r"Object contains unknown field `(.+)`", msg):
         tp = _type_at(root, parts)
@@ -749,6 +858,13 @@ def _validate(cfg: Config) -> None:
             for venue in ("polymarket", "kalshi"):
                 if getattr(cfg.venues, venue) is None:
                     raise ConfigError("strategies.cross_venue", f"enabled, but venues.{venue} is not configured")
+    tri = cfg.strategies.triangular
+    if tri is not None:
+        eff = tri.effective(cfg.execution, cfg.risk)
+        if eff["hedge_policy"] == "chase" and eff["hedge_chase_seconds"] <= 0:
+            raise ConfigError("strategies.triangular.hedge_chase_seconds", "must be > 0 when the hedge policy is chase")
+        if tri.enabled and cfg.venues.kucoin is None:
+            raise ConfigError("strategies.triangular", "enabled, but venues.kucoin is not configured")
 
 
 def _check_url(key: str, url: str, schemes: tuple[str, ...]) -> str:

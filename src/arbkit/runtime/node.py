@@ -63,6 +63,7 @@ log = logging.getLogger("arbkit.node")
 TOPIC_BOOKS = "market.book"
 TOPIC_STATUS = "market.status"
 ZERO = Decimal(0)
+PAPER_KUCOIN_FEE_RATE = Decimal("0.001")  # KuCoin's base spot taker/maker rate (paper without an API key)
 
 
 class NodeError(RuntimeError):
@@ -165,6 +166,13 @@ class Node:
         self._watchers: set[asyncio.Task] = set()
         self._approved: list[Any] = []  # approved mappings bound to instruments
         self._session: aiohttp.ClientSession | None = None
+        # triangular (KuCoin) strategy: its own block, see "--- triangular strategy ---"
+        self.triangular: Any = None
+        self._tri_universe: list[Instrument] = []  # instruments the KuCoin gateway loaded
+        self._tri_ids: set[str] = set()  # instrument ids the triangles use (subscribed, routed)
+        self.tri_opportunities = 0
+        self.tri_submitted = 0
+        self.tri_denied = 0
 
     # --- construction ----------------------------------------------------------------------
 
@@ -195,7 +203,9 @@ class Node:
                                           portfolio=self.portfolio, config=EngineConfig(), snapshots=self.snapshots)
             await self._bind_mappings()
             self._build_strategy()
+            self._build_triangular()
             self._subscribe()
+            self._subscribe_triangular()
             self._register_tasks()
             await self.bus.start()
             await self.supervisor.start()
@@ -229,9 +239,12 @@ class Node:
                     self.notes.append(b.extra["note"])
                     log.warning("%s", b.extra["note"])
                 await wiring.start_kalshi(b)
+            elif name == "kucoin":
+                if "triangular" not in cfg.strategies.enabled():
+                    self.notes.append("venues.kucoin: strategies.triangular is not enabled; not connected")
+                    continue
+                b = await self._build_kucoin(vcfg)
             else:
-                if "triangular" in cfg.strategies.enabled():
-                    raise NodeError(f"venues.{name}: strategies.triangular is enabled but this build has no {name} venue package")
                 self.notes.append(f"venues.{name}: no strategy of this build trades it; not connected")
                 continue
             self.venues[b.venue] = b
@@ -282,7 +295,7 @@ class Node:
 
     def _build_strategy(self) -> None:
         for name in self.config.strategies.enabled():
-            if name != "cross_venue":
+            if name not in ("cross_venue", "triangular"):
                 self.notes.append(f"strategies.{name}: not in this build; not run")
         sc = self.config.strategies.cross_venue
         if sc is None or not sc.enabled:
@@ -447,6 +460,9 @@ class Node:
 
     def _on_book(self, event: BookUpdated) -> None:
         """The decision path: evaluate, submit, watch. Synchronous."""
+        if event.instrument_id in self._tri_ids:
+            self._on_book_triangular(event)
+            return
         strat, engine = self.strategy, self.engine
         if strat is None or engine is None or not self.trading:
             return
@@ -474,11 +490,124 @@ class Node:
         finally:
             if self.strategy is not None:
                 self.strategy.execution_finished(execution_id)
+        self._record_report(report)
+
+    def _record_report(self, report: ExecutionReport) -> None:
         self.reports.append(report)
         self.reports_total += 1
         self.profit_total += report.profit
         if report.status.value == "FILLED":
             self.filled_total += 1
+        from arbkit.execution.report import report_line
+
+        try:
+            line = report_line(report)
+        except Exception:  # noqa: BLE001 - a log line must never lose a report
+            log.exception("report line of %s", report.execution_id)
+        else:
+            (log.info if report.status.value == "FILLED" else log.warning)("%s", line)
+
+    # --- triangular strategy (KuCoin) --------------------------------------------------------
+    # Built only when [strategies.triangular] is enabled; everything it needs is in this block
+    # (venue bundle, strategy, subscriptions, book routing, watcher).
+
+    async def _build_kucoin(self, vcfg: Any) -> wiring.VenueBundle:
+        tc = self.config.strategies.triangular
+        b = await wiring.build_kucoin(vcfg, clock=self.clock, market_sink=self._on_market_event, env=self.options.env,
+                                      snapshots=self.snapshots, paper_balance=self.options.paper_balance,
+                                      feed_overrides=self.options.feed_overrides.get("kucoin"))
+        self.venues[b.venue] = b  # owned from now on: closed by teardown even if starting fails
+        symbols = list(tc.symbols) if tc is not None and tc.symbols is not None else None
+        insts = await wiring.start_kucoin(b, symbols)
+        if b.gateway is not None and getattr(b.gateway, "signer", None) is None:
+            # Paper without credentials: /api/v1/trade-fees needs a key, so the account's rates are
+            # unknown. Price with KuCoin's base spot rate (0.1 % taker/maker, class A pairs; the
+            # simulator's kucoin scenario serves the same) rather than as if trading were free.
+            from arbkit.core.fees import FeeSpec
+
+            assumed = FeeSpec(kind="spot", taker_rate=PAPER_KUCOIN_FEE_RATE, maker_rate=PAPER_KUCOIN_FEE_RATE)
+            insts = [msgspec.structs.replace(i, fee=assumed) if i.fee.taker_rate == 0 else i for i in insts]
+            self.notes.append(f"triangular: no KuCoin credentials, fees assumed {PAPER_KUCOIN_FEE_RATE} (base spot rate)")
+        self._tri_universe = insts
+        return b
+
+    def _build_triangular(self) -> None:
+        tc = self.config.strategies.triangular
+        if tc is None or not tc.enabled:
+            return
+        from types import SimpleNamespace
+
+        from arbkit.execution.intent import HedgePolicy
+        from arbkit.strategies.triangular import TriangularConfig, TriangularStrategy
+
+        b = self.venues.get(Venue.KUCOIN)
+        if b is None:
+            raise NodeError("strategies.triangular is enabled but venues.kucoin is not configured")
+        e = tc.effective(self.config.execution, self.config.risk)
+        hedge = HedgePolicy.from_config(SimpleNamespace(hedge_policy=e["hedge_policy"], chase_seconds=e["hedge_chase_seconds"]),
+                                        max_slippage_bps=Decimal(e["hedge_max_slippage_bps"]),
+                                        timeout_s=e["hedge_timeout_ms"] / 1000, max_attempts=int(e["hedge_max_attempts"]))
+        tcfg = TriangularConfig(start_currencies=tuple(tc.start_currencies), max_start=tc.max_start_decimal(),
+                                min_edge_bps=tc.min_edge_bps, depth=tc.max_levels,
+                                max_book_age_ns=int(e["max_book_age_ms"]) * 1_000_000,
+                                leg_timeout_s=e["leg_timeout_ms"] / 1000, hedge=hedge)
+        self.triangular = TriangularStrategy(tcfg, self._tri_universe, b.feed.book, tradeable=b.feed.is_tradeable,
+                                             clock_ns=self.clock.now_ns)
+        used = set(self.triangular.index.by_symbol)
+        tri_insts = {i.id: i for i in self._tri_universe if i.symbol in used}
+        self._tri_ids = set(tri_insts)
+        if self.engine is not None:
+            self.engine.instruments.update(tri_insts)
+        self.notes.append(f"triangular: {len(self.triangular.index.triangles)} triangles over {len(tri_insts)} KuCoin pairs "
+                          f"(of {len(self._tri_universe)} loaded)")
+        if not self.triangular.index.triangles:
+            self.notes.append("triangular: no triangle over the configured pairs and start currencies")
+
+    def _subscribe_triangular(self) -> None:
+        if self.triangular is None or not self._tri_ids:
+            return
+        # KuCoin books arrive on the same coalescing topic as the others; _on_book routes them here
+        self.venues[Venue.KUCOIN].feed.subscribe(sorted(self._tri_ids))
+
+    def _on_book_triangular(self, event: BookUpdated) -> None:
+        """Evaluate the triangles using this pair; submit the best intent (the others would share
+        its dislocated pair and be refused by isolation): TriangularStrategy.best_decision."""
+        tri, engine = self.triangular, self.engine
+        if tri is None:
+            return
+        if (engine is None or not self.trading or engine.paused
+                or (self.killswitch is not None and self.killswitch.tripped)):
+            tri.note_book(event.instrument_id)  # keep its top-of-book cache current; nothing is evaluated
+            return
+        best = tri.best_decision(event.instrument_id, socket_arrival_ns=event.ts_recv)
+        if best is None or best.intent is None:
+            return
+        intent = best.intent
+        self.tri_opportunities += 1
+        self.opportunities += 1
+        verdict = engine.submit(intent)
+        if isinstance(verdict, Denied):
+            self.tri_denied += 1
+            self.denied += 1
+            self.last_denial = f"{verdict.check}: {verdict.reason}"
+            return
+        self.tri_submitted += 1
+        self.submitted += 1
+        key = best.triangle.key
+        tri.execution_started(key)
+        task = asyncio.get_running_loop().create_task(self._watch_triangular(intent.execution_id, key),
+                                                      name=f"watch-{intent.execution_id}")
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _watch_triangular(self, execution_id: str, triangle_key: str) -> None:
+        assert self.engine is not None
+        try:
+            report = await self.engine.wait(execution_id)
+        finally:
+            if self.triangular is not None:
+                self.triangular.execution_finished(triangle_key)
+        self._record_report(report)
 
     async def _sampler(self) -> None:
         """Once a second: feed message rates (for the dashboard and metrics)."""
@@ -486,7 +615,7 @@ class Node:
             now = self.clock.monotonic_ns()
             for venue, b in self.venues.items():
                 r = self.rates[venue]
-                frames = int(getattr(b.feed.stats, "frames", 0))
+                frames = int(getattr(getattr(b.feed, "stats", None), "frames", 0))
                 if self.metrics is not None and frames > r.last_frames:
                     self.metrics.count_messages(venue, f"{venue.value}.market", frames - r.last_frames)
                 if r.last_ns:
@@ -563,7 +692,7 @@ class Node:
                 "mode": b.mode.value,
                 "connections": b.connections,
                 "msgs_per_s": round(self.rates[venue].per_s, 1) if venue in self.rates else 0.0,
-                "frames": int(getattr(b.feed.stats, "frames", 0)),
+                "frames": int(getattr(getattr(b.feed, "stats", None), "frames", 0)),
             }
         max_age_ns = int(((self.config.risk.max_book_age_ms or 2000) / 1000) * NS)
         books = []
@@ -629,6 +758,10 @@ class Node:
                 "last_denial": self.last_denial,
                 "skips": dict(getattr(strat, "reasons", {}) or {}),
             },
+            "triangular": None if self.triangular is None else {
+                "triangles": len(self.triangular.index.triangles), "pairs": len(self._tri_ids),
+                "opportunities": self.tri_opportunities, "submitted": self.tri_submitted, "denied": self.tri_denied,
+                "in_flight": len(self.triangular.in_flight)},
             "in_flight": in_flight,
             "reports": reports,
             "executions": {"reported": self.reports_total, "filled": self.filled_total},

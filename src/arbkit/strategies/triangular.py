@@ -24,9 +24,11 @@ Synchronous and without I/O, like the cross-venue evaluator:
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from math import log as _log
 from typing import Any, Callable, Iterable
 
 from arbkit.core.enums import InstrumentKind, OrderType, Side, TimeInForce
@@ -290,6 +292,11 @@ def start_candidates(t: Triangle, books: tuple[Levels, Levels, Levels] | Levels,
     return sorted({x.quantize(START_QUANTUM, rounding=ROUND_DOWN) for x in out} - {ZERO})
 
 
+BELOW_BOUND = "top of book below the minimum edge"
+_MISSING = object()
+_NEG_INF = float("-inf")
+
+
 @dataclass
 class TriangularConfig:
     start_currencies: tuple[str, ...] = ("USDT",)
@@ -298,6 +305,7 @@ class TriangularConfig:
     depth: int = 20
     max_book_age_ns: int = 5 * 10**9
     leg_timeout_s: float = 5.0
+    hedge: HedgePolicy = field(default_factory=HedgePolicy)  # how a broken cascade unwinds to the start currency
 
 
 @dataclass
@@ -322,27 +330,194 @@ class TriangularStrategy:
         self.clock_ns = clock_ns
         self.index = TriangleIndex(enumerate_triangles(instruments, config.start_currencies))
         self.in_flight: set[str] = set()  # triangle keys with an execution running
+        # the exact top-of-book bound (see bound_allows): per leg (instrument id, is_buy, fee n/d)
+        self._legspec: dict[str, tuple[tuple[str, str, bool, int, int], ...]] = {}
+        for t in self.index.triangles:
+            spec = []
+            for leg in t.legs:
+                fee = leg.instrument.fee
+                rate = fee.taker_rate * fee.multiplier if fee.kind == "spot" else ZERO
+                rn, rd = rate.as_integer_ratio()
+                is_buy = leg.side is Side.BUY
+                spec.append((leg.instrument.id + ("|b" if is_buy else "|s"), leg.instrument.id, is_buy, rn, rd))
+            self._legspec[t.key] = tuple(spec)
+        en, ed = Decimal(config.min_edge_bps).as_integer_ratio()
+        self._edge_n, self._edge_d = 10000 * ed + en, 10000 * ed  # 1 + min_edge_bps / 10^4 = n / d
+        self._scale: dict[int, int] = {}
+        self.bound_skips = 0  # triangles the top-of-book bound excluded (no walk)
+        # prefilter state (see on_book_update): per pair side an index into _lf (log rate)
+        self._sym_keys: dict[str, tuple[int, int]] = {}
+        self._sym_fee: dict[str, tuple[str, int, int]] = {}
+        for t in self.index.triangles:
+            for (_, iid, _, rn, rd), leg in zip(self._legspec[t.key], t.legs):
+                sym = leg.instrument.symbol
+                if sym not in self._sym_keys:
+                    n = len(self._sym_keys)
+                    self._sym_keys[sym] = (2 * n, 2 * n + 1)
+                    self._sym_fee[sym] = (iid, rn, rd)
+        self._lf: list[float] = [_NEG_INF] * (2 * len(self._sym_keys))
+        self._log_thr = _log(self._edge_n) - _log(self._edge_d) - 1e-9
+        self._rows: dict[str, tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]] = {}
+        self._seen: set[str] = set()  # pairs whose cached rates were read from their book at least once
+        self._primed: set[str] = set()  # pairs whose triangles' other legs were all read once
+        self._others: dict[str, set[str]] = {}
+        for t in self.index.triangles:
+            for leg in t.legs:
+                self._others.setdefault(leg.instrument.symbol, set()).update(
+                    x for x in t.symbols if x != leg.instrument.symbol)
+        for ti, t in enumerate(self.index.triangles):
+            keys = [self._sym_keys[leg.instrument.symbol][0 if leg.side is Side.BUY else 1] for leg in t.legs]
+            for i, leg in enumerate(t.legs):
+                others = [keys[j] for j in range(3) if j != i]
+                rows = self._rows.setdefault(leg.instrument.symbol, ([], []))
+                rows[0 if leg.side is Side.BUY else 1].append((others[0], others[1], ti))
 
     def on_book_update(self, instrument_id: str, *, socket_arrival_ns: int = 0) -> list[TriangleDecision]:
-        symbol = instrument_id.split(":", 1)[1] if ":" in instrument_id else instrument_id
+        """Decisions for the triangles using this pair that the top-of-book bound lets through
+        (the others are counted in ``bound_skips``; nothing could clear the minimum edge there).
+
+        Two stages, so a hub pair's hundreds of triangles cost little:
+
+        1. a prefilter on cached per-leg log rates (one float per pair side, refreshed from the
+           book on that pair's own update or :meth:`note_book`): a triangle is dropped only when
+           its log bound is below ``log(1 + min_edge)`` by more than 1e-9 (float error here is
+           ~1e-15), so it never drops a triangle the exact bound would keep *for the books the
+           cache saw*. A leg never seen is read from its book on the first update of a pair
+           sharing a triangle with it. Invariant (the node keeps it): every book change of a pair
+           reaches this strategy (``on_book_update`` or ``note_book``), so a leg's cached rate is
+           at worst one pending update old, and that update re-evaluates the triangle with the
+           fresh rate; a caller that skips updates may see a triangle late, never a wrong one;
+        2. for the survivors, :meth:`evaluate`: the exact integer bound on the current books,
+           then the depth walk with fees and increments. Floats never decide what is sent."""
+        cand = self._candidates(instrument_id)
+        if not cand:
+            return []
         now = self.clock_ns()
-        return [self.evaluate(t, now, socket_arrival_ns=socket_arrival_ns) for t in self.index.affected(symbol)]
+        tris = self.index.triangles
+        return [self.evaluate(tris[ti], now, socket_arrival_ns=socket_arrival_ns) for ti in cand]
+
+    def best_decision(self, instrument_id: str, *, socket_arrival_ns: int = 0) -> TriangleDecision | None:
+        """The one intent the node sends per update: the triangle using this pair with the highest
+        predicted edge, or None. Branch and bound on the same evaluation as :meth:`on_book_update`:
+        survivors of the prefilter are walked in decreasing order of their exact top-of-book bound,
+        and the search stops when the next bound cannot beat the best edge found (a triangle's
+        edge never exceeds its bound), so a dislocated hub pair costs a few walks, not hundreds."""
+        cand = self._candidates(instrument_id)
+        if not cand:
+            return None
+        tris = self.index.triangles
+        ranked = []
+        for ti in cand:
+            t = tris[ti]
+            books = [self.book_of(iid) for _, iid, _, _, _ in self._legspec[t.key]]
+            if any(b is None for b in books):
+                continue
+            nd = self._bound_ratio(t, books)
+            if nd is not None and nd[0] * self._edge_d >= nd[1] * self._edge_n:
+                ranked.append((nd[0], nd[1], ti))
+        # decreasing bound: compare fractions exactly (a/b > c/d <=> a*d > c*b)
+        ranked.sort(key=functools.cmp_to_key(lambda x, y: (y[0] * x[1] > x[0] * y[1]) - (y[0] * x[1] < x[0] * y[1])))
+        now = self.clock_ns()
+        best: TriangleDecision | None = None
+        best_n = best_d = 0
+        for num, den, ti in ranked:
+            if best is not None and num * best_d <= den * best_n:
+                break  # this bound (and every later one) cannot beat the best edge found
+            d = self.evaluate(tris[ti], now, socket_arrival_ns=socket_arrival_ns)
+            if d.intent is not None and d.quote is not None and (best is None or d.quote.edge_bps > best.quote.edge_bps):  # type: ignore[union-attr]
+                best = d
+                en, ed = d.quote.edge_bps.as_integer_ratio()
+                best_n, best_d = 10000 * ed + en, 10000 * ed  # 1 + edge / 10^4
+        return best
+
+    def _bound_ratio(self, t: Triangle, books: list[Any]) -> tuple[int, int] | None:
+        """Product of the legs' top-of-book rates after fees as an exact fraction (num, den)."""
+        num = den = 1
+        scales = self._scale
+        for (_, _, is_buy, rn, rd), book in zip(self._legspec[t.key], books):
+            lvl = book.best_ask() if is_buy else book.best_bid()
+            if lvl is None:
+                return None
+            pdig = book.price_digits
+            scale = scales.get(pdig)
+            if scale is None:
+                scale = scales[pdig] = 10 ** pdig
+            if is_buy:
+                num *= scale * rd
+                den *= lvl[0] * (rd + rn)
+            else:
+                num *= lvl[0] * (rd - rn)
+                den *= scale * rd
+        return num, den
+
+    def _candidates(self, instrument_id: str) -> list[int]:
+        """Indices of the triangles using this pair that pass the cached-rate prefilter."""
+        symbol = instrument_id.split(":", 1)[1] if ":" in instrument_id else instrument_id
+        rows = self._rows.get(symbol)
+        if rows is None:
+            return []
+        self._refresh(symbol)
+        if symbol not in self._primed:
+            # first update of this pair: legs never seen yet are read from their books once
+            for other in self._others[symbol]:
+                if other not in self._seen:
+                    self._refresh(other)
+            self._primed.add(symbol)
+        lf, thr = self._lf, self._log_thr
+        kb, ks = self._sym_keys[symbol]
+        tb, ts = thr - lf[kb], thr - lf[ks]
+        # triangles buying this pair / selling it: the other two legs' cached log rates
+        cand = [ti for kx, ky, ti in rows[0] if lf[kx] + lf[ky] >= tb]
+        cand += [ti for kx, ky, ti in rows[1] if lf[kx] + lf[ky] >= ts]
+        self.bound_skips += len(rows[0]) + len(rows[1]) - len(cand)
+        cand.sort()
+        return cand
+
+    def note_book(self, instrument_id: str) -> None:
+        """A book changed but is not to be evaluated now (trading paused, starting): keep its
+        cached top-of-book rates current (see :meth:`on_book_update`)."""
+        symbol = instrument_id.split(":", 1)[1] if ":" in instrument_id else instrument_id
+        if symbol in self._rows:
+            self._refresh(symbol)
+
+    def _refresh(self, symbol: str) -> None:
+        """Cached log rates of this pair's two sides from its book's best levels (-inf: none)."""
+        kb, ks = self._sym_keys[symbol]
+        iid, rn, rd = self._sym_fee[symbol]
+        self._seen.add(symbol)
+        book = self.book_of(iid)
+        lf = self._lf
+        if book is None:
+            lf[kb] = lf[ks] = _NEG_INF
+            return
+        scale = 10 ** book.price_digits
+        a, b = book.best_ask(), book.best_bid()
+        # buy: 10^d * d / (tick * (d + n)) base per quote; sell: tick * (d - n) / (10^d * d)
+        lf[kb] = (_log(scale * rd) - _log(a[0] * (rd + rn))) if a is not None and a[0] > 0 else _NEG_INF
+        lf[ks] = (_log(b[0] * (rd - rn)) - _log(scale * rd)) if b is not None and b[0] > 0 and rd > rn else _NEG_INF
 
     def best_intents(self, instrument_id: str, **kw: Any) -> list[Intent]:
         return [d.intent for d in self.on_book_update(instrument_id, **kw) if d.intent is not None]
 
-    def evaluate(self, t: Triangle, now_ns: int, *, socket_arrival_ns: int = 0) -> TriangleDecision:
+    def evaluate(self, t: Triangle, now_ns: int, *, socket_arrival_ns: int = 0, use_bound: bool = True) -> TriangleDecision:
+        """One triangle on the current books: exact bound (unless ``use_bound`` is False: the
+        benchmark's naive full scan), tradeability, then the depth walk over the start sizes."""
         if t.key in self.in_flight:
             return TriangleDecision(t, None, None, "execution in flight")
-        books, levels = [], []
-        for leg in t.legs:
-            iid = leg.instrument.id
-            if self.tradeable is not None and not self.tradeable(iid, self.config.max_book_age_ns):
-                return TriangleDecision(t, None, None, f"{iid} not tradeable")
+        books = []
+        for _, iid, _, _, _ in self._legspec[t.key]:
             book = self.book_of(iid)
             if book is None:
                 return TriangleDecision(t, None, None, f"{iid}: no book")
             books.append(book)
+        if use_bound and not self.bound_allows(t, books):
+            self.bound_skips += 1
+            return TriangleDecision(t, None, None, BELOW_BOUND)
+        levels = []
+        for leg, book in zip(t.legs, books):
+            iid = leg.instrument.id
+            if self.tradeable is not None and not self.tradeable(iid, self.config.max_book_age_ns):
+                return TriangleDecision(t, None, None, f"{iid} not tradeable")
             levels.append(leg_levels(book, leg.side, self.config.depth))
         cap = self.config.max_start.get(t.start, ZERO)
         best: TriangleQuote | None = None
@@ -357,6 +532,31 @@ class TriangularStrategy:
         evaluated = self.clock_ns()
         return TriangleDecision(t, best, self._intent(best, books, socket_arrival_ns, now_ns, evaluated))
 
+    def bound_allows(self, t: Triangle, books: list[Any]) -> bool:
+        """Whether the best levels could give the minimum edge, in exact integers: no size can do
+        better than the top of every book (deeper levels are worse, increments floor, fees are
+        proportional), so when ``prod(top rate after fee) < 1 + min_edge_bps / 10^4`` the triangle
+        is skipped without walking. Per leg, with the best price ``tick / 10^d`` and fee ``n / d``:
+        a buy gives at most ``10^d * d / (tick * (d + n))`` base per quote, a sell
+        ``tick * (d - n) / (10^d * d)`` quote per base."""
+        num, den = self._edge_d, self._edge_n
+        scales = self._scale
+        for (_, _, is_buy, rn, rd), book in zip(self._legspec[t.key], books):
+            lvl = book.best_ask() if is_buy else book.best_bid()
+            if lvl is None:
+                return False
+            pdig = book.price_digits
+            scale = scales.get(pdig)
+            if scale is None:
+                scale = scales[pdig] = 10 ** pdig
+            if is_buy:
+                num *= scale * rd
+                den *= lvl[0] * (rd + rn)
+            else:
+                num *= lvl[0] * (rd - rn)
+                den *= scale * rd
+        return num >= den
+
     def _intent(self, q: TriangleQuote, books: list[Any], socket_ns: int, book_ns: int, evaluated_ns: int) -> Intent:
         t = q.triangle
         legs = []
@@ -368,7 +568,7 @@ class TriangularStrategy:
                                   time_in_force=TimeInForce.IOC, **kw))
         corr = new_correlation_id()
         return Intent(
-            execution_id=corr, correlation_id=corr, legs=legs, sequencing=Sequencing.CASCADE, hedge=HedgePolicy(),
+            execution_id=corr, correlation_id=corr, legs=legs, sequencing=Sequencing.CASCADE, hedge=self.config.hedge,
             books=[BookTop.from_book(leg.instrument.id, b, self.config.depth) for leg, b in zip(t.legs, books)],
             predicted_edge_bps=q.edge_bps, predicted_profit=q.profit, primary_quote=t.start,
             timestamps=IntentTimestamps(socket_arrival_ns=socket_ns, book_updated_ns=book_ns, evaluated_ns=evaluated_ns,

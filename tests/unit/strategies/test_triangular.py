@@ -91,8 +91,11 @@ def test_the_strategy_finds_the_dislocated_triangle_and_emits_a_cascade() -> Non
     books = {BTC_USDT.id: b_btc, ETH_BTC.id: b_ethbtc, ETH_USDT.id: b_eth}
     s = TriangularStrategy(TriangularConfig(max_start={"USDT": D(1000)}, min_edge_bps=D(10)), UNIVERSE, books.get,
                            clock_ns=lambda: 42)
+    decisions = s.on_book_update("kucoin:BTC-USDT")  # caches BTC-USDT's top of book
+    s.note_book("kucoin:ETH-USDT")
     decisions = s.on_book_update("kucoin:ETH-BTC")
-    assert len(decisions) == 2  # only the triangles using ETH-BTC
+    # only the triangles using ETH-BTC: the reverse one cannot clear the fees at the top of the books
+    assert len(decisions) == 1 and s.bound_skips >= 1
     won = [d for d in decisions if d.intent is not None]
     assert len(won) == 1 and won[0].triangle.path == "BTC-USDT→ETH-BTC→ETH-USDT"
     q, intent = won[0].quote, won[0].intent
@@ -140,3 +143,54 @@ def test_the_best_start_amount_stops_where_depth_runs_out() -> None:
     tri: Triangle = won[0].triangle
     assert walk_triangle(tri, ([(D("90000.0"), D("5"))], [(D("0.033000"), D("0.1")), (D("0.034000"), D("50"))],
                                [(D("3000.00"), D("100"))]), D(100000)).profit < 0
+
+
+def test_the_top_of_book_bound_never_hides_a_triangle_the_walk_accepts() -> None:
+    """Random books around consistent and dislocated prices: whenever the depth walk finds a start
+    size with the minimum edge, the exact integer bound let the triangle through; and a
+    triangle the bound excludes is reported as such, without a walk."""
+    import random
+
+    from arbkit.strategies.triangular import BELOW_BOUND, start_candidates
+
+    rng = random.Random(5)
+    fair = {BTC_USDT: D(90000), ETH_BTC: D("0.033333"), ETH_USDT: D(3000), XRP_USDT: D(2)}
+    passed = skipped = 0
+    for _ in range(150):
+        books = {}
+        for inst, px in fair.items():
+            f = px * (1 + D(rng.randint(-120, 120)) / 10000)
+            tick = inst.tick_size
+            mid = (f / tick).to_integral_value() * tick
+            half = tick * rng.randint(1, 4)
+            bids = [(str(mid - half - k * tick), str(D(rng.randint(1, 400)) / 100)) for k in range(4)]
+            asks = [(str(mid + half + k * tick), str(D(rng.randint(1, 400)) / 100)) for k in range(4)]
+            books[inst.id] = book(inst, bids, asks)
+        edge = D(rng.choice([0, 5, 20, 60]))
+        s = TriangularStrategy(TriangularConfig(max_start={"USDT": D(5000)}, min_edge_bps=edge), UNIVERSE, books.get)
+        for sym in ("BTC-USDT", "ETH-USDT", "XRP-USDT"):
+            s.note_book("kucoin:" + sym)
+        got = {d.triangle.key: d for d in s.on_book_update("kucoin:ETH-BTC")}
+        # the node's branch and bound picks the same best edge as evaluating every survivor
+        wins = [d for d in got.values() if d.intent is not None]
+        best = s.best_decision("kucoin:ETH-BTC")
+        if wins:
+            assert best is not None and best.quote.edge_bps == max(d.quote.edge_bps for d in wins)
+        else:
+            assert best is None
+        for t in s.index.affected("ETH-BTC"):
+            lv = tuple(leg_levels_of(books[leg.instrument.id], leg.side) for leg in t.legs)
+            accepted = [q for a in start_candidates(t, lv, D(5000))
+                        if (q := walk_triangle(t, lv, a)) is not None and q.edge_bps >= edge]
+            allowed = s.bound_allows(t, [books[leg.instrument.id] for leg in t.legs])
+            if accepted:
+                assert allowed and t.key in got and got[t.key].intent is not None, (t.path, edge)
+                passed += 1
+            if not allowed:
+                assert t.key not in got or (got[t.key].reason == BELOW_BOUND and got[t.key].quote is None)
+                skipped += 1
+    assert passed > 5 and skipped > 50  # both branches exercised
+
+
+def leg_levels_of(b: CryptoBook, side: Side) -> list:
+    return [(b.price(t), b.size(n)) for t, n in b.levels(side is Side.SELL, 20)]
