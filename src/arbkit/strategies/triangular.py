@@ -539,23 +539,8 @@ class TriangularStrategy:
         is skipped without walking. Per leg, with the best price ``tick / 10^d`` and fee ``n / d``:
         a buy gives at most ``10^d * d / (tick * (d + n))`` base per quote, a sell
         ``tick * (d - n) / (10^d * d)`` quote per base."""
-        num, den = self._edge_d, self._edge_n
-        scales = self._scale
-        for (_, _, is_buy, rn, rd), book in zip(self._legspec[t.key], books):
-            lvl = book.best_ask() if is_buy else book.best_bid()
-            if lvl is None:
-                return False
-            pdig = book.price_digits
-            scale = scales.get(pdig)
-            if scale is None:
-                scale = scales[pdig] = 10 ** pdig
-            if is_buy:
-                num *= scale * rd
-                den *= lvl[0] * (rd + rn)
-            else:
-                num *= lvl[0] * (rd - rn)
-                den *= scale * rd
-        return num >= den
+        nd = self._bound_ratio(t, books)
+        return nd is not None and nd[0] * self._edge_d >= nd[1] * self._edge_n
 
     def _intent(self, q: TriangleQuote, books: list[Any], socket_ns: int, book_ns: int, evaluated_ns: int) -> Intent:
         t = q.triangle
