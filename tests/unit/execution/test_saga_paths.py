@@ -146,7 +146,7 @@ async def test_cancel_between_legs(env_factory):
 
     async def scenario():
         # leg 1 is on its way (1 s latency); the cancel lands before leg 2 is sent
-        for _ in range(10):
+        while not env.backends[Venue.POLYMARKET].submitted:
             await asyncio.sleep(0)
         assert await env.engine.cancel("ex-cx", "operator")
         return await env.engine.wait("ex-cx")
@@ -176,7 +176,7 @@ async def test_paused_engine_denies_new_intents_and_completes_an_exposed_saga(en
     saga = env.engine.sagas["ex-p1"]
 
     async def scenario():
-        for _ in range(10):
+        while not env.backends[Venue.POLYMARKET].submitted:
             await asyncio.sleep(0)
         env.engine.pause("operator")  # leg 1 is in flight
         t0 = env.clock.monotonic_ns()
