@@ -217,7 +217,10 @@ def test_sim_example_runs_against_arbkit_sim_on_its_ports(tmp_path: Path) -> Non
     assert "discover=0" in out and "check=0" in out, err[-3000:]
     assert int(re.search(r"approved=(\d+)", out).group(1)) >= 1  # type: ignore[union-attr]
     assert "run=0" in out, err[-3000:]
-    assert re.search(r"polymarket:up/\d+msg/s kalshi:up/\d+msg/s \| books ([1-9]\d*)/\1 tradeable", out), out[-3000:]
+    # both connections up and books tradeable; not necessarily every book on the one or two
+    # progress lines a short run prints (a book can be mid-update on a loaded machine): the
+    # fills below show the trading
+    assert re.search(r"polymarket:up/\d+msg/s kalshi:up/\d+msg/s \| books [1-9]\d*/\d+ tradeable", out), out[-3000:]
     assert "dislocated 200" in out
     # the twin dislocated on the simulator was traded there, through the signed gateways
     assert _filled(root / "var" / "sim.journal.sqlite") >= 1, out[-3000:]
@@ -236,7 +239,7 @@ def test_paper_sim_example_runs_against_the_simulator(tmp_path: Path) -> None:
     nokey = (root / "var" / "nokey.out").read_text()
     assert "venues.kalshi: paper without a key (environment variable SIM_KALSHI_API_KEY_ID is not set)" in nokey
     assert "run=0" in out, err[-3000:]
-    assert re.search(r"books ([1-9]\d*)/\1 tradeable", out), out[-3000:]
+    assert re.search(r"books [1-9]\d*/\d+ tradeable", out), out[-3000:]
     # paper fills come from the snapshots: journaled as FILLED, nothing sent to the simulator
     assert _filled(root / "var" / "paper-sim.journal.sqlite") >= 1, out[-3000:]
 
@@ -261,7 +264,7 @@ def test_demo_keep_sim_config_runs_as_written(tmp_path: Path) -> None:
         run = _script(cmd.group(1) + " --duration 4 --plain; echo \"run=$?\"\n", tmp_path, isolate=False)
         assert "run=0" in run.stdout, run.stderr[-3000:]
         assert "is not set" not in run.stderr
-        assert re.search(r"polymarket:up/\d+msg/s kalshi:up/\d+msg/s \| books ([1-9]\d*)/\1 tradeable", run.stdout), run.stdout
+        assert re.search(r"polymarket:up/\d+msg/s kalshi:up/\d+msg/s \| books [1-9]\d*/\d+ tradeable", run.stdout), run.stdout
     finally:
         try:
             os.kill(pid, signal.SIGTERM)
