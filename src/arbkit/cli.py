@@ -13,9 +13,19 @@ app = typer.Typer(
     name="arbkit",
     help="arbkit: find and execute arbitrage on prediction markets and crypto exchanges.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # `arbkit --install-completion` for bash/zsh/fish
     pretty_exceptions_enable=False,
 )
+
+# `arbkit --help` groups commands by what an operator is doing. A command not listed here lands
+# in "Other" so a new command is never hidden (tests/unit/test_cli.py checks every command has a
+# panel).
+PANELS: dict[str, str] = {
+    **dict.fromkeys(("demo", "run", "sim"), "Run"),
+    **dict.fromkeys(("status", "pause", "resume", "cancel", "slots", "kill", "reset", "sagas", "orders", "positions"), "Operate"),
+    **dict.fromkeys(("feed", "mappings", "data", "backtest"), "Data"),
+    **dict.fromkeys(("config", "journal", "report", "version"), "Inspect"),
+}
 
 # (module, attribute, name): a typer sub-app mounted as ``arbkit NAME ...``.
 SUBCOMMAND_GROUPS: list[tuple[str, str, str]] = [
@@ -54,14 +64,32 @@ def _mount() -> None:
         mod = _optional_import(module)
         if mod is not None:
             mod.register(app)
+    for info in app.registered_commands:
+        name = info.name or (info.callback.__name__ if info.callback else "")
+        info.rich_help_panel = PANELS.get(name, "Other")
+    for group in app.registered_groups:
+        group.rich_help_panel = PANELS.get(group.name or "", "Other")
+    # rich prints panels in the order their first command appears: Run, Operate, Data, Inspect
+    order = {p: i for i, p in enumerate(("Run", "Operate", "Data", "Inspect", "Other"))}
+    app.registered_commands.sort(key=lambda c: order[c.rich_help_panel or "Other"])
+    app.registered_groups.sort(key=lambda g: order[g.rich_help_panel or "Other"])
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"arbkit {__version__}")
+        raise typer.Exit(0)
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", callback=_print_version, is_eager=True,
+                                 help="Print the arbkit version and exit."),
+) -> None:
     """arbkit: find and execute arbitrage on prediction markets and crypto exchanges."""
 
 
-@app.command()
+@app.command(rich_help_panel="Inspect")
 def version() -> None:
     """Print the arbkit version."""
     typer.echo(__version__)

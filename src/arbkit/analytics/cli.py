@@ -14,8 +14,9 @@ def report(
     html_file: Path | None = typer.Option(None, "--html", help="Also write an offline HTML page with plots here."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON instead of tables."),
 ) -> None:
-    """PnL by strategy and venue, fill rate, predicted vs effective bps, latency per stage,
-    hedges and their cost, rejections: DuckDB over the journal."""
+    """P&L by strategy and venue, fill rate, predicted vs effective bps, latency, hedges, rejections.
+
+    Computed with DuckDB over the journal; HTML with plots, rich tables or JSON."""
     from arbkit.analytics.render import print_rich, write_plain
     from arbkit.analytics.report import build_report, report_json
     from arbkit.journal.store import JournalError

@@ -20,7 +20,10 @@ import hmac
 import json
 import logging
 import os
+import sys
 import tempfile
+import time
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import pynng
@@ -35,6 +38,68 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 class ControlError(Exception):
     pass
+
+
+# --- run files: how `arbkit status` finds a running node without --address ----------------------
+# One small JSON file per running node ({pid, address, started, node, config}) in a per-user
+# directory only its owner can read. The token of a tcp:// endpoint is never written here: it
+# comes from ARBKIT_CONTROL_TOKEN on both sides.
+
+
+def run_dir() -> Path:
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    root = Path(base) / "arbkit" if base and os.path.isdir(base) else Path(tempfile.gettempdir()) / f"arbkit-{os.getuid()}"
+    return root / "run"
+
+
+def write_run_file(address: str, info: dict[str, Any]) -> Path | None:
+    """Announce this process's control address; None (logged) when the directory is unusable."""
+    d = run_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(d.parent, 0o700)
+        path = d / f"{os.getpid()}.json"
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"pid": os.getpid(), "address": address, "started": time.time(), **info}, fh)
+        os.replace(tmp, path)
+        return path
+    except OSError as exc:
+        log.warning("control: run file not written (%s): `arbkit status` needs --address", exc)
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_nodes() -> list[dict[str, Any]]:
+    """The run files of live processes, oldest first; stale files (dead pids) are removed."""
+    out = []
+    d = run_dir()
+    if not d.is_dir():
+        return out
+    for f in d.glob("*.json"):
+        try:
+            info = json.loads(f.read_text())
+            pid = int(info["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if _alive(pid):
+            out.append(info)
+        else:
+            try:
+                f.unlink()
+            except OSError:
+                pass
+    return sorted(out, key=lambda i: i.get("started", 0))
 
 
 def _check_address(address: str, token: str | None) -> None:
@@ -54,8 +119,12 @@ class ControlServer:
         token: str | None = None,
         extra_status: Callable[[], dict[str, Any]] | None = None,
         reset_breakers: Callable[[], Awaitable[list[str]]] | None = None,
+        describe: dict[str, Any] | None = None,
     ) -> None:
         _check_address(address, token)
+        self.describe = dict(describe or {})  # node name, config, modes: shown by `status`, written to the run file
+        self._started = time.time()
+        self._run_file: Path | None = None
         self.engine = engine
         self.address = address
         self._token = token
@@ -70,8 +139,16 @@ class ControlServer:
         self._sock = pynng.Rep0(recv_max_size=MAX_REQUEST_BYTES)
         self._sock.listen(self.address)
         self._task = asyncio.get_running_loop().create_task(self._serve(), name="control")
+        if not self.address.startswith("inproc://"):
+            self._run_file = write_run_file(self.address, self.describe)
 
     async def close(self) -> None:
+        if self._run_file is not None:
+            try:
+                self._run_file.unlink()
+            except OSError:
+                pass
+            self._run_file = None
         # close the socket first: a pending arecv then ends with pynng.Closed (cancelling a
         # task parked in pynng's arecv does not reliably wake it)
         if self._sock is not None:
@@ -124,6 +201,8 @@ class ControlServer:
         if cmd == "status":
             st = e.status()
             st["breakers"] = self._extra_status() if self._extra_status else {}
+            st["node"] = {**self.describe, "pid": os.getpid(), "uptime_s": round(time.time() - self._started, 1),
+                          "python": sys.version.split()[0]}
             return st
         if cmd == "pause":
             e.pause(str(args.get("reason", "operator")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -53,14 +54,17 @@ def _json_line(rec: JournalRecord, ok: bool) -> str:
                        "payload": _payload_value(rec.payload)}, separators=(",", ":"), default=str)
 
 
-def _open(journal: Path) -> Journal:
+def _open(journal: Path, *, warn: bool = True) -> Journal:
+    # the store logs what its open-time checks find; here the command prints them itself, once
+    logging.getLogger("arbkit.journal.store").setLevel(logging.CRITICAL)
     try:
         j = Journal.open(journal, readonly=True)
     except JournalError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    for problem in j.problems:
-        typer.echo(f"warning: journal {journal}: {problem}", err=True)
+    if warn:
+        for problem in j.problems:
+            typer.echo(f"warning: journal {journal}: {problem}", err=True)
     return j
 
 
@@ -158,10 +162,15 @@ def show(
 @app.command()
 def verify(journal: Path = typer.Argument(..., help="journal file (SQLite)")) -> None:
     """Check every record (CRC, no missing sequence numbers) and the file itself (quick_check)."""
-    j = _open(journal)
+    j = _open(journal, warn=False)  # verify reports everything the open-time checks found, and more
     problems = j.verify()
+    # one line per distinct problem (SQLite's integrity check repeats a damaged page's message
+    # for every index entry that points at it)
+    counts: dict[str, int] = {}
     for problem in problems:
-        typer.echo(f"corrupt: {problem}", err=True)
+        counts[problem] = counts.get(problem, 0) + 1
+    for problem, n in counts.items():
+        typer.echo(f"corrupt: {problem}" + (f"  (x{n})" if n > 1 else ""), err=True)
     if problems:
         raise typer.Exit(1)
     typer.echo(f"ok: {journal}: {j.last_seq()} records, sequence 1..{j.last_seq()} contiguous, all CRCs match")

@@ -85,6 +85,7 @@ class NodeOptions:
     drain_timeout_s: float = 15.0  # at stop: how long in-flight sagas may take to finish
     metrics: bool = True  # Prometheus exporter when a metrics port is set
     metrics_port: int | None = None  # overrides config.node.metrics_port (0 = an ephemeral port)
+    config_path: str | None = None  # shown by `arbkit status`
 
 
 class JournalTap:
@@ -351,8 +352,12 @@ class Node:
         from arbkit.execution.control import ControlServer
 
         assert self.supervisor is not None
+        describe = {"node": self.config.node.name, "config": self.options.config_path or "",
+                    "venues": {n: v.mode.value for n, v in self.config.venues.configured().items()},
+                    "strategies": self.config.strategies.enabled()}
         self.control = ControlServer(self.engine, addr, token=self.options.control_token,  # type: ignore[arg-type]
-                                     extra_status=self.supervisor.status, reset_breakers=self._reset_breakers)
+                                     extra_status=self.supervisor.status, reset_breakers=self._reset_breakers,
+                                     describe=describe)
         await self.control.start()
         self.notes.append(f"control: arbkit status --address {addr}  (pause, resume, cancel, slots, kill)")
 

@@ -56,7 +56,8 @@ def _run_config(config: Path, live: bool, mappings: Optional[Path], duration: Op
         typer.echo(f"arbkit run: control endpoint {control} needs ARBKIT_CONTROL_TOKEN (tcp:// requires a token); "
                    "control disabled", err=True)
         control = ""
-    opts = NodeOptions(mappings_path=mappings, control_address=control or None, control_token=token)
+    opts = NodeOptions(mappings_path=mappings, control_address=control or None, control_token=token,
+                       config_path=str(config.resolve()))
 
     async def main() -> int:
         node = Node(cfg, opts)

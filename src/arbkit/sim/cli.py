@@ -1,8 +1,9 @@
 """``arbkit sim``: run the venue simulator on 127.0.0.1.
 
 ``arbkit sim --venues polymarket,kalshi --scenario demo --seed 1 --info-file sim.json`` (or the same
-with ``run``) serves until SIGINT/SIGTERM, prints the info document (one JSON line) on stdout and
-writes it to ``--info-file``.
+with ``run``) serves until SIGINT/SIGTERM, prints a readable summary (URLs, accounts, markets; never
+the test keys) and writes the whole info document (test keys included, mode 0600) to ``--info-file``;
+``--json`` prints that document as one JSON line on stdout instead, for scripts.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import typer
 
 app = typer.Typer(
     name="sim",
-    help="Run the local venue simulator (Polymarket CLOB V2, Kalshi trade API v2) on 127.0.0.1.",
+    help="Run the local venue simulators (Polymarket CLOB V2, Kalshi trade API v2, KuCoin spot) on 127.0.0.1.",
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-_VENUES_HELP = "Comma-separated venues to serve: polymarket,kalshi (or 'none' for engines + admin only)."
+_VENUES_HELP = "Comma-separated venues to serve: polymarket,kalshi,kucoin (or 'none' for engines + admin only)."
 _SCENARIO_HELP = "Built-in scenario (demo, quiet, negrisk), a scenario TOML path, or replay:PATH."
 
 
@@ -52,6 +53,7 @@ def _run(
     log_level: str,
     ports: Optional[list[str]] = None,
     env_file: Optional[Path] = None,
+    as_json: bool = False,
 ) -> None:
     from arbkit.sim.runner import parse_ports, serve
 
@@ -66,7 +68,7 @@ def _run(
         raise typer.BadParameter(f"{', '.join(stray)} not among --venues {venues}", param_hint="--ports")
 
     def emit(line: str) -> None:
-        sys.stdout.write(line + "\n")
+        sys.stdout.write((line if as_json else summary(json.loads(line), info_file, env_file)) + "\n")
         sys.stdout.flush()
 
     try:
@@ -95,6 +97,31 @@ def _run(
     raise typer.Exit(code)
 
 
+def summary(info: dict, info_file: Optional[Path], env_file: Optional[Path]) -> str:
+    """What an operator needs to point a node at the simulator, without the test keys (those are
+    in the info file and the env file, both mode 0600)."""
+    lines = [f"arbkit sim: scenario {info.get('scenario')} (seed {info.get('seed')}, {info.get('clock')} clock), pid {info.get('pid')}"]
+    for venue in ("polymarket", "kalshi", "kucoin"):
+        v = info.get(venue)
+        if not isinstance(v, dict):
+            continue
+        urls = [f"rest {v['rest_url']}"] + [f"{k.removesuffix('_url').replace('_', ' ')} {u}" for k, u in v.items()
+                                            if k.endswith("_url") and k != "rest_url"]
+        lines.append(f"  {venue:<10} " + "  ".join(urls))
+        lines.append(f"  {'':<10} {len(v.get('accounts', []))} test accounts, {len(v.get('markets', []))} markets")
+    lines.append(f"  {'admin':<10} {info.get('admin_url')}")
+    if info_file is not None:
+        lines.append(f"info (URLs, markets, test keys): {info_file}")
+    if env_file is not None:
+        lines.append(f"test account exports: . {env_file}")
+    if info_file is None and env_file is None:
+        lines.append("test keys: pass --info-file FILE (or --env-file FILE) to get them; --json prints everything")
+    lines.append("Ctrl-C stops the simulator.")
+    return "\n".join(lines)
+
+
+_json_opt = typer.Option(False, "--json", help="Print the info document (test keys included) as one JSON line "
+                         "on stdout instead of the summary.")
 _venues_opt = typer.Option("polymarket,kalshi", "--venues", help=_VENUES_HELP)
 _scenario_opt = typer.Option("demo", "--scenario", help=_SCENARIO_HELP)
 _seed_opt = typer.Option(1, "--seed", help="Seed of the deterministic scenario.")
@@ -123,10 +150,11 @@ def sim(
     log_level: str = _log_opt,
     ports: Optional[list[str]] = _ports_opt,
     env_file: Optional[Path] = _env_opt,
+    as_json: bool = _json_opt,
 ) -> None:
     """Run the simulator (same options as ``arbkit sim run``)."""
     if ctx.invoked_subcommand is None:
-        _run(venues, scenario, seed, info_file, duration, sim_clock, admin_port, log_level, ports, env_file)
+        _run(venues, scenario, seed, info_file, duration, sim_clock, admin_port, log_level, ports, env_file, as_json)
 
 
 @app.command("run")
@@ -141,9 +169,10 @@ def run(
     log_level: str = _log_opt,
     ports: Optional[list[str]] = _ports_opt,
     env_file: Optional[Path] = _env_opt,
+    as_json: bool = _json_opt,
 ) -> None:
-    """Serve the selected venues on 127.0.0.1 until SIGINT/SIGTERM; print the info JSON."""
-    _run(venues, scenario, seed, info_file, duration, sim_clock, admin_port, log_level, ports, env_file)
+    """Serve the selected venues on 127.0.0.1 until SIGINT/SIGTERM; print a summary (--json: the info document)."""
+    _run(venues, scenario, seed, info_file, duration, sim_clock, admin_port, log_level, ports, env_file, as_json)
 
 
 @app.command("catalogue")

@@ -106,7 +106,7 @@ async def test_cli_commands_against_a_live_endpoint(env_factory, tmp_path, monke
         res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["status", "--json"]))
         assert res.exit_code == 0 and '"paused": true' in res.output
         res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["status"]))
-        assert res.exit_code == 0 and "paused: True" in res.output
+        assert res.exit_code == 0 and "paused" in res.output and "P&L today" in res.output
         res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["cancel", "ghost"]))
         assert res.exit_code == 1 and "no execution" in res.output
         res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["slots", "7"]))
@@ -201,3 +201,64 @@ async def test_reset_refused_while_the_daily_loss_limit_is_reached(env_factory, 
         assert env.risk.killswitch.tripped
     finally:
         await srv.close()
+
+
+async def test_status_finds_the_running_node_by_its_run_file(env_factory, tmp_path, monkeypatch):
+    """No --address and no $ARBKIT_CONTROL_ADDRESS: `arbkit status` reads the run file the node's
+    control server wrote (owner-only), shows a readable table (node, config, venues, positions
+    without a doubled venue prefix), refuses to guess between several nodes, and forgets the
+    files of dead processes."""
+    import asyncio
+    import json
+    import os
+    import stat
+    import subprocess
+
+    import typer
+    from typer.testing import CliRunner
+
+    from arbkit.execution.control import run_dir, running_nodes
+    from arbkit.execution.control_cli import register
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.delenv("ARBKIT_CONTROL_ADDRESS", raising=False)
+    env = env_factory()
+    addr = f"ipc://{tmp_path}/node.ipc"
+    srv = ControlServer(env.engine, addr, describe={"node": "desk-1", "config": "/etc/arbkit/live.toml",
+                                                    "venues": {"kalshi": "sim"}, "strategies": ["cross_venue"]})
+    await srv.start()
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """test root"""
+
+    register(app)
+    runner = CliRunner()
+    loop = asyncio.get_running_loop()
+    try:
+        files = list(run_dir().glob("*.json"))
+        assert len(files) == 1 and stat.S_IMODE(files[0].stat().st_mode) == 0o600
+        assert stat.S_IMODE(run_dir().parent.stat().st_mode) == 0o700
+        assert "token" not in files[0].read_text()
+        res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["status"]))
+        assert res.exit_code == 0, res.output
+        assert "desk-1" in res.output and "/etc/arbkit/live.toml" in res.output and "kalshi (sim)" in res.output
+        assert "kalshi:kalshi:" not in res.output
+        # a second live process announcing itself: the operator must choose
+        other = subprocess.Popen(["sleep", "30"])
+        try:
+            (run_dir() / f"{other.pid}.json").write_text(json.dumps(
+                {"pid": other.pid, "address": f"ipc://{tmp_path}/other.ipc", "started": 1.0, "node": "desk-2"}))
+            res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["status"]))
+            assert res.exit_code == 2 and "2 arbkit nodes are running" in res.output and "desk-2" in res.output
+        finally:
+            other.kill()
+            other.wait()
+        assert [n["node"] for n in running_nodes()] == ["desk-1"]  # the dead one's file is removed
+        assert not (run_dir() / f"{other.pid}.json").exists()
+    finally:
+        await srv.close()
+    assert not list(run_dir().glob("*.json"))
+    res = await loop.run_in_executor(None, lambda: runner.invoke(app, ["status"]))
+    assert res.exit_code == 1 and "no running arbkit node was found" in res.output and os.environ.get("XDG_RUNTIME_DIR")
