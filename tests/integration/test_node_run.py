@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import time
@@ -137,6 +138,23 @@ async def test_arbkit_run_sim_mode_trades_an_approved_twin(sim, tmp_path: Path) 
     # the venue saw our orders: the fills are the simulator's, not simulated locally
     account = info["polymarket"]["accounts"][0]["address"].lower()
     assert runner.engines["polymarket"].trades(account_id=account)
+    # the log has a structured line for every order event the journal holds (sent, acked, filled)
+    logged = {}
+    for line in stderr.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("logger") == "arbkit.orders":
+            logged.setdefault(rec["event"], set()).add(rec.get("client_order_id"))
+    j = Journal.open(journal, readonly=True)
+    try:
+        for kind, message in (("LegSubmitted", "order sent"), ("OrderFilled", "order filled"), ("OrderAccepted", "order acked")):
+            coids = {json.loads(r.payload)["client_order_id"] for r in j.replay(kinds=[kind])}
+            assert coids and coids <= logged.get(message, set()), (kind, coids - logged.get(message, set()))
+    finally:
+        j.close_sync()
+    assert "Decimal(" not in stderr and "<arbkit." not in stderr  # values, not Python reprs
     # no secret in the output, the logs or the journal
     assert key not in stdout and key not in stderr and key[2:] not in stderr
     assert key[2:].encode() not in journal.read_bytes()

@@ -190,7 +190,11 @@ class Node:
         self.journal = Journal.open(jpath, clock=self.clock, synchronous=self.options.journal_synchronous,  # type: ignore[arg-type]
                                     on_error=lambda err: loop.call_soon_threadsafe(self._journal_failed, err))
         self._make_metrics()
-        tap = JournalTap(self.journal, [self.metrics.on_event] if self.metrics is not None else [])
+        from arbkit.runtime.order_log import OrderLog
+
+        self.order_log = OrderLog()  # a log line per order event (node.log / console)
+        listeners = [self.order_log.on_event] + ([self.metrics.on_event] if self.metrics is not None else [])
+        tap = JournalTap(self.journal, listeners)
         self.bus = Bus(self.clock)
         self.bus.add_topic(TOPIC_BOOKS, TopicPolicy.COALESCE)
         self.bus.add_topic(TOPIC_STATUS, TopicPolicy.FIFO)
@@ -343,7 +347,15 @@ class Node:
         self.engine.instruments.update(self.instruments)
         self.engine.mark_price = self._mark
         rep = await recover(self.engine)
-        log.info("recovery: %s", rep)
+        import structlog
+
+        # fields, not the report's repr: a JSON log line must parse into what recovery found
+        structlog.get_logger("arbkit.recovery").info(
+            "recovery done", replayed_records=rep.replayed_records, sagas_seen=rep.sagas_seen,
+            interrupted=rep.interrupted, orders_checked=rep.orders_checked, orders_at_venue=len(rep.orders_at_venue),
+            orders_never_sent=len(rep.orders_never_sent), orders_resent=len(rep.orders_to_resend),
+            orders_unknown=rep.orders_unknown, held=rep.held, notes=rep.notes,
+            venues_reconciled=[str(getattr(r, "venue", r)) for r in rep.reconciliation])
 
     async def _start_control(self) -> None:
         addr = self.options.control_address
