@@ -5,7 +5,11 @@ Rules it keeps:
 * The decision is synchronous: ``submit`` journals the intent, asks the risk engine (a plain
   call) and starts the saga. The only awaits are the journal barrier and the venue round trip.
 * Every saga transition and every order is journaled *before* it is acted on, and an order is
-  handed to a backend only after ``await journal.flush()`` made its ``LegSubmitted`` durable.
+  handed to a backend only after ``await journal.flush(durable=...)`` has its ``LegSubmitted``
+  (and the venue's identity of the order) written: committed, so it survives the process being
+  killed. With a group-commit journal the fsync follows within milliseconds, off the order path;
+  ``EngineConfig.fsync_before_send`` makes every order wait for its fsync instead (see README,
+  "Durability").
 * Client order ids are deterministic (``arbkit.core.ids.client_order_id``), so after a crash the
   same leg has the same id and recovery can ask the venue instead of sending again.
 * A saga never ends silently open: it ends FILLED, HEDGED (compensated), FAILED (residual
@@ -138,6 +142,9 @@ class EngineConfig:
     # background re-checks of a held saga: first delay, doubling up to the cap
     recheck_first_s: float = 1.0
     recheck_max_s: float = 60.0
+    # the barrier before an order is sent: False = written (committed; survives kill -9; a
+    # group-commit journal fsyncs it within milliseconds), True = fsynced (survives a power cut)
+    fsync_before_send: bool = False
 
 
 class ExecutionEngine:
@@ -301,7 +308,7 @@ class ExecutionEngine:
 
     async def _durable(self, saga: Saga) -> None:
         t0 = self.clock.now_ns()
-        await self.journal.flush()
+        await self.journal.flush(durable=self.config.fsync_before_send)
         self.flush_ns_last = self.clock.now_ns() - t0
         if not saga.journaled_ns:
             saga.journaled_ns = self.clock.now_ns()

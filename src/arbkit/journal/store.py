@@ -25,11 +25,16 @@ Checkpoints (copying committed WAL pages into the database file) run on a third 
 own connection, so the writer only appends to the WAL; every ~64 MiB the writer waits for one
 checkpoint so the WAL restarts and stays bounded (see ``_checkpoint_loop``).
 
-Durability: ``PRAGMA synchronous=FULL`` in WAL mode, so every commit fsyncs the WAL before the
-writer reports it durable. A record :meth:`flush` has returned for survives a process crash AND
-an OS crash or power loss (an order intent must not vanish after the order was sent). Batching
-amortises the fsync (one per batch). ``synchronous="NORMAL"`` is available for simulations and
-backtests: commits then survive a process crash but not a power loss.
+Durability, two watermarks: *written* (committed to the WAL: in the OS page cache, so it survives
+the process being killed) and *durable* (the WAL fsynced: it survives an OS crash or power cut).
+
+* ``synchronous="FULL"``: every commit fsyncs the WAL, so written == durable; one fsync per batch.
+* ``synchronous="GROUP"`` (the node's default): commits do not fsync (SQLite's ``NORMAL``); a
+  syncer thread fsyncs the WAL file within ``group_commit_ms`` of a commit (at once when a durable
+  flush waits), off the writer's and the caller's path. ``flush(durable=False)`` returns once
+  records are written; ``flush()`` once they are durable.
+* ``synchronous="NORMAL"``: simulations and backtests: no fsync at all until a checkpoint;
+  ``flush()`` returns at commit (records survive a process crash, not a power cut).
 
 Torn or corrupt tail: every record carries a CRC32 (see :func:`record_crc`). Opening runs
 ``PRAGMA quick_check`` (``integrity="full"``: ``integrity_check``, which also proves the indexes
@@ -188,10 +193,11 @@ class JournalRecord(msgspec.Struct, frozen=True, gc=False):
 
 
 class _SyncWaiter:
-    __slots__ = ("target", "event", "result", "error")
+    __slots__ = ("target", "durable", "event", "result", "error")
 
-    def __init__(self, target: int) -> None:
+    def __init__(self, target: int, durable: bool = True) -> None:
         self.target = target
+        self.durable = durable
         self.event = threading.Event()
         self.result = 0
         self.error: BaseException | None = None
@@ -242,7 +248,16 @@ class Journal:
         # writer side
         self._wake = threading.Event()
         self._stopping = False
-        self._durable = 0
+        self._durable = 0  # last seq fsynced (see the module docstring: durability)
+        self._written = 0  # last seq committed (OS page cache); == _durable unless group commit
+        self._group = False  # synchronous="GROUP": a syncer thread fsyncs the WAL after commits
+        self._group_window_s = 0.002
+        self._sync_wake = threading.Event()
+        self._sync_urgent = threading.Event()  # a durable flush waits: fsync now, no gathering
+        self._sync_thread: threading.Thread | None = None
+        self._syncs = 0
+        self._sync_ns_total = 0
+        self._max_sync_ns = 0
         self._error: JournalError | None = None
         self._wlock = threading.Lock()
         self._waiters: list[Any] = []
@@ -283,7 +298,8 @@ class Journal:
         readonly: bool = False,
         check_last: int = 1000,
         integrity: Literal["quick", "full", "none"] = "quick",
-        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        synchronous: Literal["FULL", "GROUP", "NORMAL"] = "FULL",
+        group_commit_ms: float = 2.0,
         on_error: Callable[[JournalError], None] | None = None,
     ) -> "Journal":
         """Create or open the journal at ``path`` and start its writer.
@@ -295,7 +311,8 @@ class Journal:
         :class:`JournalCorrupt`. ``readonly=True`` opens an existing journal to inspect it: no
         writer, no lock, and problems are kept in ``journal.problems`` instead of raised.
         ``batch_max`` is rounded down to a power of two (at most 4096 rows per statement).
-        ``on_error`` is called (from the writer thread) if the writer fails.
+        ``on_error`` is called (from the writer thread) if the writer fails. ``synchronous`` and
+        ``group_commit_ms``: see the module docstring (durability).
         """
         if batch_max < 1:
             raise ValueError("batch_max must be >= 1")
@@ -303,12 +320,16 @@ class Journal:
             raise ValueError("commit_interval_ms must be >= 0")
         if integrity not in ("quick", "full", "none"):
             raise ValueError(f"integrity must be 'quick', 'full' or 'none', not {integrity!r}")
-        if synchronous not in ("FULL", "NORMAL"):
-            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', not {synchronous!r}")
+        if synchronous not in ("FULL", "GROUP", "NORMAL"):
+            raise ValueError(f"synchronous must be 'FULL', 'GROUP' or 'NORMAL', not {synchronous!r}")
+        if not 0 <= group_commit_ms <= 1000:
+            raise ValueError(f"group_commit_ms must be in [0, 1000], got {group_commit_ms!r}")
         p = Path(path)
         batch_max = 1 << (min(batch_max, _MAX_BATCH).bit_length() - 1)
         self = cls(p, readonly=readonly, clock=clock or LiveClock(), batch_max=batch_max,
                    commit_interval_s=commit_interval_ms / 1000.0, on_error=on_error)
+        self._group = synchronous == "GROUP"
+        self._group_window_s = group_commit_ms / 1000.0
         try:
             if readonly:
                 if not p.is_file():
@@ -347,7 +368,8 @@ class Journal:
             mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise JournalError(f"journal {p}: cannot switch to WAL mode (got {mode!r})")
-            con.execute(f"PRAGMA synchronous={synchronous}")
+            sqlite_sync = "NORMAL" if synchronous == "GROUP" else synchronous  # GROUP: our syncer fsyncs
+            con.execute(f"PRAGMA synchronous={sqlite_sync}")
             con.execute("PRAGMA busy_timeout=10000")
             # Keep a large WAL from lingering on disk after checkpoints.
             con.execute("PRAGMA journal_size_limit=67108864")
@@ -365,16 +387,19 @@ class Journal:
             self._batch_max //= 2
         self._next_seq = last_seq + 1
         self._first_seq = last_seq + 1
-        self._durable = last_seq
+        self._durable = self._written = last_seq
         self._accepting = True
         ckpt_con = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
-        ckpt_con.execute(f"PRAGMA synchronous={synchronous}")
+        ckpt_con.execute(f"PRAGMA synchronous={sqlite_sync}")
         ckpt_con.execute("PRAGMA busy_timeout=10000")
         self._thread = threading.Thread(target=self._run, name=f"journal-writer:{p.name}", daemon=True)
         self._ckpt_thread = threading.Thread(target=self._checkpoint_loop, args=(ckpt_con,),
                                              name=f"journal-checkpoint:{p.name}", daemon=True)
         self._thread.start()
         self._ckpt_thread.start()
+        if self._group:
+            self._sync_thread = threading.Thread(target=self._sync_loop, name=f"journal-sync:{p.name}", daemon=True)
+            self._sync_thread.start()
         _open_journals.add(self)
 
     def _open_readonly(self, check_last: int, integrity: str) -> None:
@@ -391,7 +416,7 @@ class Journal:
         finally:
             con.close()
         self._next_seq = last + 1
-        self._durable = last
+        self._durable = self._written = last
 
     @staticmethod
     def _tables(con: sqlite3.Connection) -> set[str]:
@@ -587,47 +612,58 @@ class Journal:
 
     # --- flushing ----------------------------------------------------------------------------
 
-    async def flush(self) -> int:
-        """Return once every record appended before this call is committed and fsynced; returns
-        the last durable seq. Raises JournalError if the writer has failed."""
+    async def flush(self, durable: bool = True) -> int:
+        """Return once every record appended before this call is durable (fsynced; see the module
+        docstring), or with ``durable=False`` once it is written (committed: it survives the
+        process being killed). Returns that watermark. Raises JournalError if the writer failed."""
         if self._error is not None:
             raise self._flush_error()
         target = self._next_seq - 1
-        if self._durable >= target:
-            return self._durable
+        mark = self._durable if durable else self._written
+        if mark >= target:
+            return mark
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[int] = loop.create_future()
         with self._wlock:
             if self._error is not None:
                 raise self._flush_error()
-            if self._durable >= target:
-                return self._durable
-            self._waiters.append((target, loop, fut))
+            mark = self._durable if durable else self._written
+            if mark >= target:
+                return mark
+            self._waiters.append((target, loop, fut, durable))
+        if durable and self._group:
+            self._sync_urgent.set()
+            self._sync_wake.set()
         self._wake.set()
         return await fut
 
-    def flush_sync(self, timeout: float | None = None) -> int:
+    def flush_sync(self, timeout: float | None = None, durable: bool = True) -> int:
         """:meth:`flush` for threads and non-async callers. Raises TimeoutError after ``timeout``."""
         if self._error is not None:
             raise self._flush_error()
         target = self._next_seq - 1
-        if self._durable >= target:
-            return self._durable
-        waiter = _SyncWaiter(target)
+        mark = self._durable if durable else self._written
+        if mark >= target:
+            return mark
+        waiter = _SyncWaiter(target, durable)
         with self._wlock:
             if self._error is not None:
                 raise self._flush_error()
-            if self._durable >= target:
-                return self._durable
+            mark = self._durable if durable else self._written
+            if mark >= target:
+                return mark
             self._waiters.append(waiter)
+        if durable and self._group:
+            self._sync_urgent.set()
+            self._sync_wake.set()
         self._wake.set()
         if not waiter.event.wait(timeout):
             with self._wlock:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
             if not waiter.event.is_set():
-                raise TimeoutError(f"journal {self.path}: seq {target} not durable after {timeout} s "
-                                   f"(durable {self._durable}, queued {len(self._queue)})")
+                raise TimeoutError(f"journal {self.path}: seq {target} not {'durable' if durable else 'written'} after "
+                                   f"{timeout} s (durable {self._durable}, written {self._written}, queued {len(self._queue)})")
         if waiter.error is not None:
             raise waiter.error
         return waiter.result
@@ -698,9 +734,13 @@ class Journal:
                 # Under the waiters' lock: a flush checks `_durable` and registers in one critical
                 # section, so it either sees the new value or is seen by this notify.
                 with self._wlock:
-                    self._durable = params[-6]
+                    self._written = params[-6]
+                    if not self._group:
+                        self._durable = self._written  # FULL: fsynced by the commit; NORMAL: as durable as it gets
                     if self._waiters:
                         self._notify_locked()
+                if self._group:
+                    self._sync_wake.set()
                 written = n * 160 + sum(map(len, params[4::6]))  # ~ row + index bytes
                 self._ckpt_bytes += written
                 self._wal_bytes += written
@@ -718,6 +758,46 @@ class Journal:
             except sqlite3.Error as exc:
                 if self._error is None:
                     self._fail(exc)
+
+    def _sync_loop(self) -> None:
+        """Group commit (synchronous="GROUP"): fsync the WAL within ``group_commit_ms`` of a commit
+        (at once when a durable flush waits), then raise the durable watermark to what was written
+        before the fsync began. Runs beside the writer, so an fsync never delays a commit."""
+        wal = str(self.path) + "-wal"
+        fd: int | None = None
+        wake, urgent = self._sync_wake, self._sync_urgent
+        perf = time.perf_counter_ns
+        try:
+            while True:
+                if self._written <= self._durable:
+                    if self._error is not None or (self._stopping and (self._thread is None or not self._thread.is_alive())):
+                        break
+                    wake.wait()
+                    wake.clear()
+                    continue
+                if not urgent.is_set() and not self._stopping:
+                    urgent.wait(self._group_window_s)  # gather the commits of the next few ms
+                urgent.clear()
+                target = self._written  # committed before the fsync starts: covered by it
+                if fd is None:
+                    fd = os.open(wal, os.O_RDONLY)  # exists once the writer has committed
+                t0 = perf()
+                os.fsync(fd)
+                took = perf() - t0
+                self._syncs += 1
+                self._sync_ns_total += took
+                if took > self._max_sync_ns:
+                    self._max_sync_ns = took
+                with self._wlock:
+                    if target > self._durable:
+                        self._durable = target
+                    if self._waiters:
+                        self._notify_locked()
+        except BaseException as exc:  # noqa: BLE001 - no fsync means nothing more is durable
+            self._fail(JournalError(f"fsync of {wal} failed: {exc}"))
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def _checkpoint(self, *, wait: bool) -> None:
         """Ask the checkpointer for a checkpoint; with ``wait``, block (the writer) until one that
@@ -774,17 +854,22 @@ class Journal:
 
     def _notify_locked(self) -> None:
         """Release the flush waiters whose records are durable (caller holds ``_wlock``)."""
-        durable = self._durable
+        durable, written = self._durable, self._written
         keep = []
         for w in self._waiters:
-            target = w.target if type(w) is _SyncWaiter else w[0]
-            if target > durable:
-                keep.append(w)
-            elif type(w) is _SyncWaiter:
-                w.result = durable
-                w.event.set()
+            if type(w) is _SyncWaiter:
+                mark = durable if w.durable else written
+                if w.target > mark:
+                    keep.append(w)
+                else:
+                    w.result = mark
+                    w.event.set()
             else:
-                self._call_in_loop(w[1], w[2], durable, None)
+                mark = durable if w[3] else written
+                if w[0] > mark:
+                    keep.append(w)
+                else:
+                    self._call_in_loop(w[1], w[2], mark, None)
         self._waiters = keep
 
     @staticmethod
@@ -803,6 +888,7 @@ class Journal:
                   self.path, self._durable + 1, self._next_seq - 1, err)
         with self._lock:
             self._accepting = False
+        self._sync_wake.set()  # a group-commit syncer waiting for commits stops
         with self._wlock:
             self._error = err
             waiters, self._waiters = self._waiters, []
@@ -929,8 +1015,12 @@ class Journal:
         return self._next_seq - 1
 
     def durable_seq(self) -> int:
-        """The last sequence number committed (fsynced with synchronous=FULL)."""
+        """The last sequence number fsynced (see the module docstring: durability)."""
         return self.last_seq() if self.readonly else self._durable
+
+    def written_seq(self) -> int:
+        """The last sequence number committed (survives a process crash)."""
+        return self.last_seq() if self.readonly else self._written
 
     @property
     def error(self) -> JournalError | None:
@@ -946,6 +1036,10 @@ class Journal:
             "queue_high_water": self._queue_high,
             "last_seq": self._next_seq - 1,
             "durable_seq": self._durable,
+            "written_seq": self._written,
+            "group_syncs": self._syncs,
+            "max_sync_latency_us": round(self._max_sync_ns / 1000, 1),
+            "sync_time_total_ms": round(self._sync_ns_total / 1e6, 1),
             "last_commit_latency_us": round(self._last_commit_ns / 1000, 1),
             "max_commit_latency_us": round(self._max_commit_ns / 1000, 1),
             "commit_time_total_ms": round(self._commit_ns_total / 1e6, 1),
@@ -969,6 +1063,10 @@ class Journal:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()  # drains the queue; may still need the checkpointer meanwhile
+        if self._sync_thread is not None and self._sync_thread is not threading.current_thread():
+            self._sync_urgent.set()  # the last commits: fsync now, then stop
+            self._sync_wake.set()
+            self._sync_thread.join()
         with self._ckpt_cond:
             self._ckpt_stop = True
             self._ckpt_cond.notify_all()

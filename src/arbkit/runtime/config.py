@@ -86,6 +86,13 @@ class LogLevel(str, Enum):
     CRITICAL = "critical"
 
 
+class JournalFsync(str, Enum):
+    """When the journal's records reach the disk (README, "Durability")."""
+
+    GROUP = "group"  # an order waits for its records to be written (survives kill -9); fsync follows within ms
+    EVERY_ORDER = "every_order"  # an order waits for the fsync (survives a power cut before it is sent)
+
+
 class TwoLegMode(str, Enum):
     PARALLEL = "parallel"
     SEQUENTIAL = "sequential"
@@ -107,6 +114,8 @@ class _Table(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tr
 class NodeConfig(_Table):
     name: str = "arbkit"
     journal_path: str = "journal.sqlite"
+    journal_fsync: JournalFsync = JournalFsync.GROUP
+    journal_group_commit_ms: float = 2.0  # group: the fsync follows a commit within this
     log_level: LogLevel = LogLevel.INFO
     log_json: bool = True
     metrics_port: int | None = None  # Prometheus exporter; None = off
@@ -437,7 +446,9 @@ class Config(_Table):
         enabled = ", ".join(self.strategies.enabled()) or "none"
         disabled = [n for n in self.strategies.names() if n not in self.strategies.enabled()]
         lines = [
-            f"node: {self.node.name} (journal {self.node.journal_path}, log {self.node.log_level.value})",
+            f"node: {self.node.name} (journal {self.node.journal_path}, fsync {self.node.journal_fsync.value}"
+            + (f" within {self.node.journal_group_commit_ms:g} ms" if self.node.journal_fsync.value == "group" else "")
+            + f", log {self.node.log_level.value})",
             f"venues: {venues}",
             f"strategies enabled: {enabled}" + (f" (disabled: {', '.join(disabled)})" if disabled else ""),
             f"execution: two-leg {self.execution.two_leg_mode.value}, leg timeout {self.execution.leg_timeout_ms} ms, hedge {self.execution.hedge_policy.value}",
@@ -770,6 +781,8 @@ def _validate(cfg: Config) -> None:
     if n.metrics_port is not None and not 1 <= n.metrics_port <= 65535:
         raise ConfigError("node.metrics_port", f"must be a TCP port 1..65535, got {n.metrics_port}")
     _check_url("node.control_url", n.control_url, ("ipc", "tcp", "inproc"))
+    if not 0 <= n.journal_group_commit_ms <= 100:
+        raise ConfigError("node.journal_group_commit_ms", f"must be between 0 and 100 (milliseconds), got {n.journal_group_commit_ms}")
 
     for name, v in cfg.venues.configured().items():
         key = f"venues.{name}"

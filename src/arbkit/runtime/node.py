@@ -79,7 +79,7 @@ class NodeOptions:
     clock: Clock | None = None
     control_address: str | None = None  # None = no control endpoint
     control_token: str | None = None
-    journal_synchronous: str = "FULL"
+    journal_synchronous: str | None = None  # override of config.node.journal_fsync (demo, tests: "NORMAL")
     feed_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # venue -> FeedConfig fields
     paper_balance: Decimal = wiring.DEFAULT_PAPER_BALANCE
     drain_timeout_s: float = 15.0  # at stop: how long in-flight sagas may take to finish
@@ -187,7 +187,10 @@ class Node:
         jpath = Path(cfg.node.journal_path)
         jpath.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
-        self.journal = Journal.open(jpath, clock=self.clock, synchronous=self.options.journal_synchronous,  # type: ignore[arg-type]
+        every_order = cfg.node.journal_fsync.value == "every_order"
+        synchronous = self.options.journal_synchronous or ("FULL" if every_order else "GROUP")
+        self.journal = Journal.open(jpath, clock=self.clock, synchronous=synchronous,  # type: ignore[arg-type]
+                                    group_commit_ms=cfg.node.journal_group_commit_ms,
                                     on_error=lambda err: loop.call_soon_threadsafe(self._journal_failed, err))
         self._make_metrics()
         from arbkit.runtime.order_log import OrderLog
@@ -205,7 +208,8 @@ class Node:
             await self._build_venues()
             self.engine = ExecutionEngine(journal=tap, clock=self.clock, risk=self.risk,
                                           backends={v: b.backend for v, b in self.venues.items()},
-                                          portfolio=self.portfolio, config=EngineConfig(), snapshots=self.snapshots)
+                                          portfolio=self.portfolio, config=EngineConfig(fsync_before_send=every_order),
+                                          snapshots=self.snapshots)
             await self._bind_mappings()
             self._build_strategy()
             self._build_triangular()

@@ -465,3 +465,46 @@ def test_many_flushes_racing_commits_never_hang(tmp_path: Path) -> None:
             th.join()
         assert errors == []
         assert j.durable_seq() == 1000
+
+
+# --- group commit (synchronous="GROUP", the node's default) ------------------------------------
+
+
+async def test_group_commit_written_first_fsynced_soon_after(tmp_path: Path) -> None:
+    """An order waits for its records to be written (committed); the fsync follows within the
+    group window by itself, and a durable flush does not wait for the window."""
+    with Journal.open(tmp_path / "g.db", synchronous="GROUP", group_commit_ms=1000) as j:
+        seq = j.append("LegSubmitted", {"coid": "x-L0-A0"}, "x")
+        assert await j.flush(durable=False) >= seq
+        assert j.written_seq() >= seq > j.durable_seq()  # in the page cache, not yet fsynced
+        t0 = time.monotonic()
+        assert await j.flush() >= seq  # durable: the syncer skips its 1 s gathering window
+        assert j.durable_seq() >= seq and time.monotonic() - t0 < 1.0
+        syncs = j.stats()["group_syncs"]
+        assert syncs >= 1
+        # without anyone waiting, the fsync still follows within the window
+        seq2 = j.append("LegSubmitted", {"coid": "x-L1-A0"}, "x")
+        await j.flush(durable=False)
+        deadline = time.monotonic() + 10
+        while j.durable_seq() < seq2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert j.durable_seq() >= seq2 and j.stats()["group_syncs"] > syncs
+
+
+def test_group_commit_close_leaves_everything_durable(tmp_path: Path) -> None:
+    path = tmp_path / "g2.db"
+    j = Journal.open(path, synchronous="GROUP", group_commit_ms=50)
+    for i in range(500):
+        j.append("Tick", {"i": i})
+    assert j.flush_sync(timeout=30, durable=False) == 500
+    j.close_sync()
+    assert j.durable_seq() == 500 and j.written_seq() == 500
+    with Journal.open(path, readonly=True) as r:
+        assert r.last_seq() == 500 and r.verify() == []
+
+
+def test_group_commit_window_is_validated(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="group_commit_ms"):
+        Journal.open(tmp_path / "bad.db", synchronous="GROUP", group_commit_ms=-1)
+    with pytest.raises(ValueError, match="GROUP"):
+        Journal.open(tmp_path / "bad.db", synchronous="ALWAYS")  # type: ignore[arg-type]

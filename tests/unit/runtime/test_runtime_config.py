@@ -138,6 +138,8 @@ def test_strategy_thresholds_are_exact_too() -> None:
 def test_bad_enum_names_the_choices() -> None:
     assert err('[venues.kalshi]\nmode = "real"\n') == "venues.kalshi.mode: must be one of paper|sim|live, got 'real'"
     assert err('[execution]\nhedge_policy = "pray"\n') == "execution.hedge_policy: must be one of market|chase|hold, got 'pray'"
+    assert err('[node]\njournal_fsync = "never"\n') == "node.journal_fsync: must be one of group|every_order, got 'never'"
+    assert err('[node]\njournal_group_commit_ms = 500.0\n').startswith("node.journal_group_commit_ms: must be between 0 and 100")
 
 
 def test_typo_is_an_unknown_key_with_the_allowed_ones() -> None:
