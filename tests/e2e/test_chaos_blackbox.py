@@ -60,7 +60,7 @@ KILLS = int(os.environ.get("ARBKIT_CHAOS_KILLS", "50"))
 SEED = int(os.environ.get("ARBKIT_CHAOS_SEED", "20261204"))
 DISLOCATE_EVERY_S = 0.5
 START_TIMEOUT_S = 60.0
-RECOVERY_MARK = "recovery: RecoveryReport("
+RECOVERY_MARK = "recovery done"  # the node logs recovery as fields once it has reconciled every venue
 FINAL_RUN_S = 6.0
 
 
