@@ -148,9 +148,19 @@ def score_pair(p: Terms, k: Terms) -> tuple[float, dict[str, float]] | None:
         "dates": 1.0 if (p.dates and p.dates == k.dates) or (not p.dates and p.months and p.months == k.months)
         or (p.close_date is not None and p.close_date == k.close_date) else 0.0,
         "numbers": 1.0 if p.bound is not None and k.bound is not None and p.bound.value == k.bound.value else 0.0,
+        # both venues name the same outcome of a multi-outcome event ("GCR", "Lando Norris"): the
+        # strongest sign two differently worded titles ask about the same thing
+        "outcome": 1.0 if _same_named_outcome(p.outcome_label, k.outcome_label) else 0.0,
     }
-    score = 0.45 * parts["title"] + 0.25 * parts["entities"] + 0.15 * parts["dates"] + 0.15 * parts["numbers"]
-    return score, parts
+    score = (0.45 * parts["title"] + 0.25 * parts["entities"] + 0.15 * parts["dates"] + 0.15 * parts["numbers"]
+             + 0.15 * parts["outcome"])
+    return min(score, 1.0), parts
+
+
+def _same_named_outcome(p_label: str, k_label: str) -> bool:
+    if not p_label or not k_label or is_numeric_label(p_label) or is_numeric_label(k_label):
+        return False
+    return label_in(p_label, k_label) or label_in(k_label, p_label)
 
 
 def content_of(k: Terms) -> set[str]:

@@ -1,4 +1,4 @@
-"""Mapping quality on an evaluation set of real market pairs (``tests/data/mapping_eval.toml``).
+"""Mapping quality on evaluation sets of real market pairs (``tests/data/mapping_eval*.toml``).
 
 Each case is a Polymarket market and a Kalshi market in the venues' own field names, marked
 ``true`` (the same contract; expected polarity) or ``near_miss`` (look-alike; the warning codes that
@@ -10,6 +10,8 @@ and returns the figures ``bench mapping_quality`` records:
 - ``near_miss_flagged``: near misses not proposed, or proposed with a warning naming the difference;
 - ``precision``: of the pairs proposed and not recommended ``reject``, the share that are true;
 - ``unwarned_near_misses``: near misses proposed without any warning (the goal is none);
+- ``unwarned_bound_date_source``: near misses that differ in bound, date or source (their expected
+  codes include one of :data:`BOUND_DATE_SOURCE`) proposed without a warning naming that difference;
 - ``catalogue_recall``: true pairs found with the right polarity when discovering over the whole set.
 """
 
@@ -23,7 +25,12 @@ from typing import Any
 from arbkit.mapping.discover import Candidate, KalshiMarket, PolyMarket, discover
 
 DEFAULT_SET = Path(__file__).resolve().parents[3] / "tests" / "data" / "mapping_eval.toml"
-HOLDOUT_SET = DEFAULT_SET.with_name("mapping_eval_holdout.toml")  # verbatim captures, added after development
+HOLDOUT_SET = DEFAULT_SET.with_name("mapping_eval_holdout.toml")  # verbatim captures never tuned on
+CONSTRUCTED_SET = DEFAULT_SET.with_name("mapping_eval_constructed.toml")  # template-written sides: reported apart
+
+
+# the differences the issue says must never be proposed unwarned
+BOUND_DATE_SOURCE = frozenset({"threshold", "bound_inclusivity", "threshold_vs_bucket", "date_window", "resolution_source"})
 
 
 def load_cases(path: Path = DEFAULT_SET) -> list[dict[str, Any]]:
@@ -114,6 +121,11 @@ def evaluate(cases: list[dict[str, Any]]) -> tuple[dict[str, Any], list[CaseResu
         "near_miss_flagged": round(sum(r.ok for r in near_r) / len(near_r), 4) if near_r else 0.0,
         "precision": round(sum(r.kind == "true" for r in accepted) / len(accepted), 4) if accepted else 0.0,
         "unwarned_near_misses": sum(1 for r in near_r if r.proposed and not r.codes),
+        "unwarned_bound_date_source": sum(
+            1 for case, r in zip(cases, results)
+            if r.kind == "near_miss" and r.proposed
+            and (want := set(case["expect"]["codes"]) & BOUND_DATE_SOURCE) and not want & set(r.codes)
+        ),
         "catalogue_recall": round(cat_ok / len(true_r), 4) if true_r else 0.0,
         "catalogue_candidates": len(cands),
         "misses": [f"{r.name}: {r.why}" for r in results if not r.ok],

@@ -40,6 +40,10 @@ ENTITY_ALIASES: dict[str, str] = {
     "trump": "donald trump", "donald trump": "donald trump",
     "fed chair": "fed chair", "recession": "recession", "tariff": "tariffs", "tariffs": "tariffs",
     "bank of england": "bank of england", "ecb": "ecb", "european central bank": "ecb",
+    # parties: "Democrats win the House" and "the Democratic Party controls the House" name one party
+    "democratic party": "democratic party", "democratic": "democratic party", "democrats": "democratic party",
+    "democrat": "democratic party", "republican party": "republican party", "republican": "republican party",
+    "republicans": "republican party", "gop": "republican party",
 }
 
 # alias -> canonical place. Weather stations are places too: a different station is a different contract.
@@ -401,6 +405,18 @@ def strip_admin(text: str) -> str:
     return _ADMIN.sub(" ", text)
 
 
+# A contingency sentence says what happens when the event cannot be observed ("If the World Cup is
+# canceled or has not been completed by October 13 ... resolve to "Other"", "If at any point it becomes
+# impossible for this team to win ... resolve immediately to No"): its deadline is not the window the
+# contract observes, so it is left out of the dates and the on/by window.
+_CONTINGENCY = re.compile(
+    r"[\"“”']other[\"“”'.]|\bimpossible\b|\bcancel+(?:ed|led)?\b|\bpostponed\b|\bmathematically eliminated\b", re.I)
+
+
+def strip_contingency(text: str) -> str:
+    return " ".join(p for p in re.split(r"(?<=[.!?])\s+|\n+", text) if not _CONTINGENCY.search(p))
+
+
 def extract_dates(text: str) -> tuple[set[_dt.date], set[tuple[int, int]]]:
     dates: set[_dt.date] = set()
     months: set[tuple[int, int]] = set()
@@ -561,10 +577,10 @@ def _parse_close(s: str | None) -> _dt.date | None:
 def _common(t: Terms, condition_text: str, all_text: str) -> Terms:
     t.entities = _find_aliases(all_text, ENTITY_ALIASES)
     t.places = _find_aliases(all_text, PLACE_ALIASES)
-    observed = strip_admin(condition_text)
+    observed = strip_admin(strip_contingency(condition_text))
     t.dates, t.months = extract_dates(observed)
     t.times = extract_times(observed)
-    t.window = "by" if _WINDOW_BY.search(condition_text) else "on"
+    t.window = "by" if _WINDOW_BY.search(strip_contingency(condition_text)) else "on"
     t.placeholders = extract_placeholders(all_text)
     t.tokens = content_tokens(t.title + " " + t.outcome_label)
     t.measure = extract_measure(condition_text)

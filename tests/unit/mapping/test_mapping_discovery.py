@@ -36,10 +36,10 @@ def case_markets(case: dict) -> tuple[PolyMarket, KalshiMarket]:
 
 
 def test_cases_cover_every_warning_class_and_decision():
-    from arbkit.mapping.evaluate import load_cases
+    from arbkit.mapping.evaluate import CONSTRUCTED_SET, load_cases
 
     seen = {w for c in CASES for w in c["expect"]["warnings"]}
-    seen |= {w for c in load_cases() if c["kind"] == "near_miss" for w in c["expect"]["codes"]}
+    seen |= {w for c in load_cases() + load_cases(CONSTRUCTED_SET) if c["kind"] == "near_miss" for w in c["expect"]["codes"]}
     assert seen == set(WARNING_CODES), f"warning classes without a case: {set(WARNING_CODES) - seen}"
     assert {c["expect"]["decision"] for c in CASES} == {"approve", "review", "reject"}
     assert all(c.get("source") for c in CASES), "every case notes its public source"
