@@ -216,7 +216,7 @@ def run(quick: bool) -> dict:
                 break
             if rec_i >= len(order):
                 rec_i = 0  # replay again from the snapshots (a fresh sync)
-                feed, insts_, snaps, order, events = _recording({}, dict(usd))
+                feed, _, snaps, order, events = _recording({}, dict(usd))
                 for s in snaps:
                     if "kucoin:" + s in books:
                         books["kucoin:" + s] = feed.book("kucoin:" + s)

@@ -115,7 +115,7 @@ class LegView:
         return self.cum_q[i], spec.Q
 
     def top_rate(self, spec: LegSpec) -> tuple[int, int]:
-        """Output per input at the best level, before fees (triangular._top_rate), as a fraction."""
+        """Output per input at the best level, before fees (triangular._top_rate_exact), as a fraction."""
         return (spec.P, self.top) if spec.is_buy else (self.top, spec.P)
 
 
