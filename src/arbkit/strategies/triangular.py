@@ -25,9 +25,11 @@ Synchronous and without I/O, like the cross-venue evaluator:
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
+from fractions import Fraction
 from math import log as _log
 from typing import Any, Callable, Iterable
 
@@ -44,6 +46,9 @@ from arbkit.execution.intent import (
     Sequencing,
 )
 from arbkit.execution.sizing import max_buy_quantity, taker_fee
+from arbkit.strategies.tri_walk import LegSpec, LegView, best_start
+
+log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
 BPS = Decimal(10000)
@@ -69,8 +74,8 @@ class Triangle:
     start: str
     legs: tuple[Leg, Leg, Leg]
 
-    @property
-    def key(self) -> str:
+    @functools.cached_property
+    def key(self) -> str:  # cached: looked up per evaluation (in_flight, per-leg specs)
         return self.start + ":" + ">".join(f"{leg.instrument.symbol}/{leg.side.value[0]}" for leg in self.legs)
 
     @property
@@ -255,41 +260,55 @@ def _boundaries(leg: Leg, levels: Levels) -> list[Decimal]:
     return out
 
 
-def _top_rate(leg: Leg, levels: Levels) -> Decimal:
-    """Output per unit of input at the best level, before fees (a conversion estimate only)."""
-    if not levels:
-        return ZERO
-    p = levels[0][0]
-    return (1 / p) if leg.side is Side.BUY else p
-
-
 def start_candidates(t: Triangle, books: tuple[Levels, Levels, Levels] | Levels, cap: Decimal,
                      ladder: int = 12) -> list[Decimal]:
     """Starting amounts worth pricing (all <= cap): the cap; every level boundary of every leg,
     carried back into the start currency at the top-of-book rates (where the marginal rate of the
-    triangle changes), and quarters of each; and a halving ladder below the cap."""
+    triangle changes), and quarters of each; and a halving ladder below the cap. Each is computed
+    as an exact fraction and floored to 8 decimals (amounts are journaled as the first leg's
+    funds/quantity), the same set the integer search (tri_walk.candidate_units) tries."""
     all_levels = books if len(books) == 3 and isinstance(books[0], list) else (books, [], [])  # type: ignore[arg-type]
-    out = {cap}
-    to_start = Decimal(1)  # input of leg k per unit of start, at the top of the books
+    cap_f = Fraction(cap)
+    exact = {cap_f}
+    to_start = Fraction(1)  # input of leg k per unit of start, at the top of the books
     for k, (leg, levels) in enumerate(zip(t.legs, all_levels)):
         if k > 0:
             prev_leg, prev_levels = t.legs[k - 1], all_levels[k - 1]
-            r = _top_rate(prev_leg, prev_levels)
+            r = _top_rate_exact(prev_leg, prev_levels)
             if r <= 0:
                 break
             to_start *= r
         for b in _boundaries(leg, levels):
-            base = b / to_start
-            for f in (Decimal(1), Decimal("0.75"), Decimal("0.5"), Decimal("0.25")):
+            base = Fraction(b) / to_start
+            for f in (Fraction(1), Fraction(3, 4), Fraction(1, 2), Fraction(1, 4)):
                 v = base * f
-                if 0 < v <= cap:
-                    out.add(v)
-    v = cap
+                if 0 < v <= cap_f:
+                    exact.add(v)
+    v = cap_f
     for _ in range(ladder):
         v = v / 2
-        out.add(v)
-    # amounts are journaled as the first leg's funds/quantity: 8 decimals, rounded down
-    return sorted({x.quantize(START_QUANTUM, rounding=ROUND_DOWN) for x in out} - {ZERO})
+        exact.add(v)
+    units = {int(x * 10**8) for x in exact}  # floor: every x > 0
+    return [Decimal(u).scaleb(-8) for u in sorted(units - {0})]
+
+
+def _top_rate_exact(leg: Leg, levels: Levels) -> Fraction:
+    if not levels:
+        return Fraction(0)
+    p = Fraction(levels[0][0])
+    return (1 / p) if leg.side is Side.BUY else p
+
+
+def _book_top(instrument_id: str, book: Any, depth: int) -> BookTop:
+    """BookTop.from_book, faster for a CryptoBook (the same exact Decimals: ``units e-digits``)."""
+    pd, sd = getattr(book, "price_digits", None), getattr(book, "size_digits", None)
+    if pd is None or sd is None:
+        return BookTop.from_book(instrument_id, book, depth)
+    pe, se = f"e-{pd}", f"e-{sd}"
+    return BookTop(instrument_id=instrument_id,
+                   bids=[(Decimal(f"{t}{pe}"), Decimal(f"{q}{se}")) for t, q in book.levels(True, depth)],
+                   asks=[(Decimal(f"{t}{pe}"), Decimal(f"{q}{se}")) for t, q in book.levels(False, depth)],
+                   last_update_ns=int(book.last_update_ns or 0), sequence=int(book.sequence or 0))
 
 
 BELOW_BOUND = "top of book below the minimum edge"
@@ -345,6 +364,12 @@ class TriangularStrategy:
         self._edge_n, self._edge_d = 10000 * ed + en, 10000 * ed  # 1 + min_edge_bps / 10^4 = n / d
         self._scale: dict[int, int] = {}
         self.bound_skips = 0  # triangles the top-of-book bound excluded (no walk)
+        # the integer depth walk (tri_walk); False: the Decimal reference search (tests, benchmark peer)
+        self.exact_int = True
+        self.exact_walks = 0  # start sizes walked exactly by the integer search
+        self.exact_mismatches = 0  # integer choice the Decimal walk refused (never expected)
+        self._specs: dict[tuple, Any] = {}
+        self._views: dict[tuple, LegView] = {}
         # prefilter state (see on_book_update): per pair side an index into _lf (log rate)
         self._sym_keys: dict[str, tuple[int, int]] = {}
         self._sym_fee: dict[str, tuple[str, int, int]] = {}
@@ -418,17 +443,25 @@ class TriangularStrategy:
         # decreasing bound: compare fractions exactly (a/b > c/d <=> a*d > c*b)
         ranked.sort(key=functools.cmp_to_key(lambda x, y: (y[0] * x[1] > x[0] * y[1]) - (y[0] * x[1] < x[0] * y[1])))
         now = self.clock_ns()
-        best: TriangleDecision | None = None
+        best: tuple[Triangle, list[Any], Any] | None = None
         best_n = best_d = 0
+        best_edge = ZERO
         for num, den, ti in ranked:
             if best is not None and num * best_d <= den * best_n:
                 break  # this bound (and every later one) cannot beat the best edge found
-            d = self.evaluate(tris[ti], now, socket_arrival_ns=socket_arrival_ns)
-            if d.intent is not None and d.quote is not None and (best is None or d.quote.edge_bps > best.quote.edge_bps):  # type: ignore[union-attr]
-                best = d
-                en, ed = d.quote.edge_bps.as_integer_ratio()
+            t = tris[ti]
+            got = self._choose(t)
+            if isinstance(got, TriangleDecision):
+                continue
+            edge = self._choice_edge(got[1])
+            if best is None or edge > best_edge:
+                best, best_edge = (t, got[0], got[1]), edge
+                en, ed = edge.as_integer_ratio()
                 best_n, best_d = 10000 * ed + en, 10000 * ed  # 1 + edge / 10^4
-        return best
+        if best is None:
+            return None
+        d = self._finish(best[0], best[1], best[2], socket_arrival_ns, now)
+        return d if d.intent is not None else None
 
     def _bound_ratio(self, t: Triangle, books: list[Any]) -> tuple[int, int] | None:
         """Product of the legs' top-of-book rates after fees as an exact fraction (num, den)."""
@@ -502,6 +535,15 @@ class TriangularStrategy:
     def evaluate(self, t: Triangle, now_ns: int, *, socket_arrival_ns: int = 0, use_bound: bool = True) -> TriangleDecision:
         """One triangle on the current books: exact bound (unless ``use_bound`` is False: the
         benchmark's naive full scan), tradeability, then the depth walk over the start sizes."""
+        got = self._choose(t, use_bound)
+        if isinstance(got, TriangleDecision):
+            return got
+        return self._finish(t, got[0], got[1], socket_arrival_ns, now_ns)
+
+    def _choose(self, t: Triangle, use_bound: bool = True) -> TriangleDecision | tuple[list[Any], Any]:
+        """(books, choice) for a triangle with a size that clears the minimum edge, else the
+        decision saying why not. choice: (start units, end num, end den) from the integer search,
+        or a TriangleQuote from the Decimal reference search (fee formulas it does not handle)."""
         if t.key in self.in_flight:
             return TriangleDecision(t, None, None, "execution in flight")
         books = []
@@ -513,13 +555,49 @@ class TriangularStrategy:
         if use_bound and not self.bound_allows(t, books):
             self.bound_skips += 1
             return TriangleDecision(t, None, None, BELOW_BOUND)
-        levels = []
-        for leg, book in zip(t.legs, books):
+        for leg in t.legs:
             iid = leg.instrument.id
             if self.tradeable is not None and not self.tradeable(iid, self.config.max_book_age_ns):
                 return TriangleDecision(t, None, None, f"{iid} not tradeable")
-            levels.append(leg_levels(book, leg.side, self.config.depth))
         cap = self.config.max_start.get(t.start, ZERO)
+        ints = self._int_legs(t, books) if self.exact_int else None
+        choice: Any = self._search_decimal(t, books, cap) if ints is None else best_start(
+            ints[0], ints[1], cap, self.config.min_edge_bps, self)
+        if choice is None:
+            return TriangleDecision(t, None, None, "no size with the minimum edge")
+        return books, choice
+
+    @staticmethod
+    def _choice_edge(choice: Any) -> Decimal:
+        """The chosen size's edge_bps, computed as TriangleQuote.edge_bps computes it."""
+        if isinstance(choice, TriangleQuote):
+            return choice.edge_bps
+        start = Decimal(choice[0]).scaleb(-8)
+        return (Decimal(choice[1]) / Decimal(choice[2]) - start) / start * BPS
+
+    def _finish(self, t: Triangle, books: list[Any], choice: Any, socket_arrival_ns: int, now_ns: int) -> TriangleDecision:
+        """The quote and the intent of a chosen size."""
+        tops = [_book_top(leg.instrument.id, b, self.config.depth) for leg, b in zip(t.legs, books)]
+        if isinstance(choice, TriangleQuote):
+            best: TriangleQuote | None = choice
+        else:
+            # the final exact check: the Decimal walk at the chosen size, on the very levels the
+            # intent carries, builds the quote (the amounts sent come from it)
+            lv = [top.asks if leg.side is Side.BUY else top.bids for leg, top in zip(t.legs, tops)]
+            best = walk_triangle(t, (lv[0], lv[1], lv[2]), Decimal(choice[0]).scaleb(-8))
+            if best is None or best.edge_bps < self.config.min_edge_bps:
+                # never expected (tests/unit/strategies/test_triangular_exact.py): decide in Decimal
+                self.exact_mismatches += 1
+                log.error("triangular: integer walk chose %s for %s, the Decimal walk disagrees", choice, t.key)
+                best = self._search_decimal(t, books, self.config.max_start.get(t.start, ZERO))
+                if best is None:
+                    return TriangleDecision(t, None, None, "no size with the minimum edge")
+        return TriangleDecision(t, best, self._intent(best, tops, socket_arrival_ns, now_ns, self.clock_ns()))
+
+    def _search_decimal(self, t: Triangle, books: list[Any], cap: Decimal) -> TriangleQuote | None:
+        """The reference search: every start candidate walked in Decimal; the highest profit with
+        the minimum edge (ties to the smallest start)."""
+        levels = [leg_levels(b, leg.side, self.config.depth) for leg, b in zip(t.legs, books)]
         best: TriangleQuote | None = None
         for amount in start_candidates(t, (levels[0], levels[1], levels[2]), cap):
             q = walk_triangle(t, (levels[0], levels[1], levels[2]), amount)
@@ -527,10 +605,29 @@ class TriangularStrategy:
                 continue
             if best is None or q.profit > best.profit:
                 best = q
-        if best is None:
-            return TriangleDecision(t, None, None, "no size with the minimum edge")
-        evaluated = self.clock_ns()
-        return TriangleDecision(t, best, self._intent(best, books, socket_arrival_ns, now_ns, evaluated))
+        return best
+
+    def _int_legs(self, t: Triangle, books: list[Any]) -> tuple[tuple, tuple] | None:
+        """(specs, views) of the integer walk for these books (views reused while a book side's
+        levels are unchanged); None when a leg's fee formula is not proportional."""
+        specs, views = [], []
+        depth = self.config.depth
+        for leg, book in zip(t.legs, books):
+            is_buy = leg.side is Side.BUY
+            key = (leg.instrument.id, is_buy, book.price_digits, book.size_digits)
+            spec = self._specs.get(key, _MISSING)
+            if spec is _MISSING:
+                spec = self._specs[key] = (LegSpec(leg.instrument, is_buy, book.price_digits, book.size_digits)
+                                           if LegSpec.supported(leg.instrument) else None)
+            if spec is None:
+                return None
+            lv = book.levels(not is_buy, depth)
+            view = self._views.get(key)
+            if view is None or view.levels != lv:
+                view = self._views[key] = LegView(spec, lv)
+            specs.append(spec)
+            views.append(view)
+        return tuple(specs), tuple(views)
 
     def bound_allows(self, t: Triangle, books: list[Any]) -> bool:
         """Whether the best levels could give the minimum edge, in exact integers: no size can do
@@ -542,7 +639,7 @@ class TriangularStrategy:
         nd = self._bound_ratio(t, books)
         return nd is not None and nd[0] * self._edge_d >= nd[1] * self._edge_n
 
-    def _intent(self, q: TriangleQuote, books: list[Any], socket_ns: int, book_ns: int, evaluated_ns: int) -> Intent:
+    def _intent(self, q: TriangleQuote, tops: list[BookTop], socket_ns: int, book_ns: int, evaluated_ns: int) -> Intent:
         t = q.triangle
         legs = []
         for i, (leg, f) in enumerate(zip(t.legs, q.legs)):
@@ -554,7 +651,7 @@ class TriangularStrategy:
         corr = new_correlation_id()
         return Intent(
             execution_id=corr, correlation_id=corr, legs=legs, sequencing=Sequencing.CASCADE, hedge=self.config.hedge,
-            books=[BookTop.from_book(leg.instrument.id, b, self.config.depth) for leg, b in zip(t.legs, books)],
+            books=tops,
             predicted_edge_bps=q.edge_bps, predicted_profit=q.profit, primary_quote=t.start,
             timestamps=IntentTimestamps(socket_arrival_ns=socket_ns, book_updated_ns=book_ns, evaluated_ns=evaluated_ns,
                                         created_ns=self.clock_ns()),
