@@ -43,6 +43,7 @@ __all__ = [
     "HedgePolicy",
     "IsolationConfig",
     "KalshiConfig",
+    "KucoinBookMode",
     "KucoinConfig",
     "LogLevel",
     "NodeConfig",
@@ -154,10 +155,20 @@ class KalshiConfig(_Table):
         return out
 
 
+class KucoinBookMode(str, Enum):
+    """How the KuCoin feed keeps books: ``level2`` (``/market/level2`` changes on a REST snapshot,
+    every level, synchronised by sequence) or ``depth50`` (``/spotMarket/level2Depth50`` snapshots
+    of the best 50 levels every 100 ms; no REST snapshot, no sequence). docs/venues/kucoin.md."""
+
+    LEVEL2 = "level2"
+    DEPTH50 = "depth50"
+
+
 class KucoinConfig(_Table):
     mode: VenueMode
     rest_url: str = "https://api.kucoin.com"
     ws_url: str | None = None  # None: ask the bullet endpoint for the WS address and token
+    book_mode: KucoinBookMode = KucoinBookMode.LEVEL2
     api_key_env: str | None = None
     api_secret_env: str | None = None
     api_passphrase_env: str | None = None

@@ -290,6 +290,7 @@ async def build_kucoin(
     overrides = dict(feed_overrides or {})
     if cfg.ws_url:
         overrides.setdefault("endpoint_override", cfg.ws_url)
+    overrides.setdefault("book_mode", cfg.book_mode.value)
     feed = KucoinMarketFeed(market_sink, FeedConfig(**overrides), gw, gw._instruments.get, clock=clock)
     if cfg.mode is VenueMode.PAPER:
         backend: ExecutionBackend = PaperBackend(Venue.KUCOIN, clock, snapshots, PaperConfig(),

@@ -222,6 +222,30 @@ class L2Update(msgspec.Struct, rename="camel"):
     time: int = 0
 
 
+class Depth50(msgspec.Struct):
+    """``/spotMarket/level2Depth50:SYM`` data (subject ``level2``): the best 50 asks and bids as
+    ``[price, size]`` and ``timestamp`` ms; no sequence, no symbol (it is in the topic). Spec
+    ``openapi-spot-public.json`` orderbookLevel50; example ``api_spot_public_test__orderbook_level50_resp_model.json``."""
+
+    asks: list[list[str]]
+    bids: list[list[str]]
+    timestamp: int = 0
+
+
+def depth_levels(rows: list[list[str]], what: str) -> list[tuple[Decimal, Decimal]]:
+    """``[[price, size], ...]`` of a depth snapshot as Decimals; ValueError for a row that is not
+    two positive numbers (a snapshot with one bad row is refused whole: the book keeps the last good one)."""
+    out = []
+    for row in rows:
+        if len(row) < 2:
+            raise ValueError(f"{what} row {row!r} is not [price, size]")
+        p, q = dec(row[0], "price"), dec(row[1], "size")
+        if p <= 0 or q <= 0:
+            raise ValueError(f"{what} row {row!r}: price and size must be > 0")
+        out.append((p, q))
+    return out
+
+
 class OrderChange(msgspec.Struct, rename="camel"):
     """/spotMarket/tradeOrdersV2 data (model_order_v2_event.py)."""
 
@@ -381,7 +405,7 @@ def ms_to_ns(ms: int | str | None) -> int:
     return v * 1_000_000 if v < 10**14 else v  # ``ts`` of order events is already in ns
 
 
-__all__ = ["AccountWire", "BalanceChange", "BookWire", "Envelope", "FillWire", "FillsPage", "KucoinError", "L2Changes",
+__all__ = ["AccountWire", "BalanceChange", "BookWire", "Depth50", "depth_levels", "Envelope", "FillWire", "FillsPage", "KucoinError", "L2Changes",
            "L2Sync", "L2Update", "OrderChange", "OrderWire", "SymbolWire", "SyncOrderWire", "Token", "TokenServer",
            "TradeFeeWire", "WsFrame", "book_digits", "dec", "digits_of", "instrument_from_symbol", "l2_changes",
            "ms_to_ns", "parse_snapshot", "unwrap"]
