@@ -271,13 +271,22 @@ class OrderChange(msgspec.Struct, rename="camel"):
     order_time: int = 0
 
 
+class RelationContext(msgspec.Struct, rename="camel"):
+    symbol: str = ""
+    order_id: str = ""
+    trade_id: str = ""
+
+
 class BalanceChange(msgspec.Struct, rename="camel"):
+    """/account/balance data (model_account_event.py; fixture api_spot_private_test__account_resp_model.json)."""
+
     currency: str
     total: str
     available: str
     hold: str
     account_id: str = ""
     relation_event: str = ""
+    relation_context: RelationContext | None = None
     time: str | int = 0
 
 
