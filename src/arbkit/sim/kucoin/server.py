@@ -130,6 +130,7 @@ class KucoinServer:
         self._mm: dict[str, list[str]] = {}
         self._balance_events = 0
         self._depth_dirty: set[str] = set()
+        self.order_tests = 0  # /api/v1/hf/orders/test calls that passed validation (tests read it)
         self._unsub = self.engine.subscribe(self._on_events)
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task] = []
@@ -483,6 +484,7 @@ class KucoinServer:
             self.engine._validate_market(m, p["side"], p["size"], p["funds"])
         else:
             self.engine._validate(m, p["side"], p["price"], p["size"], p["tif"])
+        self.order_tests += 1
         return _ok({"orderId": uuid.uuid4().hex[:24], "clientOid": p["client_oid"]})
 
     def _order_doc(self, o: SpotOrder) -> dict[str, Any]:

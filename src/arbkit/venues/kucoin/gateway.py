@@ -99,16 +99,17 @@ def fmt(d: Decimal) -> str:
     return s
 
 
-def order_body(request: OrderRequest) -> dict[str, Any]:
+def order_body(request: OrderRequest, check: bool = True) -> dict[str, Any]:
     """The HF order body (model_add_order_req.py field names) for a limit request; ValueError
-    naming the problem for anything KuCoin would refuse."""
+    naming the problem for anything KuCoin would refuse (``check`` False: increments and minimums
+    are left for the venue to judge, as at the order-test endpoint)."""
     inst = request.instrument
     coid = request.client_order_id
     if not coid or len(coid) > CLIENT_OID_MAX:
         raise ValueError(f"clientOid must be 1-{CLIENT_OID_MAX} characters, got {coid!r}")
     if inst.venue is not Venue.KUCOIN:
         raise ValueError(f"{inst.id} is not a KuCoin instrument")
-    problem = inst.check_order(request.price, request.quantity)
+    problem = inst.check_order(request.price, request.quantity) if check else None
     if problem:
         raise ValueError(problem)
     tif = C.TIF.get(request.time_in_force.value)
@@ -510,9 +511,13 @@ class KucoinGateway:
         return await self._create(req, t0)
 
     async def test_order(self, request: OrderRequest) -> tuple[bool, str]:
-        """``POST /api/v1/hf/orders/test``: KuCoin validates the order without placing it."""
+        """``POST /api/v1/hf/orders/test``: KuCoin validates the order without placing it (spec:
+        "the request parameters and return parameters of this endpoint are exactly the same as the
+        order endpoint"; "the order will not enter the matching system, and the order cannot be
+        queried"). Increments and minimums are KuCoin's to judge here (our instrument copy may be
+        stale): (False, KuCoin's msg) when it refuses."""
         try:
-            body = order_body(request)
+            body = order_body(request, check=False)
         except ValueError as exc:
             return False, str(exc)
         try:
