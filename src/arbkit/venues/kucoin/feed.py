@@ -32,7 +32,7 @@ from arbkit.core.enums import ConnectionState, Venue
 from arbkit.core.events import BookStaleDetected, BookUpdated
 from arbkit.core.instruments import Instrument, instrument_id
 from arbkit.venues.base import EventSink
-from arbkit.venues.common.malformed import MalformedTracker
+from arbkit.venues.common.malformed import MalformedTracker, not_utf8
 from arbkit.venues.common.stats import CounterSet
 from arbkit.venues.common.tasks import BackgroundTasks
 from arbkit.venues.common.watchdog import STALE_BOOK_REASON, frozen_socket, run_watchdog
@@ -342,6 +342,10 @@ class KucoinMarketFeed(GuardedEmit):
     def _on_frame(self, shard: _Shard, raw: str | bytes) -> None:
         recv_ns = self.clock.now_ns()
         self.stats.frames += 1
+        bad_text = not_utf8(raw)  # msgspec does not refuse every invalid UTF-8 byte in a key
+        if bad_text is not None:
+            self._emit(self.malformed.record(raw, bad_text, recv_ns))
+            return
         try:
             f = _decode_frame.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:

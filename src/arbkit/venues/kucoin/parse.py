@@ -63,6 +63,22 @@ def dec(value: Any, what: str = "number") -> Decimal:
     return d
 
 
+SEQ_MAX = 2**63 - 1  # books keep the sequence in an int64
+MAX_AMOUNT = Decimal("1e24")  # far above any KuCoin price, size or balance: beyond it is garbage
+MIN_EXPONENT = -18  # no KuCoin amount is finer than 1e-18
+
+
+def amount(value: Any, what: str, *, positive: bool = True) -> Decimal:
+    """A wire price/size/balance: ``dec`` plus sanity bounds (> 0, or >= 0 with ``positive``
+    False; at most MAX_AMOUNT; no finer than 1e-18). ValueError otherwise."""
+    d = dec(value, what)
+    if (d <= 0 if positive else d < 0) or d > MAX_AMOUNT:
+        raise ValueError(f"{what}: {value!r} is out of range")
+    if d and d.normalize().as_tuple().exponent < MIN_EXPONENT:  # type: ignore[operator]
+        raise ValueError(f"{what}: {value!r} is finer than 1e{MIN_EXPONENT}")
+    return d
+
+
 def digits_of(increment: Decimal) -> int:
     return max(0, -increment.normalize().as_tuple().exponent)  # type: ignore[operator]
 
@@ -239,7 +255,7 @@ def depth_levels(rows: list[list[str]], what: str) -> list[tuple[Decimal, Decima
     for row in rows:
         if len(row) < 2:
             raise ValueError(f"{what} row {row!r} is not [price, size]")
-        p, q = dec(row[0], "price"), dec(row[1], "size")
+        p, q = amount(row[0], "price"), amount(row[1], "size")
         if p <= 0 or q <= 0:
             raise ValueError(f"{what} row {row!r}: price and size must be > 0")
         out.append((p, q))
@@ -316,11 +332,17 @@ def l2_changes(u: L2Update) -> list[Change]:
     """The changes of one l2update in sequence order. ``["0","0",seq]`` entries (price 0) only
     move the sequence on (seen in the 2021 recording); they are kept with price 0."""
     out: list[Change] = []
+    if u.sequence_start > u.sequence_end or u.sequence_start < 0 or u.sequence_end > SEQ_MAX:
+        raise ValueError(f"sequenceStart {u.sequence_start} / sequenceEnd {u.sequence_end}")
     for is_bid, rows in ((True, u.changes.bids), (False, u.changes.asks)):
         for row in rows:
             if len(row) < 3:
                 raise ValueError(f"level-2 change {row!r} has no sequence")
-            out.append((is_bid, dec(row[0], "price"), dec(row[1], "size"), int(row[2])))
+            seq = row[2]
+            if not isinstance(seq, str) or not seq.isdigit() or not u.sequence_start <= int(seq) <= u.sequence_end:
+                raise ValueError(f"level-2 change {row!r}: sequence outside {u.sequence_start}..{u.sequence_end}")
+            price, size = amount(row[0], "price", positive=False), amount(row[1], "size", positive=False)
+            out.append((is_bid, price, size, int(seq)))
     out.sort(key=lambda c: c[3])
     return out
 
@@ -414,7 +436,7 @@ def ms_to_ns(ms: int | str | None) -> int:
     return v * 1_000_000 if v < 10**14 else v  # ``ts`` of order events is already in ns
 
 
-__all__ = ["AccountWire", "BalanceChange", "BookWire", "Depth50", "depth_levels", "Envelope", "FillWire", "FillsPage", "KucoinError", "L2Changes",
+__all__ = ["amount", "AccountWire", "BalanceChange", "BookWire", "Depth50", "depth_levels", "Envelope", "FillWire", "FillsPage", "KucoinError", "L2Changes",
            "L2Sync", "L2Update", "OrderChange", "OrderWire", "SymbolWire", "SyncOrderWire", "Token", "TokenServer",
            "TradeFeeWire", "WsFrame", "book_digits", "dec", "digits_of", "instrument_from_symbol", "l2_changes",
            "ms_to_ns", "parse_snapshot", "unwrap"]

@@ -27,11 +27,11 @@ from arbkit.core.fees import spot_fee
 from arbkit.core.instruments import Instrument, instrument_id
 from arbkit.core.orders import Balance
 from arbkit.venues.base import EventSink
-from arbkit.venues.common.malformed import MalformedTracker
+from arbkit.venues.common.malformed import MalformedTracker, not_utf8
 from arbkit.venues.common.ws import Backoff, ConnectionLink, SingleLinkStream, run_reconnecting, send_quietly
 from arbkit.venues.kucoin import constants as C
 from arbkit.venues.kucoin.feed import KucoinSession, next_id
-from arbkit.venues.kucoin.parse import BalanceChange, OrderChange, WsFrame, dec, ms_to_ns
+from arbkit.venues.kucoin.parse import BalanceChange, OrderChange, WsFrame, amount, dec, ms_to_ns
 
 log = logging.getLogger("arbkit.venues.kucoin.user")
 VENUE = Venue.KUCOIN
@@ -136,6 +136,10 @@ class KucoinUserStream(SingleLinkStream):
 
     def _on_frame(self, raw: str | bytes) -> None:
         now = self.clock.now_ns()
+        bad_text = not_utf8(raw)  # msgspec does not refuse every invalid UTF-8 byte in a key
+        if bad_text is not None:
+            self._emit(self.malformed.record(raw, bad_text, now))
+            return
         try:
             f = _decode.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
@@ -152,7 +156,7 @@ class KucoinUserStream(SingleLinkStream):
             self._emit(self.malformed.record(raw, exc, now))
 
     def _on_balance(self, b: BalanceChange) -> None:
-        total, avail = dec(b.total, "total"), dec(b.available, "available")
+        total, avail = amount(b.total, "total", positive=False), amount(b.available, "available", positive=False)
         if total < 0 or avail < 0 or avail > total:
             raise ValueError(f"balance of {b.currency}: total {total}, available {avail}")
         self.balances[b.currency] = Balance(currency=b.currency, total=total, available=avail)
@@ -200,7 +204,7 @@ class KucoinUserStream(SingleLinkStream):
                 raise ValueError("match event without tradeId/matchPrice/matchSize")
             if o.trade_id in self.seen_trades:
                 return
-            price, size = dec(o.match_price, "matchPrice"), dec(o.match_size, "matchSize")
+            price, size = amount(o.match_price, "matchPrice"), amount(o.match_size, "matchSize")
             if price <= 0 or size <= 0:
                 raise ValueError(f"match with price {price} and size {size}")
             if o.liquidity not in ("maker", "taker"):
