@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -43,6 +44,7 @@ from arbkit.venues.kucoin import constants as C
 from arbkit.venues.kucoin.auth import KucoinSigner
 from arbkit.venues.kucoin.parse import (
     AccountWire,
+    amount,
     FillsPage,
     KucoinError,
     OrderWire,
@@ -61,6 +63,9 @@ log = logging.getLogger("arbkit.venues.kucoin.gateway")
 VENUE = Venue.KUCOIN
 _PREFIX = "kucoin:"
 CLIENT_OID_MAX = 40
+# KuCoin order ids are 24 hex characters (every id in the SDK's examples, e.g. 6717422bd51c29000775ea03);
+# a create answer naming anything else is unreadable (the order is then looked up by clientOid)
+ORDER_ID_RE = re.compile(r"[0-9a-f]{24}")
 
 
 class KucoinTransportError(Exception):
@@ -436,7 +441,8 @@ class KucoinGateway:
                         data = unwrap(status, raw, "create order")
                         w = msgspec.convert(data, SyncOrderWire)
                     except KucoinError as exc:
-                        if exc.code == "":  # unreadable 2xx/4xx body: the order may exist
+                        if not (len(exc.code) == 6 and exc.code.isdigit()):
+                            # unreadable 2xx/4xx body or no KuCoin code in it: the order may exist
                             why = str(exc)
                         else:
                             return self._reject(request, exc.msg or str(exc), code=exc.code,
@@ -453,7 +459,7 @@ class KucoinGateway:
                                 origin = deal
                             else:
                                 deal, origin = _checked_sizes(w.deal_size, w.origin_size or body_size(self._prepared[coid]))
-                            if not w.order_id or (w.client_oid and w.client_oid != coid):
+                            if not ORDER_ID_RE.fullmatch(w.order_id) or (w.client_oid and w.client_oid != coid):
                                 raise ValueError(f"answer names order {w.order_id!r} / clientOid {w.client_oid!r}")
                         except ValueError as exc:
                             why = f"unreadable create answer ({exc})"
@@ -557,9 +563,12 @@ class KucoinGateway:
                 w = msgspec.convert(data, OrderWire)
                 # a market buy by funds has size 0 and a deal size: nothing to compare
                 _checked_sizes(w.deal_size, w.deal_size if w.type == "market" else w.size)
-                dec(w.price, "price")
+                amount(w.price, "price", positive=False)
                 if not w.id or (w.client_oid and w.client_oid != coid):
                     raise ValueError(f"the answer is order {w.id!r} / clientOid {w.client_oid!r}, not {coid!r}")
+                known = self._coid_to_oid.get(coid)
+                if known and w.id != known:
+                    raise ValueError(f"the answer is order {w.id!r}, but clientOid {coid!r} is order {known!r}")
             except (msgspec.ValidationError, ValueError) as exc:
                 raise OrderStateUnknown("kucoin", coid, f"unreadable order: {exc}") from exc
             self._remember(coid, w.id)
@@ -610,7 +619,10 @@ class KucoinGateway:
         out: list[OrderWire] = []
         for s in symbols:
             rows = await self._call("GET", C.PATH_HF_ORDERS_ACTIVE, params={"symbol": s})
-            out.extend(msgspec.convert(rows or [], list[OrderWire]))
+            for w in msgspec.convert(rows or [], list[OrderWire]):
+                _checked_sizes(w.deal_size, w.size)  # ValueError for an order that is not one
+                amount(w.price, "price", positive=False)
+                out.append(w)
         for w in out:
             self._remember(w.client_oid, w.id)
         return out
@@ -647,8 +659,9 @@ class KucoinGateway:
                 out.append(OrderFilled(
                     venue=VENUE, instrument_id=instrument_id(VENUE, f.symbol),
                     client_order_id=await self._coid_of(f.order_id, f.symbol), venue_order_id=f.order_id,
-                    trade_id=str(f.trade_id), side=Side.BUY if f.side == "buy" else Side.SELL, price=dec(f.price),
-                    quantity=dec(f.size), fee=dec(f.fee), fee_currency=f.fee_currency,
+                    trade_id=str(f.trade_id), side=Side.BUY if f.side == "buy" else Side.SELL,
+                    price=amount(f.price, "price"), quantity=amount(f.size, "size"),
+                    fee=amount(f.fee, "fee", positive=False), fee_currency=f.fee_currency,
                     liquidity=LiquiditySide.MAKER if f.liquidity == "maker" else LiquiditySide.TAKER,
                     ts_venue=ms_to_ns(f.created_at), ts_recv=self.clock.now_ns()))
         return out
@@ -659,7 +672,7 @@ class KucoinGateway:
         rows = msgspec.convert(await self._call("GET", C.PATH_ACCOUNTS, params={"type": "trade"}), list[AccountWire])
         out = []
         for a in rows:
-            total, avail = dec(a.balance, "balance"), dec(a.available, "available")
+            total, avail = amount(a.balance, "balance", positive=False), amount(a.available, "available", positive=False)
             if total < 0 or avail < 0 or avail > total:
                 raise ValueError(f"KuCoin balance of {a.currency} is not a balance: total {total}, available {avail}")
             out.append(Balance(currency=a.currency, total=total, available=avail))
@@ -676,7 +689,7 @@ def body_size(body: dict[str, Any]) -> str:
 
 def _checked_sizes(deal: str, size: str) -> tuple[Decimal, Decimal]:
     """(dealt, size) as Decimals with 0 <= dealt <= size; ValueError otherwise."""
-    d, z = dec(deal, "dealSize"), dec(size, "size")
+    d, z = amount(deal, "dealSize", positive=False), amount(size, "size", positive=False)
     if d < 0 or z < 0 or d > z:
         raise ValueError(f"dealt {d} of {z}")
     return d, z
@@ -685,7 +698,7 @@ def _checked_sizes(deal: str, size: str) -> tuple[Decimal, Decimal]:
 def _code_of(raw: bytes) -> str:
     try:
         v = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return ""
     return str(v.get("code", "")) if isinstance(v, dict) else ""
 

@@ -35,7 +35,7 @@ class KucoinError(Exception):
 
 class Envelope(msgspec.Struct):
     code: str
-    data: Any = None
+    data: Any = msgspec.UNSET  # an answer without ``data`` is not an answer (null is: "nothing")
     msg: str = ""
 
 
@@ -43,10 +43,12 @@ def unwrap(status: int, body: bytes, what: str = "") -> Any:
     """``data`` of a successful answer; KucoinError otherwise (also for an unreadable body)."""
     try:
         env = msgspec.json.decode(body, type=Envelope)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise KucoinError(status, "", f"unreadable answer: {exc}: {body[:200]!r}", what) from None
     if env.code != C.CODE_OK or status != 200:
         raise KucoinError(status, env.code, env.msg, what)
+    if env.data is msgspec.UNSET:
+        raise KucoinError(status, "", f"unreadable answer: no data: {body[:200]!r}", what)
     return env.data
 
 
@@ -313,13 +315,13 @@ def instrument_from_symbol(s: SymbolWire, taker_rate: Decimal | None = None,
                            maker_rate: Decimal | None = None) -> Instrument:
     """A core spot instrument from a /api/v2/symbols row; fee rates from /api/v1/trade-fees (the
     account's actual rates, already including the pair's coefficient) when given."""
-    min_funds = dec(s.min_funds, "minFunds") if s.min_funds not in (None, "") else Decimal(0)
+    min_funds = amount(s.min_funds, "minFunds", positive=False) if s.min_funds not in (None, "") else Decimal(0)
     fee = FeeSpec(kind="spot", taker_rate=taker_rate if taker_rate is not None else Decimal(0),
                   maker_rate=maker_rate if maker_rate is not None else Decimal(0))
     return Instrument(
         venue=Venue.KUCOIN, symbol=s.symbol, kind=InstrumentKind.SPOT,
-        tick_size=dec(s.price_increment, "priceIncrement"), size_increment=dec(s.base_increment, "baseIncrement"),
-        min_size=dec(s.base_min_size, "baseMinSize"), min_notional=min_funds,
+        tick_size=amount(s.price_increment, "priceIncrement"), size_increment=amount(s.base_increment, "baseIncrement"),
+        min_size=amount(s.base_min_size, "baseMinSize", positive=False), min_notional=min_funds,
         quote=s.quote_currency, base=s.base_currency, market_id=s.symbol, fee=fee, title=s.name or s.symbol)
 
 
