@@ -25,7 +25,7 @@ SEED = 20261204
 RELIVE_EVERY = 8  # one valid snapshot per this many mutated frames keeps books live to be hit
 
 METHOD = (
-    "Seeded mutation fuzz of the four venue frame parsers, through each stream's real on_frame "
+    "Seeded mutation fuzz of the six venue frame parsers, through each stream's real on_frame "
     "(PolymarketMarketFeed, PolymarketUserStream, KalshiMarketFeed, KalshiUserStream; Kalshi user fills/orders "
     "also through its emit path). Seeds: frames built with the simulator's own message structs "
     "(arbkit.sim.*.messages; Kalshi in the current schema: outcome_side/book_side fills, orders and trades, "
