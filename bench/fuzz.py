@@ -1,4 +1,4 @@
-"""Mutation fuzz of every venue frame parser: Polymarket market + user, Kalshi market + user.
+"""Mutation fuzz of every venue frame parser: Polymarket, Kalshi and KuCoin, market + user.
 
 Also the engine of tests/unit/venues/test_fuzz_parsers.py (``fuzz_parser``), so the test and the
 figures come from the same code.
@@ -20,12 +20,12 @@ from typing import Any
 
 from bench import harness
 
-PARSERS = ("polymarket_market", "polymarket_user", "kalshi_market", "kalshi_user")
+PARSERS = ("polymarket_market", "polymarket_user", "kalshi_market", "kalshi_user", "kucoin_market", "kucoin_user")
 SEED = 20261204
 RELIVE_EVERY = 8  # one valid snapshot per this many mutated frames keeps books live to be hit
 
 METHOD = (
-    "Seeded mutation fuzz of the four venue frame parsers, through each stream's real on_frame "
+    "Seeded mutation fuzz of the six venue frame parsers, through each stream's real on_frame "
     "(PolymarketMarketFeed, PolymarketUserStream, KalshiMarketFeed, KalshiUserStream; Kalshi user fills/orders "
     "also through its emit path). Seeds: frames built with the simulator's own message structs "
     "(arbkit.sim.*.messages; Kalshi in the current schema: outcome_side/book_side fills, orders and trades, "
@@ -45,7 +45,10 @@ METHOD = (
     "conservatively (a Polymarket trade under an undocumented status: a provisional fill), which is counted as an "
     "alert and checked: the frame's events must equal those of the same frame with the status MATCHED "
     "(provisional fills, nothing dropped, nothing booked as settled). frames/s = mutated frames "
-    "over wall time including mutation and checks."
+    "over wall time including mutation and checks. KuCoin (kucoin_market: KucoinMarketFeed level-2 ``trade.l2update`` "
+    "frames on a live book, renumbered to follow its sequence, the book re-lived from a REST-style snapshot when a "
+    "bad frame dropped it; kucoin_user: KucoinUserStream ``orderChange`` of every type with fresh tradeIds and "
+    "``account.balance``), seeds built like the simulator's frames plus the SDK doc examples in ../shared."
 )
 
 TARGETS = {
@@ -68,10 +71,16 @@ MUST_VALIDATE = {
                       "orderbook_delta": {"price_dollars", "delta_fp"},
                       "trade": {"count_fp", "yes_price_dollars", "no_price_dollars"}},
     "kalshi_user": {"fill": {"yes_price_dollars", "count_fp"}, "user_order": {"fill_count_fp"}},
+    "kucoin_market": {"trade.l2update": {"asks", "bids"}},
+    "kucoin_user": {"orderChange:match": {"matchPrice", "matchSize"}, "account.balance": {"total", "available"}},
 }
 
 
 def _kind(parser: str, obj: dict) -> str:
+    if parser.startswith("kucoin"):
+        d = obj.get("data")
+        sub = str(obj.get("subject", ""))
+        return f"{sub}:{d.get('type')}" if sub == "orderChange" and isinstance(d, dict) else sub
     if parser == "polymarket_market":
         return str(obj.get("event_type", ""))
     if parser == "polymarket_user":
@@ -223,6 +232,60 @@ def _sim_kalshi_user() -> list[dict]:
     return out
 
 
+KC_SYMBOLS = ("BTC-USDT", "ETH-USDT", "ETH-BTC")
+
+
+def _sim_kucoin_market() -> list[dict]:
+    """Level-2 changes as the KuCoin simulator sends them (server._on_events); sequences are
+    renumbered per book when sent (_KucoinMarket.prepare)."""
+    px = {"BTC-USDT": ("90000.1", "0.1"), "ETH-USDT": ("3000.01", "0.01"), "ETH-BTC": ("0.033334", "0.000001")}
+    out = []
+    for sym in KC_SYMBOLS:
+        p0, tick = (Decimal(x) for x in px[sym])
+        for k in range(4):
+            asks = [[str(p0 + tick * (3 + k)), f"{k + 1}.5", "2"]]
+            bids = [[str(p0 - tick * (3 + k)), "0" if k == 3 else f"{k}.25", "1"]]
+            if k == 2:
+                asks.append(["0", "0", "3"])  # a sequence-only change (seen in real data)
+            out.append({"topic": f"/market/level2:{sym}", "type": "message", "subject": "trade.l2update",
+                        "data": {"changes": {"asks": asks, "bids": bids}, "sequenceEnd": 3 if k == 2 else 2,
+                                 "sequenceStart": 1, "symbol": sym, "time": 1764800000000 + k}})
+    return out
+
+
+def _sim_kucoin_user() -> list[dict]:
+    """orderChange of every type and account.balance, as the simulator's spot engine sends them."""
+    out = []
+    base = {"symbol": "BTC-USDT", "orderId": "6720da40000000000000001", "clientOid": "coid-1", "side": "buy",
+            "orderType": "limit", "price": "90000.1", "size": "0.5", "originSize": "0.5", "orderTime": 1764800000000,
+            "ts": 1764800000000123456}
+    for typ, status, extra in (("received", "new", {}), ("open", "open", {"remainSize": "0.5", "filledSize": "0"}),
+                               ("match", "match", {"matchPrice": "90000.1", "matchSize": "0.2", "tradeId": "1",
+                                                   "liquidity": "taker", "feeType": "takerFee", "filledSize": "0.2",
+                                                   "remainSize": "0.3"}),
+                               ("filled", "done", {"filledSize": "0.5", "remainSize": "0"}),
+                               ("canceled", "done", {"filledSize": "0.2", "remainSize": "0", "canceledSize": "0.3"})):
+        out.append({"topic": "/spotMarket/tradeOrdersV2", "type": "message", "subject": "orderChange",
+                    "channelType": "private", "data": {**base, "type": typ, "status": status, **extra}})
+    out.append({"topic": "/account/balance", "type": "message", "subject": "account.balance", "id": "354689988084001",
+                "channelType": "private", "data": {"accountId": "548674591753", "currency": "USDT",
+                                                   "total": "21.133773386762", "available": "20.132773386762",
+                                                   "hold": "1.001", "relationEvent": "trade.hold",
+                                                   "relationContext": {"symbol": "BTC-USDT", "orderId": "o1"},
+                                                   "time": "1730269283892"}})
+    return out
+
+
+def _shared_kucoin(root: Path, names: tuple[str, ...]) -> list[dict]:
+    """KuCoin's doc examples (the SDK's test fixtures) for these message shapes."""
+    out = []
+    for n in names:
+        o = _load_json(root / "fixtures" / "kucoin" / "kucoin-universal-sdk_examples" / n)
+        if isinstance(o, dict) and isinstance(o.get("data"), dict):
+            out.append(o)
+    return out
+
+
 def _split_polymarket_market(obj: Any) -> list[dict]:
     """One event per frame, and a price_change split per asset (one book per frame)."""
     events = obj if isinstance(obj, list) else [obj]
@@ -297,12 +360,17 @@ def _shared_kalshi_market(root: Path) -> list[dict]:
 def seeds(parser: str, use_shared: bool = True) -> list[dict]:
     """Seed frames (decoded JSON objects) for one parser: simulator-built, plus ../shared ones."""
     sim = {"polymarket_market": _sim_polymarket_market, "polymarket_user": _sim_polymarket_user,
-           "kalshi_market": _sim_kalshi_market, "kalshi_user": _sim_kalshi_user}[parser]()
+           "kalshi_market": _sim_kalshi_market, "kalshi_user": _sim_kalshi_user,
+           "kucoin_market": _sim_kucoin_market, "kucoin_user": _sim_kucoin_user}[parser]()
     root = harness.shared_path()
     if not use_shared or root is None:
         return sim
     extra = {"polymarket_market": _shared_polymarket_market, "polymarket_user": _shared_polymarket_user,
-             "kalshi_market": _shared_kalshi_market, "kalshi_user": lambda r: []}[parser](root)
+             "kalshi_market": _shared_kalshi_market, "kalshi_user": lambda r: [],
+             "kucoin_market": lambda r: [],  # the doc example's symbol/prices do not join our books
+             "kucoin_user": lambda r: _shared_kucoin(r, ("api_spot_private_test__order_v2_resp_model.json",
+                                                         "api_spot_private_test__account_resp_model.json")),
+             }[parser](root)
     return sim + extra
 
 
@@ -740,6 +808,110 @@ class _KalshiUser(_Target):
         return o, json.dumps(o, separators=(",", ":")).encode()
 
 
+class _KucoinMarket(_Target):
+    """KucoinMarketFeed (level-2): each book is live from a snapshot; every frame sent is renumbered
+    to follow its book's sequence (a stale or gapped one would be dropped or resynced, not read)."""
+
+    name = "kucoin_market"
+
+    def __init__(self, sink, seeds) -> None:
+        from arbkit.core.clock import SimClock
+        from arbkit.core.enums import InstrumentKind, Venue
+        from arbkit.core.instruments import Instrument
+        from arbkit.venues.kucoin.feed import FeedConfig, KucoinMarketFeed
+
+        ticks = {"BTC-USDT": ("0.1", "0.00000001"), "ETH-USDT": ("0.01", "0.0000001"), "ETH-BTC": ("0.000001", "0.0000001")}
+        self.insts = {s: Instrument(venue=Venue.KUCOIN, symbol=s, kind=InstrumentKind.SPOT, tick_size=Decimal(t),
+                                    size_increment=Decimal(z), quote=s.split("-")[1], base=s.split("-")[0])
+                      for s, (t, z) in ticks.items()}
+        self.feed = KucoinMarketFeed(sink, FeedConfig(), rest=None, instruments=self.insts.get, clock=SimClock(1))
+        self.feed.subscribe([self.insts[s].id for s in KC_SYMBOLS])
+        self.feed._ask_snapshot = lambda sym: None  # the REST snapshot is this harness's (relive)
+        self._shard = self.feed._shards[0]
+        self._books = self.feed._books
+        self._snap_seq = 1_000_000
+
+    def _relive(self, sym: str) -> None:
+        st = self._books[sym]
+        if st.sync.live:
+            return
+        self._snap_seq += 1000
+        p = {"BTC-USDT": Decimal("90000.1"), "ETH-USDT": Decimal("3000.01"), "ETH-BTC": Decimal("0.033334")}[sym]
+        t = self.insts[sym].tick_size
+        st.sync.on_snapshot(self._snap_seq, [(p - t * 20, Decimal(2))], [(p + t * 20, Decimal(2))])
+
+    def on_frame(self, raw):
+        self.feed._on_frame(self._shard, raw)
+
+    def malformed(self):
+        return self.feed.malformed.count
+
+    def fingerprints(self):
+        return {k: (st.sync.live, id(st.sync.book), st.sync.seq, st.sync.applied) for k, st in self._books.items()}
+
+    def tradable(self, key):
+        st = self._books.get(key)
+        return st is not None and st.sync.live
+
+    def prepare(self, s: _Seed):
+        o = s.obj
+        d = o.get("data")
+        if not isinstance(d, dict) or d.get("symbol") not in self._books:
+            return o, s.raw
+        self._relive(d["symbol"])
+        base = self._books[d["symbol"]].sync.seq  # seeds number from 1: shift to follow the book
+        ch = d["changes"]
+        d = dict(d, sequenceStart=d["sequenceStart"] + base, sequenceEnd=d["sequenceEnd"] + base,
+                 changes={k: [[r[0], r[1], str(int(r[2]) + base)] for r in rows] for k, rows in ch.items()})
+        o = dict(o, data=d)
+        return o, json.dumps(o, separators=(",", ":")).encode()
+
+
+class _KucoinUser(_Target):
+    """KucoinUserStream: every match carries a fresh tradeId (a seen one is dropped as a duplicate
+    before it is read)."""
+
+    name = "kucoin_user"
+    book_kind = False
+
+    def __init__(self, sink, seeds) -> None:
+        from arbkit.core.clock import SimClock
+        from arbkit.core.enums import InstrumentKind, Venue
+        from arbkit.core.fees import FeeSpec
+        from arbkit.core.instruments import Instrument
+        from arbkit.venues.kucoin.gateway import GatewayConfig, KucoinGateway
+        from arbkit.venues.kucoin.user import KucoinUserStream
+
+        gw = KucoinGateway(None, GatewayConfig(rest_url="http://127.0.0.1:9"))
+        fee = FeeSpec(kind="spot", taker_rate=Decimal("0.001"), maker_rate=Decimal("0.001"))
+        for sym in {str(x.obj.get("data", {}).get("symbol", "")) for x in seeds} | {"BTC-USDT"}:
+            if "-" in sym:
+                b, q = sym.split("-", 1)
+                gw._instruments[sym] = Instrument(venue=Venue.KUCOIN, symbol=sym, kind=InstrumentKind.SPOT,
+                                                  tick_size=Decimal("0.00000001"), size_increment=Decimal("0.00000001"),
+                                                  quote=q, base=b, fee=fee)
+        self.stream = KucoinUserStream(sink, gw, clock=SimClock(1))
+        self._trade = 10**9
+
+    def on_frame(self, raw):
+        self.stream._on_frame(raw)
+
+    def malformed(self):
+        return self.stream.malformed.count
+
+    def live(self, book):
+        return True
+
+    def prepare(self, s: _Seed):
+        o = s.obj
+        d = o.get("data")
+        if not isinstance(d, dict) or d.get("type") != "match":
+            return o, s.raw
+        self._trade += 1
+        o = dict(o, data=dict(d, tradeId=str(self._trade)))
+        return o, json.dumps(o, separators=(",", ":")).encode()
+
+
 def _book_key(parser: str, obj: dict) -> str:
     if parser == "polymarket_market":
         pcs = obj.get("price_changes")
@@ -749,6 +921,9 @@ def _book_key(parser: str, obj: dict) -> str:
     if parser == "kalshi_market":
         msg = obj.get("msg")
         return str(msg.get("market_ticker", "")) if isinstance(msg, dict) else ""
+    if parser == "kucoin_market":
+        d = obj.get("data")
+        return str(d.get("symbol", "")) if isinstance(d, dict) else ""
     return ""
 
 
@@ -817,6 +992,10 @@ def fuzz_parser(parser: str, n: int, seed: int = SEED, use_shared: bool = True) 
             tgt = _KalshiMarket(sink, sd)
         elif parser == "polymarket_user":
             tgt = _PolyUser(sink, sd)
+        elif parser == "kucoin_market":
+            tgt = _KucoinMarket(sink, sd)
+        elif parser == "kucoin_user":
+            tgt = _KucoinUser(sink, sd)
         else:
             assert loop is not None
             tgt = _KalshiUser(sink, sd, loop)

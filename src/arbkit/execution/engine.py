@@ -27,7 +27,7 @@ from fractions import Fraction
 import msgspec
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 from arbkit.core.clock import NS, Clock
 from arbkit.core.enums import FillStatus, InstrumentKind, LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, Venue
@@ -45,6 +45,7 @@ from arbkit.core.instruments import Instrument
 from arbkit.core.orders import OrderRequest
 from arbkit.execution.backend import ExecutionBackend
 from arbkit.execution.events import (
+    BalanceWaitTimedOut,
     EnginePaused,
     ExecutionCancelRequested,
     ExecutionReported,
@@ -117,6 +118,16 @@ class Answer:
     asked: int = 0
 
 
+class BalanceSource(Protocol):
+    """What a venue reports about a currency after some of our orders settled (the KuCoin user
+    stream's ``/account/balance`` events implement it)."""
+
+    async def balance_after(self, currency: str, orders: list[tuple[str, int]], timeout_s: float) -> Decimal | None:
+        """The available balance of ``currency`` once the venue reported the settlement of each
+        ``(venue order id, fill count)``; None when it did not within ``timeout_s``."""
+        ...
+
+
 class OrderUnknown(Exception):
     """Raised inside a saga when the venue cannot tell what one of its orders did: the saga is
     held (nothing more is sent on a guess) until the venue answers or an operator resolves it."""
@@ -135,6 +146,12 @@ class EngineConfig:
     # optional balance override for cascades: (venue, currency) -> what the venue's balance stream
     # says is available; the next leg spends min(previous output, this)
     balance_source: Callable[[Venue, str], Decimal | None] | None = None
+    # ``await_balance``: before each cascade leg after the first, wait (up to the timeout) for the
+    # balance the venue reports once the previous leg's orders settled and spend
+    # min(previous output, that balance); on timeout the fill-derived amount is used and
+    # BalanceWaitTimedOut is journaled. See BalanceSource.
+    await_balance: "BalanceSource | None" = None
+    await_balance_timeout_s: float = 2.0
     keep_reports: int = 1000
     # asking the venue about an order whose answer was lost, inside a running saga (short: the
     # legs are waiting); past it the saga is held and re-checked in the background
@@ -642,7 +659,8 @@ class ExecutionEngine:
             else:
                 if self._stop_before_send(saga, f"leg {i}"):
                     return
-                qty = self._leg_size(saga, i)
+                reported = await self._reported_input(saga, i) if i > 0 else None
+                qty = self._leg_size(saga, i, reported)
                 leg = intent.legs[i]
                 why = leg.instrument.check_order(leg.price, qty) if qty > 0 else f"size {qty} is nothing to send"
                 if why:
@@ -660,7 +678,31 @@ class ExecutionEngine:
             if filled < asked and not saga.stop_reason:
                 saga.stop_reason = f"leg {i} filled {filled} of {asked}"
 
-    def _leg_size(self, saga: Saga, i: int) -> Decimal:
+    async def _reported_input(self, saga: Saga, i: int) -> Decimal | None:
+        """``await_balance``: the venue's available balance of cascade leg ``i``'s input currency
+        after leg ``i - 1`` settled, or None (not enabled, not a cascade, or timed out: alerted)."""
+        src = self.config.await_balance
+        if src is None or saga.intent.sequencing is not Sequencing.CASCADE:
+            return None
+        leg = saga.intent.legs[i]
+        orders = [(o.fills.venue_order_id, sum(1 for f in o.fills.fills.values() if f.counts))
+                  for o in saga.leg_orders(i - 1) if o.fills.venue_order_id and o.fills.filled > 0]
+        timeout = self.config.await_balance_timeout_s
+        try:
+            bal = await src.balance_after(leg.input_currency, orders, timeout) if orders else None
+        except Exception as exc:  # noqa: BLE001 - the fill-derived amount is the fallback
+            log.warning("execution %s: balance wait failed: %r", saga.execution_id, exc)
+            bal = None
+        if bal is None:
+            fallback = saga.leg_output(i - 1)
+            self.journal.append_event(BalanceWaitTimedOut(
+                execution_id=saga.execution_id, leg_index=i, currency=leg.input_currency, fill_derived=fallback,
+                timeout_s=timeout, correlation_id=saga.execution_id, ts_recv=self.clock.now_ns()))
+            log.error("execution %s: no %s balance from the venue within %.1fs after leg %d; leg %d sized from "
+                      "the fills (%s)", saga.execution_id, leg.input_currency, timeout, i - 1, i, fallback)
+        return bal
+
+    def _leg_size(self, saga: Saga, i: int, reported: Decimal | None = None) -> Decimal:
         intent = saga.intent
         leg = intent.legs[i]
         if i == 0:
@@ -670,6 +712,8 @@ class ExecutionEngine:
             return self._on_grid(saga, i, frac)
         # CASCADE: the previous leg's output is this leg's input
         available = saga.leg_output(i - 1)
+        if reported is not None:
+            available = min(available, reported)
         src = self.config.balance_source
         if src is not None:
             bal = src(leg.venue, leg.input_currency)

@@ -99,6 +99,17 @@ class ResidualAlerted(Event, frozen=True, kw_only=True):
     reason: str
 
 
+class BalanceWaitTimedOut(Event, frozen=True, kw_only=True):
+    """``await_balance``: the venue did not report the balance after a cascade leg in time; the
+    next leg was sized from the fills instead (an alert: the fee model or the stream may be off)."""
+
+    execution_id: str
+    leg_index: int
+    currency: str
+    fill_derived: Decimal
+    timeout_s: float
+
+
 class ExecutionReported(Event, frozen=True, kw_only=True):
     """The saga is terminal; this is its report."""
 

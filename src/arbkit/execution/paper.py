@@ -14,7 +14,7 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable
+from typing import Awaitable, Callable
 
 import msgspec
 
@@ -101,8 +101,12 @@ class PaperBackend:
         snapshots: SnapshotRegistry,
         config: PaperConfig | None = None,
         balances: dict[str, Decimal] | None = None,
+        validator: Callable[[OrderRequest], Awaitable[tuple[bool, str]]] | None = None,
     ) -> None:
         self.venue = venue
+        # the venue's order-test endpoint (KuCoin POST /api/v1/hf/orders/test, when credentials are
+        # given): each order is validated there before it is simulated; a refusal is a rejection
+        self.validator = validator
         self.clock = clock
         self.snapshots = snapshots
         self.config = config or PaperConfig()
@@ -140,6 +144,15 @@ class PaperBackend:
         if self.config.latency_s > 0:
             await self.clock.sleep(self.config.latency_s)
         fault = self.config.faults(request) if self.config.faults else None
+        if self.validator is not None:
+            try:
+                ok, why = await self.validator(request)
+            except Exception as exc:  # noqa: BLE001 - a paper order the venue could not validate is not sent
+                ok, why = False, f"{type(exc).__name__}: {exc}"
+            if not ok:
+                return SubmitResult(client_order_id=request.client_order_id,
+                                    events=self._reject(request, f"refused by the venue's order test: {why}", "venue_test"),
+                                    latency_ns=self.clock.monotonic_ns() - t0)
         events = self._execute(request, fault)
         res = SubmitResult(client_order_id=request.client_order_id, latency_ns=self.clock.monotonic_ns() - t0)
         res.accepted = any(isinstance(e, OrderAccepted) for e in events)

@@ -43,6 +43,7 @@ __all__ = [
     "HedgePolicy",
     "IsolationConfig",
     "KalshiConfig",
+    "KucoinBookMode",
     "KucoinConfig",
     "LogLevel",
     "NodeConfig",
@@ -163,10 +164,20 @@ class KalshiConfig(_Table):
         return out
 
 
+class KucoinBookMode(str, Enum):
+    """How the KuCoin feed keeps books: ``level2`` (``/market/level2`` changes on a REST snapshot,
+    every level, synchronised by sequence) or ``depth50`` (``/spotMarket/level2Depth50`` snapshots
+    of the best 50 levels every 100 ms; no REST snapshot, no sequence). docs/venues/kucoin.md."""
+
+    LEVEL2 = "level2"
+    DEPTH50 = "depth50"
+
+
 class KucoinConfig(_Table):
     mode: VenueMode
     rest_url: str = "https://api.kucoin.com"
     ws_url: str | None = None  # None: ask the bullet endpoint for the WS address and token
+    book_mode: KucoinBookMode = KucoinBookMode.LEVEL2
     api_key_env: str | None = None
     api_secret_env: str | None = None
     api_passphrase_env: str | None = None
@@ -297,6 +308,8 @@ class TriangularTableConfig(_Table):
         hedge_policy = "market"          # how a broken cascade unwinds (default: execution.hedge_policy)
         hedge_max_slippage_bps = "150"
         max_book_age_ms = 5000           # default: risk.max_book_age_ms (else 5000)
+        await_balance = false            # size legs 2 and 3 from the balance KuCoin reports (/account/balance)
+        await_balance_timeout_ms = 2000  # then the fill-derived amount, with an alert (sim/live only)
     """
 
     enabled: bool
@@ -312,6 +325,8 @@ class TriangularTableConfig(_Table):
     hedge_timeout_ms: int | None = None
     hedge_max_attempts: int | None = None
     max_book_age_ms: int | None = None
+    await_balance: bool = False
+    await_balance_timeout_ms: int = 2000
 
     def max_start_decimal(self) -> dict[str, Decimal]:
         """``max_start`` as exact Decimals (validated at load)."""
@@ -473,7 +488,9 @@ class Config(_Table):
                 "triangular: start " + ", ".join(c + " up to " + tri.max_start.get(c, "(unset)") for c in tri.start_currencies) + ", "
                 f"min edge {tri.min_edge_bps} bps, {tri.max_levels} levels, "
                 f"universe {'all enabled pairs' if tri.symbols is None else str(len(tri.symbols)) + ' pairs'}, "
-                f"leg timeout {e['leg_timeout_ms']} ms, hedge {e['hedge_policy']}, book age {e['max_book_age_ms']} ms")
+                f"leg timeout {e['leg_timeout_ms']} ms, hedge {e['hedge_policy']}, book age {e['max_book_age_ms']} ms, "
+                + (f"await balance (timeout {tri.await_balance_timeout_ms} ms)" if tri.await_balance
+                   else "legs sized from fills (await_balance off)"))
         unset = self.unset_risk_limits()
         lines.append(f"risk limits unset: {', '.join(unset)}" if unset else "risk limits: all set")
         return lines
@@ -585,7 +602,7 @@ def _build_triangular(table: dict[str, Any], key: str) -> TriangularTableConfig:
         raise ConfigError(k + "min_edge_bps", f"must be >= 0, got {tri.min_edge_bps}")
     if not 1 <= tri.max_levels <= 100:
         raise ConfigError(k + "max_levels", f"must be 1..100, got {tri.max_levels}")
-    for name in ("leg_timeout_ms", "hedge_timeout_ms", "hedge_max_attempts", "max_book_age_ms"):
+    for name in ("leg_timeout_ms", "hedge_timeout_ms", "hedge_max_attempts", "max_book_age_ms", "await_balance_timeout_ms"):
         val = getattr(tri, name)
         if val is not None and val < 1:
             raise ConfigError(k + name, f"must be >= 1, got {val}")

@@ -574,6 +574,9 @@ class Node:
                                 leg_timeout_s=e["leg_timeout_ms"] / 1000, hedge=hedge)
         self.triangular = TriangularStrategy(tcfg, self._tri_universe, b.feed.book, tradeable=b.feed.is_tradeable,
                                              clock_ns=self.clock.now_ns)
+        if tc.await_balance and self.engine is not None and b.user is not None:  # paper has no balance stream
+            self.engine.config.await_balance = b.user
+            self.engine.config.await_balance_timeout_s = tc.await_balance_timeout_ms / 1000
         used = set(self.triangular.index.by_symbol)
         tri_insts = {i.id: i for i in self._tri_universe if i.symbol in used}
         self._tri_ids = set(tri_insts)

@@ -290,10 +290,13 @@ async def build_kucoin(
     overrides = dict(feed_overrides or {})
     if cfg.ws_url:
         overrides.setdefault("endpoint_override", cfg.ws_url)
+    overrides.setdefault("book_mode", cfg.book_mode.value)
     feed = KucoinMarketFeed(market_sink, FeedConfig(**overrides), gw, gw._instruments.get, clock=clock)
     if cfg.mode is VenueMode.PAPER:
+        # with credentials, each paper leg is first validated by KuCoin's order-test endpoint
         backend: ExecutionBackend = PaperBackend(Venue.KUCOIN, clock, snapshots, PaperConfig(),
-                                                 balances={VENUE_CURRENCY[Venue.KUCOIN]: paper_balance})
+                                                 balances={VENUE_CURRENCY[Venue.KUCOIN]: paper_balance},
+                                                 validator=gw.test_order if signer is not None else None)
         return VenueBundle(Venue.KUCOIN, cfg.mode, feed, backend, gateway=gw, rest_url=cfg.rest_url)
     if signer is None:
         raise ConfigError("venues.kucoin", f"mode {cfg.mode.value} needs api_key_env, api_secret_env and "

@@ -16,6 +16,11 @@ fields, huge and negative numbers, NaN/Infinity strings and tokens). The rules:
   never a TypeError/KeyError/AttributeError/IndexError (an unanticipated shape);
 - an answer that is the seed plus an unknown field is read as the seed.
 
+KuCoin (HF orders, docs/venues/kucoin.md): create ``POST /api/v1/hf/orders/sync`` answers in the
+``{"code", "data"}`` envelope; a garbled answer is ambiguous and the order is looked up by clientOid
+(an intact lookup here); a refusal is believed only from a readable envelope with a 6-digit code.
+Cancel, order state, open orders, fills, balances and symbols get mutated answers too.
+
 Kalshi (V2 order entry, docs/venues/kalshi.md): create ``POST /portfolio/events/orders`` and batch
 create ``POST /portfolio/events/orders/batched`` answer flat items (order_id, client_order_id,
 fill_count, remaining_count, ts_ms); an answer that cannot be read is ambiguous, so the gateway looks
@@ -56,6 +61,10 @@ from arbkit.venues.common.http import OrderStateUnknown
 from arbkit.venues.kalshi.auth import KalshiSigner
 from arbkit.venues.kalshi.gateway import GatewayConfig as KGatewayConfig
 from arbkit.venues.kalshi.gateway import KalshiApiError, KalshiGateway, MarketMeta as KMarketMeta
+from arbkit.venues.kucoin.auth import KucoinSigner
+from arbkit.venues.kucoin.gateway import GatewayConfig as KcGatewayConfig
+from arbkit.venues.kucoin.gateway import KucoinGateway
+from arbkit.venues.kucoin.parse import KucoinError
 from arbkit.venues.polymarket.auth import ApiCreds
 from arbkit.venues.polymarket.gateway import GatewayConfig as PGatewayConfig
 from arbkit.venues.polymarket.gateway import PolymarketGateway
@@ -66,7 +75,7 @@ if str(ROOT) not in sys.path:  # bench/ is a top-level package next to src/
 fuzz = importlib.import_module("bench.fuzz")
 
 D = Decimal
-QUERY_ERRORS = (ValueError, RuntimeError, ConnectionError, ArithmeticError, KalshiApiError)
+QUERY_ERRORS = (ValueError, RuntimeError, ConnectionError, ArithmeticError, KalshiApiError, KucoinError)
 PM_KEY = "0x" + "5a" * 32
 PM_CREDS = ApiCreds("api-key-1", base64.urlsafe_b64encode(b"z" * 32).decode(), "pp")
 PM_TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
@@ -82,6 +91,9 @@ class Scripted:
         self.hits: dict[str, int] = {}
 
     def route(self, method: str, path: str) -> str:
+        for prefix in ("/api/v1/hf/orders/sync/client-order/", "/api/v1/hf/orders/client-order/"):
+            if path.startswith(prefix):  # KuCoin routes named by clientOid
+                return f"{method} {prefix}"
         p = path.replace("/trade-api/v2", "")
         if p.startswith("/portfolio/"):  # Kalshi order routes: V2 create/cancel/batched, GET one/list
             if p != "/portfolio/events/orders/batched":
@@ -824,6 +836,157 @@ async def run_kalshi(server, key, n: int, seed: int) -> dict[str, Tally]:
     return tallies
 
 
+# --- KuCoin -----------------------------------------------------------------------------------
+
+KC_SYMBOL = {"symbol": "BTC-USDT", "name": "BTC-USDT", "baseCurrency": "BTC", "quoteCurrency": "USDT",
+             "feeCurrency": "USDT", "market": "USDS", "baseMinSize": "0.00001", "quoteMinSize": "0.1",
+             "baseMaxSize": "10000000000", "quoteMaxSize": "99999999", "baseIncrement": "0.00000001",
+             "quoteIncrement": "0.000001", "priceIncrement": "0.1", "priceLimitRate": "0.1", "minFunds": "0.1",
+             "isMarginEnabled": True, "enableTrading": True, "feeCategory": 1, "makerFeeCoefficient": "1.00",
+             "takerFeeCoefficient": "1.00", "st": False}
+
+
+def kc_ok(data: Any) -> dict:
+    return {"code": "200000", "data": data}
+
+
+def kc_order(oid: str, coid: str, active: bool = True) -> dict:
+    return {"id": oid, "clientOid": coid, "symbol": "BTC-USDT", "opType": "DEAL", "type": "limit", "side": "buy",
+            "price": "90000.1", "size": "0.5", "funds": "45000.05", "dealSize": "0.2", "dealFunds": "18000.02",
+            "fee": "0.01800002", "feeCurrency": "USDT", "timeInForce": "GTC", "postOnly": False, "active": active,
+            "inOrderBook": active, "cancelExist": False, "cancelledSize": "0", "remainSize": "0.3",
+            "createdAt": 1764800000000, "lastUpdatedAt": 1764800000001}
+
+
+def kc_refusal(body: bytes) -> bool:
+    """A readable KuCoin refusal: strict JSON, an envelope whose code is 6 digits other than 200000."""
+    o = _strict(body)
+    code = o.get("code") if isinstance(o, dict) else None
+    return isinstance(code, str) and len(code) == 6 and code.isdigit() and code != "200000"
+
+
+def kc_sane_state(st: Any) -> bool:
+    return (isinstance(st, OrderState) and sane_dec(st.price, D(0)) and sane_dec(st.quantity, D(0))
+            and sane_dec(st.filled_quantity, D(0)) and st.filled_quantity <= st.quantity)
+
+
+async def run_kucoin(server, n: int, seed: int) -> dict[str, Tally]:
+    s, url = server
+    gw = KucoinGateway(KucoinSigner("key", "secret", "pass"),
+                       KcGatewayConfig(rest_url=url, ambiguous_settle_s=0, read_attempts=1, create_attempts=1,
+                                       backoff_s=0.001, rate_per_s=1e6, burst=10**6))
+    mut = Mutator(seed)
+    tallies = {k: Tally() for k in ("create", "cancel", "order_state", "open_orders", "fills", "balances", "symbols")}
+    s.answers["GET /api/v2/symbols"] = _enc(kc_ok([KC_SYMBOL]))
+    s.answers["GET /api/v1/trade-fees"] = _enc(kc_ok([{"symbol": "BTC-USDT", "takerFeeRate": "0.001",
+                                                       "makerFeeRate": "0.001"}]))
+    inst = (await gw.instruments())[0]
+    try:
+        for i in range(n):
+            coid, oid = f"kfz-{seed}-{i}", f"{i:024x}"
+            req = OrderRequest(instrument=inst, client_order_id=coid, side=Side.BUY, quantity=D("0.5"),
+                               price=D("90000.1"), time_in_force=TimeInForce.GTC)
+            # create; an ambiguous answer is looked up (intact: the order exists)
+            s.answers["GET /api/v1/hf/orders/client-order/"] = _enc(kc_ok(dict(kc_order(oid, coid), dealSize="0")))
+            body, m, intact = mut(kc_ok({"orderId": oid, "clientOid": coid, "orderTime": 1764800000000,
+                                         "originSize": "0.5", "dealSize": "0", "remainSize": "0.5", "canceledSize": "0",
+                                         "status": "open", "matchTime": 1764800000000}))
+            s.answers["POST /api/v1/hf/orders/sync"] = body
+            t = tallies["create"]
+            t.calls += 1
+            try:
+                res = await gw.submit(req)
+            except Exception as exc:  # noqa: BLE001
+                t.fail(f"submit escaped {exc!r}", body, m)
+            else:
+                if res.accepted:
+                    # a flip of one hex digit of the id into another is a well-formed answer under our
+                    # clientOid: no client can tell; a later lookup by clientOid then refuses the
+                    # mismatch (OrderStateUnknown: held). Anything else must name our order.
+                    o = _strict(body)
+                    said = o.get("data") if isinstance(o, dict) else None
+                    plausible = (isinstance(said, dict) and said.get("clientOid") == coid
+                                 and res.venue_order_id == said.get("orderId") and len(res.venue_order_id) == 24)
+                    if res.venue_order_id != oid and not plausible:
+                        t.fail(f"accepted as {res.venue_order_id!r}", body, m)
+                else:
+                    rej = [e for e in res.events if isinstance(e, OrderRejected)]
+                    if intact:
+                        t.fail(f"intact answer not accepted: {res.events!r}"[:300], body, m)
+                    elif not rej or not (all(e.retryable for e in rej) or kc_refusal(body)):
+                        t.fail(f"garbled answer -> non-retryable reject {res.events!r}"[:300], body, m)
+            # cancel
+            body, m, intact = mut(kc_ok({"orderId": oid, "clientOid": coid, "originSize": "0.5", "dealSize": "0.2",
+                                         "remainSize": "0", "canceledSize": "0.3", "status": "done"}))
+            s.answers["DELETE /api/v1/hf/orders/sync/client-order/"] = body
+            t = tallies["cancel"]
+            t.calls += 1
+            try:
+                evs = await gw.cancel(coid)
+            except Exception as exc:  # noqa: BLE001
+                t.fail(f"cancel escaped {exc!r}", body, m)
+            else:
+                for e in evs:
+                    if not isinstance(e, (OrderCanceled, OrderCancelRejected)) or e.client_order_id != coid:
+                        t.fail(f"cancel gave {e!r}", body, m)
+                    elif isinstance(e, OrderCanceled) and not (sane_dec(e.filled_quantity, D(0), D("0.5"))):
+                        t.fail(f"cancel filled quantity {e.filled_quantity!r}", body, m)
+                if intact and not any(isinstance(e, OrderCanceled) for e in evs):
+                    t.fail(f"intact cancel answer not a cancel: {evs!r}", body, m)
+            # order state
+            body, m, intact = mut(kc_ok(kc_order(oid, coid)))
+            s.answers["GET /api/v1/hf/orders/client-order/"] = body
+            t = tallies["order_state"]
+            t.calls += 1
+            try:
+                st = await gw.order_state(coid)
+            except OrderStateUnknown:
+                if intact:
+                    t.fail("intact order answer -> OrderStateUnknown", body, m)
+            except Exception as exc:  # noqa: BLE001
+                t.fail(f"order_state escaped {exc!r}", body, m)
+            else:
+                if st is None and _strict(body) != {"code": "200000", "data": None}:  # data null: no such order
+                    t.fail("None without a 'no such order' answer", body, m)
+                elif st is not None and (not kc_sane_state(st) or st.client_order_id not in (coid, "")
+                                         or st.venue_order_id != oid):
+                    t.fail(f"state {st!r}"[:300], body, m)
+            # open orders (the symbol list intact, the orders mutated)
+            s.answers["GET /api/v1/hf/orders/active/symbols"] = _enc(kc_ok({"symbols": ["BTC-USDT"]}))
+            body, m, intact = mut(kc_ok([kc_order(oid, coid)]))
+            s.answers["GET /api/v1/hf/orders/active"] = body
+            await query(tallies["open_orders"], gw.open_orders, lambda out: all(kc_sane_state(x) for x in out), body, m,
+                        intact)
+            # fills of the traded symbol (the order is known: no lookup)
+            body, m, intact = mut(kc_ok({"items": [{"id": 1, "symbol": "BTC-USDT", "tradeId": 7 + i, "orderId": oid,
+                                                    "counterOrderId": "x", "side": "buy", "liquidity": "taker",
+                                                    "forceTaker": False, "price": "90000.1", "size": "0.2",
+                                                    "funds": "18000.02", "fee": "0.01800002", "feeRate": "0.001",
+                                                    "feeCurrency": "USDT", "type": "limit",
+                                                    "createdAt": 1764800000000}], "lastId": 1}))
+            s.answers["GET /api/v1/hf/fills"] = body
+            await query(tallies["fills"], lambda: gw.fills_since(0),
+                        lambda out: all(isinstance(e, OrderFilled) and sane_dec(e.price, D(0)) and e.quantity > 0
+                                        and sane_dec(e.quantity) and sane_dec(e.fee, D(0)) for e in out), body, m, intact)
+            # balances
+            body, m, intact = mut(kc_ok([{"id": "a1", "currency": "USDT", "type": "trade", "balance": "100.5",
+                                          "available": "90.5", "holds": "10"}]))
+            s.answers["GET /api/v1/accounts"] = body
+            await query(tallies["balances"], gw.balances,
+                        lambda out: all(sane_dec(b.total, D(0)) and sane_dec(b.available, D(0), b.total) for b in out),
+                        body, m, intact)
+            # symbols -> instruments
+            body, m, intact = mut(kc_ok([KC_SYMBOL]))
+            s.answers["GET /api/v2/symbols"] = body
+            await query(tallies["symbols"], gw.instruments,
+                        lambda out: all(sane_dec(x.tick_size, D(0)) and x.tick_size > 0 and x.size_increment > 0
+                                        and sane_dec(x.size_increment) and sane_dec(x.min_size, D(0))
+                                        and sane_dec(x.min_notional, D(0)) for x in out), body, m, intact)
+    finally:
+        await gw.close()
+    return tallies
+
+
 # --- tests -------------------------------------------------------------------------------------
 
 
@@ -837,6 +1000,11 @@ def _check_all(tallies: dict[str, Tally], n: int) -> None:
 async def test_polymarket_gateway_fuzz(server) -> None:
     n = 250
     _check_all(await run_polymarket(server, n, fuzz.SEED), n)
+
+
+async def test_kucoin_gateway_fuzz(server) -> None:
+    n = 250
+    _check_all(await run_kucoin(server, n, fuzz.SEED), n)
 
 
 async def test_kalshi_gateway_fuzz(server, kkey) -> None:
@@ -880,3 +1048,9 @@ async def test_polymarket_gateway_fuzz_large(server) -> None:
 async def test_kalshi_gateway_fuzz_large(server, kkey) -> None:
     n = 3_000
     _check_all(await run_kalshi(server, kkey, n, fuzz.SEED + 7), n)
+
+
+@pytest.mark.slow
+async def test_kucoin_gateway_fuzz_large(server) -> None:
+    n = 2000
+    _check_all(await run_kucoin(server, n, fuzz.SEED + 2), n)

@@ -1,4 +1,4 @@
-"""Mutation fuzz of the four venue frame parsers (bounded; the >=1M run is ``python -m bench fuzz``).
+"""Mutation fuzz of the venue frame parsers (Polymarket, Kalshi, KuCoin; market + user) (bounded; the >=1M run is ``python -m bench fuzz``).
 
 Each mutated frame (truncation, byte flips, invalid UTF-8, wrong types, missing and extra fields,
 huge and negative numbers, NaN/Infinity strings and tokens) goes through the stream's real
@@ -63,7 +63,7 @@ def test_fuzz_parser_with_real_frames(parser: str) -> None:
     """Seeds: simulator frames plus the real/doc frames of ../shared/fixtures and ../shared/data."""
     n = 20_000
     r = fuzz.fuzz_parser(parser, n, seed=fuzz.SEED + 1)
-    assert r.seeds > len(fuzz.seeds(parser, use_shared=False)) or parser == "kalshi_user"
+    assert r.seeds > len(fuzz.seeds(parser, use_shared=False)) or parser in ("kalshi_user", "kucoin_market")
     _check(r, n)
 
 

@@ -7,6 +7,8 @@ Protocol (docs/venues/kucoin.md has each point with its source):
   most 100 symbols per subscribe and ``MAX_TOPICS`` topics per connection; a connection with no
   client frame for pingInterval + pingTimeout is closed.
 - ``/market/level2:SYM`` ``trade.l2update`` with per-change sequence (sequenceStart/End),
+  ``/spotMarket/level2Depth50:SYM`` ``level2`` snapshots of the best 50 levels (at most every
+  ``DEPTH_PUSH_S``, only when the book changed; one at subscribe so a quiet book shows),
   ``/spotMarket/tradeOrdersV2`` ``orderChange``, ``/account/balance`` ``account.balance``.
 - Signed REST (KC-API-KEY/SIGN/TIMESTAMP/PASSPHRASE/KEY-VERSION): HF orders (+/sync, /test),
   cancel by id / clientOid (+ sync), order by id / clientOid, active orders, fills, accounts,
@@ -45,6 +47,9 @@ ACCOUNT = web.RequestKey("kucoin_account", str)  # the verified API key of a sig
 MAX_SYMBOLS_PER_SUBSCRIBE = 100
 MAX_TOPICS = 400
 TIMESTAMP_TOLERANCE_MS = 5000
+DEPTH_TOPIC = "/spotMarket/level2Depth50"
+DEPTH_LEVELS = 50
+DEPTH_PUSH_S = 0.1  # the spec's push frequency for level2Depth50: "once every 100ms"
 D = Decimal
 
 
@@ -124,6 +129,8 @@ class KucoinServer:
         self.sessions: set[_Session] = set()
         self._mm: dict[str, list[str]] = {}
         self._balance_events = 0
+        self._depth_dirty: set[str] = set()
+        self.order_tests = 0  # /api/v1/hf/orders/test calls that passed validation (tests read it)
         self._unsub = self.engine.subscribe(self._on_events)
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task] = []
@@ -144,6 +151,7 @@ class KucoinServer:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._tasks.append(asyncio.create_task(self._maker_loop(), name="kucoin-sim-maker"))
         self._tasks.append(asyncio.create_task(self._idle_loop(), name="kucoin-sim-idle"))
+        self._tasks.append(asyncio.create_task(self._depth_loop(), name="kucoin-sim-depth50"))
 
     def info(self) -> dict[str, Any]:
         return {"rest_url": f"http://{self.host}:{self.port}", "ws_url": f"ws://{self.host}:{self.port}/",
@@ -427,14 +435,21 @@ class KucoinServer:
         if not isinstance(body, dict):
             raise SpotReject("400100", "Request body must be a JSON object")
         typ = body.get("type", "limit")
-        if typ != "limit":
-            raise SpotReject("400100", f"order type {typ!r} is not supported by the simulator (limit only)")
-        for f in ("symbol", "side", "price", "size"):
-            if body.get(f) in (None, ""):
-                raise SpotReject("400100", f"{f} is required")
+        if typ not in ("limit", "market"):
+            raise SpotReject("400100", f"order type {typ!r} is invalid (limit or market)")
         coid = str(body.get("clientOid") or uuid.uuid4().hex)
         if len(coid) > 40:
             raise SpotReject("400100", "clientOid must be at most 40 characters")
+        if typ == "market":
+            for f in ("symbol", "side"):
+                if body.get(f) in (None, ""):
+                    raise SpotReject("400100", f"{f} is required")
+            num = lambda k: D(str(body[k])) if body.get(k) not in (None, "") else None  # noqa: E731
+            return {"market": True, "symbol": str(body["symbol"]), "side": str(body["side"]), "size": num("size"),
+                    "funds": num("funds"), "client_oid": coid}
+        for f in ("symbol", "side", "price", "size"):
+            if body.get(f) in (None, ""):
+                raise SpotReject("400100", f"{f} is required")
         tif = body.get("timeInForce") or "GTC"
         return {"symbol": str(body["symbol"]), "side": str(body["side"]), "price": D(str(body["price"])),
                 "size": D(str(body["size"])), "tif": tif, "post_only": bool(body.get("postOnly", False)),
@@ -442,6 +457,8 @@ class KucoinServer:
 
     async def _place(self, request: web.Request) -> SpotOrder:
         p = await self._order_params(request)
+        if p.pop("market", False):
+            return self.engine.submit_market(request[ACCOUNT], **p)
         return self.engine.submit(request[ACCOUNT], **p)
 
     async def _add_order(self, request: web.Request) -> web.Response:
@@ -457,13 +474,23 @@ class KucoinServer:
         return _ok(self._sync_doc(await self._place(request)))
 
     async def _add_order_test(self, request: web.Request) -> web.Response:
+        """Same parameters and answer as an order (signature checked by the middleware, the body
+        validated exactly as a real order: increments, minimums, trading enabled); nothing enters
+        the matching engine and the order cannot be queried (spec ``openapi-spot-order.json`` Add
+        Order Test). Balance is not checked: the spec does not say the test checks it."""
         p = await self._order_params(request)
-        self.engine._validate(self.engine.spot_markets.get(p["symbol"]), p["side"], p["price"], p["size"], p["tif"])
+        m = self.engine.spot_markets.get(p["symbol"])
+        if p.pop("market", False):
+            self.engine._validate_market(m, p["side"], p["size"], p["funds"])
+        else:
+            self.engine._validate(m, p["side"], p["price"], p["size"], p["tif"])
+        self.order_tests += 1
         return _ok({"orderId": uuid.uuid4().hex[:24], "clientOid": p["client_oid"]})
 
     def _order_doc(self, o: SpotOrder) -> dict[str, Any]:
-        return {"id": o.order_id, "clientOid": o.client_oid, "symbol": o.symbol, "opType": "DEAL", "type": "limit",
-                "side": o.side, "price": _s(o.price), "size": _s(o.size), "funds": _s(o.price * o.size),
+        return {"id": o.order_id, "clientOid": o.client_oid, "symbol": o.symbol, "opType": "DEAL", "type": o.type,
+                "side": o.side, "price": _s(o.price), "size": _s(o.size),
+                "funds": _s(o.funds if o.type == "market" else o.price * o.size),
                 "dealSize": _s(o.deal_size), "dealFunds": _s(o.deal_funds), "remainSize": _s(o.remaining),
                 "remainFunds": _s(o.price * o.remaining), "cancelledSize": _s(o.cancelled_size),
                 "cancelledFunds": _s(o.price * o.cancelled_size), "fee": _s(o.fee), "feeCurrency": o.fee_currency,
@@ -617,7 +644,7 @@ class KucoinServer:
                 self._send(s, {"id": mid, "type": "error", "code": 401, "data": "private topic needs a private token"})
                 return
             topics = [prefix]
-        elif prefix in ("/market/level2", "/market/match"):
+        elif prefix in ("/market/level2", "/market/match", DEPTH_TOPIC):
             syms = [x for x in args.split(",") if x]
             if not syms:
                 self._send(s, {"id": mid, "type": "error", "code": 400, "data": "topic has no symbol"})
@@ -644,8 +671,30 @@ class KucoinServer:
             s.topics.difference_update(topics)
         if cmd.get("response", True):
             self._send(s, {"id": mid, "type": "ack"})
+        if typ == "subscribe" and prefix == DEPTH_TOPIC:
+            for t in topics:  # the current book at once, so a quiet book is not invisible
+                self._deliver(s, DEPTH_TOPIC, self._depth_msg(t.partition(":")[2]))
 
     # --- engine events -> WS --------------------------------------------------------------------
+
+    def _depth_msg(self, sym: str) -> dict[str, Any]:
+        _, bids, asks = self.engine.book_levels(sym)
+        conv = lambda lv: [[_s(p), _s(q)] for p, q in lv[:DEPTH_LEVELS] if q > 0]  # noqa: E731
+        return {"topic": f"{DEPTH_TOPIC}:{sym}", "type": "message", "subject": "level2",
+                "data": {"asks": conv(asks), "bids": conv(bids), "timestamp": self.clock.now_ns() // 1_000_000}}
+
+    async def _depth_loop(self) -> None:
+        """Push the depth50 snapshot of each book that changed since the last push."""
+        while True:
+            await asyncio.sleep(DEPTH_PUSH_S)
+            dirty, self._depth_dirty = self._depth_dirty, set()
+            for sym in sorted(dirty):
+                topic = f"{DEPTH_TOPIC}:{sym}"
+                subs = [s for s in list(self.sessions) if topic in s.topics]
+                if subs:
+                    msg = self._depth_msg(sym)
+                    for s in subs:
+                        self._deliver(s, DEPTH_TOPIC, msg)
 
     def _deliver(self, s: _Session, channel: str, msg: dict[str, Any]) -> None:
         hit = self.faults.ws_fault(VENUE, channel) if self.faults is not None else None
@@ -669,6 +718,7 @@ class KucoinServer:
             if e.kind == "level":
                 levels.setdefault(e.symbol, []).append(e.data)
         now_ms = self.clock.now_ns() // 1_000_000
+        self._depth_dirty.update(levels)
         for sym, changes in levels.items():
             topic = f"/market/level2:{sym}"
             asks = [[_s(c["price"]), _s(c["size"]), str(c["seq"])] for c in changes if not c["is_bid"]]

@@ -77,6 +77,8 @@ class SpotOrder:
     updated_ms: int = 0
     expire_ns: int = 0
     in_book: bool = False
+    type: str = "limit"  # limit | market
+    funds: Decimal = ZERO  # a market buy by funds: the most it may spend, fee included
 
     @property
     def remaining(self) -> Decimal:
@@ -313,6 +315,130 @@ class SpotEngine:
             raise SpotReject("400100", "Order funds below the minimum requirement.")
         return m
 
+    def _validate_market(self, m: SpotMarket | None, side: str, size: Decimal | None, funds: Decimal | None) -> SpotMarket:
+        """A market order (spec ``openapi-spot-order.json`` Add Order: "select one out of two: size
+        or funds"; funds a multiple of quoteIncrement between quoteMinSize and quoteMaxSize; size a
+        multiple of baseIncrement between baseMinSize and baseMaxSize; ``minFunds`` is the pair's
+        minimum trading amount)."""
+        if m is None:
+            raise SpotReject("400100", "Unsupported trading pair.")
+        if not m.enable_trading:
+            raise SpotReject("400100", "Trading is suspended for this pair.")
+        if side not in ("buy", "sell"):
+            raise SpotReject("400100", "side invalid")
+        if (size is None) == (funds is None):
+            raise SpotReject("400100", "Market orders need exactly one of size or funds.")
+        if funds is not None:
+            if funds <= 0 or funds % m.quote_increment != 0:
+                raise SpotReject("400100", "Order funds increment invalid.")
+            if funds < max(m.quote_min_size, m.min_funds):
+                raise SpotReject("400100", "Order funds below the minimum requirement.")
+            if funds > m.quote_max_size:
+                raise SpotReject("400100", "Order funds above the maximum requirement.")
+        else:
+            assert size is not None
+            if size <= 0 or size % m.base_increment != 0:
+                raise SpotReject("400100", "Order size increment invalid.")
+            if size < m.base_min_size:
+                raise SpotReject("400100", "Order size below the minimum requirement.")
+            if size > m.base_max_size:
+                raise SpotReject("400100", "Order size above the maximum requirement.")
+        return m
+
+    def submit_market(self, account_id: str, *, symbol: str, side: str, size: Decimal | None = None,
+                      funds: Decimal | None = None, client_oid: str = "") -> SpotOrder:
+        """A market order: takes the book now, never rests (the unfilled rest is canceled). A buy
+        by ``funds`` spends at most ``funds`` including the fee when the fee is charged in the quote;
+        a sell (or buy) by ``size`` trades at most ``size`` base."""
+        try:
+            return self._submit_market(account_id, symbol, side, size, funds, client_oid)
+        finally:
+            self._flush()
+
+    def _submit_market(self, account_id: str, symbol: str, side: str, size: Decimal | None, funds: Decimal | None,
+                       client_oid: str) -> SpotOrder:
+        if not self.accounts.exists(account_id):
+            raise SpotReject("400003", "KC-API-KEY not exists")
+        m = self._validate_market(self.spot_markets.get(symbol), side, size, funds)
+        if client_oid and (account_id, client_oid) in self._by_coid:
+            raise SpotReject("400100", "The clientOid is duplicated, please change the clientOid")
+        if self.faults is not None and account_id not in self.fault_exempt_accounts:
+            hit = self.faults.order_fault(self.venue, f"{account_id} {symbol}", ("ORDER_REJECT",))
+            if hit is not None:
+                raise SpotReject("400100", hit.spec.message or "Order rejected (injected fault)")
+        book = self._books[symbol]
+        hold_cur = m.quote if side == "buy" else m.base
+        if funds is not None:
+            need = funds
+        elif side == "buy":
+            # a buy by size holds what that size costs walking the book now (fee included)
+            assert size is not None
+            need = self._cost_of(book, m, account_id, size)
+        else:
+            assert size is not None
+            need = size
+        if self.accounts.available(account_id, hold_cur) < need:
+            raise SpotReject("200004", "Balance insufficient!")
+        planned = self._plan_funds(book, m, account_id, funds) if funds is not None else size
+        assert planned is not None
+        now_ns = self.clock.now_ns()
+        bound = Decimal("Infinity") if side == "buy" else ZERO
+        o = SpotOrder(order_id=self._new_id(), client_oid=client_oid, account_id=account_id, symbol=symbol, side=side,
+                      price=bound, size=planned, tif="IOC", post_only=False, created_ms=now_ns // 1_000_000,
+                      created_ns=now_ns, fee_currency=m.fee_currency, updated_ms=now_ns // 1_000_000,
+                      type="market", funds=funds or ZERO)
+        self._orders[o.order_id] = o
+        if client_oid:
+            self._by_coid[(account_id, client_oid)] = o.order_id
+        self._hold(o, need, m)
+        self._order_event(o, "received", "new")
+        if planned > 0:
+            self._match(o, m, book)
+        if o.remaining > 0 or o.active:
+            self._cancel(o, m, "market remainder")
+            if o.deal_size == 0:
+                o.status = "CANCELED"  # nothing to take (an empty book, or funds below one increment)
+        o.price = ZERO  # a market order has no price (KuCoin's record shows 0)
+        return o
+
+    def _cost_of(self, book: "_Book", m: SpotMarket, account_id: str, size: Decimal) -> Decimal:
+        left, cost = size, ZERO
+        for price, q in book.asks.items():
+            for mk in q:
+                if mk.account_id == account_id or left <= 0:
+                    continue
+                take = min(left, mk.remaining)
+                fee, _ = spot_fee(price, take, m.taker_rate, m.fee_currency, m.base, m.quote)
+                cost += price * take + (fee if m.fee_currency == m.quote else ZERO)
+                left -= take
+        return cost
+
+    def _plan_funds(self, book: "_Book", m: SpotMarket, account_id: str, funds: Decimal) -> Decimal:
+        """Base quantity a market buy of ``funds`` takes: walk the asks, at each maker the most on
+        baseIncrement whose cost (and quote fee) fits in what is left."""
+        left, qty = funds, ZERO
+        fee_in_quote = m.fee_currency == m.quote
+        for price, q in book.asks.items():
+            for mk in q:
+                if mk.account_id == account_id:
+                    continue  # self-trade prevention cancels it during the match
+                unit = price * (1 + m.taker_rate) if fee_in_quote else price
+                can = (left / unit // m.base_increment) * m.base_increment
+                while can > 0:  # the exact fee (not the rate bound) decides
+                    fee, _ = spot_fee(price, can, m.taker_rate, m.fee_currency, m.base, m.quote)
+                    if price * can + (fee if fee_in_quote else ZERO) <= left:
+                        break
+                    can -= m.base_increment
+                take = min(can, mk.remaining)
+                if take <= 0:
+                    return qty
+                fee, _ = spot_fee(price, take, m.taker_rate, m.fee_currency, m.base, m.quote)
+                left -= price * take + (fee if fee_in_quote else ZERO)
+                qty += take
+                if take < mk.remaining:
+                    return qty
+        return qty
+
     def submit(self, account_id: str, *, symbol: str, side: str, price: Decimal, size: Decimal, tif: str = "GTC",
                post_only: bool = False, client_oid: str = "", cancel_after_s: int = 0) -> SpotOrder:
         """Place an order (SpotReject when refused; the record of a refused order is kept only when
@@ -486,7 +612,8 @@ class SpotEngine:
 
     def _order_event(self, o: SpotOrder, type_: str, status: str, match: tuple | None = None) -> None:
         d = {"account": o.account_id, "symbol": o.symbol, "orderId": o.order_id, "clientOid": o.client_oid,
-             "side": o.side, "orderType": "limit", "type": type_, "status": status, "price": str(o.price),
+             "side": o.side, "orderType": o.type, "type": type_, "status": status,
+             "price": str(o.price) if o.type == "limit" else "0",
              "size": str(o.size), "originSize": str(o.size), "filledSize": str(o.deal_size),
              "remainSize": str(o.remaining), "canceledSize": str(o.cancelled_size), "orderTime": o.created_ms,
              "ts": self.clock.now_ns()}

@@ -32,10 +32,13 @@ PATH_HF_FILLS = "/api/v1/hf/fills"
 
 # WebSocket topics
 TOPIC_LEVEL2 = "/market/level2"  # "/market/level2:BTC-USDT,ETH-USDT"
+TOPIC_DEPTH50 = "/spotMarket/level2Depth50"  # "/spotMarket/level2Depth50:BTC-USDT,ETH-USDT" (best 50, every 100 ms)
 TOPIC_MATCH = "/market/match"
 TOPIC_ORDERS_V2 = "/spotMarket/tradeOrdersV2"
 TOPIC_BALANCE = "/account/balance"
 SUBJECT_L2 = "trade.l2update"
+SUBJECT_DEPTH = "level2"  # level2Depth5 / level2Depth50 snapshots
+BOOK_MODES = ("level2", "depth50")
 SUBJECT_ORDER = "orderChange"
 SUBJECT_BALANCE = "account.balance"
 

@@ -6,8 +6,11 @@ for ``welcome``, subscribe by id (``ack`` answers the id), send ``ping`` every p
 the connection when no frame came for pingTimeout after a ping (reconnect with a fresh token).
 Symbols are sharded at ``MAX_SYMBOLS_PER_CONNECTION`` per connection.
 
-Books (parse.L2Sync): subscribe and buffer first, REST snapshot with its sequence, drop buffered
-changes <= it, apply the rest in order, resync on any gap; size 0 removes a level.
+Books, ``book_mode`` "level2" (parse.L2Sync): subscribe and buffer first, REST snapshot with its
+sequence, drop buffered changes <= it, apply the rest in order, resync on any gap; size 0 removes a
+level. ``book_mode`` "depth50": ``/spotMarket/level2Depth50`` pushes the best 50 levels of each side
+every 100 ms when they changed (nothing when they did not); each message replaces the book (no REST
+snapshot, no sequence). Depth is capped at 50 levels a side in that mode.
 """
 
 from __future__ import annotations
@@ -29,12 +32,22 @@ from arbkit.core.enums import ConnectionState, Venue
 from arbkit.core.events import BookStaleDetected, BookUpdated
 from arbkit.core.instruments import Instrument, instrument_id
 from arbkit.venues.base import EventSink
-from arbkit.venues.common.malformed import MalformedTracker
+from arbkit.venues.common.malformed import MalformedTracker, not_utf8
+from arbkit.venues.common.stats import CounterSet
 from arbkit.venues.common.tasks import BackgroundTasks
 from arbkit.venues.common.watchdog import STALE_BOOK_REASON, frozen_socket, run_watchdog
 from arbkit.venues.common.ws import Backoff, ConnectionLink, GuardedEmit, connect_ws, run_reconnecting, send_quietly
 from arbkit.venues.kucoin import constants as C
-from arbkit.venues.kucoin.parse import BOOK_MAX_SIZE_DIGITS, L2Sync, L2Update, Token, WsFrame, book_digits
+from arbkit.venues.kucoin.parse import (
+    BOOK_MAX_SIZE_DIGITS,
+    Depth50,
+    L2Sync,
+    L2Update,
+    Token,
+    WsFrame,
+    book_digits,
+    depth_levels,
+)
 
 log = logging.getLogger("arbkit.venues.kucoin.feed")
 VENUE = Venue.KUCOIN
@@ -63,6 +76,17 @@ class FeedConfig:
     welcome_timeout_s: float = 5.0
     endpoint_override: str = ""  # tests: connect here instead of the token's instance server
     max_symbols_per_connection: int = C.MAX_SYMBOLS_PER_CONNECTION
+    book_mode: str = "level2"  # "level2" (changes on a REST snapshot) | "depth50" (best-50 snapshots)
+
+    def __post_init__(self) -> None:
+        if self.book_mode not in C.BOOK_MODES:
+            raise ValueError(f"book_mode must be one of {', '.join(C.BOOK_MODES)}, got {self.book_mode!r}")
+
+
+class FeedStats(CounterSet):
+    """Feed counters: ``frames`` is every WebSocket frame received (the dashboard's msg/s)."""
+
+    __slots__ = ("frames", "updates", "depth_snapshots", "rest_snapshots", "gaps", "reconnects")
 
 
 class KucoinSession:
@@ -161,7 +185,13 @@ class KucoinMarketFeed(GuardedEmit):
         self._stop = asyncio.Event()
         self._running = False
         self._tasks = BackgroundTasks()
-        self.gaps = 0
+        self.stats = FeedStats()
+        self.depth50 = config.book_mode == "depth50"
+        self._topic = C.TOPIC_DEPTH50 if self.depth50 else C.TOPIC_LEVEL2
+
+    @property
+    def gaps(self) -> int:
+        return self.stats.gaps
 
     # --- public ---------------------------------------------------------------------------------
 
@@ -194,7 +224,7 @@ class KucoinMarketFeed(GuardedEmit):
                 st.snapshot_task.cancel()
             if shard.link.ws is not None:
                 self._tasks.spawn(send_quietly(shard.link.ws, {"id": next_id(), "type": "unsubscribe",
-                                                               "topic": f"{C.TOPIC_LEVEL2}:{sym}",
+                                                               "topic": f"{self._topic}:{sym}",
                                                                "privateChannel": False, "response": True}))
 
     def connection_states(self) -> list[ConnectionState]:
@@ -260,6 +290,7 @@ class KucoinMarketFeed(GuardedEmit):
         backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s)
 
         async def serve(ws: Any) -> None:
+            self.stats.reconnects += 1
             shard.last_data_mono = time.monotonic_ns()
             shard.link.set_state(ConnectionState.CONNECTED)
             for sym in list(shard.symbols):
@@ -300,27 +331,45 @@ class KucoinMarketFeed(GuardedEmit):
         n = C.MAX_SYMBOLS_PER_SUBSCRIBE
         for i in range(0, len(symbols), n):
             chunk = symbols[i:i + n]
-            await send_quietly(ws, {"id": next_id(), "type": "subscribe", "topic": f"{C.TOPIC_LEVEL2}:{','.join(chunk)}",
+            await send_quietly(ws, {"id": next_id(), "type": "subscribe", "topic": f"{self._topic}:{','.join(chunk)}",
                                     "privateChannel": False, "response": True})
-            for sym in chunk:
-                self._ask_snapshot(sym)
+            if not self.depth50:  # depth50 messages are whole books: no REST snapshot
+                for sym in chunk:
+                    self._ask_snapshot(sym)
 
     # --- frames ---------------------------------------------------------------------------------
 
     def _on_frame(self, shard: _Shard, raw: str | bytes) -> None:
         recv_ns = self.clock.now_ns()
+        self.stats.frames += 1
+        bad_text = not_utf8(raw)  # msgspec does not refuse every invalid UTF-8 byte in a key
+        if bad_text is not None:
+            self._emit(self.malformed.record(raw, bad_text, recv_ns))
+            return
         try:
             f = _decode_frame.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
             self._emit(self.malformed.record(raw, exc, recv_ns))
             return
         if f.type in ("pong", "ack", "welcome"):
+            if f.type == "pong" and self.depth50:
+                # KuCoin pushes depth50 only when the book changed: a live connection means the
+                # books it carries are still current
+                now = time.monotonic_ns()
+                for sym in shard.symbols:
+                    st = self._books.get(sym)
+                    if st is not None and st.sync.live:
+                        st.last_update_mono = now
             return
         if f.type == "error":
             log.warning("KuCoin feed error frame: %s %s", f.code, f.data)
             return
         if f.type != "message":
             self._emit(self.malformed.record(raw, f"unknown frame type {f.type!r}", recv_ns))
+            return
+        if self.depth50:
+            if f.subject == C.SUBJECT_DEPTH and f.topic.startswith(C.TOPIC_DEPTH50 + ":"):
+                self._on_depth(shard, f, raw, recv_ns)
             return
         if f.subject != C.SUBJECT_L2:
             return
@@ -343,12 +392,45 @@ class KucoinMarketFeed(GuardedEmit):
             self._ask_snapshot(u.symbol)
             return
         if not ok:
-            self.gaps += 1
+            self.stats.gaps += 1
             log.warning("KuCoin %s: sequence gap at %d; resyncing", u.symbol, u.sequence_start)
             self._ask_snapshot(u.symbol)
             return
         if was_live:
+            self.stats.updates += 1
             self._updated(st, recv_ns)
+
+    def _on_depth(self, shard: _Shard, f: Any, raw: str | bytes, recv_ns: int) -> None:
+        """One ``level2Depth50`` message: the symbol's whole (top-50) book. A bad message is counted
+        and leaves the book as the last good message made it."""
+        sym = f.topic.partition(":")[2]
+        st = self._books.get(sym)
+        if st is None:
+            return
+        try:
+            d = msgspec.convert(f.data, Depth50)
+            bids, asks = depth_levels(d.bids, "bid"), depth_levels(d.asks, "ask")
+            if bids and asks and bids[0][0] >= asks[0][0]:
+                raise ValueError(f"crossed depth snapshot: bid {bids[0][0]} >= ask {asks[0][0]}")
+        except (msgspec.ValidationError, ValueError, TypeError) as exc:
+            self._emit(self.malformed.record(raw, exc, recv_ns))
+            return
+        if d.timestamp and st.sync.live and d.timestamp < st.sync.seq:
+            return  # older than the book we hold (a delayed duplicate)
+        shard.last_data_mono = time.monotonic_ns()
+        for _ in range(2):
+            try:
+                st.sync.on_snapshot(max(d.timestamp, st.sync.seq), bids, asks, recv_ns)
+                break
+            except (ValueError, TypeError) as exc:
+                st.sync.reset()
+                if not self._widen(st, exc):
+                    self._emit(self.malformed.record(raw, exc, recv_ns))
+                    return
+        else:
+            return
+        self.stats.depth_snapshots += 1
+        self._updated(st, recv_ns)
 
     def _updated(self, st: _BookState, recv_ns: int) -> None:
         st.last_update_mono = time.monotonic_ns()
@@ -393,9 +475,10 @@ class KucoinMarketFeed(GuardedEmit):
                 st.sync.reset()
                 ok = False
             if ok:
+                self.stats.rest_snapshots += 1
                 self._updated(st, now)
                 return
-            self.gaps += 1
+            self.stats.gaps += 1
             await asyncio.sleep(0.05)
 
     def _widen(self, st: _BookState, exc: BaseException) -> bool:
@@ -421,7 +504,7 @@ class KucoinMarketFeed(GuardedEmit):
             if link.state is not ConnectionState.CONNECTED:
                 continue
             if not st.sync.live:
-                if now - st.asked_mono > resync_ns:
+                if not self.depth50 and now - st.asked_mono > resync_ns:
                     self._ask_snapshot(sym)
                 continue
             age = now - st.last_update_mono
@@ -431,4 +514,4 @@ class KucoinMarketFeed(GuardedEmit):
                                              reason=STALE_BOOK_REASON, ts_recv=self.clock.now_ns()))
 
 
-__all__ = ["FeedConfig", "KucoinMarketFeed", "KucoinSession", "next_id"]
+__all__ = ["FeedConfig", "FeedStats", "KucoinMarketFeed", "KucoinSession", "next_id"]

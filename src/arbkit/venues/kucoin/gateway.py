@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,6 +36,7 @@ from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, Venue
 from arbkit.core.events import Event, OrderAccepted, OrderCanceled, OrderCancelRejected, OrderFilled, OrderRejected
 from arbkit.core.instruments import Instrument, instrument_id
+from arbkit.core.numbers import quantize_down
 from arbkit.core.orders import Balance, OrderRequest, OrderState, Position, SubmitResult
 from arbkit.venues.common.http import TRANSPORT_ERRORS, OrderStateUnknown, keepalive_session
 from arbkit.venues.common.ratelimit import TokenBucket, parse_retry_after
@@ -42,6 +44,7 @@ from arbkit.venues.kucoin import constants as C
 from arbkit.venues.kucoin.auth import KucoinSigner
 from arbkit.venues.kucoin.parse import (
     AccountWire,
+    amount,
     FillsPage,
     KucoinError,
     OrderWire,
@@ -60,6 +63,9 @@ log = logging.getLogger("arbkit.venues.kucoin.gateway")
 VENUE = Venue.KUCOIN
 _PREFIX = "kucoin:"
 CLIENT_OID_MAX = 40
+# KuCoin order ids are 24 hex characters (every id in the SDK's examples, e.g. 6717422bd51c29000775ea03);
+# a create answer naming anything else is unreadable (the order is then looked up by clientOid)
+ORDER_ID_RE = re.compile(r"[0-9a-f]{24}")
 
 
 class KucoinTransportError(Exception):
@@ -98,16 +104,17 @@ def fmt(d: Decimal) -> str:
     return s
 
 
-def order_body(request: OrderRequest) -> dict[str, Any]:
+def order_body(request: OrderRequest, check: bool = True) -> dict[str, Any]:
     """The HF order body (model_add_order_req.py field names) for a limit request; ValueError
-    naming the problem for anything KuCoin would refuse."""
+    naming the problem for anything KuCoin would refuse (``check`` False: increments and minimums
+    are left for the venue to judge, as at the order-test endpoint)."""
     inst = request.instrument
     coid = request.client_order_id
     if not coid or len(coid) > CLIENT_OID_MAX:
         raise ValueError(f"clientOid must be 1-{CLIENT_OID_MAX} characters, got {coid!r}")
     if inst.venue is not Venue.KUCOIN:
         raise ValueError(f"{inst.id} is not a KuCoin instrument")
-    problem = inst.check_order(request.price, request.quantity)
+    problem = inst.check_order(request.price, request.quantity) if check else None
     if problem:
         raise ValueError(problem)
     tif = C.TIF.get(request.time_in_force.value)
@@ -125,6 +132,47 @@ def order_body(request: OrderRequest) -> dict[str, Any]:
     if tif == "GTT":
         secs = max(1, math.ceil((request.expire_at_ns - time.time_ns()) / 1e9))
         body["cancelAfter"] = secs
+    return body
+
+
+def market_order_body(sym: SymbolWire, client_oid: str, side: Side, *, funds: Decimal | None = None,
+                      size: Decimal | None = None) -> dict[str, Any]:
+    """An HF market order body: a buy by ``funds`` (quote, floored to quoteIncrement) or a sell (or
+    buy) by ``size`` (base, floored to baseIncrement), exactly one of them (spec
+    ``openapi-spot-order.json`` Add Order: "When type is market, select one out of two: size or
+    funds"; funds "must be a multiple of quoteIncrement and must be between quoteMinSize and
+    quoteMaxSize"; size a multiple of baseIncrement, at least baseMinSize). ``minFunds`` ("the
+    minimum trading amounts", ``/api/v2/symbols``) also bounds funds. ValueError names the problem."""
+    if not client_oid or len(client_oid) > CLIENT_OID_MAX:
+        raise ValueError(f"clientOid must be 1-{CLIENT_OID_MAX} characters, got {client_oid!r}")
+    if (funds is None) == (size is None):
+        raise ValueError("a market order takes exactly one of funds (buy) or size")
+    if not sym.enable_trading:
+        raise ValueError(f"{sym.symbol}: trading is not enabled")
+    body: dict[str, Any] = {"clientOid": client_oid, "side": "buy" if side is Side.BUY else "sell",
+                            "symbol": sym.symbol, "type": "market"}
+    if funds is not None:
+        if side is not Side.BUY:
+            raise ValueError("a market sell is sized in base (size), not funds")
+        inc = dec(sym.quote_increment or "0", "quoteIncrement")
+        if inc <= 0:
+            raise ValueError(f"{sym.symbol}: no quoteIncrement, cannot quantise funds")
+        q = quantize_down(funds, inc)
+        floor = max(dec(sym.quote_min_size or "0", "quoteMinSize"),
+                    dec(sym.min_funds, "minFunds") if sym.min_funds not in (None, "") else Decimal(0))
+        if q <= 0 or q < floor:
+            raise ValueError(f"{sym.symbol}: funds {q} {sym.quote_currency} (from {funds}, quoteIncrement {inc}) "
+                             f"below the minimum {floor} (quoteMinSize/minFunds)")
+        body["funds"] = fmt(q)
+    else:
+        assert size is not None
+        inc = dec(sym.base_increment, "baseIncrement")
+        q = quantize_down(size, inc)
+        minimum = dec(sym.base_min_size, "baseMinSize")
+        if q <= 0 or q < minimum:
+            raise ValueError(f"{sym.symbol}: size {q} {sym.base_currency} (from {size}, baseIncrement {inc}) "
+                             f"below baseMinSize {minimum}")
+        body["size"] = fmt(q)
     return body
 
 
@@ -343,6 +391,11 @@ class KucoinGateway:
 
     def _from_wire(self, request: OrderRequest, w: OrderWire, latency_ns: int) -> SubmitResult:
         body = self._prepared[request.client_order_id]
+        if body.get("type") == "market":
+            if w.symbol != body["symbol"] or w.side != body["side"] or w.type != "market":
+                return self._reject(request, f"clientOid {request.client_order_id} is already used by order {w.id}",
+                                    code="duplicate_client_order_id")
+            return self._accepted(request, w.id, dec(w.deal_size), dec(w.deal_size), True, w.created_at, latency_ns)
         if w.symbol != body["symbol"] or w.side != body["side"] or dec(w.size) != dec(body["size"]) or \
                 dec(w.price) != dec(body["price"]):
             return self._reject(request, f"clientOid {request.client_order_id} is already used by order {w.id}",
@@ -388,7 +441,8 @@ class KucoinGateway:
                         data = unwrap(status, raw, "create order")
                         w = msgspec.convert(data, SyncOrderWire)
                     except KucoinError as exc:
-                        if exc.code == "":  # unreadable 2xx/4xx body: the order may exist
+                        if not (len(exc.code) == 6 and exc.code.isdigit()):
+                            # unreadable 2xx/4xx body or no KuCoin code in it: the order may exist
                             why = str(exc)
                         else:
                             return self._reject(request, exc.msg or str(exc), code=exc.code,
@@ -397,8 +451,15 @@ class KucoinGateway:
                         why = f"unreadable create answer ({exc})"
                     else:
                         try:
-                            deal, origin = _checked_sizes(w.deal_size, w.origin_size or body_size(self._prepared[coid]))
-                            if not w.order_id or (w.client_oid and w.client_oid != coid):
+                            if self._prepared[coid].get("type") == "market":
+                                # a market order is finished when the sync answer comes; a buy by
+                                # funds has no base size to compare with
+                                deal, _ = _checked_sizes(w.deal_size, w.deal_size)
+                                w = msgspec.structs.replace(w, status="done")
+                                origin = deal
+                            else:
+                                deal, origin = _checked_sizes(w.deal_size, w.origin_size or body_size(self._prepared[coid]))
+                            if not ORDER_ID_RE.fullmatch(w.order_id) or (w.client_oid and w.client_oid != coid):
                                 raise ValueError(f"answer names order {w.order_id!r} / clientOid {w.client_oid!r}")
                         except ValueError as exc:
                             why = f"unreadable create answer ({exc})"
@@ -418,10 +479,51 @@ class KucoinGateway:
         return self._reject(request, f"not placed: {why} on each of {attempts} attempt(s); KuCoin has no order "
                                      f"with clientOid {coid}", code="unavailable", retryable=True)
 
-    async def test_order(self, request: OrderRequest) -> tuple[bool, str]:
-        """``POST /api/v1/hf/orders/test``: KuCoin validates the order without placing it."""
+    def market_body(self, instrument: Instrument, client_order_id: str, side: Side, *, funds: Decimal | None = None,
+                    size: Decimal | None = None) -> dict[str, Any]:
+        """:func:`market_order_body` with the pair's ``/api/v2/symbols`` row (load instruments first)."""
+        sym = self._symbols.get(instrument.symbol)
+        if sym is None:
+            raise ValueError(f"{instrument.symbol}: unknown pair (load the instruments first)")
+        return market_order_body(sym, client_order_id, side, funds=funds, size=size)
+
+    async def submit_market(self, instrument: Instrument, client_order_id: str, side: Side, *,
+                            funds: Decimal | None = None, size: Decimal | None = None,
+                            correlation_id: str = "") -> SubmitResult:
+        """An HF market order by ``funds`` (buy) or ``size`` (quantised down to the pair's
+        increments; a minimum not met is refused with the reason, nothing sent). Same never-a-blind-
+        resend rules as :meth:`submit`; the fills arrive on the user stream (all takers)."""
+        req = OrderRequest(instrument=instrument, client_order_id=client_order_id, side=side,
+                           quantity=size if size is not None else (funds or Decimal(0)), price=Decimal(0),
+                           order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC, correlation_id=correlation_id)
         try:
-            body = order_body(request)
+            body = self.market_body(instrument, client_order_id, side, funds=funds, size=size)
+        except ValueError as exc:
+            return self._reject(req, str(exc), code="invalid_order")
+        old = self._prepared.get(client_order_id)
+        if old is not None and old != body:
+            return self._reject(req, f"clientOid {client_order_id} was prepared for a different order",
+                                code="invalid_order")
+        self._prepared[client_order_id] = body
+        self._traded.add(instrument.symbol)
+        t0 = time.perf_counter_ns()
+        if client_order_id in self._coid_to_oid or client_order_id in self._maybe_sent:
+            try:
+                w = await self._lookup(client_order_id)
+            except (OrderStateUnknown, KucoinError, KucoinTransportError) as exc:
+                return self._ambiguous(req, f"it may have been sent before and the lookup failed ({exc})")
+            if w is not None:
+                return self._from_wire(req, w, time.perf_counter_ns() - t0)
+        return await self._create(req, t0)
+
+    async def test_order(self, request: OrderRequest) -> tuple[bool, str]:
+        """``POST /api/v1/hf/orders/test``: KuCoin validates the order without placing it (spec:
+        "the request parameters and return parameters of this endpoint are exactly the same as the
+        order endpoint"; "the order will not enter the matching system, and the order cannot be
+        queried"). Increments and minimums are KuCoin's to judge here (our instrument copy may be
+        stale): (False, KuCoin's msg) when it refuses."""
+        try:
+            body = order_body(request, check=False)
         except ValueError as exc:
             return False, str(exc)
         try:
@@ -459,10 +561,14 @@ class KucoinGateway:
                 continue  # some KuCoin answers carry data null for an unknown order
             try:
                 w = msgspec.convert(data, OrderWire)
-                _checked_sizes(w.deal_size, w.size)
-                dec(w.price, "price")
+                # a market buy by funds has size 0 and a deal size: nothing to compare
+                _checked_sizes(w.deal_size, w.deal_size if w.type == "market" else w.size)
+                amount(w.price, "price", positive=False)
                 if not w.id or (w.client_oid and w.client_oid != coid):
                     raise ValueError(f"the answer is order {w.id!r} / clientOid {w.client_oid!r}, not {coid!r}")
+                known = self._coid_to_oid.get(coid)
+                if known and w.id != known:
+                    raise ValueError(f"the answer is order {w.id!r}, but clientOid {coid!r} is order {known!r}")
             except (msgspec.ValidationError, ValueError) as exc:
                 raise OrderStateUnknown("kucoin", coid, f"unreadable order: {exc}") from exc
             self._remember(coid, w.id)
@@ -513,7 +619,10 @@ class KucoinGateway:
         out: list[OrderWire] = []
         for s in symbols:
             rows = await self._call("GET", C.PATH_HF_ORDERS_ACTIVE, params={"symbol": s})
-            out.extend(msgspec.convert(rows or [], list[OrderWire]))
+            for w in msgspec.convert(rows or [], list[OrderWire]):
+                _checked_sizes(w.deal_size, w.size)  # ValueError for an order that is not one
+                amount(w.price, "price", positive=False)
+                out.append(w)
         for w in out:
             self._remember(w.client_oid, w.id)
         return out
@@ -550,8 +659,9 @@ class KucoinGateway:
                 out.append(OrderFilled(
                     venue=VENUE, instrument_id=instrument_id(VENUE, f.symbol),
                     client_order_id=await self._coid_of(f.order_id, f.symbol), venue_order_id=f.order_id,
-                    trade_id=str(f.trade_id), side=Side.BUY if f.side == "buy" else Side.SELL, price=dec(f.price),
-                    quantity=dec(f.size), fee=dec(f.fee), fee_currency=f.fee_currency,
+                    trade_id=str(f.trade_id), side=Side.BUY if f.side == "buy" else Side.SELL,
+                    price=amount(f.price, "price"), quantity=amount(f.size, "size"),
+                    fee=amount(f.fee, "fee", positive=False), fee_currency=f.fee_currency,
                     liquidity=LiquiditySide.MAKER if f.liquidity == "maker" else LiquiditySide.TAKER,
                     ts_venue=ms_to_ns(f.created_at), ts_recv=self.clock.now_ns()))
         return out
@@ -562,7 +672,7 @@ class KucoinGateway:
         rows = msgspec.convert(await self._call("GET", C.PATH_ACCOUNTS, params={"type": "trade"}), list[AccountWire])
         out = []
         for a in rows:
-            total, avail = dec(a.balance, "balance"), dec(a.available, "available")
+            total, avail = amount(a.balance, "balance", positive=False), amount(a.available, "available", positive=False)
             if total < 0 or avail < 0 or avail > total:
                 raise ValueError(f"KuCoin balance of {a.currency} is not a balance: total {total}, available {avail}")
             out.append(Balance(currency=a.currency, total=total, available=avail))
@@ -579,7 +689,7 @@ def body_size(body: dict[str, Any]) -> str:
 
 def _checked_sizes(deal: str, size: str) -> tuple[Decimal, Decimal]:
     """(dealt, size) as Decimals with 0 <= dealt <= size; ValueError otherwise."""
-    d, z = dec(deal, "dealSize"), dec(size, "size")
+    d, z = amount(deal, "dealSize", positive=False), amount(size, "size", positive=False)
     if d < 0 or z < 0 or d > z:
         raise ValueError(f"dealt {d} of {z}")
     return d, z
@@ -588,9 +698,9 @@ def _checked_sizes(deal: str, size: str) -> tuple[Decimal, Decimal]:
 def _code_of(raw: bytes) -> str:
     try:
         v = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return ""
     return str(v.get("code", "")) if isinstance(v, dict) else ""
 
 
-__all__ = ["GatewayConfig", "KucoinGateway", "KucoinTransportError", "order_body", "order_state_of"]
+__all__ = ["GatewayConfig", "KucoinGateway", "KucoinTransportError", "market_order_body", "order_body", "order_state_of"]

@@ -35,7 +35,7 @@ class KucoinError(Exception):
 
 class Envelope(msgspec.Struct):
     code: str
-    data: Any = None
+    data: Any = msgspec.UNSET  # an answer without ``data`` is not an answer (null is: "nothing")
     msg: str = ""
 
 
@@ -43,10 +43,12 @@ def unwrap(status: int, body: bytes, what: str = "") -> Any:
     """``data`` of a successful answer; KucoinError otherwise (also for an unreadable body)."""
     try:
         env = msgspec.json.decode(body, type=Envelope)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise KucoinError(status, "", f"unreadable answer: {exc}: {body[:200]!r}", what) from None
     if env.code != C.CODE_OK or status != 200:
         raise KucoinError(status, env.code, env.msg, what)
+    if env.data is msgspec.UNSET:
+        raise KucoinError(status, "", f"unreadable answer: no data: {body[:200]!r}", what)
     return env.data
 
 
@@ -60,6 +62,22 @@ def dec(value: Any, what: str = "number") -> Decimal:
         raise ValueError(f"{what}: {value!r} is not a number") from None
     if not d.is_finite():
         raise ValueError(f"{what}: {value!r} is not finite")
+    return d
+
+
+SEQ_MAX = 2**63 - 1  # books keep the sequence in an int64
+MAX_AMOUNT = Decimal("1e24")  # far above any KuCoin price, size or balance: beyond it is garbage
+MIN_EXPONENT = -18  # no KuCoin amount is finer than 1e-18
+
+
+def amount(value: Any, what: str, *, positive: bool = True) -> Decimal:
+    """A wire price/size/balance: ``dec`` plus sanity bounds (> 0, or >= 0 with ``positive``
+    False; at most MAX_AMOUNT; no finer than 1e-18). ValueError otherwise."""
+    d = dec(value, what)
+    if (d <= 0 if positive else d < 0) or d > MAX_AMOUNT:
+        raise ValueError(f"{what}: {value!r} is out of range")
+    if d and d.normalize().as_tuple().exponent < MIN_EXPONENT:  # type: ignore[operator]
+        raise ValueError(f"{what}: {value!r} is finer than 1e{MIN_EXPONENT}")
     return d
 
 
@@ -222,6 +240,30 @@ class L2Update(msgspec.Struct, rename="camel"):
     time: int = 0
 
 
+class Depth50(msgspec.Struct):
+    """``/spotMarket/level2Depth50:SYM`` data (subject ``level2``): the best 50 asks and bids as
+    ``[price, size]`` and ``timestamp`` ms; no sequence, no symbol (it is in the topic). Spec
+    ``openapi-spot-public.json`` orderbookLevel50; example ``api_spot_public_test__orderbook_level50_resp_model.json``."""
+
+    asks: list[list[str]]
+    bids: list[list[str]]
+    timestamp: int = 0
+
+
+def depth_levels(rows: list[list[str]], what: str) -> list[tuple[Decimal, Decimal]]:
+    """``[[price, size], ...]`` of a depth snapshot as Decimals; ValueError for a row that is not
+    two positive numbers (a snapshot with one bad row is refused whole: the book keeps the last good one)."""
+    out = []
+    for row in rows:
+        if len(row) < 2:
+            raise ValueError(f"{what} row {row!r} is not [price, size]")
+        p, q = amount(row[0], "price"), amount(row[1], "size")
+        if p <= 0 or q <= 0:
+            raise ValueError(f"{what} row {row!r}: price and size must be > 0")
+        out.append((p, q))
+    return out
+
+
 class OrderChange(msgspec.Struct, rename="camel"):
     """/spotMarket/tradeOrdersV2 data (model_order_v2_event.py)."""
 
@@ -247,13 +289,22 @@ class OrderChange(msgspec.Struct, rename="camel"):
     order_time: int = 0
 
 
+class RelationContext(msgspec.Struct, rename="camel"):
+    symbol: str = ""
+    order_id: str = ""
+    trade_id: str = ""
+
+
 class BalanceChange(msgspec.Struct, rename="camel"):
+    """/account/balance data (model_account_event.py; fixture api_spot_private_test__account_resp_model.json)."""
+
     currency: str
     total: str
     available: str
     hold: str
     account_id: str = ""
     relation_event: str = ""
+    relation_context: RelationContext | None = None
     time: str | int = 0
 
 
@@ -264,13 +315,13 @@ def instrument_from_symbol(s: SymbolWire, taker_rate: Decimal | None = None,
                            maker_rate: Decimal | None = None) -> Instrument:
     """A core spot instrument from a /api/v2/symbols row; fee rates from /api/v1/trade-fees (the
     account's actual rates, already including the pair's coefficient) when given."""
-    min_funds = dec(s.min_funds, "minFunds") if s.min_funds not in (None, "") else Decimal(0)
+    min_funds = amount(s.min_funds, "minFunds", positive=False) if s.min_funds not in (None, "") else Decimal(0)
     fee = FeeSpec(kind="spot", taker_rate=taker_rate if taker_rate is not None else Decimal(0),
                   maker_rate=maker_rate if maker_rate is not None else Decimal(0))
     return Instrument(
         venue=Venue.KUCOIN, symbol=s.symbol, kind=InstrumentKind.SPOT,
-        tick_size=dec(s.price_increment, "priceIncrement"), size_increment=dec(s.base_increment, "baseIncrement"),
-        min_size=dec(s.base_min_size, "baseMinSize"), min_notional=min_funds,
+        tick_size=amount(s.price_increment, "priceIncrement"), size_increment=amount(s.base_increment, "baseIncrement"),
+        min_size=amount(s.base_min_size, "baseMinSize", positive=False), min_notional=min_funds,
         quote=s.quote_currency, base=s.base_currency, market_id=s.symbol, fee=fee, title=s.name or s.symbol)
 
 
@@ -283,11 +334,17 @@ def l2_changes(u: L2Update) -> list[Change]:
     """The changes of one l2update in sequence order. ``["0","0",seq]`` entries (price 0) only
     move the sequence on (seen in the 2021 recording); they are kept with price 0."""
     out: list[Change] = []
+    if u.sequence_start > u.sequence_end or u.sequence_start < 0 or u.sequence_end > SEQ_MAX:
+        raise ValueError(f"sequenceStart {u.sequence_start} / sequenceEnd {u.sequence_end}")
     for is_bid, rows in ((True, u.changes.bids), (False, u.changes.asks)):
         for row in rows:
             if len(row) < 3:
                 raise ValueError(f"level-2 change {row!r} has no sequence")
-            out.append((is_bid, dec(row[0], "price"), dec(row[1], "size"), int(row[2])))
+            seq = row[2]
+            if not isinstance(seq, str) or not seq.isdigit() or not u.sequence_start <= int(seq) <= u.sequence_end:
+                raise ValueError(f"level-2 change {row!r}: sequence outside {u.sequence_start}..{u.sequence_end}")
+            price, size = amount(row[0], "price", positive=False), amount(row[1], "size", positive=False)
+            out.append((is_bid, price, size, int(seq)))
     out.sort(key=lambda c: c[3])
     return out
 
@@ -381,7 +438,7 @@ def ms_to_ns(ms: int | str | None) -> int:
     return v * 1_000_000 if v < 10**14 else v  # ``ts`` of order events is already in ns
 
 
-__all__ = ["AccountWire", "BalanceChange", "BookWire", "Envelope", "FillWire", "FillsPage", "KucoinError", "L2Changes",
+__all__ = ["amount", "AccountWire", "BalanceChange", "BookWire", "Depth50", "depth_levels", "Envelope", "FillWire", "FillsPage", "KucoinError", "L2Changes",
            "L2Sync", "L2Update", "OrderChange", "OrderWire", "SymbolWire", "SyncOrderWire", "Token", "TokenServer",
            "TradeFeeWire", "WsFrame", "book_digits", "dec", "digits_of", "instrument_from_symbol", "l2_changes",
            "ms_to_ns", "parse_snapshot", "unwrap"]

@@ -23,15 +23,15 @@ import msgspec
 from arbkit.core.clock import Clock, LiveClock
 from arbkit.core.enums import ConnectionState, FillStatus, LiquiditySide, Side, Venue
 from arbkit.core.events import OrderAccepted, OrderCanceled, OrderFilled
-from arbkit.core.fees import fee_for
+from arbkit.core.fees import spot_fee
 from arbkit.core.instruments import Instrument, instrument_id
 from arbkit.core.orders import Balance
 from arbkit.venues.base import EventSink
-from arbkit.venues.common.malformed import MalformedTracker
+from arbkit.venues.common.malformed import MalformedTracker, not_utf8
 from arbkit.venues.common.ws import Backoff, ConnectionLink, SingleLinkStream, run_reconnecting, send_quietly
 from arbkit.venues.kucoin import constants as C
 from arbkit.venues.kucoin.feed import KucoinSession, next_id
-from arbkit.venues.kucoin.parse import BalanceChange, OrderChange, WsFrame, dec, ms_to_ns
+from arbkit.venues.kucoin.parse import BalanceChange, OrderChange, WsFrame, amount, dec, ms_to_ns
 
 log = logging.getLogger("arbkit.venues.kucoin.user")
 VENUE = Venue.KUCOIN
@@ -67,6 +67,9 @@ class KucoinUserStream(SingleLinkStream):
         self.balances: dict[str, Balance] = {}
         self._last_connected_ns = 0
         self._backfill_task: asyncio.Task | None = None
+        # (currency, orderId) -> balance changes seen that name the order; and a wake-up for waiters
+        self.settled: dict[tuple[str, str], int] = {}
+        self._balance_changed = asyncio.Event()
 
     async def run(self) -> None:
         self._stop.clear()
@@ -133,6 +136,10 @@ class KucoinUserStream(SingleLinkStream):
 
     def _on_frame(self, raw: str | bytes) -> None:
         now = self.clock.now_ns()
+        bad_text = not_utf8(raw)  # msgspec does not refuse every invalid UTF-8 byte in a key
+        if bad_text is not None:
+            self._emit(self.malformed.record(raw, bad_text, now))
+            return
         try:
             f = _decode.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
@@ -144,10 +151,42 @@ class KucoinUserStream(SingleLinkStream):
             if f.subject == C.SUBJECT_ORDER or f.topic.startswith(C.TOPIC_ORDERS_V2):
                 self._on_order(msgspec.convert(f.data, OrderChange), now)
             elif f.subject == C.SUBJECT_BALANCE:
-                b = msgspec.convert(f.data, BalanceChange)
-                self.balances[b.currency] = Balance(currency=b.currency, total=dec(b.total), available=dec(b.available))
+                self._on_balance(msgspec.convert(f.data, BalanceChange))
         except (msgspec.ValidationError, ValueError, TypeError) as exc:
             self._emit(self.malformed.record(raw, exc, now))
+
+    def _on_balance(self, b: BalanceChange) -> None:
+        total, avail = amount(b.total, "total", positive=False), amount(b.available, "available", positive=False)
+        if total < 0 or avail < 0 or avail > total:
+            raise ValueError(f"balance of {b.currency}: total {total}, available {avail}")
+        self.balances[b.currency] = Balance(currency=b.currency, total=total, available=avail)
+        oid = b.relation_context.order_id if b.relation_context is not None else ""
+        if oid:
+            key = (b.currency, oid)
+            self.settled[key] = self.settled.get(key, 0) + 1
+        self._balance_changed.set()
+
+    async def balance_after(self, currency: str, orders: list[tuple[str, int]], timeout_s: float) -> Decimal | None:
+        """execution.engine.BalanceSource: the available ``currency`` once, for each ``(orderId,
+        fills)``, at least that many ``/account/balance`` changes of the currency named the order
+        (KuCoin settles each match in the account: one change per match for the currency received;
+        the simulator does so), or None after ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+
+        def ready() -> bool:
+            return currency in self.balances and all(self.settled.get((currency, oid), 0) >= n for oid, n in orders)
+
+        while not ready():
+            left = end - loop.time()
+            if left <= 0:
+                return None
+            self._balance_changed.clear()
+            if ready():
+                break
+            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+                await asyncio.wait_for(self._balance_changed.wait(), left)
+        return self.balances[currency].available
 
     def _on_order(self, o: OrderChange, now: int) -> None:
         coid = o.client_oid or self.gateway._oid_to_coid.get(o.order_id, "")
@@ -165,7 +204,7 @@ class KucoinUserStream(SingleLinkStream):
                 raise ValueError("match event without tradeId/matchPrice/matchSize")
             if o.trade_id in self.seen_trades:
                 return
-            price, size = dec(o.match_price, "matchPrice"), dec(o.match_size, "matchSize")
+            price, size = amount(o.match_price, "matchPrice"), amount(o.match_size, "matchSize")
             if price <= 0 or size <= 0:
                 raise ValueError(f"match with price {price} and size {size}")
             if o.liquidity not in ("maker", "taker"):
@@ -179,8 +218,11 @@ class KucoinUserStream(SingleLinkStream):
                 self._spawn_backfill()
                 return
             self.seen_trades.add(o.trade_id)
-            fee = fee_for(inst.fee, price, size, liq)
-            cur = self.gateway.fee_currency(o.symbol) or inst.quote
+            # the fee in the pair's feeCurrency ("the currency of charged fees", /api/v2/symbols):
+            # the quote for every pair we know, the base amount when a pair names its base
+            rate = (inst.fee.taker_rate if liq is LiquiditySide.TAKER else inst.fee.maker_rate) * inst.fee.multiplier
+            fee, cur = spot_fee(price, size, rate, self.gateway.fee_currency(o.symbol) or inst.quote,
+                                inst.base or "", inst.quote)
             self._emit(OrderFilled(
                 venue=VENUE, instrument_id=instrument_id(VENUE, o.symbol), client_order_id=coid,
                 venue_order_id=o.order_id, trade_id=o.trade_id, side=Side.BUY if o.side == "buy" else Side.SELL,
