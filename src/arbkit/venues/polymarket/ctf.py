@@ -77,10 +77,12 @@ SIG_NR_REDEEM = "redeemPositions(bytes32,uint256[])"
 SIG_SET_APPROVAL = "setApprovalForAll(address,bool)"
 SIG_BALANCE_OF_1155 = "balanceOf(address,uint256)"
 SIG_BALANCE_OF_20 = "balanceOf(address)"
+SIG_IS_APPROVED = "isApprovedForAll(address,address)"
 
 FUNCTIONS: dict[bytes, tuple[str, tuple[str, ...]]] = {
     selector(s): (s.split("(")[0], tuple(s[s.index("(") + 1:-1].split(",")))
-    for s in (SIG_MERGE, SIG_REDEEM, SIG_NR_MERGE, SIG_NR_REDEEM, SIG_SET_APPROVAL, SIG_BALANCE_OF_1155, SIG_BALANCE_OF_20)
+    for s in (SIG_MERGE, SIG_REDEEM, SIG_NR_MERGE, SIG_NR_REDEEM, SIG_SET_APPROVAL, SIG_BALANCE_OF_1155, SIG_BALANCE_OF_20,
+              SIG_IS_APPROVED)
 }
 
 
