@@ -35,6 +35,7 @@ SUBCOMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("arbkit.venues.cli", "app", "feed"),
     ("arbkit.mapping.cli", "app", "mappings"),
     ("arbkit.runtime.orders_cli", "app", "orders"),
+    ("arbkit.runtime.positions_cli", "app", "positions"),
 ]
 # (module, attribute): a module exposing ``register(app)`` that adds top-level commands.
 TOP_LEVEL_COMMANDS: list[str] = [

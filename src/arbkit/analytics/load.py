@@ -42,6 +42,10 @@ ANALYTICS_KINDS: tuple[str, ...] = (
     "OrderFilled",
     "OrderCanceled",
     "FillCorrected",
+    "SettlementBooked",
+    "SettlementReconciled",
+    "PositionsRedeemed",
+    "PositionsMerged",
 )
 
 _COLUMNS = "{'seq': 'BIGINT', 'ts_ns': 'BIGINT', 'kind': 'VARCHAR', 'correlation_id': 'VARCHAR', 'payload': 'VARCHAR'}"

@@ -64,6 +64,17 @@ def sections(report: dict[str, Any]) -> list[Section]:
     if pnl["fees_by_venue"]:
         out.append(Section("Fees by venue", ["venue", "currency", "orders", "fees"],
                            [[r["venue"], r["currency"], str(r["orders"]), r["fees"]] for r in pnl["fees_by_venue"]]))
+    st = report.get("settlement") or {}
+    if st.get("by_venue") or st.get("capital_returned"):
+        out.append(Section("Settlement P&L (resolved markets)",
+                           ["venue", "currency", "markets", "proceeds", "cost", "P&L", "capital returned"],
+                           [[r["venue"], r["currency"], str(r["markets"]), r["proceeds"], r["cost"], r["pnl"], r["credited"]]
+                            for r in st.get("by_venue", [])]))
+        rows = [[r["venue"], r["currency"], str(r["actions"]), r["redeemed"], r["merged"]] for r in st.get("capital_returned", [])]
+        rows += [[p["venue"], "pending", "-", p["amount"], p["market_id"]] for p in st.get("capital_pending", [])]
+        if rows:
+            out.append(Section("Capital returned on chain (redeem / merge)",
+                               ["venue", "currency", "actions", "redeemed", "merged"], rows))
     fr = report["fill_rate"]
     rows = [[r["venue"], str(r["submitted"]), str(r["filled"]), str(r["partially_filled"]), str(r["rejected"]),
              str(r["unfilled"]), _pct(r["fill_rate"])] for r in fr["by_venue"]]

@@ -30,6 +30,7 @@ Definitions (what each figure means, so it can be checked against the journal by
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any
@@ -248,8 +249,60 @@ def compute(loaded: LoadedJournal) -> dict[str, Any]:
         "hedges": _hedges(con),
         "rejections": _rejections(con),
         "execution_list": _execution_list(con),
+        "settlement": _settlement(con),
     }
     return report
+
+
+def _settlement(con: Any) -> dict[str, Any]:
+    """Resolved markets: realised settlement P&L per venue and currency (exact Decimal sums of the
+    journaled ``SettlementBooked`` records), and the capital returned: credited by the venue at
+    settlement (Kalshi) or by a redeem / merge on chain (Polymarket), with what is still pending."""
+    zero = Decimal(0)
+    pnl: dict[tuple[str, str], dict[str, Any]] = {}
+    pending: dict[tuple[str, str], Decimal] = {}
+    markets: list[dict[str, Any]] = []
+    for payload in (r[0] for r in con.execute(
+            "SELECT payload FROM records WHERE kind = 'SettlementBooked' ORDER BY seq").fetchall()):
+        b = json.loads(payload)
+        key = (b["venue"], b["currency"])
+        row = pnl.setdefault(key, {"venue": b["venue"], "currency": b["currency"], "markets": 0,
+                                   "proceeds": zero, "cost": zero, "pnl": zero, "credited": zero})
+        row["markets"] += 1
+        for k in ("proceeds", "cost", "pnl"):
+            row[k] += Decimal(b[k])
+        if b.get("cash_credited"):
+            row["credited"] += Decimal(b["proceeds"])
+        elif Decimal(b["proceeds"]):
+            pending[(b["venue"], b["market_id"])] = Decimal(b["proceeds"])
+        markets.append({"venue": b["venue"], "market_id": b["market_id"], "winner": b.get("winning_instrument_id"),
+                        "proceeds": b["proceeds"], "pnl": b["pnl"], "currency": b["currency"]})
+    returned: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, payload in con.execute(
+            "SELECT kind, payload FROM records WHERE kind IN ('PositionsRedeemed', 'PositionsMerged') ORDER BY seq").fetchall():
+        b = json.loads(payload)
+        key = (b["venue"], b.get("currency", "USDC"))
+        row = returned.setdefault(key, {"venue": b["venue"], "currency": key[1], "redeemed": zero, "merged": zero,
+                                        "actions": 0})
+        row["actions"] += 1
+        row["redeemed" if kind == "PositionsRedeemed" else "merged"] += Decimal(b["collateral_returned"])
+        if kind == "PositionsRedeemed":
+            pending.pop((b["venue"], b["market_id"]), None)
+    for row in returned.values():
+        if (row["venue"], row["currency"]) in pnl:
+            pnl[(row["venue"], row["currency"])]["credited"] += row["redeemed"]
+
+    def strs(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: (dec_str(v) if isinstance(v, Decimal) else v) for k, v in d.items()}
+
+    return {
+        "by_venue": [strs(r) for _k, r in sorted(pnl.items())],
+        "capital_returned": [strs(r) for _k, r in sorted(returned.items())],
+        "capital_pending": [{"venue": v, "market_id": m, "amount": dec_str(a)} for (v, m), a in sorted(pending.items())],
+        "markets": markets,
+        "reconciliations": [json.loads(p[0]) for p in con.execute(
+            "SELECT payload FROM records WHERE kind = 'SettlementReconciled' ORDER BY seq").fetchall()],
+    }
 
 
 def _pnl(con: Any) -> dict[str, Any]:

@@ -85,3 +85,4 @@ class BookState(str, Enum):
     LIVE = "LIVE"
     RESYNCING = "RESYNCING"  # gap detected or tick size changed; waiting for a fresh snapshot
     CROSSED = "CROSSED"
+    CLOSED = "CLOSED"  # the market resolved or closed for good: never traded again (sticky)

@@ -90,6 +90,24 @@ class TickSizeChanged(Event, frozen=True, kw_only=True):
     new_tick_size: Decimal
 
 
+class MarketResolved(Event, frozen=True, kw_only=True):
+    """A market's outcome is known (Polymarket ``market_resolved``; Kalshi ``market_lifecycle_v2``
+    ``determined`` / ``settled``). Its books are closed for good by the feed that saw it.
+
+    ``payouts`` maps each outcome instrument id to what one share of it pays at settlement (1 for
+    the winner, 0 for the losers; a scalar or voided market may pay a fraction). ``stage`` is the
+    venue's word: ``resolved`` (Polymarket), ``determined`` or ``settled`` (Kalshi: the cash moves
+    at ``settled``)."""
+
+    venue: Venue
+    market_id: str  # Polymarket condition id; Kalshi market ticker
+    instrument_ids: list[str]
+    winning_instrument_id: str | None = None
+    winning_outcome: str = ""  # the venue's own label ("Yes", "yes", "no", ...)
+    payouts: dict[str, Decimal] = msgspec.field(default_factory=dict)
+    stage: str = "resolved"
+
+
 class ConnectionStateChanged(Event, frozen=True, kw_only=True):
     venue: Venue
     connection: str  # e.g. "polymarket.market.0"

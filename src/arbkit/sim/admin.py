@@ -53,6 +53,7 @@ class AdminServer:
         r.add_post("/time/advance", self.advance)
         r.add_post("/dislocate", self.dislocate)
         r.add_post("/halt", self.halt)
+        r.add_post("/resolve", self.resolve)
         r.add_post("/tick-size", self.tick_size)
         r.add_post("/shutdown", self.shutdown)
         self._runner: web.AppRunner | None = None
@@ -211,6 +212,23 @@ class AdminServer:
             return _error(404, f"no market {mid!r}")
         eng.set_halted(mid, bool(body.get("halted", True)))
         return _json({"venue": eng.venue, "market_id": mid, "halted": eng.is_halted(mid)})
+
+    async def resolve(self, request: web.Request) -> web.Response:
+        """{"venue", "market_id", "winner": "yes"|"no"}: resolve the market now (announced on the
+        venue's streams; Kalshi pays the holders, Polymarket holders redeem through /rpc)."""
+        body = await self._body(request)
+        eng = self._engine_from_body(body)
+        mid = body.get("market_id")
+        if mid not in {m.market_id for m in eng.markets()}:
+            return _error(404, f"no market {mid!r}")
+        winner = str(body.get("winner", "")).lower()
+        if winner not in ("yes", "no"):
+            return _error(400, "winner must be yes or no")
+        try:
+            rec = self.runner.scenario.resolve(eng.venue, mid, winner)
+        except ValueError as exc:
+            return _error(409, str(exc))
+        return _json(rec)
 
     async def tick_size(self, request: web.Request) -> web.Response:
         """{"venue", "market_id", "tick_size": "0.001"}"""

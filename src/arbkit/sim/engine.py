@@ -41,6 +41,7 @@ from arbkit.sim.accounts import (
 from arbkit.sim.events import (
     BalanceChanged,
     BookLevelChanged,
+    MarketResolved,
     MarketStatusChanged,
     MatchKind,
     OrderKind,
@@ -259,7 +260,8 @@ class _Level:
 
 
 class _Market:
-    __slots__ = ("spec", "tick_u", "inc_l", "min_l", "min_notional_u", "bids", "asks", "seq", "halted", "collateral_u", "last_ts")
+    __slots__ = ("spec", "tick_u", "inc_l", "min_l", "min_notional_u", "bids", "asks", "seq", "halted", "collateral_u", "last_ts",
+                 "resolved")
 
     def __init__(self, spec: MarketSpec) -> None:
         self.spec = spec
@@ -273,6 +275,7 @@ class _Market:
         self.halted = False
         self.collateral_u = 0  # cash locked by minted complete sets
         self.last_ts = 0
+        self.resolved: Outcome | None = None  # the winner, once the market resolved
 
 
 class _TradeRec:
@@ -1326,6 +1329,65 @@ class MatchingEngine:
             self.accounts.credit_cash(account_id, cur, PRICE_ONE * lots)
             m.collateral_u -= PRICE_ONE * lots
             self._touched_cash[(account_id, cur)] = None
+        finally:
+            self._end()
+
+    # --- resolution ------------------------------------------------------------------------------
+
+    def resolved(self, market_id: str) -> Outcome | None:
+        return self._markets[market_id].resolved
+
+    def resolve_market(self, market_id: str, winner: Outcome, *, cash_settle: bool) -> None:
+        """The market's outcome is known: it halts for good, every open order in it is canceled
+        (reason ``MARKET_RESOLVED``) and, with ``cash_settle`` (Kalshi), every holder is paid 1 per
+        winning share at once and both outcome positions are closed. Without it (Polymarket) the
+        shares stay until redeemed (:meth:`redeem_for`)."""
+        m = self._markets[market_id]
+        if m.resolved is not None:
+            raise ValueError(f"{market_id} already resolved ({m.resolved.value})")
+        for o in list(self.open_orders(market_id=market_id)):
+            self.cancel(o.account_id, o.order_id, reason="MARKET_RESOLVED")
+        self._begin()
+        try:
+            m.halted = True
+            m.resolved = winner
+            self._emit(MarketStatusChanged, market_id=market_id, halted=True)
+            if cash_settle:
+                for acct in self.accounts.account_ids():
+                    self._settle_account(acct, m)
+            self._emit(MarketResolved, market_id=market_id, winner=winner, cash_settled=cash_settle)
+        finally:
+            self._end()
+
+    def _settle_account(self, account_id: str, m: _Market) -> int:
+        """Pay 1 per winning share, burn both outcome positions; returns the cash units paid."""
+        mid, cur = m.spec.market_id, m.spec.currency
+        win = self.accounts.pos_total(account_id, mid, m.resolved)
+        lose_outcome = Outcome.NO if m.resolved is Outcome.YES else Outcome.YES
+        lose = self.accounts.pos_total(account_id, mid, lose_outcome)
+        if not win and not lose:
+            return 0
+        if win:
+            self.accounts.debit_pos(account_id, mid, m.resolved, win)
+        if lose:
+            self.accounts.debit_pos(account_id, mid, lose_outcome, lose)
+        paid = PRICE_ONE * win
+        if paid:
+            self.accounts.credit_cash(account_id, cur, paid)
+            m.collateral_u -= paid
+            self._touched_cash[(account_id, cur)] = None
+        return paid
+
+    def redeem_for(self, account_id: str, market_id: str) -> int:
+        """Redeem an account's tokens of a resolved market (the CTF's ``redeemPositions``): winners
+        pay 1 each, losers are burned for nothing. Returns the cash units paid (0 is a valid
+        answer, as on chain). Refused (ValueError) while the market is unresolved."""
+        m = self._markets[market_id]
+        if m.resolved is None:
+            raise ValueError(f"{market_id} is not resolved: nothing is redeemable")
+        self._begin()
+        try:
+            return self._settle_account(account_id, m)
         finally:
             self._end()
 

@@ -170,6 +170,15 @@ class SimMarketStatusChanged(SimEvent, frozen=True, kw_only=True):
     halted: bool
 
 
+class SimMarketResolved(SimEvent, frozen=True, kw_only=True):
+    """A market resolved: ``winner`` pays 1 per share. ``cash_settled``: the venue paid the
+    holders itself (Kalshi); otherwise they redeem on chain (Polymarket)."""
+
+    market_id: str
+    winner: Outcome
+    cash_settled: bool
+
+
 class SimBalanceChanged(SimEvent, frozen=True, kw_only=True):
     account_id: str
     currency: str
@@ -186,6 +195,7 @@ OrderUpdated = SimOrderUpdated
 TradeStatusChanged = SimTradeStatusChanged
 TickSizeChanged = SimTickSizeChanged
 MarketStatusChanged = SimMarketStatusChanged
+MarketResolved = SimMarketResolved
 BalanceChanged = SimBalanceChanged
 
 _encoder = msgspec.json.Encoder(decimal_format="string")

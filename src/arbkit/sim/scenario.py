@@ -357,6 +357,14 @@ class Scenario:
         self.disl_shift_u = price_to_units(_dec(dl.get("shift", "0.08"), "dislocations.shift"))
         self.disl_decay_s = float(dl.get("decay_s", 20))
         self.faults: list[dict[str, Any]] = list(data.get("faults", []))
+        # [[resolutions]] venue, market_id (or event_key: every market of that twin key on the venue),
+        # after_s (clock seconds after the scenario starts), winner "yes" | "no"
+        self.resolutions: list[dict[str, Any]] = [dict(r) for r in data.get("resolutions", [])]
+        for r in self.resolutions:
+            if str(r.get("winner", "")).lower() not in ("yes", "no") or not (r.get("market_id") or r.get("event_key")):
+                raise ValueError(f"resolution {r}: needs market_id or event_key, and winner yes or no")
+        self.resolution_log: list[dict[str, Any]] = []
+        self._start_ns: int | None = None
         self.catalogue = Catalogue()
         self.fair_u: dict[str, int] = {}  # walk key -> fair value (price units)
         self._negrisk_groups: dict[str, list[str]] = {}  # event key -> walk keys (renormalised)
@@ -667,8 +675,37 @@ class Scenario:
     def _requote_all(self) -> None:
         for m in self.catalogue.markets:
             eng = self.engines.get(m.venue)
-            if eng is not None:
+            if eng is not None and eng.resolved(m.market_id) is None:
                 self._requote(m, eng)
+
+    # --- resolutions -------------------------------------------------------------------------------------
+
+    def _maybe_resolve(self) -> None:
+        if not self.resolutions or self.clock is None:
+            return
+        now = self.clock.now_ns()
+        if self._start_ns is None:
+            self._start_ns = now
+        for r in self.resolutions:
+            if not r.get("_done") and now - self._start_ns >= float(r.get("after_s", 0)) * 1e9:
+                r["_done"] = True
+                for m in self.catalogue.markets:
+                    if m.venue == r.get("venue", m.venue) and (
+                            m.market_id == r.get("market_id") or (r.get("event_key") and m.event_key == r["event_key"])):
+                        self.resolve(m.venue, m.market_id, str(r["winner"]))
+
+    def resolve(self, venue: str, market_id: str, winner: str) -> dict[str, Any]:
+        """Resolve one market now, as the venue does: Kalshi pays the holders itself, Polymarket
+        holders redeem on chain. The venue servers announce it on their streams."""
+        eng = self.engines[venue]
+        out = Outcome.YES if winner.lower() == "yes" else Outcome.NO
+        for key, q in list(self._quotes.get((venue, market_id), {}).items()):
+            self._quotes[(venue, market_id)].pop(key, None)
+        eng.resolve_market(market_id, out, cash_settle=(venue == "kalshi"))
+        rec = {"venue": venue, "market_id": market_id, "winner": out.value.lower(),
+               "ts_ns": self.clock.now_ns() if self.clock is not None else 0}
+        self.resolution_log.append(rec)
+        return rec
 
     # --- stepping ----------------------------------------------------------------------------------------
 
@@ -752,7 +789,7 @@ class Scenario:
         rng = self.rng
         for m in self.catalogue.markets:
             eng = self.engines.get(m.venue)
-            if eng is None or rng.random() >= self.taker_p:
+            if eng is None or rng.random() >= self.taker_p or eng.resolved(m.market_id) is not None:
                 continue
             fair = self.market_fair_u(m)
             bb, ba = eng.best(m.market_id, Outcome.YES)
@@ -819,6 +856,7 @@ class Scenario:
         self._walk()
         self._tick_size_changes()
         self._maybe_dislocate()
+        self._maybe_resolve()
         self._requote_all()
         self._takers()
         if self.step_no % 10 == 0:
@@ -844,6 +882,7 @@ class Scenario:
             "dislocations": {f"{v}:{m}": str(units_to_price(abs(d["u"]))) for (v, m), d in sorted(self.offsets.items())},
             "negrisk_underpriced": sorted(self._nr_underprice),
             "dislocation_log": list(self.dislocation_log),
+            "resolution_log": list(self.resolution_log),
         }
 
 

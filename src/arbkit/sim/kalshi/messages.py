@@ -145,6 +145,25 @@ class EventFeeUpdateMsg(msgspec.Struct):
     fee_multiplier_override: float | int | None
 
 
+class LifecycleDeterminedMsg(msgspec.Struct):
+    """``market_lifecycle_v2`` ``determined`` (the documented example's fields:
+    docs.kalshi.com/websockets/cover-market-and-event-lifecycle, checked 2026-12-05)."""
+
+    market_ticker: str
+    event_type: str
+    result: str
+    settlement_value: str
+    determination_ts: int
+
+
+class LifecycleSettledMsg(msgspec.Struct):
+    """``market_lifecycle_v2`` ``settled``: the cash moved."""
+
+    market_ticker: str
+    event_type: str
+    settled_ts: int
+
+
 class EventsPage(msgspec.Struct):
     cursor: str
     events: list[EventWire]

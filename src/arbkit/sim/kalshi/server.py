@@ -305,7 +305,9 @@ class KalshiServer:
         yes_ask = PRICE_ONE - nb[0] if nb else 0
         ranges = [M.PriceRangeWire(**r.wire()) for r in PRICE_LEVEL_STRUCTURES[info.price_level_structure]]
         oi = decimal_to_count(st.open_interest(t))
-        status = "inactive" if self.engine.is_halted(t) else self._market_status()
+        winner = self.engine.resolved(t)
+        status = ("finalized" if winner is not None else
+                  "inactive" if self.engine.is_halted(t) else self._market_status())
         now = M.rfc3339(self.clock.now_ns())
         # Liquidity: dollar value of resting bids on both sides (what the venue's field estimates).
         liquidity = sum(p * q for side in ("yes", "no") for p, q in st.bids(t, side))
@@ -333,7 +335,7 @@ class KalshiServer:
             price_level_structure=info.price_level_structure,
             price_ranges=ranges,
             response_price_units="usd_cent",
-            result="",
+            result=winner.value.lower() if winner is not None else "",
             rules_primary=info.rules_primary,
             rules_secondary=info.rules_secondary,
             settlement_timer_seconds=600,

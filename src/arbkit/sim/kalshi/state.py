@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Protocol
 
 from arbkit.core.enums import Side
+from arbkit.sim.events import SimMarketResolved
 from arbkit.sim.events import (
     BookLevelChanged,
     OrderUpdated,
@@ -215,6 +216,12 @@ class KalshiState:
                     continue
                 self._on_trade(ev.trade, orders_in_batch)
                 touched[ev.trade.market_id] = ev.ts_ns
+            elif isinstance(ev, SimMarketResolved):
+                if ev.market_id in self.catalog.markets:
+                    for s in self.sinks:
+                        hook = getattr(s, "on_market_resolved", None)
+                        if hook is not None:
+                            hook(ev.market_id, ev.winner.value.lower(), ev.ts_ns)
             elif isinstance(ev, OrderUpdated):
                 # after this order's TradeExecuted (the engine emits the trade first), so the order's
                 # cost and fee totals already include the fill

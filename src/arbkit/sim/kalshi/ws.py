@@ -370,6 +370,19 @@ class WsHub:
                 if sub.channel == "market_lifecycle_v2":
                     self._data(session, sub, "event_fee_update", msg)
 
+    def on_market_resolved(self, ticker: str, result: str, ts_ns: int) -> None:
+        """``determined`` then ``settled`` (the engine paid the holders at once) to every
+        market_lifecycle_v2 subscriber (the channel takes no ticker filter)."""
+        ts = ts_ns // NS
+        det = M.LifecycleDeterminedMsg(market_ticker=ticker, event_type="determined", result=result,
+                                       settlement_value="1.0000" if result == "yes" else "0.0000", determination_ts=ts)
+        done = M.LifecycleSettledMsg(market_ticker=ticker, event_type="settled", settled_ts=ts)
+        for msg in (det, done):
+            for session in list(self.sessions):
+                for sub in list(session.subs.values()):
+                    if sub.channel == "market_lifecycle_v2":
+                        self._data(session, sub, "market_lifecycle_v2", msg)
+
     def on_trade(self, trade: SimTrade, taker_outcome: str) -> None:
         price = decimal_to_price(trade.price_yes)
         msg = M.TradeMsg(

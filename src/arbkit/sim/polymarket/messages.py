@@ -171,6 +171,20 @@ class WsBestBidAsk(msgspec.Struct, frozen=True):
     timestamp: str
 
 
+class WsMarketResolved(msgspec.Struct, frozen=True):
+    """``market_resolved`` (custom_feature_enabled subscribers), the documented shape:
+    docs.polymarket.com/market-data/websocket/market-channel."""
+
+    event_type: str
+    id: str
+    market: str
+    assets_ids: list[str]
+    winning_asset_id: str
+    winning_outcome: str
+    timestamp: str
+    tags: list[str]
+
+
 # --- WS user channel ---------------------------------------------------------------------------
 
 

@@ -171,6 +171,10 @@ class PolymarketServer:
         # cancels all its open orders (the venue's dead-man switch).
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self._heartbeats: dict[str, int] = {}  # account -> clock ns of its last heartbeat
+        from arbkit.sim.polymarket.chain import SimChain
+
+        # the Polygon JSON-RPC endpoint (merge / redeem by signed transaction) at /rpc
+        self.chain = SimChain(self.engine, self.state, self.chain_id, "USDC")
         self.streams = StreamHub(self.state, self.keys, self.clock, self.faults, self._spawn, max_assets=max_assets)
         # Accounts created as new API users (deposit wallets): the standalone context's
         # ``deposit_wallet_accounts``, or a scenario's ``polymarket_deposit_wallet_accounts = [0, ...]``
@@ -269,6 +273,7 @@ class PolymarketServer:
             "ws_market_url": f"{ws}/ws/market",
             "ws_user_url": f"{ws}/ws/user",
             "gamma_url": f"{self.rest_url}/gamma",
+            "rpc_url": f"{self.rest_url}/rpc",
             "chain_id": self.chain_id,
             "exchange": eip712.EXCHANGE_V2,
             "neg_risk_exchange": eip712.NEG_RISK_EXCHANGE_V2,
@@ -328,6 +333,7 @@ class PolymarketServer:
         r.add_get("/balance-allowance/update", self._balance_allowance_update)
         r.add_post("/v1/heartbeats", self._heartbeat)
         r.add_post("/heartbeats", self._heartbeat)
+        r.add_post("/rpc", self.chain.handle)
         r.add_get("/ws/market", self.streams.ws_market)
         r.add_get("/ws/user", self.streams.ws_user)
 

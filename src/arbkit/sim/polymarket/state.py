@@ -454,13 +454,17 @@ class VenueState:
         spec = self.spec(info.condition_id)
         halted = self.engine.is_halted(info.condition_id)
         tokens = []
+        winner = self.engine.resolved(info.condition_id)  # resolved: closed, price 1/0, winner flag (venue shape)
         for tok in (info.yes, info.no):
             lt = self.last_trade.get(tok.token_id)
-            tokens.append(m.Token(tok.token_id, tok.label, float(lt[0]) if lt else 0.5, False))
+            if winner is not None:
+                tokens.append(m.Token(tok.token_id, tok.label, 1 if tok.outcome is winner else 0, tok.outcome is winner))
+            else:
+                tokens.append(m.Token(tok.token_id, tok.label, float(lt[0]) if lt else 0.5, False))
         return m.ClobMarket(
             enable_order_book=True,
             active=True,
-            closed=False,
+            closed=winner is not None,
             archived=False,
             accepting_orders=not halted,
             accepting_order_timestamp=None,

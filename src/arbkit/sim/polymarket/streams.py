@@ -30,6 +30,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from arbkit.core.enums import Side
 from arbkit.sim.events import (
     BookLevelChanged,
+    MarketResolved,
     OrderUpdated,
     OrderUpdateKind,
     Outcome,
@@ -147,11 +148,18 @@ class StreamHub:
             elif isinstance(ev, TickSizeChanged):
                 tick_changes.append(ev)
         market_events = self._market_events(ts, levels, market_order, fills, tick_changes)
+        for ev in batch:
+            if isinstance(ev, MarketResolved):
+                market_events.extend(self._resolved_events(ev))
         for conn in self._conns:
             if conn.channel != "market" or not conn.subscribed:
                 continue
             out: list[Any] = []
             for asset, e in market_events:
+                if isinstance(e, m.WsMarketResolved):
+                    if conn.custom and any(a in conn.assets for a in e.assets_ids):
+                        out.append(e)
+                    continue
                 if isinstance(e, m.WsPriceChange):
                     e = self._filter_pc(e, conn)
                     if e is not None:
@@ -162,6 +170,17 @@ class StreamHub:
                 conn.push(self._frame(out))
         if trades_new or status_changes or order_events:
             self._user_events(ts, trades_new, status_changes, order_events)
+
+    def _resolved_events(self, ev: Any) -> list[tuple[str, Any]]:
+        info = self.state.markets.get(ev.market_id)
+        if info is None:
+            return []
+        win = info.yes if ev.winner is Outcome.YES else info.no
+        msg = m.WsMarketResolved(event_type="market_resolved", id=str(int(info.condition_id[2:9], 16)),
+                                 market=info.condition_id, assets_ids=[info.yes.token_id, info.no.token_id],
+                                 winning_asset_id=win.token_id, winning_outcome=win.label,
+                                 timestamp=str(ev.ts_ns // 1_000_000), tags=[])
+        return [(win.token_id, msg)]
 
     @staticmethod
     def _filter_pc(ev: Any, conn: _Conn) -> Any:

@@ -60,6 +60,7 @@ from arbkit.venues.kalshi.parse import (
     body_ts_ns,
     decode_ws,
     delta_of,
+    lifecycle_resolution,
     lots_to_count,
     pick_count,
     pick_price,
@@ -112,6 +113,9 @@ class FeedConfig:
     default_tick_size: Decimal = C.DEFAULT_BOOK_TICK
     record_path: str | None = None
     book_updates: str = "all"  # "all": BookUpdated for every change; "top": only when a top level moved
+    # also subscribe market_lifecycle_v2 (no ticker filter): a determined / settled market of ours
+    # closes its books and goes out as MarketResolved
+    lifecycle: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.tickers_per_subscription <= C.MAX_TICKERS_PER_COMMAND:
@@ -130,7 +134,8 @@ class FeedStats(CounterSet):
 
     __slots__ = ("frames", "snapshots", "deltas_applied", "deltas_dropped", "duplicates", "seq_gaps",
                  "resyncs", "reconnects", "freezes", "stale_books", "trades", "tickers", "foreign_sid",
-                 "negative_levels", "regrids", "command_errors", "crosscheck_runs", "crosscheck_mismatches")
+                 "negative_levels", "regrids", "command_errors", "crosscheck_runs", "crosscheck_mismatches",
+                 "resolutions")
 
 
 class Market:
@@ -264,6 +269,8 @@ class KalshiMarketFeed(SingleLinkStream):
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._rejected: dict[str, str] = {}  # ticker -> why the venue refused it
+        self._closed: dict[str, str] = {}  # ticker -> lifecycle stage that closed it (sticky)
+        self.lifecycle_supported: bool | None = None
         self._running = False
         self._stop = asyncio.Event()
         self._dirty: asyncio.Event | None = None
@@ -401,7 +408,7 @@ class KalshiMarketFeed(SingleLinkStream):
         self._pending.clear()
         now = self._mono()
         for m in self._markets.values():
-            if m.state is not BookState.EMPTY:
+            if m.state is not BookState.EMPTY and m.state is not BookState.CLOSED:
                 m.state = BookState.RESYNCING
                 m.dropped_at_mono = now
 
@@ -465,6 +472,16 @@ class KalshiMarketFeed(SingleLinkStream):
                 self._dirty.set()
 
     async def _reconcile(self, ws) -> None:
+        if (self.config.lifecycle and self.lifecycle_supported is not False
+                and not any(s.channel == C.CH_LIFECYCLE for s in self._subs.values())):
+            reply = await self._command(ws, "subscribe", {"channels": [C.CH_LIFECYCLE]},
+                                        _Pending("subscribe", C.CH_LIFECYCLE))
+            if reply.type == "error":
+                self.lifecycle_supported = False
+                log.warning("kalshi feed: no %s channel (%s); resolutions reach us only through REST",
+                            C.CH_LIFECYCLE, reply.msg.msg if reply.msg is not None else "")
+            else:
+                self.lifecycle_supported = True
         per = self.config.tickers_per_subscription
         wanted = [t for t in self._markets if t not in self._rejected]
         for channel in self.config.channels:
@@ -505,7 +522,7 @@ class KalshiMarketFeed(SingleLinkStream):
         now = self._mono()
         for t in tickers:
             m = self._markets.get(t)
-            if m is not None and m.state is not BookState.EMPTY:
+            if m is not None and m.state is not BookState.EMPTY and m.state is not BookState.CLOSED:
                 m.state = BookState.RESYNCING
                 m.dropped_at_mono = now
             elif m is not None:
@@ -529,7 +546,7 @@ class KalshiMarketFeed(SingleLinkStream):
         now = self._mono()
         for t in sub.tickers:
             m = self._markets.get(t)
-            if m is not None and sub.channel == C.CH_ORDERBOOK:
+            if m is not None and sub.channel == C.CH_ORDERBOOK and m.state is not BookState.CLOSED:
                 m.state = BookState.RESYNCING
                 m.dropped_at_mono = now
         log.info("kalshi feed: resync of sid %s (%d markets): %s", sub.sid, len(sub.tickers), reason)
@@ -608,7 +625,32 @@ class KalshiMarketFeed(SingleLinkStream):
         if typ in ("subscribed", "ok", "unsubscribed", "error"):
             self._on_reply(frame)
             return
+        if typ == C.CH_LIFECYCLE:
+            if frame.msg is None:
+                raise ValueError("market_lifecycle_v2 without msg")
+            self._on_lifecycle(frame.msg, recv_ns)
+            return
+        if typ in ("event_lifecycle", "event_fee_update"):
+            return  # the gateway learns fees from the user stream's copy
         raise ValueError(f"unknown message type {typ!r}")
+
+    def _on_lifecycle(self, body: WsBody, recv_ns: int) -> None:
+        """determined / settled: the market's books close for good; MarketResolved for each stage
+        (determined carries the result, settled says the cash moved)."""
+        ev = lifecycle_resolution(body, 0, recv_ns)
+        if ev is None:
+            return
+        ticker = ev.market_id
+        if self._closed.get(ticker) == ev.stage:
+            return  # a repeat after a reconnect
+        self._closed[ticker] = ev.stage
+        m = self._markets.get(ticker)
+        if m is not None:
+            m.state = BookState.CLOSED
+            m.clear()
+        self.stats.resolutions += 1
+        log.warning("kalshi: market %s %s (result %s)", ticker, ev.stage, ev.winning_outcome or "-")
+        self._emit(ev)
 
     def _offline_sub(self, frame: WsFrame) -> _Sub:
         """Replay / benchmark without a connection: accept every sid, with seq checks."""
@@ -650,7 +692,7 @@ class KalshiMarketFeed(SingleLinkStream):
     def _on_snapshot(self, body: WsBody, seq: int, recv_ns: int) -> None:
         ticker = body_ticker(body)
         m = self._markets.get(ticker)
-        if m is None:
+        if m is None or m.state is BookState.CLOSED:
             return
         yes, no = snapshot_levels(body)
         try:

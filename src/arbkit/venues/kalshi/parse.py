@@ -285,6 +285,11 @@ class WsBody(msgspec.Struct, kw_only=True):
     event_ticker: str | None = None
     fee_type_override: str | None = None
     fee_multiplier_override: Decimal | None = None
+    # market_lifecycle_v2 determined / settled
+    result: str | None = None
+    settlement_value: str | None = None
+    determination_ts: int | None = None
+    settled_ts: int | None = None
     # control: subscribed / error
     channel: str | None = None
     sid: int | None = None
@@ -1076,3 +1081,46 @@ def error_of(raw: bytes) -> ErrorBody:
     if isinstance(env.error, str):
         return ErrorBody(code=env.error, message=env.message or env.error)
     return env.error if isinstance(env.error, ErrorBody) else ErrorBody()
+
+
+LIFECYCLE_RESOLVED = ("determined", "settled")
+
+
+def lifecycle_resolution(body: WsBody, ts_venue_ns: int, recv_ns: int) -> "MarketResolved | None":
+    """A ``market_lifecycle_v2`` message as :class:`MarketResolved` when it says the outcome is
+    known (``determined``: ``{market_ticker, event_type, result, settlement_value,
+    determination_ts}``; ``settled``: ``{market_ticker, event_type[, settled_ts]}``), else None
+    (created, activated, close_date_updated, ... are not resolutions).
+
+    Payout per YES contract = ``settlement_value`` (dollars, e.g. "1.0000"; a scalar market may pay a
+    fraction) else 1 for ``result`` yes and 0 for no; NO pays 1 - that. A ``settled`` message carries
+    no result: its payouts are empty (the determined one, or the market's REST ``result``, has them).
+    Raises ValueError on a determined message that names no result."""
+    from arbkit.core.events import MarketResolved
+
+    if body.event_type not in LIFECYCLE_RESOLVED:
+        return None
+    ticker = body_ticker(body)
+    yes_id, no_id = f"kalshi:{ticker}:yes", f"kalshi:{ticker}:no"
+    payouts: dict[str, Decimal] = {}
+    winner: str | None = None
+    result = (body.result or "").lower()
+    if body.settlement_value not in (None, ""):
+        v = Decimal(body.settlement_value)
+        if not (v.is_finite() and 0 <= v <= 1):
+            raise ValueError(f"settlement_value {body.settlement_value!r} is not within 0..1")
+        payouts = {yes_id: v, no_id: Decimal(1) - v}
+    elif result in ("yes", "no"):
+        payouts = {yes_id: Decimal(result == "yes"), no_id: Decimal(result == "no")}
+    elif body.event_type == "determined":
+        raise ValueError(f"determined without result or settlement_value ({ticker})")
+    if payouts:
+        if payouts[yes_id] == 1:
+            winner = yes_id
+        elif payouts[no_id] == 1:
+            winner = no_id
+    ts = body.determination_ts if body.event_type == "determined" else body.settled_ts
+    return MarketResolved(venue=Venue.KALSHI, market_id=ticker, instrument_ids=[yes_id, no_id],
+                          winning_instrument_id=winner, winning_outcome=result, payouts=payouts,
+                          stage=body.event_type, ts_venue=(ts * 1_000_000_000 if ts else ts_venue_ns), ts_recv=recv_ns,
+                          correlation_id=f"resolution:{ticker}")

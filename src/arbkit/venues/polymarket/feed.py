@@ -51,6 +51,7 @@ from arbkit.venues.polymarket.parse import (
     WsMarketMessage,
     WsChangesOnly as _WsChangesOnly,
     WsMarketMessage as _WsMarketMessage,
+    market_resolved_event,
     side_of,
     to_ns,
 )
@@ -89,7 +90,9 @@ class FeedConfig:
     crosscheck_interval_s: float = 60.0  # 0 disables the REST cross-check
     crosscheck_books_per_round: int = 5
     watchdog_interval_s: float = 1.0
-    custom_feature_enabled: bool = False
+    # best_bid_ask, new_market and market_resolved come only with it (docs: market channel); the
+    # resolution closes our books and books settlement P&L
+    custom_feature_enabled: bool = True
     default_tick_size: Decimal = Decimal("0.01")
     record_path: str | None = None
     # "all": a BookUpdated for every frame that changed a book; "top": only when the best bid or
@@ -120,6 +123,7 @@ class FeedStats(CounterSet):
         "reconnects",
         "freezes",
         "stale_books",
+        "resolutions",
         "crosscheck_runs",
         "crosscheck_mismatches",
         "resync_requests",
@@ -294,6 +298,7 @@ class PolymarketMarketFeed(GuardedEmit):
         self.stats = FeedStats()
         self.malformed = MalformedTracker("market")
         self._tick_hint: dict[str, Decimal] = dict(tick_sizes or {})
+        self._resolved: set[str] = set()  # condition ids whose market_resolved we reported
         self._books: dict[str, _Book] = {}
         self._shards: list[_Shard] = []
         self._running = False
@@ -448,7 +453,7 @@ class PolymarketMarketFeed(GuardedEmit):
         now = self.clock.monotonic_ns()
         for token in shard.assets:
             st = self._books.get(token)
-            if st is not None and st.state is not BookState.EMPTY:
+            if st is not None and st.state is not BookState.EMPTY and st.state is not BookState.CLOSED:
                 st.state = BookState.RESYNCING
                 st.dropped_at_mono = now
 
@@ -618,7 +623,9 @@ class PolymarketMarketFeed(GuardedEmit):
                 self._emit(TradeReported(venue=VENUE, instrument_id=_PREFIX + msg.asset_id, price=price,
                                          size=size, aggressor=side_of(msg.side) if msg.side else None,
                                          ts_venue=to_ns(msg.timestamp), ts_recv=recv_ns))
-        elif kind in ("best_bid_ask", "new_market", "market_resolved"):
+        elif kind == "market_resolved":
+            self._on_market_resolved(msg, recv_ns, touched)
+        elif kind in ("best_bid_ask", "new_market"):
             return  # informational; books come from book/price_change
         else:
             raise ValueError(f"unknown event type {kind!r}")
@@ -649,7 +656,7 @@ class PolymarketMarketFeed(GuardedEmit):
         """Replace a book with a snapshot. Nothing changes unless the whole snapshot is valid; an
         invalid one drops the book (RESYNCING) and raises ValueError."""
         st = self._books.get(token)
-        if st is None:
+        if st is None or st.state is BookState.CLOSED:
             return
         try:
             bid_lots = [_lots(lv.size) for lv in bids]
@@ -698,8 +705,28 @@ class PolymarketMarketFeed(GuardedEmit):
                                    ts_venue=ts_venue, ts_recv=recv_ns))
         self._drop_book(st, "tick size changed")
 
+    def _on_market_resolved(self, msg: WsMarketMessage, recv_ns: int, touched: dict[str, _Book]) -> None:
+        """The market resolved: its books close for good (never tradeable again, a later snapshot
+        does not reopen them) and ``MarketResolved`` goes out once per market."""
+        ev = market_resolved_event(msg, recv_ns)
+        for token in msg.assets_ids or ():
+            st = self._books.get(token)
+            if st is not None:
+                st.state = BookState.CLOSED
+                st.book.clear()
+                touched.pop(token, None)
+        if msg.market in self._resolved:
+            return  # a repeat (reconnect, second shard): reported once
+        self._resolved.add(msg.market)
+        self.stats.resolutions += 1
+        log.warning("polymarket: market %s resolved (winner %s %s); its books are closed", msg.market,
+                    msg.winning_outcome, msg.winning_asset_id)
+        self._emit(ev)
+
     def _drop_book(self, st: _Book, reason: str) -> None:
         """Forget the book and ask the venue for a fresh snapshot (resubscribe the asset)."""
+        if st.state is BookState.CLOSED:
+            return
         st.state = BookState.RESYNCING
         st.dropped_at_mono = self.clock.monotonic_ns()
         st.book.clear()

@@ -69,6 +69,7 @@ class WsMarketMessage(msgspec.Struct):
     spread: str | None = None
     assets_ids: list[str] | None = None
     winning_asset_id: str | None = None
+    winning_outcome: str | None = None  # market_resolved: the winner's label ("Yes")
 
     @property
     def kind(self) -> str:
@@ -598,3 +599,26 @@ def orderbook_hash(book: dict) -> str:
         "last_trade_price": book.get("last_trade_price"),
     }
     return hashlib.sha1(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def market_resolved_event(msg: WsMarketMessage, recv_ns: int) -> "MarketResolved":
+    """``market_resolved`` (market channel, with ``custom_feature_enabled``) as a core
+    :class:`MarketResolved`: ``{event_type, id, market, assets_ids, winning_asset_id,
+    winning_outcome, timestamp, tags}`` (docs.polymarket.com/market-data/websocket/market-channel;
+    a real capture: ../shared/fixtures/polymarket/nautilus_trader/crates_test_data/ws_market_resolved_msg.json).
+    The winner pays 1 per share, every other asset of the market 0. Raises ValueError when the
+    message names no winner among its assets."""
+    from arbkit.core.events import MarketResolved
+
+    assets = [a for a in (msg.assets_ids or []) if a]
+    win = msg.winning_asset_id or ""
+    if not msg.market or not assets:
+        raise ValueError("market_resolved without market or assets_ids")
+    if win not in assets:
+        raise ValueError(f"market_resolved: winning_asset_id {win!r} is not one of the market's assets")
+    prefix = "polymarket:"
+    one, zero = Decimal(1), Decimal(0)
+    return MarketResolved(venue=Venue.POLYMARKET, market_id=msg.market, instrument_ids=[prefix + a for a in assets],
+                          winning_instrument_id=prefix + win, winning_outcome=msg.winning_outcome or "",
+                          payouts={prefix + a: (one if a == win else zero) for a in assets}, stage="resolved",
+                          ts_venue=to_ns(msg.timestamp), ts_recv=recv_ns, correlation_id=f"resolution:{msg.market}")
