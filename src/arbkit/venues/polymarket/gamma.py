@@ -83,7 +83,7 @@ def parse_events(body: Any) -> GammaParse:
     for ev in body:
         try:
             parsed = parse_event(ev)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             out.malformed += 1
             out.problems.append(f"event {ev.get('id') if isinstance(ev, dict) else '?'}: {type(exc).__name__}: {exc}")
             continue
@@ -101,7 +101,10 @@ def parse_event(ev: dict[str, Any]) -> GammaEvent | None:
         return None
     augmented = bool(ev.get("enableNegRisk")) and bool(ev.get("negRiskAugmented"))
     markets = []
-    for m in ev.get("markets") or []:
+    raw_markets = ev.get("markets") or []
+    if not isinstance(raw_markets, list):
+        raise TypeError("markets is not a list")
+    for m in raw_markets:
         if m.get("closed") or m.get("archived"):
             continue
         toks = _tokens(m["clobTokenIds"])
