@@ -75,7 +75,7 @@ def test_full_example_parses_to_exact_types() -> None:
     assert cfg.risk.isolation.same_pair is True
     cv = cfg.strategies.cross_venue
     assert cv is not None and cv.enabled and cv.min_edge_bps == Decimal(150) and cv.safety_margin_bps == Decimal("25")
-    assert cfg.strategies.enabled() == ["cross_venue"]
+    assert cfg.strategies.enabled() == ["cross_venue", "complete_set"]
     assert cfg.execution.hedge_policy is HedgePolicy.CHASE
     # Relative paths are relative to the config file.
     assert cfg.node.journal_path == str((ROOT / "var" / "paper.journal.sqlite"))
