@@ -33,6 +33,7 @@ class Reservation:
     exposures: list[tuple[Venue, str, Decimal]]  # (venue, instrument id, value in reference ccy)
     keys: set[tuple[str, str]]
     planned: list[Decimal] = field(default_factory=list)
+    strategy: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,9 @@ class RiskEngine:
         # slots and isolation
         if len(self.in_flight) >= lim.slots:
             return Denied("slots", f"all {lim.slots} execution slots busy")
+        own = lim.strategy_slots.get(intent.strategy)
+        if own is not None and sum(1 for r in self.in_flight.values() if r.strategy == intent.strategy) >= own:
+            return Denied("slots", f"all {own} execution slots of strategy {intent.strategy} busy")
         keys = self._isolation_keys(intent)
         for other in self.in_flight.values():
             clash = keys & other.keys
@@ -160,6 +164,12 @@ class RiskEngine:
         why = self._exposure_limits(exposures)
         if why:
             return Denied("exposure", why)
+        budget = lim.strategy_exposure.get(intent.strategy)
+        if budget is not None:
+            used = sum((v for r in self.in_flight.values() if r.strategy == intent.strategy for _, _, v in r.exposures), ZERO)
+            new = sum((v for _, _, v in exposures), ZERO)
+            if used + new > budget:
+                return Denied("exposure", f"strategy {intent.strategy} in-flight exposure {used + new} > its budget {budget}")
         # capital: a cascade spends only what its first leg takes; the rest is that leg's output
         need: dict[tuple[Venue, str], Decimal] = {}
         spend_legs = 1 if intent.sequencing is Sequencing.CASCADE else len(intent.legs)
@@ -183,7 +193,7 @@ class RiskEngine:
             if b is not None:
                 b.take(n)
         self.capital.reserve(intent.execution_id, need)
-        res = Reservation(intent.execution_id, need, exposures, keys, planned)
+        res = Reservation(intent.execution_id, need, exposures, keys, planned, intent.strategy)
         self.in_flight[intent.execution_id] = res
         return Approved(res)
 
@@ -257,7 +267,8 @@ class RiskEngine:
         planned = planned_quantities(intent)
         self.capital.reserve(intent.execution_id, capital)
         self.in_flight[intent.execution_id] = Reservation(
-            intent.execution_id, capital, self._leg_exposures(intent, planned), self._isolation_keys(intent), planned
+            intent.execution_id, capital, self._leg_exposures(intent, planned), self._isolation_keys(intent), planned,
+            intent.strategy,
         )
         for venue, n in (orders_sent or {}).items():
             b = self._buckets.get(venue.value)

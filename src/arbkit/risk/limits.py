@@ -34,6 +34,9 @@ class RiskLimits(msgspec.Struct, kw_only=True):
     isolate_primary_quote: bool = False
     isolate_mapping: bool = True
     order_rate: dict[str, RateLimit] = msgspec.field(default_factory=dict)  # venue value -> bucket
+    # per strategy (Intent.strategy): its own concurrent executions and in-flight notional
+    strategy_slots: dict[str, int] = msgspec.field(default_factory=dict)
+    strategy_exposure: dict[str, Decimal] = msgspec.field(default_factory=dict)
     # value of one unit of a currency (or outcome share id) in the reference currency
     valuation: dict[str, Decimal] = msgspec.field(default_factory=lambda: dict(DEFAULT_VALUATION))
 
@@ -61,6 +64,8 @@ def limits_from_config(risk: Any) -> RiskLimits:
         isolate_mapping=iso.same_pair,
         isolate_primary_quote=iso.same_primary_quote,
         order_rate=rates,
+        strategy_slots={n: b.slots for n, b in getattr(risk, "strategies", {}).items() if b.slots is not None},
+        strategy_exposure={n: b.max_exposure for n, b in getattr(risk, "strategies", {}).items() if b.max_exposure is not None},
     )
 
 

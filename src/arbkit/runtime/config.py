@@ -51,6 +51,7 @@ __all__ = [
     "PolymarketConfig",
     "RiskConfig",
     "StrategiesConfig",
+    "StrategyBudget",
     "TwoLegMode",
     "VenueMode",
     "VenuesConfig",
@@ -137,6 +138,14 @@ class PolymarketConfig(_Table):
     api_secret_env: str | None = None
     api_passphrase_env: str | None = None
     max_instruments_per_connection: int = 500
+    # Gamma (events, neg-risk structure): None = the venue's public Gamma in paper/live, and the
+    # simulator's Gamma at rest_url + "/gamma" in sim mode
+    gamma_url: str | None = None
+
+    def effective_gamma_url(self) -> str:
+        if self.gamma_url:
+            return self.gamma_url
+        return self.rest_url.rstrip("/") + "/gamma" if self.mode is VenueMode.SIM else "https://gamma-api.polymarket.com"
 
     def credential_problems(self) -> list[str]:
         if not (self.private_key_env or self.private_key_file):
@@ -215,6 +224,14 @@ class IsolationConfig(_Table):
     same_primary_quote: bool = False  # quote currency shared by triangles
 
 
+class StrategyBudget(_Table):
+    """``[risk.strategies.NAME]``: one strategy's own share of the risk engine's slots and
+    in-flight exposure (its intents carry its name); unset = only the global limits apply."""
+
+    slots: int | None = None  # concurrent executions of this strategy
+    max_exposure: Decimal | None = None  # in-flight notional of this strategy's executions (USD)
+
+
 class RiskConfig(_Table):
     """Pre-trade limits. Money in USD (pUSD/USDC/USDT at par). None = unset: fine for paper and
     sim, refused for live."""
@@ -229,6 +246,7 @@ class RiskConfig(_Table):
     max_signal_age_ms: int | None = None
     order_rate_limits: OrderRateLimits = OrderRateLimits()
     isolation: IsolationConfig = IsolationConfig()
+    strategies: dict[str, StrategyBudget] = {}
 
 
 class CrossVenueConfig(_Table):
@@ -346,22 +364,28 @@ class TriangularTableConfig(_Table):
 
 
 class StrategiesConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """``cross_venue`` and ``triangular`` are typed here; every other ``[strategies.NAME]`` table
-    is kept as a plain dict (``other``) for its strategy to validate. Each table needs ``enabled``."""
+    """Every ``[strategies.NAME]`` table, typed by the strategy registry
+    (:mod:`arbkit.strategies.registry`): ``tables[name]`` is that strategy's config struct. A name
+    the registry does not have is refused at load. Each table needs ``enabled``."""
 
-    cross_venue: CrossVenueConfig | None = None
-    triangular: TriangularTableConfig | None = None
-    other: dict[str, dict[str, Any]] = {}
+    tables: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any | None:
+        return self.tables.get(name)
+
+    @property
+    def cross_venue(self) -> "CrossVenueConfig | None":
+        return self.tables.get("cross_venue")
+
+    @property
+    def triangular(self) -> "TriangularTableConfig | None":
+        return self.tables.get("triangular")
 
     def enabled(self) -> list[str]:
-        names = ["cross_venue"] if self.cross_venue is not None and self.cross_venue.enabled else []
-        if self.triangular is not None and self.triangular.enabled:
-            names.append("triangular")
-        return names + [n for n, t in self.other.items() if t.get("enabled")]
+        return [n for n, t in self.tables.items() if t.enabled]
 
     def names(self) -> list[str]:
-        return ((["cross_venue"] if self.cross_venue is not None else [])
-                + (["triangular"] if self.triangular is not None else []) + list(self.other))
+        return list(self.tables)
 
 
 class ExecutionConfig(_Table):
@@ -372,10 +396,11 @@ class ExecutionConfig(_Table):
 
 
 def built_strategies() -> list[str]:
-    """Names of the ``[strategies.NAME]`` tables this build runs: the typed tables of
-    :class:`StrategiesConfig`. Any other name is refused (a strategy that is not built must not
-    look configured)."""
-    return [f.name for f in msgspec.structs.fields(StrategiesConfig) if f.name != "other"]
+    """Names of the ``[strategies.NAME]`` tables this build runs: the strategy registry's. Any
+    other name is refused (a strategy that is not built must not look configured)."""
+    from arbkit.strategies import registry
+
+    return registry.names()
 
 
 _RISK_LIMIT_KEYS = (
@@ -425,6 +450,23 @@ class Config(_Table):
                        f"(this build has: {', '.join(built_strategies())})")
         return out + self.paper_problems() + self.live_problems()
 
+    def check_warnings(self) -> list[str]:
+        """What ``config check`` warns about without refusing: an enabled strategy whose venues
+        are not all configured (it runs on those that are, or not at all)."""
+        from arbkit.strategies import registry
+
+        out = []
+        configured = set(self.venues.configured())
+        for name in self.strategies.enabled():
+            spec = registry.get(name)
+            if spec is None:
+                continue
+            missing = [v for v in spec.venues(self.strategies.tables[name]) if v not in configured]
+            if missing:
+                out.append(f"strategies.{name}: enabled, but {', '.join('venues.' + v for v in missing)} "
+                           f"{'is' if len(missing) == 1 else 'are'} not configured: it does not trade there")
+        return out
+
     def live_problems(self) -> list[str]:
         """Why this configuration may not trade live (empty when it may, or when nothing is live)."""
         if not self.live_venues():
@@ -468,32 +510,41 @@ class Config(_Table):
             f"strategies enabled: {enabled}" + (f" (disabled: {', '.join(disabled)})" if disabled else ""),
             f"execution: two-leg {self.execution.two_leg_mode.value}, leg timeout {self.execution.leg_timeout_ms} ms, hedge {self.execution.hedge_policy.value}",
         ]
-        cv = self.strategies.cross_venue
-        if cv is not None:
-            e = cv.effective(self.execution)
-            silence = ", ".join(f"{v} {e[f'max_silence_{v}_ms']} ms" if e[f"max_silence_{v}_ms"] else f"{v} = book age limit"
-                                for v in ("polymarket", "kalshi"))
-            lines.append(
-                f"cross_venue: two-leg {e['two_leg_mode']}"
-                + (f" (first leg {e['first_leg']})" if e["two_leg_mode"] == "sequential" else "")
-                + f", leg timeout {e['leg_timeout_ms']} ms, hedge {e['hedge_policy']}"
-                + (f" (chase {e['hedge_chase_seconds']} s)" if e["hedge_policy"] == "chase" else "")
-                + f", hedge slippage {e['hedge_max_slippage_bps']} bps, hedge timeout {e['hedge_timeout_ms']} ms, "
-                f"hedge attempts {e['hedge_max_attempts']}, cooldown {e['cooldown_ms']} ms (then both books must update), "
-                f"max silence {silence}")
-        tri = self.strategies.triangular
-        if tri is not None:
-            e = tri.effective(self.execution, self.risk)
-            lines.append(
-                "triangular: start " + ", ".join(c + " up to " + tri.max_start.get(c, "(unset)") for c in tri.start_currencies) + ", "
-                f"min edge {tri.min_edge_bps} bps, {tri.max_levels} levels, "
-                f"universe {'all enabled pairs' if tri.symbols is None else str(len(tri.symbols)) + ' pairs'}, "
-                f"leg timeout {e['leg_timeout_ms']} ms, hedge {e['hedge_policy']}, book age {e['max_book_age_ms']} ms, "
-                + (f"await balance (timeout {tri.await_balance_timeout_ms} ms)" if tri.await_balance
-                   else "legs sized from fills (await_balance off)"))
+        from arbkit.strategies import registry
+
+        for name, table in self.strategies.tables.items():
+            spec = registry.get(name)
+            if spec is not None and spec.summary is not None:
+                lines.append(spec.summary(table, self))
+        for name, budget in self.risk.strategies.items():
+            lines.append(f"risk budget {name}: slots {budget.slots if budget.slots is not None else 'shared'}, "
+                         f"in-flight exposure {budget.max_exposure if budget.max_exposure is not None else 'shared'}")
         unset = self.unset_risk_limits()
         lines.append(f"risk limits unset: {', '.join(unset)}" if unset else "risk limits: all set")
         return lines
+
+
+def _summary_cross_venue(cv: "CrossVenueConfig", cfg: "Config") -> str:
+    e = cv.effective(cfg.execution)
+    silence = ", ".join(f"{v} {e[f'max_silence_{v}_ms']} ms" if e[f"max_silence_{v}_ms"] else f"{v} = book age limit"
+                        for v in ("polymarket", "kalshi"))
+    return (f"cross_venue: two-leg {e['two_leg_mode']}"
+            + (f" (first leg {e['first_leg']})" if e["two_leg_mode"] == "sequential" else "")
+            + f", leg timeout {e['leg_timeout_ms']} ms, hedge {e['hedge_policy']}"
+            + (f" (chase {e['hedge_chase_seconds']} s)" if e["hedge_policy"] == "chase" else "")
+            + f", hedge slippage {e['hedge_max_slippage_bps']} bps, hedge timeout {e['hedge_timeout_ms']} ms, "
+            f"hedge attempts {e['hedge_max_attempts']}, cooldown {e['cooldown_ms']} ms (then both books must update), "
+            f"max silence {silence}")
+
+
+def _summary_triangular(tri: "TriangularTableConfig", cfg: "Config") -> str:
+    e = tri.effective(cfg.execution, cfg.risk)
+    return ("triangular: start " + ", ".join(c + " up to " + tri.max_start.get(c, "(unset)") for c in tri.start_currencies) + ", "
+            f"min edge {tri.min_edge_bps} bps, {tri.max_levels} levels, "
+            f"universe {'all enabled pairs' if tri.symbols is None else str(len(tri.symbols)) + ' pairs'}, "
+            f"leg timeout {e['leg_timeout_ms']} ms, hedge {e['hedge_policy']}, book age {e['max_book_age_ms']} ms, "
+            + (f"await balance (timeout {tri.await_balance_timeout_ms} ms)" if tri.await_balance
+               else "legs sized from fills (await_balance off)"))
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -539,14 +590,15 @@ def _build(data: dict[str, Any]) -> Config:
 
 
 def _build_strategies(raw: Any) -> StrategiesConfig:
+    from arbkit.strategies import registry
+
     if not isinstance(raw, dict):
         raise ConfigError("strategies", f"expected a table, got {_toml_type(raw)} {_show(raw)}")
-    cross = None
-    tri = None
-    other: dict[str, dict[str, Any]] = {}
+    tables: dict[str, Any] = {}
     for name, table in raw.items():
         key = f"strategies.{name}"
-        if name not in built_strategies():
+        spec = registry.get(name)
+        if spec is None:
             raise ConfigError(key, f"no such strategy in this build (available: {', '.join(built_strategies())})")
         if not isinstance(table, dict):
             raise ConfigError(key, f"expected a table, got {_toml_type(table)} {_show(table)}")
@@ -554,18 +606,20 @@ def _build_strategies(raw: Any) -> StrategiesConfig:
             raise ConfigError(f"{key}.enabled", "required key is missing (true or false)")
         if not isinstance(table["enabled"], bool):
             raise ConfigError(f"{key}.enabled", f"expected true or false, got {_toml_type(table['enabled'])} {_show(table['enabled'])}")
-        if name == "cross_venue":
-            table = dict(table)
-            _coerce_exact(table, CrossVenueConfig, key)
-            try:
-                cross = msgspec.convert(table, CrossVenueConfig)
-            except msgspec.ValidationError as exc:
-                raise _translate(exc, table, CrossVenueConfig, key) from None
-        elif name == "triangular":
-            tri = _build_triangular(table, key)
-        else:
-            other[name] = table
-    return StrategiesConfig(cross_venue=cross, triangular=tri, other=other)
+        tables[name] = spec.decode(table, key) if spec.decode is not None else decode_table(table, spec.table(), key)
+    order = registry.names()
+    return StrategiesConfig(tables={n: tables[n] for n in sorted(tables, key=order.index)})
+
+
+def decode_table(table: dict[str, Any], struct: type, key: str) -> Any:
+    """A raw ``[strategies.NAME]`` table as its typed struct: exact decimals (floats refused),
+    unknown keys named with the allowed ones, every problem as ``key.path: problem``."""
+    table = dict(table)
+    _coerce_exact(table, struct, key)
+    try:
+        return msgspec.convert(table, struct)
+    except msgspec.ValidationError as exc:
+        raise _translate(exc, table, struct, key) from None
 
 
 def _build_triangular(table: dict[str, Any], key: str) -> TriangularTableConfig:
@@ -674,6 +728,10 @@ def _coerce_exact(data: dict[str, Any], struct: type, path: str) -> None:
             data[k] = _exact_decimal(key, v)
         elif _is_struct(tp) and isinstance(v, dict):
             _coerce_exact(v, tp, key)
+        elif typing.get_origin(tp) is dict and _is_struct(typing.get_args(tp)[-1]) and isinstance(v, dict):
+            for name, sub in v.items():  # e.g. risk.strategies.NAME
+                if isinstance(sub, dict):
+                    _coerce_exact(sub, typing.get_args(tp)[-1], _join(key, str(name)))
 
 
 def _exact_decimal(key: str, v: Any) -> Decimal:
@@ -815,8 +873,8 @@ def _validate(cfg: Config) -> None:
                     "must be the NAME of an environment variable (A-Z, 0-9, _; e.g. POLYMARKET_PRIVATE_KEY), "
                     "not the secret itself (value not shown)",
                 )
-            if f.name == "rest_url" or f.name.endswith("ws_url") or f.name.startswith("ws_"):
-                schemes = ("http", "https") if f.name == "rest_url" else ("ws", "wss")
+            if f.name in ("rest_url", "gamma_url") or f.name.endswith("ws_url") or f.name.startswith("ws_"):
+                schemes = ("http", "https") if f.name in ("rest_url", "gamma_url") else ("ws", "wss")
                 if v.mode is VenueMode.LIVE:
                     schemes = schemes[1:]  # real money never travels over plaintext
                 host = _check_url(fkey, val, schemes)
@@ -860,41 +918,58 @@ def _validate(cfg: Config) -> None:
     if x.hedge_policy is HedgePolicy.CHASE and x.chase_seconds <= 0:
         raise ConfigError("execution.chase_seconds", "must be > 0 when hedge_policy is chase")
 
-    cv = cfg.strategies.cross_venue
-    if cv is not None:
-        if cv.min_edge_bps < 0:
-            raise ConfigError("strategies.cross_venue.min_edge_bps", f"must be >= 0, got {cv.min_edge_bps}")
-        if cv.safety_margin_bps < 0:
-            raise ConfigError("strategies.cross_venue.safety_margin_bps", f"must be >= 0, got {cv.safety_margin_bps}")
-        if cv.max_size <= 0:
-            raise ConfigError("strategies.cross_venue.max_size", f"must be > 0, got {cv.max_size}")
-        k = "strategies.cross_venue."
-        if cv.first_leg not in ("auto", "polymarket", "kalshi"):
-            raise ConfigError(k + "first_leg", f"must be auto, polymarket or kalshi, got {_show(cv.first_leg)}")
-        for name in ("leg_timeout_ms", "hedge_timeout_ms", "hedge_max_attempts", "max_silence_polymarket_ms", "max_silence_kalshi_ms"):
-            val = getattr(cv, name)
-            if val is not None and val < 1:
-                raise ConfigError(k + name, f"must be >= 1, got {val}")
-        if cv.cooldown_ms < 0:
-            raise ConfigError(k + "cooldown_ms", f"must be >= 0, got {cv.cooldown_ms}")
-        if cv.hedge_max_slippage_bps is not None and not 0 < cv.hedge_max_slippage_bps <= 10_000:
-            raise ConfigError(k + "hedge_max_slippage_bps", f"must be in (0, 10000], got {cv.hedge_max_slippage_bps}")
-        if cv.hedge_chase_seconds is not None and cv.hedge_chase_seconds < 0:
-            raise ConfigError(k + "hedge_chase_seconds", f"must be >= 0, got {cv.hedge_chase_seconds}")
-        eff = cv.effective(cfg.execution)
-        if eff["hedge_policy"] == "chase" and eff["hedge_chase_seconds"] <= 0:
-            raise ConfigError(k + "hedge_chase_seconds", "must be > 0 when the hedge policy is chase")
-        if cv.enabled:
-            for venue in ("polymarket", "kalshi"):
-                if getattr(cfg.venues, venue) is None:
-                    raise ConfigError("strategies.cross_venue", f"enabled, but venues.{venue} is not configured")
-    tri = cfg.strategies.triangular
-    if tri is not None:
-        eff = tri.effective(cfg.execution, cfg.risk)
-        if eff["hedge_policy"] == "chase" and eff["hedge_chase_seconds"] <= 0:
-            raise ConfigError("strategies.triangular.hedge_chase_seconds", "must be > 0 when the hedge policy is chase")
-        if tri.enabled and cfg.venues.kucoin is None:
-            raise ConfigError("strategies.triangular", "enabled, but venues.kucoin is not configured")
+    for name in cfg.risk.strategies:
+        if name not in built_strategies():
+            raise ConfigError(f"risk.strategies.{name}", f"no such strategy in this build (available: {', '.join(built_strategies())})")
+    for name, budget in cfg.risk.strategies.items():
+        if budget.slots is not None and budget.slots < 0:
+            raise ConfigError(f"risk.strategies.{name}.slots", f"must be >= 0, got {budget.slots}")
+        if budget.max_exposure is not None and budget.max_exposure <= 0:
+            raise ConfigError(f"risk.strategies.{name}.max_exposure", f"must be > 0, got {budget.max_exposure}")
+
+    from arbkit.strategies import registry
+
+    for name, table in cfg.strategies.tables.items():
+        spec = registry.get(name)
+        if spec is not None and spec.validate is not None:
+            spec.validate(table, cfg, f"strategies.{name}")
+
+
+def _validate_cross_venue(cv: "CrossVenueConfig", cfg: "Config", key: str) -> None:
+    if cv.min_edge_bps < 0:
+        raise ConfigError("strategies.cross_venue.min_edge_bps", f"must be >= 0, got {cv.min_edge_bps}")
+    if cv.safety_margin_bps < 0:
+        raise ConfigError("strategies.cross_venue.safety_margin_bps", f"must be >= 0, got {cv.safety_margin_bps}")
+    if cv.max_size <= 0:
+        raise ConfigError("strategies.cross_venue.max_size", f"must be > 0, got {cv.max_size}")
+    k = "strategies.cross_venue."
+    if cv.first_leg not in ("auto", "polymarket", "kalshi"):
+        raise ConfigError(k + "first_leg", f"must be auto, polymarket or kalshi, got {_show(cv.first_leg)}")
+    for name in ("leg_timeout_ms", "hedge_timeout_ms", "hedge_max_attempts", "max_silence_polymarket_ms", "max_silence_kalshi_ms"):
+        val = getattr(cv, name)
+        if val is not None and val < 1:
+            raise ConfigError(k + name, f"must be >= 1, got {val}")
+    if cv.cooldown_ms < 0:
+        raise ConfigError(k + "cooldown_ms", f"must be >= 0, got {cv.cooldown_ms}")
+    if cv.hedge_max_slippage_bps is not None and not 0 < cv.hedge_max_slippage_bps <= 10_000:
+        raise ConfigError(k + "hedge_max_slippage_bps", f"must be in (0, 10000], got {cv.hedge_max_slippage_bps}")
+    if cv.hedge_chase_seconds is not None and cv.hedge_chase_seconds < 0:
+        raise ConfigError(k + "hedge_chase_seconds", f"must be >= 0, got {cv.hedge_chase_seconds}")
+    eff = cv.effective(cfg.execution)
+    if eff["hedge_policy"] == "chase" and eff["hedge_chase_seconds"] <= 0:
+        raise ConfigError(k + "hedge_chase_seconds", "must be > 0 when the hedge policy is chase")
+    if cv.enabled:
+        for venue in ("polymarket", "kalshi"):
+            if getattr(cfg.venues, venue) is None:
+                raise ConfigError("strategies.cross_venue", f"enabled, but venues.{venue} is not configured")
+
+
+def _validate_triangular(tri: "TriangularTableConfig", cfg: "Config", key: str) -> None:
+    eff = tri.effective(cfg.execution, cfg.risk)
+    if eff["hedge_policy"] == "chase" and eff["hedge_chase_seconds"] <= 0:
+        raise ConfigError("strategies.triangular.hedge_chase_seconds", "must be > 0 when the hedge policy is chase")
+    if tri.enabled and cfg.venues.kucoin is None:
+        raise ConfigError("strategies.triangular", "enabled, but venues.kucoin is not configured")
 
 
 def _check_url(key: str, url: str, schemes: tuple[str, ...]) -> str:

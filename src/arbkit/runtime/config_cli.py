@@ -26,10 +26,11 @@ def check(file: Path = typer.Argument(..., help="The TOML configuration file to 
     """Validate FILE: prints "ok" and a summary, or the key and the problem (exit code 1).
 
     Refused besides bad keys and values: an empty file, no venue, no strategy enabled, a
-    strategy this build does not have, and any unset risk limit when a venue is in mode paper
+    strategy this build does not have (the list it has is printed), and any unset risk limit when a venue is in mode paper
     or live (paper results mean something only under the limits live trading would have).
     Secrets that a live venue needs but this environment lacks are reported as warnings (the
-    check may run on another machine than the node). Nothing is connected to."""
+    check may run on another machine than the node), and so is an enabled strategy whose venues
+    are not all configured. Nothing is connected to."""
     try:
         cfg = load_config(file)
     except ConfigError as exc:
@@ -48,6 +49,8 @@ def check(file: Path = typer.Argument(..., help="The TOML configuration file to 
         typer.echo(f"  {line}")
     for missing in cfg.missing_secrets():
         typer.echo(f"warning: {missing}", err=True)
+    for warning in cfg.check_warnings():
+        typer.echo(f"warning: {warning}", err=True)
     for note in _paper_key_notes(cfg):
         typer.echo(f"note: {note}", err=True)
 

@@ -84,6 +84,12 @@ def render(st: dict[str, Any], title: str = "arbkit") -> Group:
     skips = s.get("skips") or {}
     if skips:
         opp.append("\nno-trade reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(skips.items())), style="dim")
+    hosted = st.get("strategies") or {}
+    if len(hosted) > 1 or any("capital_locked" in h for h in hosted.values()):
+        for name, h in hosted.items():
+            opp.append(f"\n{name}: opportunities {h.get('opportunities', 0)} sent {h.get('submitted', 0)} "
+                       f"denied {h.get('denied', 0)} filled {h.get('filled', 0)}"
+                       + (f"   capital locked in sets {h['capital_locked']}" if "capital_locked" in h else ""))
 
     sagas = Table(box=box.SIMPLE, title="in-flight sagas", title_justify="left", expand=True)
     sagas.add_column("execution")

@@ -6,14 +6,15 @@
   supervisor (every feed and user stream is a supervised task; a breaker trips the kill switch);
 * per configured venue, by mode (paper | sim | live), the market feed, user stream, gateway and
   execution backend (:mod:`arbkit.runtime.wiring`);
-* the approved mappings (only those reach the strategy), bound to instruments from the venues'
-  own metadata;
-* the cross-venue strategy reading the feeds' books, the risk engine and the execution engine;
+* the risk engine and the execution engine;
+* the strategy host (:mod:`arbkit.strategies.host`) with every enabled strategy, each built by its
+  registry factory (:mod:`arbkit.strategies.registry`) from its config table and the venues'
+  metadata (:class:`arbkit.runtime.wiring.VenueMetadata`);
 * optionally the control endpoint and the Prometheus metrics.
 
-The decision path stays synchronous: a book update (queued, coalesced per instrument) is
-evaluated, an intent is submitted to the engine (journal -> risk -> saga) in the same call, and
-a watcher frees the mapping when the saga reports. :meth:`Node.status` is the one snapshot the
+The decision path stays synchronous: a book update (queued, coalesced per instrument) goes to the
+host, which calls the strategies reading that book and submits their intents to the engine
+(journal -> risk -> saga) in the same call; a watcher tells the strategy when the saga reports. :meth:`Node.status` is the one snapshot the
 dashboard, the control endpoint and the demo summary read.
 """
 
@@ -45,13 +46,13 @@ from arbkit.core.events import (
     TaskCrashed,
     TickSizeChanged,
 )
-from arbkit.core.instruments import Instrument
+from arbkit.core.instruments import Instrument, split_instrument_id
 from arbkit.execution.engine import EngineConfig, ExecutionEngine
 from arbkit.execution.paper import SnapshotRegistry
 from arbkit.execution.portfolio import Portfolio
 from arbkit.execution.report import ExecutionReport
 from arbkit.journal.store import Journal
-from arbkit.risk.engine import Denied, RiskEngine
+from arbkit.risk.engine import RiskEngine
 from arbkit.risk.killswitch import KillSwitch
 from arbkit.risk.limits import limits_from_config
 from arbkit.runtime.config import Config
@@ -145,35 +146,24 @@ class Node:
         self.snapshots = SnapshotRegistry()
         self.venues: dict[Venue, wiring.VenueBundle] = {}
         self.instruments: dict[str, Instrument] = {}
-        self.pairs: list[Any] = []  # CrossVenuePair
-        self.strategy: Any = None
+        self.host: Any = None  # StrategyHost
         self.control: Any = None
         self.metrics: Any = None
         self.trading = False
         self.started_ns = 0
         self.stopped = False
-        self.opportunities = 0  # intents the strategy emitted
-        self.denied = 0
-        self.submitted = 0
         self.reports: deque[ExecutionReport] = deque(maxlen=50)
         self.reports_total = 0
         self.filled_total = 0
         self.profit_total = ZERO
         self.events_seen: dict[str, int] = {}
         self.book_updates = 0
-        self.last_denial = ""
         self.rates: dict[Venue, FeedRate] = {}
         self.notes: list[str] = []  # start-up remarks shown on the dashboard (skipped mappings ...)
-        self._watchers: set[asyncio.Task] = set()
-        self._approved: list[Any] = []  # approved mappings bound to instruments
         self._session: aiohttp.ClientSession | None = None
-        # triangular (KuCoin) strategy: its own block, see "--- triangular strategy ---"
-        self.triangular: Any = None
-        self._tri_universe: list[Instrument] = []  # instruments the KuCoin gateway loaded
-        self._tri_ids: set[str] = set()  # instrument ids the triangles use (subscribed, routed)
-        self.tri_opportunities = 0
-        self.tri_submitted = 0
-        self.tri_denied = 0
+        self._spot: dict[Venue, list[Instrument]] = {}  # spot pairs a gateway loaded (KuCoin)
+        self._engine_instruments: dict[str, Instrument] = {}  # traded by a strategy, not shown as books
+        self.metadata: Any = None  # wiring.VenueMetadata
 
     # --- construction ----------------------------------------------------------------------
 
@@ -210,11 +200,9 @@ class Node:
                                           backends={v: b.backend for v, b in self.venues.items()},
                                           portfolio=self.portfolio, config=EngineConfig(fsync_before_send=every_order),
                                           snapshots=self.snapshots)
-            await self._bind_mappings()
-            self._build_strategy()
-            self._build_triangular()
+            await self._build_strategies()
+            self._apply_await_balance()
             self._subscribe()
-            self._subscribe_triangular()
             self._register_tasks()
             await self.bus.start()
             await self.supervisor.start()
@@ -249,8 +237,8 @@ class Node:
                     log.warning("%s", b.extra["note"])
                 await wiring.start_kalshi(b)
             elif name == "kucoin":
-                if "triangular" not in cfg.strategies.enabled():
-                    self.notes.append("venues.kucoin: strategies.triangular is not enabled; not connected")
+                if name not in self._needed_venues():
+                    self.notes.append("venues.kucoin: no enabled strategy trades it; not connected")
                     continue
                 b = await self._build_kucoin(vcfg)
             else:
@@ -259,79 +247,95 @@ class Node:
             self.venues[b.venue] = b
             self.rates[b.venue] = FeedRate()
 
-    async def _bind_mappings(self) -> None:
-        """Approved mappings -> instruments from the venues' metadata -> strategy pairs."""
-        if self.options.mappings_path is None:
-            if self.config.strategies.cross_venue is not None and self.config.strategies.cross_venue.enabled:
-                self.notes.append("cross_venue: no mapping store (--mappings): no pair to trade; "
-                                  "arbkit mappings discover / approve make one")
-            return
-        if Venue.POLYMARKET not in self.venues or Venue.KALSHI not in self.venues:
-            self.notes.append("cross-venue needs both polymarket and kalshi configured")
-            return
-        from arbkit.mapping.store import MappingStore
-        from arbkit.strategies.cross_venue import pair_from_mapping
+    def _needed_venues(self) -> set[str]:
+        """Venue names some enabled strategy trades (a configured venue no strategy needs is not
+        connected)."""
+        from arbkit.strategies import registry
 
-        store = MappingStore(self.options.mappings_path)
-        try:
-            approved = store.approved()
-        finally:
-            store.close()
-        if not approved:
-            self.notes.append(f"mapping store {self.options.mappings_path} has no approved mapping: no pair to trade "
-                              "(arbkit mappings list / approve)")
-        pm, ks = self.venues[Venue.POLYMARKET], self.venues[Venue.KALSHI]
-        assert self._session is not None
-        for m in approved:
-            try:
-                py, pn = await wiring.polymarket_instruments(self._session, pm.rest_url, m.poly_condition_id,
-                                                             m.poly_yes_token, m.poly_no_token, m.poly_title)
-                ky, kn = await wiring.kalshi_instruments(ks, m.kalshi_ticker)
-            except Exception as exc:  # noqa: BLE001 - one unreachable market must not stop the node
-                self.notes.append(f"mapping {m.id} skipped: {type(exc).__name__}: {exc}")
-                log.warning("mapping %s skipped: %s", m.id, exc)
-                continue
-            for inst in (py, pn, ky, kn):
-                self.instruments[inst.id] = inst
-            if pm.gateway is not None:
-                # Warm the gateway's metadata (the first order then needs no lookup) and make it
-                # know these tokens: its positions() (start-up reconciliation) covers known tokens.
-                for inst in (py, pn):
-                    with contextlib.suppress(Exception):
-                        await pm.gateway.metadata.get(inst.symbol, inst.market_id or "", inst)
-            self.pairs.append(pair_from_mapping(m, self.instruments))
-            self._approved.append(m)
-
-    def _build_strategy(self) -> None:
+        out: set[str] = set()
         for name in self.config.strategies.enabled():
-            if name not in ("cross_venue", "triangular"):
-                self.notes.append(f"strategies.{name}: not in this build; not run")
-        sc = self.config.strategies.cross_venue
-        if sc is None or not sc.enabled:
-            return
-        from arbkit.strategies.cross_venue import CrossVenueStrategy, config_from_node
+            spec = registry.get(name)
+            if spec is not None:
+                out.update(spec.venues(self.config.strategies.tables[name]))
+        return out
+
+    async def _build_strategies(self) -> None:
+        """Every enabled strategy from its registry factory, hosted side by side."""
+        from arbkit.strategies import registry
+        from arbkit.strategies.base import StrategyContext
+        from arbkit.strategies.host import StrategyHost
         from arbkit.strategies.market_state import FeedMarketView
 
-        xcfg = config_from_node(sc, self.config.execution, self.config.risk)
-        self.strategy = CrossVenueStrategy(xcfg, FeedMarketView({v: b.feed for v, b in self.venues.items()}),
-                                           clock_ns=self.clock.now_ns)
-        if self.journal is not None:
-            journal = self.journal
+        engine = self.engine
+        assert engine is not None and self._session is not None
+        self.host = StrategyHost(submit=engine.submit, wait=engine.wait, can_send=self._can_send,
+                                 clock_ns=self.clock.now_ns, on_report=self._record_report)
+        self.metadata = wiring.VenueMetadata(self.venues, self._session, self.config, self._spot,
+                                             on_problem=self._metadata_problem)
+        journal = self.journal
 
-            def journal_cooldown(rec: dict) -> None:
-                with contextlib.suppress(Exception):  # a closed journal must not break the watcher
-                    journal.append("cooldown", rec, str(rec["execution_id"]))
-            self.strategy.on_cooldown = journal_cooldown
-        self.strategy.set_pairs(self.pairs)
+        def journal_record(kind: str, rec: dict, correlation_id: str) -> None:
+            if journal is not None:
+                with contextlib.suppress(Exception):  # a closed journal must not break a strategy
+                    journal.append(kind, rec, correlation_id)
+
+        feeds = {v: b.feed for v, b in self.venues.items()}
+
+        def tradeable(iid: str, max_age_ns: int) -> bool:
+            b = self.venues.get(split_instrument_id(iid)[0])
+            return bool(b is not None and b.feed.is_tradeable(iid, max_age_ns))
+
+        for name in self.config.strategies.enabled():
+            spec = registry.get(name)
+            if spec is None:  # the config refuses unknown names; kept so a stale table never runs
+                self.notes.append(f"strategies.{name}: not in this build; not run")
+                continue
+            ctx = StrategyContext(clock_ns=self.clock.now_ns, market=FeedMarketView(feeds), metadata=self.metadata,
+                                  venues=frozenset(self.venues), instruments=self.instruments, execution=self.config.execution,
+                                  risk=self.config.risk, options={"mappings_path": self.options.mappings_path},
+                                  journal=journal_record, notes=self.notes,
+                                  book_source=lambda v: feeds[v].book if v in feeds else (lambda iid: None),
+                                  is_tradeable=tradeable, engine_instruments=self._engine_instruments)
+            try:
+                strategy = await spec.load_factory()(self.config.strategies.tables[name], ctx)
+            except RuntimeError as exc:
+                raise NodeError(str(exc)) from exc
+            self.host.add(strategy)
+        engine.instruments.update(self._engine_instruments)
+
+    def _apply_await_balance(self) -> None:
+        """[strategies.triangular] await_balance: the engine sizes legs 2 and 3 from the balance
+        KuCoin reports after the previous leg (paper has no balance stream, so it stays off there)."""
+        tc = self.config.strategies.triangular
+        b = self.venues.get(Venue.KUCOIN)
+        if tc is None or not tc.enabled or not tc.await_balance or self.engine is None:
+            return
+        if b is None or b.user is None:
+            self.notes.append("triangular: await_balance needs KuCoin's private stream (sim/live); legs sized from fills")
+            return
+        self.engine.config.await_balance = b.user
+        self.engine.config.await_balance_timeout_s = tc.await_balance_timeout_ms / 1000
+
+    def _metadata_problem(self, text: str) -> None:
+        log.warning("%s", text)
+        if len(self.notes) < 200:
+            self.notes.append(text)
+
+    def _can_send(self) -> bool:
+        engine = self.engine
+        return bool(engine is not None and self.trading and not engine.paused
+                    and not (self.killswitch is not None and self.killswitch.tripped))
 
     def _subscribe(self) -> None:
+        """Each feed subscribes to the books its venue's strategies read."""
         by_venue: dict[Venue, list[str]] = {}
-        for iid, inst in self.instruments.items():
-            by_venue.setdefault(inst.venue, []).append(iid)
+        for iid in self.host.subscriptions() if self.host is not None else ():
+            by_venue.setdefault(split_instrument_id(iid)[0], []).append(iid)
         for venue, ids in by_venue.items():
-            self.venues[venue].feed.subscribe(sorted(ids))
+            if venue in self.venues:
+                self.venues[venue].feed.subscribe(sorted(ids))
         assert self.bus is not None
-        self.bus.subscribe(TOPIC_BOOKS, self._on_book, name="strategy.cross_venue")
+        self.bus.subscribe(TOPIC_BOOKS, self._on_book, name="strategies")
         self.bus.subscribe(TOPIC_STATUS, self._on_status_event, name="node.status")
 
     def _register_tasks(self) -> None:
@@ -342,6 +346,8 @@ class Node:
             if b.user is not None:
                 sup.add_task(f"{venue.value}.user", b.user.run)
         sup.add_task("node.sampler", self._sampler)
+        if self.host is not None and self.host.timer_interval_s():
+            sup.add_task("strategies.timer", self._timer)
 
     async def _recover(self) -> None:
         """Replay the journal and reconcile with every venue before the first intent."""
@@ -457,11 +463,13 @@ class Node:
             cur = self.instruments.get(iid) if iid else None
             if cur is not None:
                 self.instruments[cur.id] = msgspec.structs.replace(cur, tick_size=event.new_tick_size)
-        if self.strategy is not None and self._approved:
-            from arbkit.strategies.cross_venue import pair_from_mapping
-
-            self.pairs = [pair_from_mapping(m, self.instruments) for m in self._approved]
-            self.strategy.set_pairs(self.pairs)
+        changed = {iid for iid in (inst.id, inst.complement_id) if iid}
+        if self.engine is not None:
+            self.engine.instruments.update({i: self.instruments[i] for i in changed if i in self.instruments})
+        for strategy in (self.host.strategies.values() if self.host is not None else ()):
+            hook = getattr(strategy, "on_instruments_changed", None)
+            if hook is not None:
+                hook(changed)
         log.info("tick size of %s: %s -> %s", event.instrument_id, event.old_tick_size, event.new_tick_size)
 
     def _journal_failed(self, err: BaseException) -> None:
@@ -480,38 +488,9 @@ class Node:
             self.events_seen[event.kind] = self.events_seen.get(event.kind, 0) + 1
 
     def _on_book(self, event: BookUpdated) -> None:
-        """The decision path: evaluate, submit, watch. Synchronous."""
-        if event.instrument_id in self._tri_ids:
-            self._on_book_triangular(event)
-            return
-        strat, engine = self.strategy, self.engine
-        if strat is None or engine is None or not self.trading:
-            return
-        if engine.paused or (self.killswitch is not None and self.killswitch.tripped):
-            return  # nothing may be sent; evaluating would only journal a denial per book update
-        now = self.clock.now_ns()
-        for intent in strat.on_book_update(event.instrument_id, now, socket_arrival_ns=event.ts_recv,
-                                           correlation_id=event.correlation_id):
-            self.opportunities += 1
-            verdict = engine.submit(intent)
-            if isinstance(verdict, Denied):
-                self.denied += 1
-                self.last_denial = f"{verdict.check}: {verdict.reason}"
-                strat.execution_finished(intent.execution_id, traded=False)
-                continue
-            self.submitted += 1
-            task = asyncio.get_running_loop().create_task(self._watch(intent.execution_id), name=f"watch-{intent.execution_id}")
-            self._watchers.add(task)
-            task.add_done_callback(self._watchers.discard)
-
-    async def _watch(self, execution_id: str) -> None:
-        assert self.engine is not None
-        try:
-            report = await self.engine.wait(execution_id)
-        finally:
-            if self.strategy is not None:
-                self.strategy.execution_finished(execution_id)
-        self._record_report(report)
+        """The decision path: the host evaluates the strategies reading this book and submits. Synchronous."""
+        if self.host is not None:
+            self.host.on_book(event.instrument_id, socket_arrival_ns=event.ts_recv, correlation_id=event.correlation_id)
 
     def _record_report(self, report: ExecutionReport) -> None:
         self.reports.append(report)
@@ -528,12 +507,12 @@ class Node:
         else:
             (log.info if report.status.value == "FILLED" else log.warning)("%s", line)
 
-    # --- triangular strategy (KuCoin) --------------------------------------------------------
-    # Built only when [strategies.triangular] is enabled; everything it needs is in this block
-    # (venue bundle, strategy, subscriptions, book routing, watcher).
+    # --- KuCoin (spot) -----------------------------------------------------------------------
+    # Connected only when an enabled strategy trades it (triangular); its instruments are the
+    # spot universe the strategy is built from (VenueMetadata.spot_instruments).
 
     async def _build_kucoin(self, vcfg: Any) -> wiring.VenueBundle:
-        tc = self.config.strategies.triangular
+        tc = self.config.strategies.triangular  # its symbols limit what is loaded
         b = await wiring.build_kucoin(vcfg, clock=self.clock, market_sink=self._on_market_event, env=self.options.env,
                                       snapshots=self.snapshots, paper_balance=self.options.paper_balance,
                                       feed_overrides=self.options.feed_overrides.get("kucoin"))
@@ -549,89 +528,16 @@ class Node:
             assumed = FeeSpec(kind="spot", taker_rate=PAPER_KUCOIN_FEE_RATE, maker_rate=PAPER_KUCOIN_FEE_RATE)
             insts = [msgspec.structs.replace(i, fee=assumed) if i.fee.taker_rate == 0 else i for i in insts]
             self.notes.append(f"triangular: no KuCoin credentials, fees assumed {PAPER_KUCOIN_FEE_RATE} (base spot rate)")
-        self._tri_universe = insts
+        self._spot[Venue.KUCOIN] = insts
         return b
 
-    def _build_triangular(self) -> None:
-        tc = self.config.strategies.triangular
-        if tc is None or not tc.enabled:
-            return
-        from types import SimpleNamespace
-
-        from arbkit.execution.intent import HedgePolicy
-        from arbkit.strategies.triangular import TriangularConfig, TriangularStrategy
-
-        b = self.venues.get(Venue.KUCOIN)
-        if b is None:
-            raise NodeError("strategies.triangular is enabled but venues.kucoin is not configured")
-        e = tc.effective(self.config.execution, self.config.risk)
-        hedge = HedgePolicy.from_config(SimpleNamespace(hedge_policy=e["hedge_policy"], chase_seconds=e["hedge_chase_seconds"]),
-                                        max_slippage_bps=Decimal(e["hedge_max_slippage_bps"]),
-                                        timeout_s=e["hedge_timeout_ms"] / 1000, max_attempts=int(e["hedge_max_attempts"]))
-        tcfg = TriangularConfig(start_currencies=tuple(tc.start_currencies), max_start=tc.max_start_decimal(),
-                                min_edge_bps=tc.min_edge_bps, depth=tc.max_levels,
-                                max_book_age_ns=int(e["max_book_age_ms"]) * 1_000_000,
-                                leg_timeout_s=e["leg_timeout_ms"] / 1000, hedge=hedge)
-        self.triangular = TriangularStrategy(tcfg, self._tri_universe, b.feed.book, tradeable=b.feed.is_tradeable,
-                                             clock_ns=self.clock.now_ns)
-        if tc.await_balance and self.engine is not None and b.user is not None:  # paper has no balance stream
-            self.engine.config.await_balance = b.user
-            self.engine.config.await_balance_timeout_s = tc.await_balance_timeout_ms / 1000
-        used = set(self.triangular.index.by_symbol)
-        tri_insts = {i.id: i for i in self._tri_universe if i.symbol in used}
-        self._tri_ids = set(tri_insts)
-        if self.engine is not None:
-            self.engine.instruments.update(tri_insts)
-        self.notes.append(f"triangular: {len(self.triangular.index.triangles)} triangles over {len(tri_insts)} KuCoin pairs "
-                          f"(of {len(self._tri_universe)} loaded)")
-        if not self.triangular.index.triangles:
-            self.notes.append("triangular: no triangle over the configured pairs and start currencies")
-
-    def _subscribe_triangular(self) -> None:
-        if self.triangular is None or not self._tri_ids:
-            return
-        # KuCoin books arrive on the same coalescing topic as the others; _on_book routes them here
-        self.venues[Venue.KUCOIN].feed.subscribe(sorted(self._tri_ids))
-
-    def _on_book_triangular(self, event: BookUpdated) -> None:
-        """Evaluate the triangles using this pair; submit the best intent (the others would share
-        its dislocated pair and be refused by isolation): TriangularStrategy.best_decision."""
-        tri, engine = self.triangular, self.engine
-        if tri is None:
-            return
-        if (engine is None or not self.trading or engine.paused
-                or (self.killswitch is not None and self.killswitch.tripped)):
-            tri.note_book(event.instrument_id)  # keep its top-of-book cache current; nothing is evaluated
-            return
-        best = tri.best_decision(event.instrument_id, socket_arrival_ns=event.ts_recv)
-        if best is None or best.intent is None:
-            return
-        intent = best.intent
-        self.tri_opportunities += 1
-        self.opportunities += 1
-        verdict = engine.submit(intent)
-        if isinstance(verdict, Denied):
-            self.tri_denied += 1
-            self.denied += 1
-            self.last_denial = f"{verdict.check}: {verdict.reason}"
-            return
-        self.tri_submitted += 1
-        self.submitted += 1
-        key = best.triangle.key
-        tri.execution_started(key)
-        task = asyncio.get_running_loop().create_task(self._watch_triangular(intent.execution_id, key),
-                                                      name=f"watch-{intent.execution_id}")
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
-
-    async def _watch_triangular(self, execution_id: str, triangle_key: str) -> None:
-        assert self.engine is not None
-        try:
-            report = await self.engine.wait(execution_id)
-        finally:
-            if self.triangular is not None:
-                self.triangular.execution_finished(triangle_key)
-        self._record_report(report)
+    async def _timer(self) -> None:
+        """Strategies' ``on_timer`` at the shortest interval any of them asked for."""
+        assert self.host is not None
+        interval = self.host.timer_interval_s() or 1.0
+        while True:
+            await self.clock.sleep(interval)
+            self.host.tick()
 
     async def _sampler(self) -> None:
         """Once a second: feed message rates (for the dashboard and metrics)."""
@@ -664,8 +570,9 @@ class Node:
             except asyncio.TimeoutError:
                 log.error("in-flight executions did not finish in %.0f s; recovery resumes them next start",
                           self.options.drain_timeout_s)
-        if self._watchers:
-            await asyncio.wait(list(self._watchers), timeout=2.0)
+        watchers = list(self.host.watchers) if self.host is not None else []
+        if watchers:
+            await asyncio.wait(watchers, timeout=2.0)
         await self._teardown()
 
     async def _teardown(self) -> None:
@@ -687,7 +594,7 @@ class Node:
                         with contextlib.suppress(Exception):
                             await part.stop()
             await self.supervisor.shutdown()
-        for w in list(self._watchers):
+        for w in list(self.host.watchers if self.host is not None else ()):
             w.cancel()
         for b in self.venues.values():
             with contextlib.suppress(Exception):
@@ -703,6 +610,46 @@ class Node:
                 await self.bus.stop()
         if self.journal is not None and not self.journal.closed:
             await self.journal.close()
+
+    # --- views of the hosted strategies (status, tests, the demo) ---------------------------
+
+    def _hosted(self, name: str) -> Any:
+        return self.host.get(name) if self.host is not None else None
+
+    @property
+    def strategy(self) -> Any:
+        """The cross-venue evaluator (None when cross_venue is not enabled)."""
+        h = self._hosted("cross_venue")
+        return h.evaluator if h is not None else None
+
+    @property
+    def pairs(self) -> list[Any]:
+        h = self._hosted("cross_venue")
+        return h.pairs if h is not None else []
+
+    @property
+    def triangular(self) -> Any:
+        h = self._hosted("triangular")
+        return h.evaluator if h is not None else None
+
+    def _count(self, field: str, name: str | None = None) -> int:
+        if self.host is None:
+            return 0
+        if name is None:
+            return self.host.total(field)
+        c = self.host.counters.get(name)
+        return getattr(c, field) if c is not None else 0
+
+    opportunities = property(lambda self: self._count("opportunities"))
+    submitted = property(lambda self: self._count("submitted"))
+    denied = property(lambda self: self._count("denied"))
+    tri_opportunities = property(lambda self: self._count("opportunities", "triangular"))
+    tri_submitted = property(lambda self: self._count("submitted", "triangular"))
+    tri_denied = property(lambda self: self._count("denied", "triangular"))
+
+    @property
+    def last_denial(self) -> str:
+        return self.host.last_denial if self.host is not None else ""
 
     # --- status ----------------------------------------------------------------------------
 
@@ -753,6 +700,7 @@ class Node:
             "error": r.error,
         } for r in list(self.reports)[-10:]]
         strat = self.strategy
+        hosted = self.host.status() if self.host is not None else {}
         exposure: dict[str, str] = {}
         for (venue, iid), p in self.portfolio.positions.items():
             if p.quantity:
@@ -782,10 +730,8 @@ class Node:
                 "last_denial": self.last_denial,
                 "skips": dict(getattr(strat, "reasons", {}) or {}),
             },
-            "triangular": None if self.triangular is None else {
-                "triangles": len(self.triangular.index.triangles), "pairs": len(self._tri_ids),
-                "opportunities": self.tri_opportunities, "submitted": self.tri_submitted, "denied": self.tri_denied,
-                "in_flight": len(self.triangular.in_flight)},
+            "triangular": hosted.get("triangular"),
+            "strategies": hosted,
             "in_flight": in_flight,
             "reports": reports,
             "executions": {"reported": self.reports_total, "filled": self.filled_total},

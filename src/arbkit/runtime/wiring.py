@@ -315,3 +315,156 @@ async def start_kucoin(bundle: VenueBundle, symbols: list[str] | None = None) ->
 async def kucoin_instruments(bundle: VenueBundle, symbols: list[str] | None = None) -> list[Instrument]:
     """Spot instruments from ``/api/v2/symbols`` with the account's ``/api/v1/trade-fees`` rates."""
     return await bundle.gateway.instruments(symbols)
+
+
+# --- venue metadata for strategies --------------------------------------------------------------
+
+
+class VenueMetadata:
+    """The node's :class:`arbkit.strategies.base.MetadataSource`: strategies ask for instruments
+    and event structures; the venues' own REST endpoints and gateways answer (strategies never
+    hold a venue client)."""
+
+    def __init__(self, venues: dict[Venue, VenueBundle], session: aiohttp.ClientSession, config: Any,
+                 spot: dict[Venue, list[Instrument]] | None = None, on_problem: Callable[[str], None] = lambda s: None) -> None:
+        self.venues = venues
+        self.session = session
+        self.config = config  # runtime.config.Config
+        self.spot = spot or {}
+        self.on_problem = on_problem
+        self.malformed = 0
+
+    async def market_instruments(self, venue: Venue, market: dict[str, str]) -> tuple[Instrument, Instrument]:
+        b = self.venues[venue]
+        if venue is Venue.POLYMARKET:
+            yes, no = await polymarket_instruments(self.session, b.rest_url, market["condition_id"], market["yes_token"],
+                                                   market["no_token"], market.get("title", ""))
+            if b.gateway is not None:
+                # Warm the gateway's metadata (the first order then needs no lookup) and make it
+                # know these tokens: its positions() (start-up reconciliation) covers known tokens.
+                for inst in (yes, no):
+                    try:
+                        await b.gateway.metadata.get(inst.symbol, inst.market_id or "", inst)
+                    except Exception:  # noqa: BLE001 - a warm-up, not a requirement
+                        pass
+            return yes, no
+        if venue is Venue.KALSHI:
+            return await kalshi_instruments(b, market["ticker"])
+        raise ValueError(f"{venue.value} has no binary markets")
+
+    def spot_instruments(self, venue: Venue) -> list[Instrument]:
+        return list(self.spot.get(venue, []))
+
+    async def multi_outcome_events(self, venue: Venue, *, event_ids: list[str] | None = None,
+                                   limit: int = 500) -> list[Any]:
+        if venue is Venue.POLYMARKET:
+            return await self._polymarket_events(event_ids, limit)
+        if venue is Venue.KALSHI:
+            return await self._kalshi_events(event_ids, limit)
+        return []
+
+    async def _get_json(self, url: str, params: dict[str, str] | None = None) -> Any:
+        async with self.session.get(url, params=params) as resp:
+            body = await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"GET {url}: HTTP {resp.status} {body[:200]!r}")
+        return msgspec.json.decode(body)
+
+    async def _polymarket_events(self, event_ids: list[str] | None, limit: int) -> list[Any]:
+        """Gamma neg-risk events -> MultiOutcomeEvent, each market's instruments from the CLOB's
+        ``/clob-markets`` (tick, minimum, fee) like every other Polymarket instrument."""
+        import asyncio
+
+        from arbkit.strategies.base import EventOutcome, MultiOutcomeEvent
+        from arbkit.venues.polymarket.gamma import parse_events
+
+        gamma = self.config.venues.polymarket.effective_gamma_url().rstrip("/")
+        raw: list[Any] = []
+        if event_ids:
+            for eid in event_ids:
+                try:
+                    raw.append(await self._get_json(f"{gamma}/events/{eid}"))
+                except Exception as exc:  # noqa: BLE001 - one missing event must not stop the node
+                    self.on_problem(f"polymarket event {eid}: {exc}")
+        else:
+            offset = 0
+            while len(raw) < limit:
+                page = await self._get_json(f"{gamma}/events", {"closed": "false", "negRisk": "true", "limit": "100",
+                                                                 "offset": str(offset)})
+                if not isinstance(page, list) or not page:
+                    break
+                raw.extend(page)
+                offset += len(page)
+                if len(page) < 100:
+                    break
+        parsed = parse_events(raw[:limit])
+        self.malformed += parsed.malformed
+        for p in parsed.problems:
+            self.on_problem(f"polymarket gamma: {p}")
+        sem = asyncio.Semaphore(8)
+        b = self.venues[Venue.POLYMARKET]
+
+        async def one(m: Any) -> tuple[Instrument, Instrument] | None:
+            async with sem:
+                try:
+                    pair = await polymarket_instruments(self.session, b.rest_url, m.condition_id, m.yes_token, m.no_token,
+                                                        m.question)
+                    if b.gateway is not None:  # warm the order metadata, as for mapped markets
+                        for inst in pair:
+                            try:
+                                await b.gateway.metadata.get(inst.symbol, inst.market_id or "", inst)
+                            except Exception:  # noqa: BLE001 - a warm-up, not a requirement
+                                pass
+                    return pair
+                except Exception as exc:  # noqa: BLE001
+                    self.on_problem(f"polymarket market {m.condition_id}: {type(exc).__name__}: {exc}")
+                    return None
+
+        out = []
+        for ev in parsed.events:
+            insts = await asyncio.gather(*(one(m) for m in ev.markets))
+            outcomes = []
+            complete = True
+            for m, pair in zip(ev.markets, insts):
+                if pair is None:
+                    complete = False
+                    continue
+                outcomes.append(EventOutcome(label=m.label, yes=msgspec.structs.replace(pair[0], title=m.label or pair[0].title),
+                                             no=pair[1], placeholder=m.placeholder, other=m.other,
+                                             tradeable=m.accepting_orders))
+            if not complete:
+                self.on_problem(f"polymarket event {ev.event_id}: a market's metadata is missing; not traded")
+                continue
+            out.append(MultiOutcomeEvent(venue=Venue.POLYMARKET, event_id=ev.event_id, title=ev.title,
+                                         outcomes=tuple(outcomes), neg_risk=True, augmented=ev.augmented, exhaustive=True))
+        return out
+
+    async def _kalshi_events(self, event_ids: list[str] | None, limit: int) -> list[Any]:
+        """Kalshi events with ``mutually_exclusive`` (at most one market resolves YES) and their
+        markets. Only the events named in ``event_ids`` are returned: mutual exclusivity does not
+        say that one market must resolve YES, so the operator names the events known exhaustive."""
+        from arbkit.strategies.base import EventOutcome, MultiOutcomeEvent
+
+        b = self.venues[Venue.KALSHI]
+        out = []
+        for eid in (event_ids or [])[:limit]:
+            try:
+                body = await self._get_json(f"{b.rest_url.rstrip('/')}/events/{eid}")
+                event = body["event"]
+                if not event.get("mutually_exclusive"):
+                    self.on_problem(f"kalshi event {eid}: not mutually exclusive; not traded as a complete set")
+                    continue
+                outcomes = []
+                for m in body.get("markets") or []:
+                    if m.get("status") not in (None, "active", "open"):
+                        continue
+                    yes, no = await kalshi_instruments(b, m["ticker"])
+                    label = str(m.get("yes_sub_title") or m.get("subtitle") or m["ticker"])
+                    outcomes.append(EventOutcome(label=label, yes=yes, no=no))
+            except Exception as exc:  # noqa: BLE001 - malformed or unreachable: counted, skipped
+                self.malformed += 1
+                self.on_problem(f"kalshi event {eid}: {type(exc).__name__}: {exc}")
+                continue
+            out.append(MultiOutcomeEvent(venue=Venue.KALSHI, event_id=eid, title=str(event.get("title") or eid),
+                                         outcomes=tuple(outcomes), mutually_exclusive=True, exhaustive=True))
+        return out

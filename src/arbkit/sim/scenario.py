@@ -398,7 +398,7 @@ class Scenario:
         )
 
     def _poly_market(self, key: str, lst: _Listing, ev: dict[str, Any], *, neg_risk: bool = False, nr_id: str = "",
-                     outcome_label: str = "") -> ScenarioMarket:
+                     outcome_label: str = "", augmented: bool = False) -> ScenarioMarket:
         cond = _hex32(self.name, key, "condition")
         yes, no = _token_id(self.name, key, "yes"), _token_id(self.name, key, "no")
         slug = "-".join("".join(c if c.isalnum() else " " for c in lst.poly_question.lower()).split())[:80]
@@ -415,6 +415,7 @@ class Scenario:
             "no_token_id": no,
             "resolution_source": lst.source,
             "group_item_title": outcome_label,
+            "neg_risk_augmented": augmented,
         }
         return ScenarioMarket(
             venue="polymarket", market_id=cond, event_key=ev["key"], title=lst.poly_question, rules=lst.poly_description,
@@ -536,6 +537,9 @@ class Scenario:
         title = nr.get("title", key)
         venues = nr.get("venues", self.venues)
         me = bool(nr.get("mutually_exclusive", True))
+        # augmented neg-risk: placeholder outcomes ("Person A", named by the venue's convention)
+        # listed among ``outcomes`` beside an explicit "Other"
+        augmented = bool(nr.get("augmented", False))
         self.catalogue.events.append(ScenarioEvent(key=key, subject=title, neg_risk=True, mutually_exclusive=me, outcomes=outcomes))
         nr_id = _hex32(self.name, key, "negrisk")
         series = nr.get("series", "KX" + "".join(c for c in key.upper() if c.isalnum())[:10])
@@ -558,7 +562,7 @@ class Scenario:
             ids: dict[str, str] = {}
             for v in venues:
                 if v == "polymarket":
-                    m = self._poly_market(wk, lst, nr, neg_risk=True, nr_id=nr_id, outcome_label=outcome)
+                    m = self._poly_market(wk, lst, nr, neg_risk=True, nr_id=nr_id, outcome_label=outcome, augmented=augmented)
                 else:
                     m = self._kalshi_market(lst, nr, event_ticker=event_ticker, ticker=f"{event_ticker}-{abbr}",
                                             outcome_label=outcome, mutually_exclusive=me)

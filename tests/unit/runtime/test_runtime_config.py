@@ -75,7 +75,7 @@ def test_full_example_parses_to_exact_types() -> None:
     assert cfg.risk.isolation.same_pair is True
     cv = cfg.strategies.cross_venue
     assert cv is not None and cv.enabled and cv.min_edge_bps == Decimal(150) and cv.safety_margin_bps == Decimal("25")
-    assert cfg.strategies.enabled() == ["cross_venue"]
+    assert cfg.strategies.enabled() == ["cross_venue", "complete_set"]
     assert cfg.execution.hedge_policy is HedgePolicy.CHASE
     # Relative paths are relative to the config file.
     assert cfg.node.journal_path == str((ROOT / "var" / "paper.journal.sqlite"))
@@ -295,7 +295,7 @@ def test_paper_and_check_problems() -> None:
     assert probs[1:] == cfg.paper_problems()
     assert err("") .endswith("the file is empty (no tables, no keys): a node needs at least one [venues.NAME] table, "
                              "its [risk] limits and a [strategies.NAME] table; see examples/")
-    assert err("[strategies.complete_set]\nenabled = true\n") == (
-        f"strategies.complete_set: no such strategy in this build (available: {', '.join(built_strategies())})")
+    assert err("[strategies.complete_set_mm]\nenabled = true\n") == (
+        f"strategies.complete_set_mm: no such strategy in this build (available: {', '.join(built_strategies())})")
     assert err("[strategies.cross_venue]\nenabled = true\nmin_edge_bp = 1\n").startswith(
         "strategies.cross_venue.min_edge_bp: unknown key (a typo?); allowed here: enabled, min_edge_bps")

@@ -625,8 +625,10 @@ class PolymarketServer:
             "negRisk": neg_risk,
             "negRiskMarketID": infos[0].neg_risk_market_id if infos and neg_risk else "",
             "enableNegRisk": neg_risk,
-            # An event with a catch-all "Other" outcome is an augmented neg-risk event on Gamma.
-            "negRiskAugmented": neg_risk and any(i.group_item_title == "Other" for i in infos),
+            # Augmented neg-risk (docs.polymarket.com neg-risk overview, checked 2026-12-05): named
+            # outcomes, placeholder outcomes ("Person A") and an explicit Other; the scenario says
+            # which events are (``augmented = true``). A plain event may have an Other too.
+            "negRiskAugmented": neg_risk and any(i.neg_risk_augmented for i in infos),
             "markets": [self._gamma_market(i) for i in infos],
         }
 

@@ -78,6 +78,7 @@ class MarketInfo:
     group_item_title: str = ""
     game_start_time: str | None = None
     tags: list[str] = field(default_factory=list)
+    neg_risk_augmented: bool = False  # the event is augmented neg-risk (placeholders + explicit Other)
 
     def token(self, outcome: Outcome) -> Token:
         return self.yes if outcome is Outcome.YES else self.no
@@ -167,6 +168,7 @@ class VenueState:
             event_id=spec.event_id,
             group_item_title=meta.get("group_item_title") or getattr(sm, "outcome_label", "") or "",
             game_start_time=meta.get("game_start_time"),
+            neg_risk_augmented=bool(meta.get("neg_risk_augmented", False)),
         )
         if info.neg_risk and not info.neg_risk_market_id and spec.event_id:
             info.neg_risk_market_id = "0x" + hashlib.sha256(f"negrisk:{spec.event_id}".encode()).hexdigest()
