@@ -124,7 +124,8 @@ class Settlement:
     gets every event it makes (the bus)."""
 
     def __init__(self, portfolio: Any, journal: Any | None = None,
-                 publish: Callable[[Event], Any] | None = None, now_ns: Callable[[], int] | None = None) -> None:
+                 publish: Callable[[Event], Any] | None = None, now_ns: Callable[[], int] | None = None,
+                 *, defer: bool = False) -> None:
         self.portfolio = portfolio
         self.journal = journal
         self.publish = publish
@@ -133,12 +134,19 @@ class Settlement:
         self.capital_pending: dict[tuple[Venue, str], Decimal] = {}  # Polymarket: proceeds awaiting redeem
         self.pnl: dict[Venue, Decimal] = {}
         self._credited: dict[tuple[Venue, str], Decimal] = {}  # Kalshi: proceeds credited, per market
+        # A node books nothing until restore() has read the journal and the venues' positions are
+        # adopted: a resolution that arrives during start-up waits here (else it would book
+        # against an empty portfolio and mark the market settled with nothing in it).
+        self._pending: list[MarketResolved] | None = [] if defer else None
 
     # --- the hook ------------------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
         """Bus subscriber: books MarketResolved, ignores everything else. Never raises."""
         if not isinstance(event, MarketResolved):
+            return
+        if self._pending is not None:
+            self._pending.append(event)
             return
         try:
             self.book(event)
@@ -230,6 +238,44 @@ class Settlement:
         if reasons:
             log.warning("settlement reconcile %s: %s", venue.value, ev.reason)
         return ev
+
+    # --- restart --------------------------------------------------------------------------------
+
+    def restore(self, journal: Any) -> int:
+        """Rebuild what was booked from the journal (``SettlementBooked``, ``PositionsRedeemed``)
+        after a restart, so a market is never booked twice and Polymarket proceeds still awaiting
+        a redeem stay pending. Positions of settled markets are flat again in the portfolio: the
+        venue may still list unredeemed winning tokens, but they are capital pending, not risk.
+        Returns the number of records read."""
+        n = 0
+        for rec in journal.replay(kinds=("SettlementBooked", "PositionsRedeemed")):
+            n += 1
+            ev = rec.decode()
+            if isinstance(ev, SettlementBooked):
+                key = (ev.venue, ev.market_id)
+                if key in self.booked:
+                    continue
+                self.booked[key] = ev
+                self.pnl[ev.venue] = self.pnl.get(ev.venue, ZERO) + ev.pnl
+                if ev.proceeds:
+                    if ev.cash_credited:
+                        self._credited[key] = ev.proceeds
+                    else:
+                        self.capital_pending[key] = ev.proceeds
+            elif isinstance(ev, PositionsRedeemed):
+                self.redeemed(ev)
+        for (venue, _m), b in self.booked.items():
+            for line in b.lines:
+                pos = self.portfolio.positions.get((venue, line.instrument_id))
+                if pos is not None and pos.quantity != 0:
+                    pos.quantity, pos.avg_price = ZERO, None
+        pending, self._pending = self._pending or [], None
+        for event in pending:
+            self.on_event(event)
+        return n
+
+    def is_settled(self, venue: Venue, market_id: str) -> bool:
+        return (venue, market_id) in self.booked
 
     # --- reads for the dashboard / report -------------------------------------------------------
 

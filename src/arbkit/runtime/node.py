@@ -43,6 +43,7 @@ from arbkit.core.events import (
     ConnectionStateChanged,
     Event,
     KillSwitchTripped,
+    MarketResolved,
     TaskCrashed,
     TickSizeChanged,
 )
@@ -55,7 +56,7 @@ from arbkit.journal.store import Journal
 from arbkit.risk.engine import RiskEngine
 from arbkit.risk.killswitch import KillSwitch
 from arbkit.risk.limits import limits_from_config
-from arbkit.runtime.config import Config
+from arbkit.runtime.config import Config, VenueMode
 from arbkit.runtime.supervisor import Supervisor
 from arbkit.runtime import wiring
 
@@ -147,6 +148,8 @@ class Node:
         self.venues: dict[Venue, wiring.VenueBundle] = {}
         self.instruments: dict[str, Instrument] = {}
         self.host: Any = None  # StrategyHost
+        self.settlement: Any = None  # execution.settlement.Settlement
+        self._background: set[asyncio.Task[Any]] = set()  # settlement reconciles in flight
         self.control: Any = None
         self.metrics: Any = None
         self.trading = False
@@ -202,11 +205,16 @@ class Node:
                                           snapshots=self.snapshots)
             await self._build_strategies()
             self._apply_await_balance()
+            from arbkit.execution.settlement import Settlement
+
+            # resolved markets -> settlement P&L, journaled; it books once recovery has adopted positions
+            self.settlement = Settlement(self.portfolio, tap, now_ns=self.clock.now_ns, defer=True)
             self._subscribe()
             self._register_tasks()
             await self.bus.start()
             await self.supervisor.start()
             await self._recover()
+            self._restore_settlement()
             await self._start_control()
             self._start_metrics_server()
         except BaseException:
@@ -337,6 +345,8 @@ class Node:
         assert self.bus is not None
         self.bus.subscribe(TOPIC_BOOKS, self._on_book, name="strategies")
         self.bus.subscribe(TOPIC_STATUS, self._on_status_event, name="node.status")
+        if self.settlement is not None:
+            self.bus.subscribe(TOPIC_STATUS, self.settlement.on_event, name="execution.settlement")
 
     def _register_tasks(self) -> None:
         sup = self.supervisor
@@ -452,6 +462,37 @@ class Node:
                 self.journal.append_event(event)
         if isinstance(event, TickSizeChanged):
             self._retick(event)
+        if isinstance(event, MarketResolved):
+            self._on_resolved(event)
+
+    def _restore_settlement(self) -> None:
+        if self.settlement is None or self.journal is None:
+            return
+        n = self.settlement.restore(self.journal)
+        if self.settlement.booked:
+            log.info("settlement restored: %d records, %d markets settled, pending %s", n, len(self.settlement.booked),
+                     self.settlement.summary()["capital_pending"])
+
+    def _on_resolved(self, event: MarketResolved) -> None:
+        """Journal the resolution; once Kalshi has settled a market (it pays by itself), read its
+        balance and positions back and journal whether they agree (Settlement.reconcile)."""
+        if self.journal is not None:
+            with contextlib.suppress(Exception):
+                self.journal.append_event(event)
+        b = self.venues.get(event.venue)
+        if (event.venue is Venue.KALSHI and event.stage == "settled" and self.settlement is not None and b is not None
+                and b.mode is not VenueMode.PAPER and b.gateway is not None):
+            settlement, gateway = self.settlement, b.gateway
+
+            async def reconcile() -> None:
+                try:
+                    await settlement.reconcile(Venue.KALSHI, gateway)
+                except Exception:  # noqa: BLE001 - a failed read is logged; the next settlement tries again
+                    log.exception("settlement reconcile with kalshi failed")
+
+            task = asyncio.get_running_loop().create_task(reconcile(), name=f"settlement-reconcile-{event.market_id}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _retick(self, event: TickSizeChanged) -> None:
         """A venue changed a market's tick: both outcomes of that market get the new tick, and
@@ -739,6 +780,7 @@ class Node:
             "pnl_today": str(self.risk.pnl_today) if self.risk else "0",
             "exposure": exposure,
             "cash": {f"{v.value}:{c}": str(a) for (v, c), a in self.portfolio.cash.items()},
+            "settlement": self.settlement.summary() if self.settlement is not None else None,
             "breakers": breakers,
             "journal": {"path": str(self.config.node.journal_path),
                         "records": self.journal.last_seq() if self.journal is not None and not self.journal.closed else None},
