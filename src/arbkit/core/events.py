@@ -59,9 +59,12 @@ class BookDeltaReceived(Event, frozen=True, kw_only=True):
     sequence: int = 0
 
 
-class BookUpdated(Event, frozen=True, kw_only=True):
+class BookUpdated(Event, frozen=True, kw_only=True, gc=False):
     """Top of book after applying a snapshot or deltas. Coalesced per instrument on the bus:
-    the book itself lives in the market-state cache; this says it changed."""
+    the book itself lives in the market-state cache; this says it changed.
+
+    ``gc=False``: one is built per frame, and it holds only scalars (no container can make a
+    cycle), so the garbage collector need not track it (~15% cheaper to build)."""
 
     venue: Venue
     instrument_id: str
