@@ -150,6 +150,7 @@ class Node:
         self.host: Any = None  # StrategyHost
         self.settlement: Any = None  # execution.settlement.Settlement
         self._background: set[asyncio.Task[Any]] = set()  # settlement reconciles in flight
+        self._account_locks: Any = None  # runtime.account_lock.AccountLocks, held while running
         self.control: Any = None
         self.metrics: Any = None
         self.trading = False
@@ -199,6 +200,7 @@ class Node:
         self.risk = RiskEngine(limits_from_config(cfg.risk), self.clock, self.portfolio, tap, self.killswitch)
         try:
             await self._build_venues()
+            self._lock_accounts()
             self.engine = ExecutionEngine(journal=tap, clock=self.clock, risk=self.risk,
                                           backends={v: b.backend for v, b in self.venues.items()},
                                           portfolio=self.portfolio, config=EngineConfig(fsync_before_send=every_order),
@@ -222,6 +224,24 @@ class Node:
             raise
         self.trading = True
         log.info("node %s started: %s", cfg.node.name, ", ".join(f"{v.value}={b.mode.value}" for v, b in self.venues.items()))
+
+    def _lock_accounts(self) -> None:
+        """One writer per venue account (sim and live): refuse to start beside another node on it."""
+        from arbkit.runtime.account_lock import AccountInUse, AccountLocks, account_identity
+
+        self._account_locks = AccountLocks()
+        for venue, b in self.venues.items():
+            ident = account_identity(b)
+            if ident is None:
+                continue
+            try:
+                self._account_locks.acquire(venue.value, ident, {"node": self.config.node.name,
+                                                                 "config": str(self.options.config_path or "")})
+            except AccountInUse as exc:
+                raise NodeError(str(exc)) from None
+            except OSError as exc:  # an unusable run directory must not stop trading; say so
+                log.warning("account lock for %s not taken (%s): a second node on this account would not be refused",
+                            venue.value, exc)
 
     async def _build_venues(self) -> None:
         cfg = self.config
@@ -649,8 +669,12 @@ class Node:
         if self.bus is not None:
             with contextlib.suppress(Exception):
                 await self.bus.stop()
+        for t in list(self._background):
+            t.cancel()
         if self.journal is not None and not self.journal.closed:
             await self.journal.close()
+        if self._account_locks is not None:
+            self._account_locks.release()
 
     # --- views of the hosted strategies (status, tests, the demo) ---------------------------
 
