@@ -54,6 +54,7 @@ class AdminServer:
         r.add_post("/dislocate", self.dislocate)
         r.add_post("/halt", self.halt)
         r.add_post("/resolve", self.resolve)
+        r.add_post("/resolutions/arm", self.arm_resolutions)
         r.add_post("/tick-size", self.tick_size)
         r.add_post("/shutdown", self.shutdown)
         self._runner: web.AppRunner | None = None
@@ -229,6 +230,10 @@ class AdminServer:
         except ValueError as exc:
             return _error(409, str(exc))
         return _json(rec)
+
+    async def arm_resolutions(self, request: web.Request) -> web.Response:
+        """Start the scenario's ``on_arm`` resolution schedule now; answers what is scheduled."""
+        return _json({"scheduled": self.runner.scenario.arm_resolutions()})
 
     async def tick_size(self, request: web.Request) -> web.Response:
         """{"venue", "market_id", "tick_size": "0.001"}"""

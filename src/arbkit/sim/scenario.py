@@ -358,13 +358,17 @@ class Scenario:
         self.disl_decay_s = float(dl.get("decay_s", 20))
         self.faults: list[dict[str, Any]] = list(data.get("faults", []))
         # [[resolutions]] venue, market_id (or event_key: every market of that twin key on the venue),
-        # after_s (clock seconds after the scenario starts), winner "yes" | "no"
+        # after_s (clock seconds after the scenario starts), winner "yes" | "no"; with on_arm = true
+        # after_s counts from when the run arms the schedule (arm_resolutions, admin POST
+        # /resolutions/arm) and nothing happens unless it does: `arbkit demo` arms it once its node
+        # trades, other runs of the same scenario keep their markets open
         self.resolutions: list[dict[str, Any]] = [dict(r) for r in data.get("resolutions", [])]
         for r in self.resolutions:
             if str(r.get("winner", "")).lower() not in ("yes", "no") or not (r.get("market_id") or r.get("event_key")):
                 raise ValueError(f"resolution {r}: needs market_id or event_key, and winner yes or no")
         self.resolution_log: list[dict[str, Any]] = []
         self._start_ns: int | None = None
+        self._armed_ns: int | None = None
         self.catalogue = Catalogue()
         self.fair_u: dict[str, int] = {}  # walk key -> fair value (price units)
         self._negrisk_groups: dict[str, list[str]] = {}  # event key -> walk keys (renormalised)
@@ -691,12 +695,26 @@ class Scenario:
         if self._start_ns is None:
             self._start_ns = now
         for r in self.resolutions:
-            if not r.get("_done") and now - self._start_ns >= float(r.get("after_s", 0)) * 1e9:
+            t0 = self._armed_ns if r.get("on_arm") else self._start_ns
+            if not r.get("_done") and t0 is not None and now - t0 >= float(r.get("after_s", 0)) * 1e9:
                 r["_done"] = True
                 for m in self.catalogue.markets:
                     if m.venue == r.get("venue", m.venue) and (
                             m.market_id == r.get("market_id") or (r.get("event_key") and m.event_key == r["event_key"])):
-                        self.resolve(m.venue, m.market_id, str(r["winner"]))
+                        eng = self.engines.get(m.venue)
+                        if eng is not None and eng.resolved(m.market_id) is None:  # not resolved by hand already
+                            self.resolve(m.venue, m.market_id, str(r["winner"]))
+
+    def arm_resolutions(self) -> list[dict[str, Any]]:
+        """Start the clock of the ``on_arm`` resolutions (once; a second call changes nothing).
+        Returns them with the clock time each is due (ns)."""
+        if self.clock is None:
+            raise RuntimeError("Scenario.build() must be called before arm_resolutions()")
+        if self._armed_ns is None:
+            self._armed_ns = self.clock.now_ns()
+        return [{k: v for k, v in r.items() if not k.startswith("_")} | {
+                    "due_ns": self._armed_ns + int(float(r.get("after_s", 0)) * 1e9), "done": bool(r.get("_done"))}
+                for r in self.resolutions if r.get("on_arm")]
 
     def resolve(self, venue: str, market_id: str, winner: str) -> dict[str, Any]:
         """Resolve one market now, as the venue does: Kalshi pays the holders itself, Polymarket
@@ -785,7 +803,7 @@ class Scenario:
         shift_u = price_to_units(shift) if shift is not None else -self.disl_shift_u
         rec = self._dislocate(venue, market_id, shift_u)
         m = self.catalogue.market(venue, market_id)
-        if venue in self.engines:
+        if venue in self.engines and self.engines[venue].resolved(market_id) is None:
             self._requote(m, self.engines[venue])
         return rec
 

@@ -277,3 +277,36 @@ def test_scenario_faults_feed_the_fault_plan(tmp_path: Path):
     p.write_text('venues = ["polymarket"]\n[[faults]]\nkind = "EARTHQUAKE"\n')
     with pytest.raises(ValueError, match="invalid fault"):
         FaultPlan(clock, load_scenario(str(p), 1).faults)
+
+
+def test_demo_resolution_waits_to_be_armed_then_keeps_its_schedule():
+    """The demo scenario's Bitcoin twin resolves only in a run that arms the schedule (``arbkit
+    demo``), ``after_s`` clock seconds after arming; other runs of the scenario keep it open."""
+    clock = SimClock()
+    plan = FaultPlan(clock)
+    sc = load_scenario("demo", 3)
+    engines = {v: make_engine(v, clock, plan) for v in sc.venues}
+    sc.build(engines, clock)
+    btc = [m for m in sc.catalogue.markets if m.event_key == "btc-150k"]
+    assert {m.venue for m in btc} == {"polymarket", "kalshi"}
+    for _ in range(100):  # 50 s of clock: not armed, nothing resolves
+        clock.advance(sc.tick_s)
+        sc.step()
+    assert sc.resolution_log == [] and all(engines[m.venue].resolved(m.market_id) is None for m in btc)
+    scheduled = sc.arm_resolutions()
+    assert [(r["event_key"], r["winner"], r["done"]) for r in scheduled] == [("btc-150k", "yes", False)]
+    assert sc.arm_resolutions()[0]["due_ns"] == scheduled[0]["due_ns"]  # arming twice does not move it
+    while clock.now_ns() < scheduled[0]["due_ns"] - int(sc.tick_s * 1e9):
+        clock.advance(sc.tick_s)
+        sc.step()
+    assert sc.resolution_log == []
+    clock.advance(sc.tick_s)
+    sc.step()
+    assert sorted((r["venue"], r["market_id"]) for r in sc.resolution_log) == sorted((m.venue, m.market_id) for m in btc)
+    assert all(engines[m.venue].resolved(m.market_id) is Outcome.YES for m in btc)
+    others = [m for m in sc.catalogue.markets if m.event_key != "btc-150k"]
+    assert all(engines[m.venue].resolved(m.market_id) is None for m in others)
+    # a dislocation asked on a resolved market requotes nothing there (its book stays empty)
+    pm = next(m for m in btc if m.venue == "polymarket")
+    sc.dislocate("polymarket", pm.market_id)
+    assert engines["polymarket"].best(pm.market_id, Outcome.YES) == (None, None)
