@@ -23,6 +23,7 @@ import msgspec
 import pytest
 
 from arbkit.core.enums import BookState, Venue
+from arbkit.journal.store import Journal
 from arbkit.runtime.config import loads_config
 from arbkit.runtime.demo import KALSHI_KEY_ID_ENV, POLY_KEY_ENV, demo_config_text
 from arbkit.runtime.node import Node, NodeOptions
@@ -189,6 +190,17 @@ async def test_listed_markets_are_followed_and_resolved_ones_retired(sim, follow
         assert st["selected"] == 4 and st["retired"] >= 2 and st["markets"] == 2, st
     finally:
         await node.stop()
+    # the markets followed are journaled (the listings the strategies took), with the resolutions
+    j = Journal.open(tmp_path / "journal.sqlite", readonly=True)
+    try:
+        listed = [r.decode() for r in j.replay(kinds=["MarketListed"])]
+        resolved = {r.decode().market_id for r in j.replay(kinds=["MarketResolved"])}
+    finally:
+        j.close_sync()
+    w1_markets = {i.split(":")[1] for i in w1["kalshi"]} | {m.market_id for m in runner.scenario.catalogue.markets
+                                                             if m.event_key == "btc-updown-1"}
+    assert sorted(e.title for e in listed) == sorted(["Bitcoin up or down, window 1?"] * 2 + ["Bitcoin up or down, window 2?"] * 2)
+    assert w1_markets <= resolved
 
 
 async def test_a_listing_the_feeds_do_not_announce_is_found_by_polling(sim, follower_registered, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ log = logging.getLogger("arbkit.runtime.market_finder")
 
 POLL_PAGE = 100  # Gamma events per page
 POLL_MAX_PAGES = 50  # a poll reads at most this many pages of a venue's listing
+POLL_MAX_EVENT_READS = 50  # Kalshi: new events read with their markets per poll (the rest next time)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class MarketFinder:
         self.retired: set[tuple[Venue, str]] = set()
         self._subscribed: dict[Venue, set[str]] = {}
         self._kalshi_events: set[str] = set()
+        self._kalshi_seeded = False  # the first poll only learns which events exist
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- which strategies take listings ----------------------------------------------------------
@@ -105,7 +107,11 @@ class MarketFinder:
                 self.counters.ignored += 1  # Kalshi created then activated, a poll after the feed, a repeat
                 return
             self.known[key] = event
-            self._spawn(self.offer(event))
+            chosen = self._select(event)
+            if chosen:  # the venue is asked for instruments only for what a filter took
+                self._spawn(self._take(event, chosen))
+            else:
+                self.counters.ignored += 1
         elif isinstance(event, MarketResolved):
             self.retire(event.venue, event.market_id, list(event.instrument_ids))
 
@@ -114,8 +120,7 @@ class MarketFinder:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def offer(self, listing: MarketListed) -> list[str]:
-        """Offer a listing to the strategies' filters; returns the names of those that took it."""
+    def _select(self, listing: MarketListed) -> list[Any]:
         chosen = []
         for s in self.takers():
             try:
@@ -123,9 +128,17 @@ class MarketFinder:
                     chosen.append(s)
             except Exception:  # noqa: BLE001 - one strategy's filter bug must not stop the finder
                 log.exception("strategy %s: select_market failed on %s", s.name, listing.market_id)
+        return chosen
+
+    async def offer(self, listing: MarketListed) -> list[str]:
+        """Offer a listing to the strategies' filters; returns the names of those that took it."""
+        chosen = self._select(listing)
         if not chosen:
             self.counters.ignored += 1
             return []
+        return await self._take(listing, chosen)
+
+    async def _take(self, listing: MarketListed, chosen: list[Any]) -> list[str]:
         try:
             yes, no = await self.metadata.market_instruments(listing.venue, _market_ref(listing))
         except Exception as exc:  # noqa: BLE001 - the venue could not describe it: noted, not fatal
@@ -151,6 +164,11 @@ class MarketFinder:
         if took:
             self.counters.selected += 1
             self.markets[key] = [yes.id, no.id]
+            if self.journal is not None:
+                try:
+                    self.journal(listing)  # the decision to follow a market is memory too
+                except Exception:  # noqa: BLE001 - a closed journal must not stop the finder
+                    log.exception("market finder: could not journal the listing of %s", listing.market_id)
             log.info("market finder: %s %s (%s) taken by %s", listing.venue.value, listing.market_id, listing.title,
                      ", ".join(took))
         self._resubscribe()
@@ -210,7 +228,6 @@ class MarketFinder:
 
     async def poll_once(self) -> int:
         """Read the venues' open events once; returns how many listings were published."""
-        self.counters.polls += 1
         n = 0
         for venue, fn in ((Venue.POLYMARKET, self._poll_polymarket), (Venue.KALSHI, self._poll_kalshi)):
             if venue not in self.feeds or self.session is None:
@@ -223,6 +240,7 @@ class MarketFinder:
             except Exception as exc:  # noqa: BLE001 - a venue that does not answer now may later
                 self.counters.poll_errors += 1
                 self._problem(f"market finder: {venue.value} listing poll failed: {type(exc).__name__}: {exc}")
+        self.counters.polls += 1  # polls completed
         return n
 
     async def _get(self, url: str, params: dict[str, str] | None = None) -> Any:
@@ -257,7 +275,11 @@ class MarketFinder:
 
     async def _poll_kalshi(self) -> list[MarketListed]:
         """Kalshi ``/events`` (paged by cursor); each event not seen before is read with its
-        markets (``/events/{event_ticker}``) and its open markets become listings."""
+        markets (``/events/{event_ticker}``) and its open markets become listings. The first poll
+        only learns which events exist (reading thousands of events one request each would run
+        into the venue's rate limit; markets open at start-up are the strategies' own business,
+        and a rolling series' next event is new), and a poll reads at most
+        ``POLL_MAX_EVENT_READS`` new events."""
         base = self.rest_urls.get(Venue.KALSHI, "").rstrip("/")
         if not base:
             return []
@@ -276,7 +298,11 @@ class MarketFinder:
             cursor = str(page.get("cursor") or "") if isinstance(page, dict) else ""
             if not cursor:
                 break
-        for et in fresh:
+        if not self._kalshi_seeded:
+            self._kalshi_events.update(fresh)
+            self._kalshi_seeded = True
+            return out
+        for et in fresh[:POLL_MAX_EVENT_READS]:
             body = await self._get(f"{base}/events/{et}")
             self._kalshi_events.add(et)
             for m in (body.get("markets") or []) if isinstance(body, dict) else []:

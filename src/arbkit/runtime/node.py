@@ -364,6 +364,7 @@ class Node:
         finder = MarketFinder(host=self.host, feeds={v: b.feed for v, b in self.venues.items()}, metadata=self.metadata,
                               instruments=[self.instruments, self.engine.instruments],
                               publish=lambda ev: bus.publish(TOPIC_STATUS, ev), session=self._session,
+                              journal=self.journal.append_event if self.journal is not None else None,
                               rest_urls={v: b.rest_url for v, b in self.venues.items() if getattr(b, "rest_url", None)},
                               gamma_url=pm.effective_gamma_url() if pm is not None else "")
         self.finder = finder if finder.active else None
