@@ -111,6 +111,22 @@ class MarketResolved(Event, frozen=True, kw_only=True):
     stage: str = "resolved"
 
 
+class MarketListed(Event, frozen=True, kw_only=True):
+    """A venue announced a market (Polymarket ``new_market`` on the market channel or a Gamma
+    listing; Kalshi ``market_lifecycle_v2`` ``created`` / ``activated`` or an events listing).
+    The market finder offers it to the strategies' filters. ``instrument_ids`` are YES then NO."""
+
+    venue: Venue
+    market_id: str  # Polymarket condition id; Kalshi market ticker
+    instrument_ids: list[str]
+    title: str = ""
+    event_id: str = ""  # Polymarket event id / slug; Kalshi event ticker
+    series: str = ""  # Kalshi series ticker; Polymarket event slug without its date part
+    stage: str = "new"  # the venue's word: new_market, created, activated, listed (REST poll)
+    tick_size: str = ""
+    close_time: str = ""
+
+
 class ConnectionStateChanged(Event, frozen=True, kw_only=True):
     venue: Venue
     connection: str  # e.g. "polymarket.market.0"

@@ -330,6 +330,39 @@ async def _dislocator(info: dict[str, Any], every_s: float, stop: asyncio.Event,
                 log.warning("demo dislocation failed: %s", exc)
 
 
+async def _arm_resolutions(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """Start the scenario's scheduled resolution (a twin the demo trades resolves during the run)."""
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s:
+            async with s.post(info["admin_url"] + "/resolutions/arm") as r:
+                return list((await r.json()).get("scheduled", []))
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        log.warning("demo: could not arm the scenario's resolutions: %s", exc)
+        return []
+
+
+async def redeem_settled(info_file: Path, journal: Path, status: dict[str, Any]) -> list[dict[str, Any]]:
+    """Redeem the Polymarket winnings the node booked as settlement (capital pending) on the
+    simulator's chain, through ``arbkit positions redeem``'s code, into the same journal (so the
+    report shows the capital returned). Runs after the node has stopped: the journal has one writer."""
+    from arbkit.runtime.positions_cli import run_action
+
+    pending = ((status.get("settlement") or {}).get("capital_pending") or {})
+    out: list[dict[str, Any]] = []
+    for key in sorted(pending):
+        venue, _, cid = key.partition(":")
+        if venue != "polymarket":
+            continue
+        try:
+            res = await run_action("redeem", market=cid, amount=None, config=None, info_file=info_file, account=0,
+                                   journal=journal, rpc_url=None, route="adapter", approve=True, live=False, yes=True,
+                                   timeout_s=15.0, max_fee_gwei=500)
+            out.append({"market": cid, "collateral_returned": res["collateral_returned"], "problem": res["problem"]})
+        except Exception as exc:  # noqa: BLE001 - the run still succeeded; say why nothing came back
+            out.append({"market": cid, "collateral_returned": "0", "problem": f"{type(exc).__name__}: {exc}"})
+    return out
+
+
 def write_report(journal: Path, html: Path) -> str:
     """Write the analytics HTML report (``arbkit report JOURNAL --html FILE``); returns "" or why
     it could not be written (the run itself still succeeded)."""
@@ -419,6 +452,7 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
                                         journal_synchronous="NORMAL", metrics_port=0))
         dash.line("starting the node (real venue packages, mode sim) ...")
         await _until_stopped(node.start(), stop)
+        await _arm_resolutions(info)
         if opts.dislocate_every_s > 0:
             disl_task = asyncio.create_task(_dislocator(info, opts.dislocate_every_s, stop, dislocations))
         dash.start()
@@ -442,6 +476,9 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
                 await node.stop()
             finally:
                 status = node.status()
+            if completed and not interrupted:
+                for r in await redeem_settled(sim.info_file, journal, status):
+                    dash.line(f"  redeemed on chain : {r['collateral_returned']} pUSD from {r['market'][:18]}... {r['problem']}")
         if not (opts.keep_sim and completed):
             sim.stop()
         for sig in installed:

@@ -88,6 +88,7 @@ class NodeOptions:
     metrics: bool = True  # Prometheus exporter when a metrics port is set
     metrics_port: int | None = None  # overrides config.node.metrics_port (0 = an ephemeral port)
     config_path: str | None = None  # shown by `arbkit status`
+    market_poll_s: float = 60.0  # market finder: venues' event listings polled this often (0 = feeds only)
 
 
 class JournalTap:
@@ -168,6 +169,7 @@ class Node:
         self._spot: dict[Venue, list[Instrument]] = {}  # spot pairs a gateway loaded (KuCoin)
         self._engine_instruments: dict[str, Instrument] = {}  # traded by a strategy, not shown as books
         self.metadata: Any = None  # wiring.VenueMetadata
+        self.finder: Any = None  # runtime.market_finder.MarketFinder (when a strategy takes listings)
 
     # --- construction ----------------------------------------------------------------------
 
@@ -211,6 +213,7 @@ class Node:
 
             # resolved markets -> settlement P&L, journaled; it books once recovery has adopted positions
             self.settlement = Settlement(self.portfolio, tap, now_ns=self.clock.now_ns, defer=True)
+            self._make_finder()
             self._subscribe()
             self._register_tasks()
             await self.bus.start()
@@ -367,6 +370,24 @@ class Node:
         self.bus.subscribe(TOPIC_STATUS, self._on_status_event, name="node.status")
         if self.settlement is not None:
             self.bus.subscribe(TOPIC_STATUS, self.settlement.on_event, name="execution.settlement")
+        if self.finder is not None:
+            self.finder.start()
+            self.bus.subscribe(TOPIC_STATUS, self.finder.on_event, name="market_finder")
+
+    def _make_finder(self) -> None:
+        """Markets come and go while the node runs: followed when some strategy takes listings."""
+        from arbkit.runtime.market_finder import MarketFinder
+
+        pm = self.config.venues.polymarket
+        bus = self.bus
+        assert bus is not None and self.engine is not None
+        finder = MarketFinder(host=self.host, feeds={v: b.feed for v, b in self.venues.items()}, metadata=self.metadata,
+                              instruments=[self.instruments, self.engine.instruments],
+                              publish=lambda ev: bus.publish(TOPIC_STATUS, ev), session=self._session,
+                              journal=self.journal.append_event if self.journal is not None else None,
+                              rest_urls={v: b.rest_url for v, b in self.venues.items() if getattr(b, "rest_url", None)},
+                              gamma_url=pm.effective_gamma_url() if pm is not None else "")
+        self.finder = finder if finder.active else None
 
     def _register_tasks(self) -> None:
         sup = self.supervisor
@@ -378,6 +399,9 @@ class Node:
         sup.add_task("node.sampler", self._sampler)
         if self.host is not None and self.host.timer_interval_s():
             sup.add_task("strategies.timer", self._timer)
+        if self.finder is not None and self.options.market_poll_s > 0:
+            finder, every = self.finder, self.options.market_poll_s
+            sup.add_task("market_finder.poll", lambda: finder.poll_forever(every))
 
     async def _recover(self) -> None:
         """Replay the journal and reconcile with every venue before the first intent."""
@@ -638,6 +662,9 @@ class Node:
 
     async def _teardown(self) -> None:
         self.trading = False
+        if self.finder is not None:
+            with contextlib.suppress(Exception):
+                await self.finder.close()
         if self.engine is not None:
             with contextlib.suppress(Exception):
                 await self.engine.close()
@@ -805,6 +832,7 @@ class Node:
             "exposure": exposure,
             "cash": {f"{v.value}:{c}": str(a) for (v, c), a in self.portfolio.cash.items()},
             "settlement": self.settlement.summary() if self.settlement is not None else None,
+            "market_finder": self.finder.status() if self.finder is not None else None,
             "breakers": breakers,
             "journal": {"path": str(self.config.node.journal_path),
                         "records": self.journal.last_seq() if self.journal is not None and not self.journal.closed else None},

@@ -52,6 +52,7 @@ from arbkit.venues.polymarket.parse import (
     WsChangesOnly as _WsChangesOnly,
     WsMarketMessage as _WsMarketMessage,
     market_resolved_event,
+    new_market_event,
     side_of,
     to_ns,
 )
@@ -124,6 +125,7 @@ class FeedStats(CounterSet):
         "freezes",
         "stale_books",
         "resolutions",
+        "listings",
         "crosscheck_runs",
         "crosscheck_mismatches",
         "resync_requests",
@@ -303,6 +305,7 @@ class PolymarketMarketFeed(GuardedEmit):
         self.malformed = MalformedTracker("market")
         self._tick_hint: dict[str, Decimal] = dict(tick_sizes or {})
         self._resolved: set[str] = set()  # condition ids whose market_resolved we reported
+        self._listed: set[str] = set()  # condition ids whose new_market we reported
         self._books: dict[str, _Book] = {}
         self._shards: list[_Shard] = []
         self._running = False
@@ -629,7 +632,14 @@ class PolymarketMarketFeed(GuardedEmit):
                                          ts_venue=to_ns(msg.timestamp), ts_recv=recv_ns))
         elif kind == "market_resolved":
             self._on_market_resolved(msg, recv_ns, touched)
-        elif kind in ("best_bid_ask", "new_market"):
+        elif kind == "new_market":
+            # a listing (the market finder decides whether anything subscribes); once per market
+            ev = new_market_event(msg, recv_ns)
+            if ev.market_id not in self._listed:
+                self._listed.add(ev.market_id)
+                self.stats.listings += 1
+                self._emit(ev)
+        elif kind == "best_bid_ask":
             return  # informational; books come from book/price_change
         else:
             raise ValueError(f"unknown event type {kind!r}")
