@@ -261,7 +261,7 @@ def demo_config_text(info: dict[str, Any], journal: Path, control_url: str) -> s
     return f"""# Written by `arbkit demo`: the node against the local simulator (mode "sim").
 # Run it again while its simulator is up (`arbkit demo --keep-sim` leaves it running):
 #   . ./demo.env && arbkit run --config demo.toml --mappings mappings.db   (in the run directory)
-# demo.env sets {POLY_KEY_ENV} and {KALSHI_KEY_ID_ENV} (the simulator's test account).
+# demo.env sets {POLY_KEY_ENV} and {KALSHI_KEY_ID_ENV}{", " + ", ".join(KUCOIN_ENV) if "kucoin" in info else ""} (the simulator's test account).
 
 [node]
 name = "demo"

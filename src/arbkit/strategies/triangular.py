@@ -374,7 +374,7 @@ class TriangularStrategy:
         self._views: dict[tuple, LegView] = {}
         # per instrument and side: the integer levels last converted and their Decimals (an intent's
         # BookTop converts only a side that changed since; the same exact values)
-        self._dec_sides: dict[tuple[str, bool], tuple[list, list]] = {}
+        self._dec_sides: dict[tuple[str, bool, int, int], tuple[list, list]] = {}
         # per triangle: the integer search's choice (and its Decimal quote once built) for the leg
         # views it was made on. A view is replaced whenever its side's levels change, so the same
         # three view objects mean the very same levels: the pure search need not run again (an
@@ -627,7 +627,7 @@ class TriangularStrategy:
         sides = []
         for is_bid in (True, False):
             lv = book.levels(is_bid, self.config.depth)
-            key = (instrument_id, is_bid)
+            key = (instrument_id, is_bid, pd, sd)  # the same integers mean other values at other digits
             got = self._dec_sides.get(key)
             if got is None or got[0] != lv:
                 pe, se = f"e-{pd}", f"e-{sd}"
