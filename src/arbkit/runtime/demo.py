@@ -297,7 +297,7 @@ max_book_age_ms = 5000
 [risk.order_rate_limits]
 polymarket = 20
 kalshi = 10
-
+{"kucoin = 30" + chr(10) if "kucoin" in info else ""}
 [strategies.cross_venue]
 enabled = true
 min_edge_bps = 100
