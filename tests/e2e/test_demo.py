@@ -62,7 +62,7 @@ def _run_demo(out: Path, *extra: str, timeout: float = DEMO_S + 45) -> subproces
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="process checks read /proc (Linux)")
-def test_demo_trades_cross_venue_and_leaves_nothing_running(tmp_path: Path) -> None:
+def test_demo_trades_cross_venue_and_triangles_and_leaves_nothing_running(tmp_path: Path) -> None:
     out = tmp_path / "run"
     t0 = time.monotonic()
     proc = _run_demo(out)
@@ -109,6 +109,15 @@ def test_demo_trades_cross_venue_and_leaves_nothing_running(tmp_path: Path) -> N
             and {lg.venue.value for lg in r.legs if lg.purpose == "leg"} == {"polymarket", "kalshi"}]
     assert good, [(r.execution_id, r.effective_edge_bps) for r in filled]
     assert all(r.profit > Decimal(0) for r in good)
+    # ... and triangles beside them: the KuCoin simulator's dislocations open fee-positive
+    # triangles, executed as FILLED 3-leg cascades back to USDT
+    tri = [r for r in reports if r.status.value == "FILLED" and r.strategy == "triangular"]
+    assert tri, f"no FILLED triangle among {[(r.execution_id, r.strategy, r.status.value, r.error) for r in reports]}"
+    for r in tri:
+        legs = [lg for lg in r.legs if lg.purpose == "leg"]
+        assert r.sequencing == "CASCADE" and r.primary_quote == "USDT"
+        assert len(legs) == 3 and {lg.venue.value for lg in legs} == {"kucoin"} and all(lg.filled_quantity > 0 for lg in legs)
+        assert not r.open_residuals and r.profit > Decimal(0)
 
     # the HTML report exists and holds its plots
     page = html_path.read_text(encoding="utf-8")
