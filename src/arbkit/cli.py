@@ -21,9 +21,9 @@ app = typer.Typer(
 # in "Other" so a new command is never hidden (tests/unit/test_cli.py checks every command has a
 # panel).
 PANELS: dict[str, str] = {
-    **dict.fromkeys(("demo", "run", "sim"), "Run"),
+    **dict.fromkeys(("demo", "run", "sim", "backtest"), "Run"),
     **dict.fromkeys(("status", "pause", "resume", "cancel", "slots", "kill", "reset", "sagas", "orders", "positions"), "Operate"),
-    **dict.fromkeys(("feed", "mappings", "data", "backtest"), "Data"),
+    **dict.fromkeys(("feed", "mappings", "data"), "Data"),
     **dict.fromkeys(("config", "journal", "report", "version"), "Inspect"),
 }
 
@@ -42,6 +42,7 @@ TOP_LEVEL_COMMANDS: list[str] = [
     "arbkit.execution.control_cli",
     "arbkit.runtime.node_cli",
     "arbkit.analytics.cli",
+    "arbkit.backtest.cli",
 ]
 
 
