@@ -36,6 +36,7 @@ SUBCOMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("arbkit.mapping.cli", "app", "mappings"),
     ("arbkit.runtime.orders_cli", "app", "orders"),
     ("arbkit.runtime.positions_cli", "app", "positions"),
+    ("arbkit.backtest.data_cli", "app", "data"),
 ]
 # (module, attribute): a module exposing ``register(app)`` that adds top-level commands.
 TOP_LEVEL_COMMANDS: list[str] = [

@@ -41,9 +41,10 @@ def backtest(
     balance: str = typer.Option("10000", "--balance", help="Starting collateral per venue."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Replay recorded venue data through the node's own feeds, strategies, risk and execution
-    on a simulated clock, against a simulated exchange per venue. Writes a journal that
-    `arbkit report` reads, and a summary."""
+    """Replay a recording through the node's feeds, strategies, risk and execution.
+
+    On a simulated clock, against a simulated exchange per venue (latency, queue position,
+    partial fills, live fees). Writes a journal that `arbkit report` reads, and a summary."""
     from arbkit.backtest.exchange import ExchangeConfig
     from arbkit.backtest.runner import BacktestOptions, run_backtest
     from arbkit.backtest.summary import render
