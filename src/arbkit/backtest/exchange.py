@@ -14,8 +14,9 @@ adds:
   size ahead of us (trades or cancels ahead), then fill us; a recorded book crossing our price
   fills us at our price. Fills of resting orders are maker fills (the venue's maker fee).
 * partial fills: whatever the walk or the queue gives, in the instrument's size increment.
-
-Fills come back CONFIRMED (the paper backend's settlement model).
+* settlement: Polymarket fills come back MATCHED (PROVISIONAL) and are CONFIRMED
+  ``polymarket_confirm_ms`` later through the event sink (``FillStatusChanged``), as the venue's
+  user stream reports them; Kalshi and KuCoin fills are CONFIRMED at once.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import msgspec
 
 from arbkit.core.clock import Clock
 from arbkit.core.enums import FillStatus, LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, Venue
-from arbkit.core.events import Event, OrderFilled
+from arbkit.core.events import Event, FillStatusChanged, OrderFilled
 from arbkit.core.fees import fee_for
 from arbkit.core.orders import OrderRequest, SubmitResult
 from arbkit.execution.intent import BookTop
@@ -43,6 +44,9 @@ class ExchangeConfig:
     latency_in_ms: float = 20.0  # the venue's answers and fills -> us
     queue_position: bool = True  # resting orders wait behind the recorded size at their price
     depth: int = 50  # recorded levels an order may walk
+    # Polymarket settles on chain: a fill is MATCHED (PROVISIONAL) first and CONFIRMED this much
+    # later (a FillStatusChanged, as the user stream reports it); other venues settle at match
+    polymarket_confirm_ms: float = 2000.0
 
 
 @dataclass
@@ -99,6 +103,7 @@ class SimExchange(PaperBackend):
         accepted = po is not None and po.state.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
         if accepted and request.order_type is OrderType.LIMIT and request.time_in_force not in (TimeInForce.IOC, TimeInForce.FOK):
             self._join_queue(request, po.state.filled_quantity)
+        events = self._settling(events)
         await self.clock.sleep(self._in_s)
         now = self.clock.now_ns()
         res = SubmitResult(client_order_id=request.client_order_id, latency_ns=self.clock.monotonic_ns() - t0)
@@ -184,13 +189,29 @@ class SimExchange(PaperBackend):
         po.fills.append(fill)
         po.state.filled_quantity = cum
         po.state.status = OrderStatus.FILLED if cum >= req.quantity else OrderStatus.PARTIALLY_FILLED
-        self._spawn_later([fill])
+        self._spawn_later(self._settling([fill]))
 
-    def _spawn_later(self, events: list[Event]) -> None:
+    def _settling(self, events: list[Event]) -> list[Event]:
+        """Polymarket: fills as MATCHED (PROVISIONAL), each CONFIRMED later through the sink."""
+        if self.venue is not Venue.POLYMARKET:
+            return events
+        out: list[Event] = []
+        for e in events:
+            if type(e) is OrderFilled:
+                e = msgspec.structs.replace(e, status=FillStatus.PROVISIONAL)
+                self._spawn_later([FillStatusChanged(venue=self.venue, trade_id=e.trade_id, client_order_id=e.client_order_id,
+                                                     status=FillStatus.CONFIRMED, correlation_id=e.correlation_id)],
+                                  self._in_s + self.xcfg.polymarket_confirm_ms / 1000)
+            out.append(e)
+        return out
+
+    def _spawn_later(self, events: list[Event], delay_s: float | None = None) -> None:
         import asyncio
 
+        delay = self._in_s if delay_s is None else delay_s
+
         async def deliver() -> None:
-            await self.clock.sleep(self._in_s)
+            await self.clock.sleep(delay)
             now = self.clock.now_ns()
             for e in events:
                 self._emit(msgspec.structs.replace(e, ts_recv=now))

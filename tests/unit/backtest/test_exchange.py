@@ -147,3 +147,33 @@ def test_without_queue_position_a_level_decrease_fills_a_resting_order() -> None
         assert len([e for e in got if isinstance(e, OrderFilled)]) == 1
 
     asyncio.run(main())
+
+
+def test_polymarket_fills_are_matched_first_and_confirmed_later() -> None:
+    from arbkit.core.book import PredictionBook
+    from arbkit.core.enums import FillStatus
+    from arbkit.core.events import FillStatusChanged
+
+    pm = Instrument(venue=Venue.POLYMARKET, symbol="123", kind=InstrumentKind.OUTCOME, tick_size=D("0.01"),
+                    size_increment=D("0.01"), quote="pUSD", outcome="YES")
+    book = PredictionBook(D("0.01"), 2, pm.id)
+    book.apply_snapshot(bids=[(40, 10000)], asks=[(45, 10000)])  # 0.40 x100 / 0.45 x100
+
+    async def main() -> None:
+        clock = SimClock(1_800_000_000 * NS)
+        ex = SimExchange(Venue.POLYMARKET, clock, lambda iid: book, ExchangeConfig(latency_out_ms=5, latency_in_ms=5,
+                                                                                    polymarket_confirm_ms=1500),
+                         balances={"pUSD": D("1000")})
+        got: list = []
+        ex.set_event_sink(got.append)
+        t0 = clock.now_ns()
+        res = await _submit(clock, ex, OrderRequest(instrument=pm, client_order_id="p", side=Side.BUY, quantity=D("10"),
+                                                    price=D("0.45"), time_in_force=TimeInForce.IOC))
+        fills = [e for e in res.events if isinstance(e, OrderFilled)]
+        assert [(f.price, f.quantity, f.status) for f in fills] == [(D("0.45"), D("10"), FillStatus.PROVISIONAL)]
+        assert not got
+        await _run_to(clock, t0 + 2 * NS)
+        assert [(type(e), e.trade_id, e.status, e.ts_recv) for e in got] == [
+            (FillStatusChanged, fills[0].trade_id, FillStatus.CONFIRMED, t0 + 5_000_000 + 5_000_000 + 1_500_000_000)]
+
+    asyncio.run(main())
