@@ -114,3 +114,22 @@ def test_backtest_runs_triangular_over_the_imported_kucoin_capture(shared_data: 
     assert s["feeds"]["kucoin"]["gaps"] == 0 and s["feeds"]["kucoin"]["rest_snapshots"] > 0
     assert any(n.startswith("triangular: ") and "triangles over" in n for n in s["notes"])
     assert (tmp_path / "out" / "journal.sqlite").is_file()
+
+
+def test_ssmd_polymarket_books_replay_without_gaps(shared_data: Path, tmp_path: Path) -> None:
+    d = shared_data / "ssmd"
+    info = import_data("jsonl", [d / "polymarket_book.jsonl", d / "polymarket_trade.jsonl"], tmp_path / "pm", venue="polymarket")
+    assert info["lines"] == 20
+    res = _check(tmp_path / "pm")
+    assert res["gaps"] == [] and res["book_updates"] == 10
+    pm = res["feeds"]["polymarket"]
+    assert pm["live_books"] == 10 and pm["malformed"] == 0  # each `book` event is a whole book
+
+
+def test_ssmd_kalshi_capture_shows_its_own_sequence_hole(shared_data: Path, tmp_path: Path) -> None:
+    d = shared_data / "ssmd"
+    import_data("jsonl", [d / "kalshi_ticker.jsonl", d / "kalshi_trade.jsonl"], tmp_path / "k", venue="kalshi")
+    res = _check(tmp_path / "k")
+    # the trade channel's seq goes 10 -> 48 in the capture itself (a 10-message sample of a stream)
+    assert [(g["line"], json.loads(g["frame"][:g["frame"].index(',"msg"')] + "}")["seq"]) for g in res["gaps"]] == [(12, 48)]
+    assert res["feeds"]["kalshi"]["malformed"] == 0

@@ -50,8 +50,8 @@ async def check_replay(paths: list[Path]) -> dict[str, Any]:
             from arbkit.venues.polymarket.feed import FeedConfig as PC, PolymarketMarketFeed
 
             feed = PolymarketMarketFeed(sink, PC(crosscheck_interval_s=0), clock=clock)
-            ids = [i["symbol"] for m in meta.data["market_instruments"] if m["venue"] == "polymarket" for i in m["instruments"]]
-            feed.subscribe([f"polymarket:{t}" for t in ids])
+            ids = {i["symbol"] for m in meta.data["market_instruments"] if m["venue"] == "polymarket" for i in m["instruments"]}
+            feed.subscribe([f"polymarket:{t}" for t in sorted(ids | _named_in(files, "polymarket", _PM_ASSET))])
             for s in feed._shards:
                 s.set_state(ConnectionState.CONNECTED)
             feeds[venue] = feed
@@ -59,7 +59,8 @@ async def check_replay(paths: list[Path]) -> dict[str, Any]:
             from arbkit.venues.kalshi.feed import FeedConfig as KC, KalshiMarketFeed
 
             feed = KalshiMarketFeed(sink, KC(), clock=clock)
-            feed.subscribe([f"kalshi:{m['market']['ticker']}" for m in meta.data["market_instruments"] if m["venue"] == "kalshi"])
+            tickers = {m["market"]["ticker"] for m in meta.data["market_instruments"] if m["venue"] == "kalshi"}
+            feed.subscribe([f"kalshi:{t}" for t in sorted(tickers | _named_in(files, "kalshi", _KALSHI_TICKER))])
             feed._link.set_state(ConnectionState.CONNECTED)
             feeds[venue] = feed
     gaps: list[dict[str, Any]] = []
@@ -110,6 +111,25 @@ def _books(venue: Venue, feed: Any) -> list[tuple[str, bool]]:
     if venue is Venue.POLYMARKET:
         return [(t, b.state.value == "LIVE") for t, b in feed._books.items()]
     return [(t, m.live) for t, m in feed._markets.items()]
+
+
+_PM_ASSET = r'"asset_id":\s*"(\d+)"'
+_KALSHI_TICKER = r'"market_ticker":\s*"([^"]+)"'
+
+
+def _named_in(files: list[tuple[str, Path]], venue: str, pattern: str) -> set[str]:
+    """Instrument keys a venue's frames name (a recording without metadata: imported captures)."""
+    import re
+
+    from arbkit.backtest.recording import read_lines
+
+    pat = re.compile(pattern)
+    out: set[str] = set()
+    for v, f in files:
+        if v == venue:
+            for _, text in read_lines(f):
+                out.update(pat.findall(text))
+    return out
 
 
 def _symbols_in(files: list[tuple[str, Path]]) -> set[str]:

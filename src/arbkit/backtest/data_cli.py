@@ -27,12 +27,13 @@ def import_(
                                           "ts=..,bid_price=..,bid_size=..,ask_price=..,ask_size=.. (arrays or 'bids[{i}].price')."),
     symbol: Optional[str] = typer.Option(None, "--symbol", help="Symbol to record under (default: from the data)."),
     fee: str = typer.Option("0.001", "--fee", help="Fee rate of the inferred instruments (taker and maker)."),
+    venue: Optional[str] = typer.Option(None, "--venue", help="jsonl: the venue whose raw messages these are."),
 ) -> None:
     """Convert third-party order-book data into an arbkit recording (KuCoin level-2 wire lines)."""
     from arbkit.backtest.importers import ImportError_, import_data
 
     try:
-        info = import_data(fmt, src, out, mapping=mapping, symbol=symbol, fee=Decimal(fee))
+        info = import_data(fmt, src, out, mapping=mapping, symbol=symbol, fee=Decimal(fee), venue=venue)
     except (ImportError_, ValueError, KeyError) as exc:
         typer.echo(f"arbkit data import: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -11,6 +11,10 @@ parse, so the replay runs the KuCoin feed's own parse, sequence sync and books:
   the REST snapshot line (``lastUpdateId``); ``bookTicker`` and trades are skipped (counted).
 * ``tardis-l2``: tardis.dev ``incremental_book_L2`` CSV (snapshot rows, then changes).
 * ``tardis-snap``: tardis.dev ``book_snapshot_25`` (or any ``book_snapshot_N``) CSV.
+* ``jsonl``: one raw WebSocket message of ``--venue`` (polymarket, kalshi, kucoin) per line, no
+  receive time (e.g. ssmd's captures): frames pass through unchanged, the time taken from the
+  message (Polymarket ``timestamp`` ms, Kalshi ``msg.ts`` s, KuCoin ``data.time`` ms; else the
+  previous line's), never going back.
 * ``table``: CSV or Parquet (read with DuckDB) with a column mapping: long form, one row per level
   (``ts,symbol,side,price,size`` and optionally ``kind`` snapshot/delta, ``first_id``/``last_id``),
   or wide form, one row per book (``ts,symbol,bid_price,bid_size,ask_price,ask_size`` naming array
@@ -42,7 +46,7 @@ import msgspec
 from arbkit.backtest.recording import FORMAT, MANIFEST_FILE, METADATA_FILE, rest_line
 from arbkit.venues.common.recorder import frame_line
 
-FORMATS = ("cryptofeed", "hftbacktest", "tardis-l2", "tardis-snap", "table")
+FORMATS = ("cryptofeed", "hftbacktest", "tardis-l2", "tardis-snap", "table", "jsonl")
 QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "USD", "TRY")
 DEFAULT_FEE = Decimal("0.001")
 
@@ -495,8 +499,52 @@ def _import_table(srcs: list[Path], out: Path, mapping: dict[str, str], fee: Dec
     return w.close(source)
 
 
+def _message_ns(venue: str, msg: Any) -> int | None:
+    try:
+        if isinstance(msg, list):
+            msg = msg[0] if msg else {}
+        if venue == "polymarket" and msg.get("timestamp"):
+            return _ns_of_any(msg["timestamp"])
+        if venue == "kalshi" and (msg.get("msg") or {}).get("ts"):
+            return _ns_of_any(msg["msg"]["ts"])
+        if venue == "kucoin" and (msg.get("data") or {}).get("time"):
+            return _ns_of_any(msg["data"]["time"])
+    except (ValueError, TypeError, AttributeError, ArithmeticError):
+        return None
+    return None
+
+
+def import_jsonl(srcs: list[Path], out: Path, venue: str) -> dict[str, Any]:
+    """Raw venue messages, one a line, with no receive time: the venue's own frames file."""
+    if venue not in ("polymarket", "kalshi", "kucoin"):
+        raise ImportError_("jsonl needs --venue polymarket, kalshi or kucoin")
+    out.mkdir(parents=True, exist_ok=True)
+    last = 0
+    lines = skipped = 0
+    with open(out / f"{venue}.frames", "w", encoding="utf-8") as fh:
+        for src in srcs:
+            with _open_text(src) as inp:
+                for line in inp:
+                    text = line.strip()
+                    if not text:
+                        continue
+                    try:
+                        msg = json.loads(text)
+                    except ValueError:
+                        skipped += 1
+                        continue
+                    ns = _message_ns(venue, msg)
+                    last = max(last + 1 if ns is None else ns, last)
+                    fh.write(frame_line(last, text))
+                    lines += 1
+    (out / MANIFEST_FILE).write_text(json.dumps({"format": FORMAT, "venues": [venue], "imported_from": "jsonl"}, indent=1) + "\n")
+    info = {"source": "jsonl", "lines": lines, "symbols": {}, "source_gaps": [], "skipped": {"undecodable lines": skipped} if skipped else {}}
+    (out / "import.json").write_text(json.dumps(info, indent=1) + "\n")
+    return info
+
+
 def import_data(fmt: str, srcs: Iterable[Path], out: Path, *, mapping: str | None = None, symbol: str | None = None,
-                fee: Decimal = DEFAULT_FEE) -> dict[str, Any]:
+                fee: Decimal = DEFAULT_FEE, venue: str | None = None) -> dict[str, Any]:
     srcs = list(srcs)
     for s in srcs:
         if not s.exists():
@@ -511,6 +559,8 @@ def import_data(fmt: str, srcs: Iterable[Path], out: Path, *, mapping: str | Non
         return import_tardis_snap(srcs, out, fee)
     if fmt == "table":
         return _import_table(srcs, out, parse_mapping(mapping), fee, "table", symbol)
+    if fmt == "jsonl":
+        return import_jsonl(srcs, out, venue or "")
     raise ImportError_(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
 
 
