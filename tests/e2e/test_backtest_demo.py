@@ -110,3 +110,27 @@ def test_from_and_to_limit_what_is_replayed_and_decided(recorded: dict, tmp_path
     starts = [r.report.timings.intent_created_ns for r in _reports(tmp_path / "from" / "journal.sqlite")]
     assert starts and all(t >= mid for t in starts)  # ... but nothing is decided before --from
     assert whole.summary["executions"] >= max(first.summary["executions"], late.summary["executions"])
+
+
+def test_sweep_runs_every_combination_in_processes_and_compares_them(recorded: dict, tmp_path: Path) -> None:
+    import asyncio as _asyncio
+    import csv
+
+    from arbkit.backtest.runner import BacktestOptions, run_backtest
+    from arbkit.runtime.config import load_config
+
+    out = tmp_path / "sweep"
+    p = subprocess.run([sys.executable, "-m", "arbkit.cli", "backtest", "--config", str(recorded["config"]),
+                        "--data", str(recorded["rec"]), "--out", str(out),
+                        "--set", "strategies.cross_venue.min_edge_bps=50,100,5000"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr[-3000:]
+    rows = {r["strategies.cross_venue.min_edge_bps"]: r for r in csv.DictReader(open(out / "sweep.csv"))}
+    assert set(rows) == {"50", "100", "5000"}
+    assert int(rows["5000"]["executions"]) == 0 < int(rows["100"]["executions"])  # no edge is 50 %: nothing trades
+    assert (out / "sweep.svg").read_text().lstrip().startswith("<?xml")
+    # the demo's own value (100) in a sweep process gives the same journal as a plain run
+    plain = _asyncio.run(run_backtest(load_config(recorded["config"]),
+                                      BacktestOptions(data=[recorded["rec"]], out=tmp_path / "plain")))
+    assert plain.summary["executions"] == int(rows["100"]["executions"])
+    assert (tmp_path / "plain" / "journal.sqlite").read_bytes() == (out / "min_edge_bps=100" / "journal.sqlite").read_bytes()

@@ -40,6 +40,9 @@ def backtest(
     no_queue: bool = typer.Option(False, "--no-queue", help="Resting orders fill without waiting behind the recorded size."),
     balance: str = typer.Option("10000", "--balance", help="Starting collateral per venue."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help="Sweep: KEY=V1,V2,... (a dotted config key, repeatable); "
+                                             "every combination runs (one process per core) into OUT/<combination>/, "
+                                             "compared in OUT/sweep.csv and OUT/sweep.svg."),
 ) -> None:
     """Replay a recording through the node's feeds, strategies, risk and execution.
 
@@ -67,6 +70,22 @@ def backtest(
     except (ValueError, ArithmeticError) as exc:
         typer.echo(f"arbkit backtest: {exc}", err=True)
         raise typer.Exit(2) from None
+    if sets:
+        from arbkit.backtest.sweep import parse_sets, render_table, run_sweep
+
+        try:
+            parsed = parse_sets(sets)
+            rows = run_sweep(config, parsed, {k: getattr(opts, k) for k in ("data", "seed", "t_from_ns", "t_to_ns",
+                                                                             "mappings", "balance", "exchange")}, out)
+        except ValueError as exc:
+            typer.echo(f"arbkit backtest: {exc}", err=True)
+            raise typer.Exit(2) from None
+        if as_json:
+            typer.echo(json.dumps([{"set": v, "summary": s} for v, s in rows], indent=1, sort_keys=True, default=str))
+        else:
+            typer.echo(render_table([k for k, _ in parsed], rows))
+            typer.echo(f"table: {out / 'sweep.csv'}  plot: {out / 'sweep.svg'}")
+        return
     bar = _progress() if sys.stderr.isatty() and not as_json else None
     if bar is not None:
         progress, task = bar
