@@ -16,7 +16,8 @@ from arbkit.core.enums import ConnectionState, Venue
 from arbkit.core.events import BookUpdated, Event
 
 
-async def check_replay(paths: list[Path]) -> dict[str, Any]:
+async def check_replay(paths: list[Path], feeds_out: dict[Venue, Any] | None = None) -> dict[str, Any]:
+    """Replay ``paths`` through fresh feeds; ``feeds_out`` (when given) receives them, books and all."""
     from arbkit.backtest import rest_replay
 
     files = frame_files(paths)
@@ -87,6 +88,8 @@ async def check_replay(paths: list[Path]) -> dict[str, Any]:
             gaps.append({"venue": v, "file": str(files[idx][1]), "line": line_no[idx], "recv_ns": ns, "frame": text[:200]})
         if loop._ready:  # type: ignore[attr-defined]  # snapshot requests the replay cannot serve: let them end
             await asyncio.sleep(0)
+    if feeds_out is not None:
+        feeds_out.update(feeds)
     out: dict[str, Any] = {"lines": lines, "book_updates": updates["n"], "rest_snapshots_applied": rest_applied,
                            "gaps": gaps, "events": kinds, "feeds": {}}
     for venue, feed in feeds.items():
