@@ -18,7 +18,7 @@ METHOD = (
     "12,965 depthUpdate messages with their REST snapshots) imported once with `arbkit data import --from "
     "hftbacktest` (untimed) into a KuCoin level-2 recording, then replayed by arbkit.backtest.runner.Backtest "
     "(the `arbkit backtest` loop: lines streamed from the file and merged by receive time, SimClock set per "
-    "line, KucoinMarketFeed frame path = msgspec decode, L2Sync sequence check, exact Decimal->integer parse, "
+    "line, KucoinMarketFeed frame path = msgspec decode, L2Sync sequence check, exact string->integer units (plain decimals; any other form through Decimal), "
     "CryptoBook apply, BookUpdated -> simulated exchange -> StrategyHost -> a strategy that reads the best bid "
     "and ask of the book on every update and never trades). The recording is replayed N times back to back in "
     "one process, each pass a fresh Backtest (streamed: never loaded whole); full = passes until >= 5M "
