@@ -89,6 +89,7 @@ class NodeOptions:
     metrics_port: int | None = None  # overrides config.node.metrics_port (0 = an ephemeral port)
     config_path: str | None = None  # shown by `arbkit status`
     market_poll_s: float = 60.0  # market finder: venues' event listings polled this often (0 = feeds only)
+    record_dir: Path | None = None  # overrides config.node.record_dir (arbkit demo --record)
 
 
 class JournalTap:
@@ -170,6 +171,8 @@ class Node:
         self._engine_instruments: dict[str, Instrument] = {}  # traded by a strategy, not shown as books
         self.metadata: Any = None  # wiring.VenueMetadata
         self.finder: Any = None  # runtime.market_finder.MarketFinder (when a strategy takes listings)
+        self.recorder: Any = None  # backtest.recording.Recorder when recording
+        self._feed_ov: dict[str, dict[str, Any]] = self.options.feed_overrides
 
     # --- construction ----------------------------------------------------------------------
 
@@ -250,6 +253,13 @@ class Node:
         cfg = self.config
         env = self.options.env
         ov = self.options.feed_overrides
+        record_dir = self.options.record_dir or self.config.node.record_dir
+        if record_dir:
+            from arbkit.backtest.recording import Recorder
+
+            self.recorder = Recorder(record_dir, self.clock.now_ns)
+            ov = {n: {**ov.get(n, {}), **self.recorder.feed_overrides(n)} for n in cfg.venues.configured()}
+        self._feed_ov = ov
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         for name, vcfg in cfg.venues.configured().items():
             if name == "polymarket":
@@ -277,6 +287,8 @@ class Node:
                 continue
             self.venues[b.venue] = b
             self.rates[b.venue] = FeedRate()
+            if self.recorder is not None:
+                self.recorder.attach(name, b)
 
     def _needed_venues(self) -> set[str]:
         """Venue names some enabled strategy trades (a configured venue no strategy needs is not
@@ -303,6 +315,9 @@ class Node:
                                  clock_ns=self.clock.now_ns, on_report=self._record_report)
         self.metadata = wiring.VenueMetadata(self.venues, self._session, self.config, self._spot,
                                              on_problem=self._metadata_problem)
+        if self.recorder is not None:
+            self.metadata = self.recorder.wrap_metadata(self.metadata)
+            self.recorder.save_mappings(self.options.mappings_path)
         journal = self.journal
 
         def journal_record(kind: str, rec: dict, correlation_id: str) -> None:
@@ -600,7 +615,7 @@ class Node:
         tc = self.config.strategies.triangular  # its symbols limit what is loaded
         b = await wiring.build_kucoin(vcfg, clock=self.clock, market_sink=self._on_market_event, env=self.options.env,
                                       snapshots=self.snapshots, paper_balance=self.options.paper_balance,
-                                      feed_overrides=self.options.feed_overrides.get("kucoin"))
+                                      feed_overrides=self._feed_ov.get("kucoin"))
         self.venues[b.venue] = b  # owned from now on: closed by teardown even if starting fails
         symbols = list(tc.symbols) if tc is not None and tc.symbols is not None else None
         insts = await wiring.start_kucoin(b, symbols)
@@ -702,6 +717,9 @@ class Node:
             await self.journal.close()
         if self._account_locks is not None:
             self._account_locks.release()
+        if self.recorder is not None:
+            with contextlib.suppress(Exception):
+                self.recorder.close()
 
     # --- views of the hosted strategies (status, tests, the demo) ---------------------------
 
