@@ -1,0 +1,195 @@
+"""Complete-set market making through the node, against the simulator over loopback.
+
+The real node (mode "sim": the Polymarket gateway, signed orders, user channel) runs
+``complete_set_mm`` on one binary market of the "quiet" scenario. A second simulator account
+(minted shares) sells into our bids, so fills happen only when the test says. Everything is checked
+at the venue: the simulator's own orders and positions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from arbkit.core.enums import Side
+from arbkit.journal.store import Journal
+from arbkit.runtime.config import loads_config
+from arbkit.runtime.demo import POLY_KEY_ENV
+from arbkit.runtime.node import Node, NodeOptions
+from arbkit.sim.engine import OrderParams
+from arbkit.sim.events import Outcome, SimOrderStatus, Tif
+from arbkit.sim.runner import SimRunner
+
+
+@pytest.fixture
+async def sim():
+    runner = SimRunner(venues=["polymarket"], scenario="quiet", seed=11, accounts_per_venue=2)
+    info = await runner.start()
+    try:
+        yield runner, info
+    finally:
+        await runner.stop()
+
+
+async def eventually(pred: Callable[[], bool], timeout: float = 8.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what or pred}")
+        await asyncio.sleep(0.02)
+
+
+def _config(info: dict, m, journal: Path, *, extra: str = "") -> str:
+    pm = info["polymarket"]
+    return f"""
+[node]
+name = "mm-test"
+journal_path = "{journal}"
+
+[venues.polymarket]
+mode = "sim"
+rest_url = "{pm['rest_url']}"
+ws_market_url = "{pm['ws_market_url']}"
+ws_user_url = "{pm['ws_user_url']}"
+chain_id = {int(pm.get('chain_id', 137))}
+private_key_env = "{POLY_KEY_ENV}"
+
+[risk]
+max_order_notional = "100"
+max_market_exposure = "500"
+max_venue_exposure = "2000"
+max_total_exposure = "3000"
+daily_loss_limit = "200"
+max_concurrent_executions = 2
+max_book_age_ms = 5000
+
+[strategies.complete_set_mm]
+enabled = true
+target_spread = "0.02"
+quote_size = "10"
+max_position = "10"
+max_unmatched = "10"
+min_quote_life_ms = 200
+max_orders_per_s = "20"
+skew = "0.001"
+{extra}
+[[strategies.complete_set_mm.markets]]
+condition_id = "{m.market_id}"
+yes_token_id = "{m.yes_symbol}"
+no_token_id = "{m.no_symbol}"
+title = "{m.title}"
+"""
+
+
+def _market(runner: SimRunner):
+    return next(m for m in runner.scenario.catalogue.markets if m.venue == "polymarket" and not m.neg_risk)
+
+
+def _ours(runner: SimRunner, acct: str, market_id: str) -> list:
+    return runner.engines["polymarket"].open_orders(account_id=acct, market_id=market_id)
+
+
+async def _node(runner, info, tmp_path: Path, extra: str = "") -> tuple[Node, object, str]:
+    m = _market(runner)
+    cfg = loads_config(_config(info, m, tmp_path / "j.sqlite", extra=extra), base_dir=tmp_path)
+    a0 = runner.accounts["polymarket"][0]
+    node = Node(cfg, NodeOptions(env={POLY_KEY_ENV: info["polymarket"]["accounts"][0]["private_key"]},
+                                 journal_synchronous="NORMAL", drain_timeout_s=5.0))
+    await node.start()
+    return node, m, a0.account_id
+
+
+def _records(path: Path, *kinds: str) -> list[dict]:
+    j = Journal.open(path, readonly=True)
+    try:
+        return [r.decode() for r in j.replay(kinds=list(kinds))]
+    finally:
+        j.close_sync()
+
+
+async def test_market_making_completes_and_merges_sets_within_its_inventory_limit(sim, tmp_path: Path) -> None:
+    runner, info = sim
+    node, m, acct = await _node(runner, info, tmp_path)
+    eng = runner.engines["polymarket"]
+    taker = runner.accounts["polymarket"][1].account_id
+    try:
+        # both outcomes quoted, the pair priced inside 1 - target spread, post-only at the venue
+        await eventually(lambda: len(_ours(runner, acct, m.market_id)) == 2, what="two resting quotes")
+        quotes = {o.outcome: o for o in _ours(runner, acct, m.market_id)}
+        assert quotes[Outcome.YES].side is Side.BUY and quotes[Outcome.NO].side is Side.BUY
+        assert quotes[Outcome.YES].price + quotes[Outcome.NO].price <= D("0.98")
+        assert all(o.post_only for o in quotes.values())
+
+        # the taker sells YES into our bid: we hold 10 YES, unmatched -> no more YES bid (limit 10)
+        eng.mint_for(taker, m.market_id, D(40))
+        yes_px = quotes[Outcome.YES].price
+        out = eng.submit(OrderParams(account_id=taker, symbol=m.yes_symbol, side=Side.SELL, size=D(10), price=yes_px,
+                                     tif=Tif.IOC))
+        assert out.trades, "the taker's sell should have matched our YES bid"
+        await eventually(lambda: eng.accounts.position(acct, m.market_id, Outcome.YES).size == D(10), what="YES held")
+        await eventually(lambda: [o.outcome for o in _ours(runner, acct, m.market_id)] == [Outcome.NO],
+                         what="only the NO bid rests once YES is at its limit")
+        # inside the inventory limit: another YES sale finds no bid of ours
+        eng.submit(OrderParams(account_id=taker, symbol=m.yes_symbol, side=Side.SELL, size=D(10), price=D("0.01"),
+                               tif=Tif.IOC))
+        await asyncio.sleep(0.3)
+        assert eng.accounts.position(acct, m.market_id, Outcome.YES).size == D(10)
+
+        # the taker sells NO into our (possibly re-priced) bid: a set is complete and merged on chain
+        no = next(o for o in _ours(runner, acct, m.market_id) if o.outcome is Outcome.NO)
+        assert yes_px + no.price <= D("0.98")  # the completing bid keeps the target
+        eng.submit(OrderParams(account_id=taker, symbol=m.no_symbol, side=Side.SELL, size=D(10), price=no.price,
+                               tif=Tif.IOC))
+        await eventually(lambda: node.quotes.status()["sets_merged"] == "10", timeout=10, what="10 sets merged")
+        # at the venue: both outcomes back to zero (merged into collateral), quotes resting again
+        assert eng.accounts.position(acct, m.market_id, Outcome.YES).size == 0
+        assert eng.accounts.position(acct, m.market_id, Outcome.NO).size == 0
+        await eventually(lambda: len(_ours(runner, acct, m.market_id)) == 2, what="both quotes back after the merge")
+    finally:
+        await node.stop()
+    # stopping cancels every quote at the venue
+    assert _ours(runner, acct, m.market_id) == []
+    recs = _records(tmp_path / "j.sqlite", "QuoteChanged", "QuoteFilled", "SetsCompleted", "SetsMerged", "QuoteInventory")
+    merged = [r for r in recs if r.get("tx_hash") is not None and "returned" in r]
+    assert merged and D(merged[0]["returned"]) == D(10) and merged[0]["route"] == "eoa"
+    completed = [r for r in recs if "spread" in r]
+    assert sum(D(r["sets"]) for r in completed) == D(10) and all(D(r["spread"]) >= D("0.2") for r in completed)
+    # every quote change carries its reason; positions never above the limit
+    changes = [r for r in recs if "action" in r]
+    assert {"place", "filled", "cancel"} <= {r["action"] for r in changes}
+    assert all(r["reason"] for r in changes)
+    assert any(r["action"] == "cancel" and r["reason"] == "node stopping" for r in changes)
+    inv = [r for r in recs if "positions" in r]
+    assert inv and all(D(q) <= D(10) for r in inv for q in r["positions"].values())
+
+
+async def test_quotes_are_canceled_at_the_venue_on_a_disconnect_and_on_the_kill_switch(sim, tmp_path: Path) -> None:
+    runner, info = sim
+    node, m, acct = await _node(runner, info, tmp_path)
+    eng = runner.engines["polymarket"]
+    try:
+        await eventually(lambda: len(_ours(runner, acct, m.market_id)) == 2, what="two resting quotes")
+        before = [o.order_id for o in _ours(runner, acct, m.market_id)]
+        # the market channel drops: every quote of ours is canceled at the venue
+        runner.faults.add_now({"kind": "WS_DISCONNECT", "venue": "polymarket", "match": "market", "times": 1})
+        await eventually(lambda: all(eng.order(oid).status is SimOrderStatus.CANCELED for oid in before),
+                         what="quotes canceled at the venue after the disconnect")
+        await node.journal.flush()
+        recs = _records(tmp_path / "j.sqlite", "QuoteChanged")
+        reasons = [r["reason"] for r in recs if r["action"] == "cancel"]
+        assert any("disconnected" in r or "book not tradeable" in r for r in reasons), reasons
+        # reconnected: quoting resumes
+        await eventually(lambda: len(_ours(runner, acct, m.market_id)) == 2, timeout=15, what="quotes back after reconnect")
+
+        # the kill switch (tripped alone, as a breaker would): the manager cancels; nothing is placed again
+        node.killswitch.trip("test kill", source="test")
+        await eventually(lambda: _ours(runner, acct, m.market_id) == [], what="no resting quote after the kill switch")
+        await asyncio.sleep(0.5)
+        assert _ours(runner, acct, m.market_id) == []
+    finally:
+        await node.stop()
