@@ -9,12 +9,15 @@ at the venue: the simulator's own orders and positions.
 from __future__ import annotations
 
 import asyncio
+import io
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
+from arbkit.analytics.render import write_plain
+from arbkit.analytics.report import build_report
 from arbkit.core.enums import Side
 from arbkit.journal.store import Journal
 from arbkit.runtime.config import loads_config
@@ -166,6 +169,18 @@ async def test_market_making_completes_and_merges_sets_within_its_inventory_limi
     assert any(r["action"] == "cancel" and r["reason"] == "node stopping" for r in changes)
     inv = [r for r in recs if "positions" in r]
     assert inv and all(D(q) <= D(10) for r in inv for q in r["positions"].values())
+
+    # the report: sets completed and merged, the P&L split, inventory over time
+    rep = build_report(tmp_path / "j.sqlite")
+    mm = rep["market_making"]
+    spread = sum(D(r["spread"]) for r in completed)
+    assert mm["total"]["sets_completed"] == "10" and mm["total"]["sets_merged"] == "10"
+    assert D(mm["total"]["spread"]) == spread and D(mm["total"]["merge"]) == D("-0.01")
+    assert D(mm["total"]["pnl"]) == spread - D("0.01") - D(mm["total"]["fees"])
+    assert len(mm["inventory"]) == len(inv)
+    buf = io.StringIO()
+    write_plain(rep, buf)
+    assert "Complete-set market making" in buf.getvalue()
 
 
 async def test_quotes_are_canceled_at_the_venue_on_a_disconnect_and_on_the_kill_switch(sim, tmp_path: Path) -> None:
