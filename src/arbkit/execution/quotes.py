@@ -194,8 +194,24 @@ class KeyState:
         return min((self.pos.get(i.id, ZERO) for i in self.instruments), default=ZERO)
 
 
-def _s(x: Decimal | None) -> str | None:
-    return None if x is None else str(x)
+def quote_actions(live: dict[str, LiveQuote], want: dict[str, Quote]) -> list[tuple[str, str]]:
+    """What moves the resting orders towards the wanted quotes, per instrument: ``place``,
+    ``cancel``, ``replace`` (cancel, then place once gone) or ``wait`` (an answer is outstanding).
+    An order whose price and remaining size equal the wanted quote is kept (no action)."""
+    out: list[tuple[str, str]] = []
+    for iid in dict.fromkeys([*live, *want]):
+        q = want.get(iid)
+        lq = live.get(iid)
+        if lq is None:
+            if q is not None:
+                out.append((iid, "place"))
+        elif lq.state in ("sending", "canceling", "unknown"):
+            out.append((iid, "wait"))
+        elif q is None:
+            out.append((iid, "cancel"))
+        elif q.price != lq.price or q.size != lq.remaining:
+            out.append((iid, "replace"))
+    return out
 
 
 class QuoteManager:
@@ -355,16 +371,14 @@ class QuoteManager:
             nonlocal delay
             delay = s if delay is None else min(delay, s)
 
-        for iid in list(dict.fromkeys([*ks.live, *want])):
+        for iid, action in quote_actions(ks.live, want):
             q = want.get(iid)
             lq = ks.live.get(iid)
-            if lq is not None:
-                if lq.state in ("sending", "canceling", "unknown"):
-                    if lq.state == "unknown":
-                        later(1.0)
-                    continue  # the venue's answer decides; it kicks this key again
-                if q is not None and q.price == lq.price and q.size == lq.remaining:
-                    continue
+            if action == "wait":
+                if lq is not None and lq.state == "unknown":
+                    later(1.0)
+                continue  # the venue's answer decides; it kicks this key again
+            if lq is not None:  # cancel or replace
                 if not force:
                     age = now - lq.placed_ns
                     if age < min_life_ns:
@@ -373,7 +387,6 @@ class QuoteManager:
                     if not self._bucket(lq.instrument.venue).try_acquire():
                         later(1 / self._bucket(lq.instrument.venue).rate)
                         continue
-                action = "cancel" if q is None else "replace"
                 why = reason if q is None else (f"{reason}: {lq.price} x {lq.remaining} -> {q.price} x {q.size}")
                 await self._cancel(lq, action, why)
                 if ks.live.get(iid) is not None:
