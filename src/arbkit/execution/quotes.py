@@ -83,6 +83,7 @@ class QuoteManagerConfig:
     merge_min_sets: Decimal = ONE
     merge_cost: Decimal = Decimal("0.01")
     merge_max_cost_bps: Decimal = Decimal(100)
+    max_order_notional: Decimal | None = None  # risk.max_order_notional: a larger quote is refused here
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ class KeyState:
     retired: bool = False
     completed: Decimal = ZERO
     merged: Decimal = ZERO
+    refused: set[tuple[str, Decimal, Decimal]] = field(default_factory=set)  # quotes refused here (not asked again)
 
     def sets(self) -> Decimal:
         return min((self.pos.get(i.id, ZERO) for i in self.instruments), default=ZERO)
@@ -391,7 +393,7 @@ class QuoteManager:
                 await self._cancel(lq, action, why)
                 if ks.live.get(iid) is not None:
                     continue  # not gone yet: its cancel event kicks the key again
-            if q is None or block:
+            if q is None or block or (iid, q.price, q.size) in ks.refused:
                 continue
             if not self._bucket(q.instrument.venue).try_acquire():
                 later(1 / self._bucket(q.instrument.venue).rate)
@@ -423,6 +425,20 @@ class QuoteManager:
     async def _place(self, ks: KeyState, q: Quote, reason: str, *, purpose: str = "quote",
                      tif: TimeInForce = TimeInForce.GTC) -> LiveQuote:
         inst = q.instrument
+        cap = self.config.max_order_notional
+        if cap is not None and q.price * q.size > cap:
+            ks.refused.add((inst.id, q.price, q.size))
+            log.warning("quote %s %s x %s refused: notional above risk.max_order_notional %s", inst.id, q.price, q.size, cap)
+            self._journal("QuoteChanged", {"key": ks.key, "strategy": ks.strategy, "instrument_id": inst.id,
+                                           "action": "refused", "reason": f"notional {q.price * q.size} above "
+                                           f"risk.max_order_notional {cap}", "client_order_id": "", "side": q.side.value,
+                                           "price": str(q.price), "size": str(q.size), "filled": "0", "purpose": purpose,
+                                           "ts_ns": self.clock.now_ns()}, ks.key)
+            lq = LiveQuote(key=ks.key, strategy=ks.strategy, instrument=inst, side=q.side, price=q.price, size=q.size,
+                           coid="", placed_ns=self.clock.monotonic_ns(), purpose=purpose, reason=reason, state="done")
+            if purpose == "unwind":
+                self._done_unwind(lq)
+            return lq
         coid = new_correlation_id("q")
         lq = LiveQuote(key=ks.key, strategy=ks.strategy, instrument=inst, side=q.side, price=q.price, size=q.size,
                        coid=coid, placed_ns=self.clock.monotonic_ns(), purpose=purpose, reason=reason)
@@ -509,8 +525,11 @@ class QuoteManager:
                 del ks.live[lq.instrument.id]
             self._kick(ks)
         else:  # an unwind ended: the strategy may ask again
-            self.on_inventory(lq.strategy, InventoryChange(key=lq.key, instrument_id=lq.instrument.id, delta_qty=ZERO,
-                                                           delta_cost=ZERO, why="unwind_done", now_ns=self.clock.now_ns()))
+            self._done_unwind(lq)
+
+    def _done_unwind(self, lq: LiveQuote) -> None:
+        self.on_inventory(lq.strategy, InventoryChange(key=lq.key, instrument_id=lq.instrument.id, delta_qty=ZERO,
+                                                       delta_cost=ZERO, why="unwind_done", now_ns=self.clock.now_ns()))
 
     def _apply(self, lq: LiveQuote, event: Event) -> None:
         if isinstance(event, OrderAccepted):

@@ -332,7 +332,12 @@ class Node:
         market = FeedMarketView({v: b.feed for v, b in self.venues.items()})
         cfg = QuoteManagerConfig(min_quote_life_s=t.min_quote_life_ms / 1000, default_orders_per_s=float(t.max_orders_per_s),
                                  post_only=t.post_only, max_silence_ns=silence_ns, merge_min_sets=t.merge_min_sets,
-                                 merge_cost=t.merge_cost, merge_max_cost_bps=t.merge_max_cost_bps)
+                                 merge_cost=t.merge_cost, merge_max_cost_bps=t.merge_max_cost_bps,
+                                 max_order_notional=self.config.risk.max_order_notional)
+        # the venue's order rate limit (risk.order_rate_limits) caps the quotes' own rate
+        for v in self.venues:
+            lim = getattr(self.config.risk.order_rate_limits, v.value, None)
+            cfg.orders_per_s[v] = float(min(t.max_orders_per_s, lim)) if lim else float(t.max_orders_per_s)
         host = self.host
         self.quotes = QuoteManager(backends=self.engine.backends, journal=self.journal, clock=self.clock,
                                    portfolio=self.portfolio, can_send=self._can_send,

@@ -210,3 +210,16 @@ async def test_unwind_is_an_ioc_sell_of_the_unmatched_shares(rig) -> None:
     assert sells[0].state.status is OrderStatus.CANCELED  # no bid to hit in the empty paper book
     assert r.changes[-1].why == "unwind_done"
     assert [x["action"] for x in r.records("QuoteChanged") if x["purpose"] == "unwind"][0] == "unwind"
+
+
+async def test_a_quote_above_the_order_notional_cap_is_refused_and_journaled(rig) -> None:
+    r = rig(max_order_notional=D("5"))
+    r.qm.submit(r.req((YES, "0.41", "10"), (NO, "0.56", "20")))  # 4.10 fits, 11.20 does not
+    await r.settle()
+    assert r.open() == {"yes": (D("0.41"), D(10))}
+    refused = [x for x in r.records("QuoteChanged") if x["action"] == "refused"]
+    assert refused and refused[0]["instrument_id"] == NO.id and "max_order_notional" in refused[0]["reason"]
+    r.qm.check()
+    r.qm.submit(r.req((YES, "0.41", "10"), (NO, "0.56", "20"), reason="same again"))
+    await r.settle()
+    assert len([x for x in r.records("QuoteChanged") if x["action"] == "refused"]) == 1  # not asked again
