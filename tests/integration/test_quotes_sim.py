@@ -208,3 +208,35 @@ async def test_quotes_are_canceled_at_the_venue_on_a_disconnect_and_on_the_kill_
         assert _ours(runner, acct, m.market_id) == []
     finally:
         await node.stop()
+
+
+async def test_single_sided_inventory_is_unwound_by_time_and_a_resolution_retires_the_quotes(sim, tmp_path: Path) -> None:
+    runner, info = sim
+    node, m, acct = await _node(runner, info, tmp_path, extra="unwind_after_s = 0.5\n")
+    eng = runner.engines["polymarket"]
+    taker = runner.accounts["polymarket"][1].account_id
+    try:
+        await eventually(lambda: len(_ours(runner, acct, m.market_id)) == 2, what="two resting quotes")
+        yes = next(o for o in _ours(runner, acct, m.market_id) if o.outcome is Outcome.YES)
+        eng.mint_for(taker, m.market_id, D(20))
+        eng.submit(OrderParams(account_id=taker, symbol=m.yes_symbol, side=Side.SELL, size=D(10), price=yes.price,
+                               tif=Tif.IOC))
+        await eventually(lambda: eng.accounts.position(acct, m.market_id, Outcome.YES).size == D(10), what="YES held")
+        # unmatched for 0.5 s: sold back at the best bid (IOC), at the venue
+        await eventually(lambda: eng.accounts.position(acct, m.market_id, Outcome.YES).size == 0, timeout=10,
+                         what="the unmatched YES unwound")
+        await node.journal.flush()
+        unw = _records(tmp_path / "j.sqlite", "QuoteUnwound")
+        assert unw and sum(D(r["quantity"]) for r in unw) == D(10) and all(r["reason"].startswith("time") for r in unw)
+        assert D(unw[0]["basis"]) == D(10) * yes.price and D(unw[0]["pnl"]) == D(unw[0]["proceeds"]) - D(unw[0]["basis"])
+        # the market resolves: the key is retired, nothing is quoted there again
+        await eventually(lambda: len(_ours(runner, acct, m.market_id)) == 2, what="quotes back after the unwind")
+        runner.scenario.resolve("polymarket", m.market_id, "yes")
+        await eventually(lambda: node.quotes.keys[f"polymarket:market:{m.market_id}"].retired, what="key retired")
+        await asyncio.sleep(0.5)
+        assert _ours(runner, acct, m.market_id) == []
+        assert f"polymarket:market:{m.market_id}" in node.host.get("complete_set_mm").retired
+    finally:
+        await node.stop()
+    rep = build_report(tmp_path / "j.sqlite")
+    assert D(rep["market_making"]["total"]["unwind"]) == sum(D(r["pnl"]) for r in unw)

@@ -686,10 +686,15 @@ class QuoteManager:
         """The market resolved: cancel, and hand what is held to settlement (booked there)."""
         ks.retired = True
         now = self.clock.now_ns()
+        told = False
         for iid, q in list(ks.pos.items()):
             if q:
+                told = True
                 self.on_inventory(ks.strategy, InventoryChange(key=ks.key, instrument_id=iid, delta_qty=-q,
                                                                delta_cost=-ks.cost.get(iid, ZERO), why="settled", now_ns=now))
+        if not told and ks.instruments:  # nothing held: the strategy still retires the key
+            self.on_inventory(ks.strategy, InventoryChange(key=ks.key, instrument_id=ks.instruments[0].id, delta_qty=ZERO,
+                                                           delta_cost=ZERO, why="settled", now_ns=now))
         self._journal("QuoteInventory", {"key": ks.key, "strategy": ks.strategy, "why": f"settled: {reason}",
                                          "positions": {i: str(q) for i, q in ks.pos.items()}, "sets": str(ks.sets()),
                                          "unmatched": {}, "ts_ns": now}, ks.key)
