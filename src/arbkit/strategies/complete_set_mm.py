@@ -344,6 +344,7 @@ class CompleteSetMM(StrategyBase):
                 self.by_instrument.setdefault(inst.id, []).append(k.key)
         self.held: dict[str, dict[str, Held]] = {k: {i.id: Held() for i in v.instruments} for k, v in self.keys.items()}
         self.last: dict[str, tuple] = {}  # key -> the quotes last asked for (no repeat of the same)
+        self.resting: dict[str, tuple[Decimal, Decimal]] = {}  # instrument id -> (price, size) last asked for
         self.unwinding: set[tuple[str, str]] = set()
         self.retired: set[str] = set()
         self._silence_ns = int(config.max_silence_s * NS)
@@ -370,10 +371,25 @@ class CompleteSetMM(StrategyBase):
             if bad:
                 return self._req(k, (), f"book not tradeable: {bad}")
             book = self.market.book(inst.id)
-            tops.append((book.best_bid_price(), book.best_ask_price()))
+            tops.append((self._others_best_bid(book, self.resting.get(inst.id)), book.best_ask_price()))
         quotes, why = quote_set(list(k.instruments), tops, [held[i.id].qty for i in k.instruments],
                                 [held[i.id].cost for i in k.instruments], self.config.params)
         return self._req(k, tuple(q for q in quotes if q is not None), why or "book changed")
+
+    @staticmethod
+    def _others_best_bid(book: Any, own: tuple[Decimal, Decimal] | None) -> Decimal | None:
+        """The best bid of everyone else: our own resting quote is taken out of its level, so the
+        strategy never chases (improves on) itself."""
+        if own is None:
+            return book.best_bid_price()
+        for tick, lots in book.levels(True, 3):
+            px = book.price(tick)
+            if px == own[0]:
+                if book.size(lots) > own[1]:
+                    return px
+                continue
+            return px
+        return None
 
     def _req(self, k: MMKey, quotes: tuple[Quote, ...], reason: str) -> QuoteRequest:
         return QuoteRequest(key=k.key, instruments=k.instruments, quotes=quotes, reason=reason,
@@ -384,6 +400,10 @@ class CompleteSetMM(StrategyBase):
         if self.last.get(req.key) == sig:
             return False
         self.last[req.key] = sig
+        for inst in self.keys[req.key].instruments:  # what rests once the manager has done its work
+            self.resting.pop(inst.id, None)
+        for q in req.quotes:
+            self.resting[q.instrument.id] = (q.price, q.size)
         self.requests += 1
         if not req.quotes:
             kind = req.reason.split(":")[0]

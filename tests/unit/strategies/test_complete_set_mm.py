@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from arbkit.core.book import PredictionBook
 from arbkit.core.enums import InstrumentKind, Side, Venue
 from arbkit.core.fees import FeeSpec
 from arbkit.core.instruments import Instrument
@@ -106,15 +107,12 @@ def test_property_budget_limits_and_grid(by, ny, sy, sn, py, pn, cy, cn, skew) -
             assert q.price + cost[other] / pos[other] <= D("0.98")
 
 
-class _Book:
-    def __init__(self, bid: str, ask: str) -> None:
-        self.bid, self.ask = D(bid), D(ask)
-
-    def best_bid_price(self):
-        return self.bid
-
-    def best_ask_price(self):
-        return self.ask
+def _Book(bid: str, ask: str, *, more_bids: tuple = (), size: int = 100) -> PredictionBook:
+    """A real book: one level each side (plus ``more_bids`` as (price, size))."""
+    b = PredictionBook(D("0.01"), 2)
+    bids = [(int(D(bid) * 100), size * 100)] + [(int(D(p) * 100), int(D(q) * 100)) for p, q in more_bids]
+    b.apply_snapshot(sorted(bids), [(int(D(ask) * 100), size * 100)], sequence=1, ts_ns=1)
+    return b
 
 
 class _Market:
@@ -201,3 +199,19 @@ def test_config_table_is_validated_and_summarised(tmp_path) -> None:
         loads_config(_cfg("").replace('target_spread = "0.02"', 'target_spread = "1.5"'), base_dir=tmp_path)
     with pytest.raises(ConfigError):
         loads_config(_cfg("bogus = 1"), base_dir=tmp_path)
+
+
+def test_the_strategy_does_not_chase_its_own_quote() -> None:
+    from arbkit.strategies.base import BookUpdate
+
+    mm, market = _mm()
+    first = mm.on_book(BookUpdate(YES.id, 1))[0]
+    yes = {q.instrument.id: q for q in first.quotes}[YES.id]
+    assert yes.price == D("0.41")
+    # our 10 at 0.41 is now the best bid (alone at its level): the others' best is still 0.40
+    market.books[YES.id] = _Book("0.40", "0.44", more_bids=(("0.41", "10"),))
+    assert mm.on_book(BookUpdate(YES.id, 2)) == []  # no change: not improving on ourselves
+    # someone else joins our level: it is theirs too now, and the best of the others is 0.41
+    market.books[YES.id] = _Book("0.40", "0.44", more_bids=(("0.41", "25"),))
+    out = mm.on_book(BookUpdate(YES.id, 3))
+    assert {q.instrument.id: q.price for q in out[0].quotes}[YES.id] == D("0.42")
