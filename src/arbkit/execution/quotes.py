@@ -611,6 +611,8 @@ class QuoteManager:
         self._journal("QuoteInventory", {"key": ks.key, "strategy": ks.strategy, "why": why,
                                          "positions": {i: str(q) for i, q in ks.pos.items()}, "sets": str(sets),
                                          "unmatched": {i: str(q - sets) for i, q in ks.pos.items()},
+                                         "cost": {i: str(c) for i, c in ks.cost.items()},
+                                         "entry": {i: str(c) for i, c in ks.entry.items()},
                                          "ts_ns": self.clock.now_ns()}, ks.key)
 
     def _maybe_merge(self, ks: KeyState) -> None:
@@ -701,6 +703,34 @@ class QuoteManager:
         for iid in ks.pos:
             ks.pos[iid] = ks.cost[iid] = ks.entry[iid] = ZERO
         self._kick(ks)
+
+    def restore(self, journal: Any) -> int:
+        """After a restart: each key's inventory as the last ``QuoteInventory`` record left it
+        (positions, cost with fees, entry), handed to its strategy (``restored``), so sizes, skew and
+        the inventory limits count what was bought before the restart. A settled key stays empty.
+        Returns the number of keys restored."""
+        last: dict[str, dict[str, Any]] = {}
+        for rec in journal.replay(kinds=("QuoteInventory",)):
+            d = rec.decode()
+            if isinstance(d, dict) and "key" in d:
+                last[d["key"]] = d
+        n = 0
+        now = self.clock.now_ns()
+        for key, d in last.items():
+            if str(d.get("why", "")).startswith("settled") or "cost" not in d:
+                continue
+            ks = self._key(key, d.get("strategy", ""))
+            for iid, q in d["positions"].items():
+                qty = Decimal(q)
+                if not qty:
+                    continue
+                ks.pos[iid] = qty
+                ks.cost[iid] = Decimal(d["cost"].get(iid, "0"))
+                ks.entry[iid] = Decimal(d.get("entry", {}).get(iid, "0"))
+                self.on_inventory(ks.strategy, InventoryChange(key=key, instrument_id=iid, delta_qty=qty,
+                                                               delta_cost=ks.cost[iid], why="restored", now_ns=now))
+            n += 1
+        return n
 
     # --- safety -------------------------------------------------------------------------------------
 

@@ -217,6 +217,8 @@ class Node:
             await self.supervisor.start()
             await self._recover()
             self._restore_settlement()
+            if self.quotes is not None and self.journal is not None:
+                self.quotes.restore(self.journal)  # inventory bought before a restart counts against the limits
             await self._start_control()
             self._start_metrics_server()
         except BaseException:

@@ -223,3 +223,20 @@ async def test_a_quote_above_the_order_notional_cap_is_refused_and_journaled(rig
     r.qm.submit(r.req((YES, "0.41", "10"), (NO, "0.56", "20"), reason="same again"))
     await r.settle()
     assert len([x for x in r.records("QuoteChanged") if x["action"] == "refused"]) == 1  # not asked again
+
+
+async def test_inventory_is_restored_from_the_journal_after_a_restart(tmp_path) -> None:
+    d = _dir(tmp_path, 99)
+    r = Rig(d)
+    r.qm.submit(r.req((YES, "0.41", "10"), (NO, "0.56", "10")))
+    await r.settle()
+    r.qm.handle(_fill(r.qm.keys["k"].live[YES.id], "7", "t1"))
+    await r.close()
+    r2 = Rig(d)  # same journal file: a restart
+    try:
+        assert r2.qm.restore(r2.journal) == 1
+        ks = r2.qm.keys["k"]
+        assert ks.pos[YES.id] == D(7) and ks.cost[YES.id] == D("2.87") and ks.entry[YES.id] == D("2.87")
+        assert [(c.why, c.instrument_id, c.delta_qty) for c in r2.changes] == [("restored", YES.id, D(7))]
+    finally:
+        await r2.close()
