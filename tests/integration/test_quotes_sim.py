@@ -240,3 +240,21 @@ async def test_single_sided_inventory_is_unwound_by_time_and_a_resolution_retire
         await node.stop()
     rep = build_report(tmp_path / "j.sqlite")
     assert D(rep["market_making"]["total"]["unwind"]) == sum(D(r["pnl"]) for r in unw)
+
+
+async def test_after_a_crash_the_next_start_cancels_the_quotes_left_resting(sim, tmp_path: Path) -> None:
+    runner, info = sim
+    node, m, acct = await _node(runner, info, tmp_path)
+    eng = runner.engines["polymarket"]
+    await eventually(lambda: len(_ours(runner, acct, m.market_id)) == 2, what="two resting quotes")
+    old = [o.order_id for o in _ours(runner, acct, m.market_id)]
+    await node.journal.flush()
+    await node._teardown()  # a crash: nothing canceled
+    assert [o.order_id for o in _ours(runner, acct, m.market_id)] == old
+    node2, _, _ = await _node(runner, info, tmp_path)
+    try:
+        assert all(eng.order(oid).status is SimOrderStatus.CANCELED for oid in old)
+        await eventually(lambda: len(_ours(runner, acct, m.market_id)) == 2, what="fresh quotes")
+        assert not set(old) & {o.order_id for o in _ours(runner, acct, m.market_id)}
+    finally:
+        await node2.stop()

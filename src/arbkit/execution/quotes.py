@@ -732,6 +732,45 @@ class QuoteManager:
             n += 1
         return n
 
+    async def cancel_orphans(self, journal: Any) -> int:
+        """After a restart: cancel at the venue every quote a previous run placed and never saw end
+        (a crash leaves them resting with nobody managing them). Its venue order id comes from the
+        journaled ``OrderAccepted``. Returns the number of cancels sent."""
+        open_: dict[str, dict[str, Any]] = {}
+        for rec in journal.replay(kinds=("QuoteChanged",)):
+            d = rec.decode()
+            coid = d.get("client_order_id") if isinstance(d, dict) else None
+            if not coid:
+                continue
+            if d["action"] in ("place", "unwind"):
+                open_[coid] = d
+            elif d["action"] in ("filled", "gone", "rejected"):
+                open_.pop(coid, None)
+        if not open_:
+            return 0
+        voids: dict[str, str] = {}
+        for rec in journal.replay(kinds=("OrderAccepted",)):
+            ev = rec.decode()
+            coid = getattr(ev, "client_order_id", "")
+            if coid in open_:
+                voids[coid] = getattr(ev, "venue_order_id", "")
+        n = 0
+        for coid, d in open_.items():
+            venue = Venue(d["instrument_id"].split(":", 1)[0])
+            backend = self.backends.get(venue)
+            if backend is None:
+                continue
+            try:
+                evs = await backend.cancel(coid, voids.get(coid, ""))
+            except Exception as exc:  # noqa: BLE001 - logged; the operator's cancel-all remains
+                log.warning("orphan quote %s: cancel failed: %s", coid, exc)
+                continue
+            n += 1
+            self._journal("QuoteChanged", {**d, "action": "gone", "reason": "left resting by a previous run: canceled at start "
+                                           f"({', '.join(e.kind for e in evs) or 'no answer'})", "ts_ns": self.clock.now_ns()},
+                          d["key"])
+        return n
+
     # --- safety -------------------------------------------------------------------------------------
 
     async def run(self) -> None:

@@ -219,6 +219,9 @@ class Node:
             self._restore_settlement()
             if self.quotes is not None and self.journal is not None:
                 self.quotes.restore(self.journal)  # inventory bought before a restart counts against the limits
+                n = await self.quotes.cancel_orphans(self.journal)  # quotes a crash left resting
+                if n:
+                    log.warning("canceled %d quotes left resting by a previous run", n)
             await self._start_control()
             self._start_metrics_server()
         except BaseException:
