@@ -676,7 +676,8 @@ class QuoteManager:
         ks = self._key(req.key, req.strategy)
         held = ks.pos.get(req.instrument.id, ZERO) - ks.sets()
         qty = req.instrument.round_size(min(req.quantity, held)) if held > 0 else ZERO
-        if qty <= 0 or not self.can_send():
+        blocked = self._blocked(ks, self.clock.now_ns()) if ks.instruments else ("" if self.can_send() else "not sending")
+        if qty <= 0 or blocked:  # nothing to sell, or no sending now (kill switch, disconnect, stale book)
             self.on_inventory(req.strategy, InventoryChange(key=req.key, instrument_id=req.instrument.id,
                                                             delta_qty=ZERO, delta_cost=ZERO, why="unwind_done",
                                                             now_ns=self.clock.now_ns()))
