@@ -107,6 +107,33 @@ async def _node(runner, info, tmp_path: Path, extra: str = "") -> tuple[Node, ob
     return node, m, a0.account_id
 
 
+async def _sell_into_our_bid(runner: SimRunner, taker: str, acct: str, m, outcome: Outcome, qty: D,
+                             timeout: float = 8.0) -> None:
+    """The taker sells until we have bought ``qty`` more of ``outcome`` through our resting bid. Our
+    quote may share its price with the simulator's makers (who came first) or be replaced meanwhile,
+    so each try sells what rests ahead of us at our price plus what we still have to buy."""
+    eng = runner.engines["polymarket"]
+    sym = m.yes_symbol if outcome is Outcome.YES else m.no_symbol
+
+    def bought() -> D:  # what our bids of this outcome have filled (positions move on merges too)
+        return sum((o.filled for o in eng.orders(account_id=acct)
+                    if o.market_id == m.market_id and o.outcome is outcome and o.side is Side.BUY), D(0))
+
+    target = bought() + qty
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while (have := bought()) < target:
+        if loop.time() > end:
+            raise AssertionError(f"could not sell {qty} {outcome.value} into our bid (have {have})")
+        ours = [o for o in _ours(runner, acct, m.market_id) if o.outcome is outcome]
+        if ours:
+            o = ours[0]
+            ahead = sum((sz for px, sz in eng.book(sym).bids if px >= o.price), D(0)) - (o.size - o.filled)
+            eng.submit(OrderParams(account_id=taker, symbol=sym, side=Side.SELL, size=ahead + min(target - have, o.size - o.filled),
+                                   price=o.price, tif=Tif.IOC))
+        await asyncio.sleep(0.05)
+
+
 def _records(path: Path, *kinds: str) -> list[dict]:
     j = Journal.open(path, readonly=True)
     try:
@@ -129,12 +156,9 @@ async def test_market_making_completes_and_merges_sets_within_its_inventory_limi
         assert all(o.post_only for o in quotes.values())
 
         # the taker sells YES into our bid: we hold 10 YES, unmatched -> no more YES bid (limit 10)
-        eng.mint_for(taker, m.market_id, D(40))
-        yes_px = quotes[Outcome.YES].price
-        out = eng.submit(OrderParams(account_id=taker, symbol=m.yes_symbol, side=Side.SELL, size=D(10), price=yes_px,
-                                     tif=Tif.IOC))
-        assert out.trades, "the taker's sell should have matched our YES bid"
-        await eventually(lambda: eng.accounts.position(acct, m.market_id, Outcome.YES).size == D(10), what="YES held")
+        eng.mint_for(taker, m.market_id, D(2000))
+        await _sell_into_our_bid(runner, taker, acct, m, Outcome.YES, D(10))
+        assert eng.accounts.position(acct, m.market_id, Outcome.YES).size == D(10)
         await eventually(lambda: [o.outcome for o in _ours(runner, acct, m.market_id)] == [Outcome.NO],
                          what="only the NO bid rests once YES is at its limit")
         # inside the inventory limit: another YES sale finds no bid of ours
@@ -145,9 +169,10 @@ async def test_market_making_completes_and_merges_sets_within_its_inventory_limi
 
         # the taker sells NO into our (possibly re-priced) bid: a set is complete and merged on chain
         no = next(o for o in _ours(runner, acct, m.market_id) if o.outcome is Outcome.NO)
-        assert yes_px + no.price <= D("0.98")  # the completing bid keeps the target
-        eng.submit(OrderParams(account_id=taker, symbol=m.no_symbol, side=Side.SELL, size=D(10), price=no.price,
-                               tif=Tif.IOC))
+        ks = node.quotes.keys[f"polymarket:market:{m.market_id}"]
+        yes_avg = ks.cost[f"polymarket:{m.yes_symbol}"] / ks.pos[f"polymarket:{m.yes_symbol}"]
+        assert yes_avg + no.price <= D("0.98")  # the completing bid keeps the target
+        await _sell_into_our_bid(runner, taker, acct, m, Outcome.NO, D(10))
         await eventually(lambda: node.quotes.status()["sets_merged"] == "10", timeout=10, what="10 sets merged")
         # at the venue: both outcomes back to zero (merged into collateral), quotes resting again
         assert eng.accounts.position(acct, m.market_id, Outcome.YES).size == 0
@@ -217,18 +242,21 @@ async def test_single_sided_inventory_is_unwound_by_time_and_a_resolution_retire
     taker = runner.accounts["polymarket"][1].account_id
     try:
         await eventually(lambda: len(_ours(runner, acct, m.market_id)) == 2, what="two resting quotes")
-        yes = next(o for o in _ours(runner, acct, m.market_id) if o.outcome is Outcome.YES)
-        eng.mint_for(taker, m.market_id, D(20))
-        eng.submit(OrderParams(account_id=taker, symbol=m.yes_symbol, side=Side.SELL, size=D(10), price=yes.price,
-                               tif=Tif.IOC))
-        await eventually(lambda: eng.accounts.position(acct, m.market_id, Outcome.YES).size == D(10), what="YES held")
+        eng.mint_for(taker, m.market_id, D(2000))
+        await _sell_into_our_bid(runner, taker, acct, m, Outcome.YES, D(10))
         # unmatched for 0.5 s: sold back at the best bid (IOC), at the venue
         await eventually(lambda: eng.accounts.position(acct, m.market_id, Outcome.YES).size == 0, timeout=10,
                          what="the unmatched YES unwound")
+        key = f"polymarket:market:{m.market_id}"
+        # the venue's answer reaches the node after the venue has moved the shares: wait for the node's books
+        await eventually(lambda: node.quotes.keys[key].pos.get(f"polymarket:{m.yes_symbol}") == 0
+                         and node.quotes.counts.get("QuoteUnwound", 0) >= 1, what="the unwind booked by the node")
         await node.journal.flush()
         unw = _records(tmp_path / "j.sqlite", "QuoteUnwound")
         assert unw and sum(D(r["quantity"]) for r in unw) == D(10) and all(r["reason"].startswith("time") for r in unw)
-        assert D(unw[0]["basis"]) == D(10) * yes.price and D(unw[0]["pnl"]) == D(unw[0]["proceeds"]) - D(unw[0]["basis"])
+        assert all(D(r["pnl"]) == D(r["proceeds"]) - D(r["basis"]) for r in unw)
+        bought = [r for r in _records(tmp_path / "j.sqlite", "QuoteFilled")]
+        assert sum(D(r["basis"]) for r in unw) == sum(D(r["price"]) * D(r["quantity"]) for r in bought)
         # the market resolves: the key is retired, nothing is quoted there again
         await eventually(lambda: len(_ours(runner, acct, m.market_id)) == 2, what="quotes back after the unwind")
         runner.scenario.resolve("polymarket", m.market_id, "yes")
@@ -247,10 +275,10 @@ async def test_after_a_crash_the_next_start_cancels_the_quotes_left_resting(sim,
     node, m, acct = await _node(runner, info, tmp_path)
     eng = runner.engines["polymarket"]
     await eventually(lambda: len(_ours(runner, acct, m.market_id)) == 2, what="two resting quotes")
-    old = [o.order_id for o in _ours(runner, acct, m.market_id)]
     await node.journal.flush()
     await node._teardown()  # a crash: nothing canceled
-    assert [o.order_id for o in _ours(runner, acct, m.market_id)] == old
+    old = [o.order_id for o in _ours(runner, acct, m.market_id)]
+    assert old  # left resting at the venue
     node2, _, _ = await _node(runner, info, tmp_path)
     try:
         assert all(eng.order(oid).status is SimOrderStatus.CANCELED for oid in old)
