@@ -18,6 +18,7 @@ not in the repository) and run with the commands its header gives, for a few sec
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -77,7 +78,20 @@ def _script(body: str, cwd: Path, *, isolate: bool, timeout: float = 180) -> sub
     cmd = ["sh", str(script)]
     if isolate:
         cmd = ["unshare", "-rn", "sh", "-c", f'ip link set lo up && exec sh "{script}"']
-    return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    # its own process group: on a timeout the whole script goes, the background simulator with it
+    # (else an orphaned simulator keeps the examples' fixed ports and burns CPU for good)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"script timed out after {timeout:.0f} s:\n{out[-2000:]}\n{err[-3000:]}") from None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything it left in the background
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _copy_examples(tmp_path: Path) -> Path:
