@@ -43,7 +43,17 @@ TARGETS = {"polymarket_p50_us": ("<=", 150.0), "polymarket_p99_us": ("<=", 400.0
 
 def run(quick: bool) -> dict:
     n = int(os.environ.get("T2O_N", 0)) or (120 if quick else 1000)
-    return asyncio.run(_run(n, kalshi_key=os.environ.get("ARBKIT_BENCH_KALSHI_KEY", "ed25519")))
+    presend = os.environ.get("T2O_PRESEND", "1") != "0"
+    if not presend:  # comparison only: the journal as it was before its pre-send log
+        import functools
+
+        from arbkit.journal import store
+
+        store.Journal.open = functools.partial(store.Journal.open.__func__, store.Journal, presend_log=False)  # type: ignore[method-assign]
+    out = asyncio.run(_run(n, kalshi_key=os.environ.get("ARBKIT_BENCH_KALSHI_KEY", "ed25519")))
+    out["journal_presend_log"] = presend
+    out["load_average_1m"] = round(os.getloadavg()[0], 2)  # the machine is shared: read figures with it
+    return out
 
 
 async def _run(n: int, kalshi_key: str) -> dict:
@@ -125,8 +135,6 @@ async def _run(n: int, kalshi_key: str) -> dict:
                     if len(eids) == before:
                         why = node.last_denial
                         misses[why or "no intent"] = misses.get(why or "no intent", 0) + 1
-                        if os.environ.get("T2O_DEBUG"):
-                            print("MISS", venue, sim_rec, why, node.host.strategies["cross_venue"].status() if hasattr(node.host.strategies["cross_venue"], "status") else "", file=sys.stderr)
                         continue
                     report = await asyncio.wait_for(engine.wait(eids[-1]), 10)
                     rows.append({"trigger": venue, "sim": sim_rec, "timings": report.timings,

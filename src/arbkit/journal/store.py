@@ -32,7 +32,8 @@ the process being killed) and *durable* (the WAL fsynced: it survives an OS cras
 * ``synchronous="GROUP"`` (the node's default): commits do not fsync (SQLite's ``NORMAL``); a
   syncer thread fsyncs the WAL file within ``group_commit_ms`` of a commit (at once when a durable
   flush waits), off the writer's and the caller's path. ``flush(durable=False)`` returns once
-  records are written; ``flush()`` once they are durable.
+  records are written (with the pre-send log below: in the side file); ``flush()`` once they are
+  durable.
 * ``synchronous="NORMAL"``: simulations and backtests: no fsync at all until a checkpoint;
   ``flush()`` returns at commit (records survive a process crash, not a power cut).
 
