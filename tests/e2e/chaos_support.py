@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -231,10 +232,30 @@ class JournalTail:
                 return None
         return self._con
 
+    def _recover_orphans(self) -> None:
+        """A killed writer's last records may be only in its pre-send log (see
+        arbkit.journal.store): once nobody holds the writer lock, a read-only open of the journal
+        moves them into SQLite, so the plain polls below see what the process had written."""
+        side = self.path.with_name(self.path.name + "-presend")
+        try:
+            if side.stat().st_size == 0:
+                return
+            fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a live writer
+        finally:
+            os.close(fd)
+        Journal.open(self.path, readonly=True).close_sync()
+
     def poll(self) -> list[tuple[int, int, str, str]]:
         con = self._connect()
         if con is None:
             return []
+        self._recover_orphans()
         try:
             rows = con.execute("SELECT seq, ts_ns, kind, correlation_id FROM journal WHERE seq > ? ORDER BY seq",
                                (self.last,)).fetchall()

@@ -41,7 +41,10 @@ CHILD = textwrap.dedent(
             seq = journal.append("Tick", {"n": n, "pad": "x" * (n % 301)}, f"c-{n // 10}")
             assert seq == n, (seq, n)
         if rnd.random() < 0.5:
-            print("FLUSHED", journal.flush_sync(timeout=60, durable=mode == "FULL"), flush=True)
+            # one write: with PYTHONUNBUFFERED, print() writes its pieces apart and a kill between
+            # them leaves "FLUSHED" without its seq
+            sys.stdout.write(f"FLUSHED {journal.flush_sync(timeout=60, durable=mode == 'FULL')}\\n")
+            sys.stdout.flush()
         time.sleep(rnd.random() * 0.004)
     """
 )

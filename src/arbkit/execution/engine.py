@@ -6,8 +6,8 @@ Rules it keeps:
   call) and starts the saga. The only awaits are the journal barrier and the venue round trip.
 * Every saga transition and every order is journaled *before* it is acted on, and an order is
   handed to a backend only after ``await journal.flush(durable=...)`` has its ``LegSubmitted``
-  (and the venue's identity of the order) written: committed, so it survives the process being
-  killed. With a group-commit journal the fsync follows within milliseconds, off the order path;
+  (and the venue's identity of the order) written: committed, or in the journal's pre-send log
+  (group commit), so it survives the process being killed. With a group-commit journal the fsync follows within milliseconds, off the order path;
   ``EngineConfig.fsync_before_send`` makes every order wait for its fsync instead (see README,
   "Durability").
 * Client order ids are deterministic (``arbkit.core.ids.client_order_id``), so after a crash the

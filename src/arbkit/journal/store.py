@@ -32,9 +32,23 @@ the process being killed) and *durable* (the WAL fsynced: it survives an OS cras
 * ``synchronous="GROUP"`` (the node's default): commits do not fsync (SQLite's ``NORMAL``); a
   syncer thread fsyncs the WAL file within ``group_commit_ms`` of a commit (at once when a durable
   flush waits), off the writer's and the caller's path. ``flush(durable=False)`` returns once
-  records are written; ``flush()`` once they are durable.
+  records are written (with the pre-send log below: in the side file); ``flush()`` once they are
+  durable.
 * ``synchronous="NORMAL"``: simulations and backtests: no fsync at all until a checkpoint;
   ``flush()`` returns at commit (records survive a process crash, not a power cut).
+
+Pre-send log (``presend_log``, on by default with ``GROUP``): ``flush(durable=False)`` -- the barrier
+an order waits for -- does not wait for the writer thread. The caller writes every record not yet
+committed to a side file ``<journal>-presend`` opened ``O_APPEND``, with one ``os.write`` on its own
+thread: once that returns the records are in the OS page cache and survive the process being
+killed, which is what *written* promises, without a thread handoff on the order's path. The SQLite
+commit and the group fsync follow as before. Opening the journal for writing inserts the records
+of the side file that SQLite does not have (contiguous from its last seq, each CRC-checked; a torn
+tail -- only a power cut can tear a completed write -- is dropped, as the group-commit contract
+allows), fsyncs them, then empties the side file; the writer also empties it whenever everything
+in it is committed. Side-file record: ``<u32 len><u64 seq><i64 ts_ns><u16 kind len><u16 cid
+len><u32 crc>`` then kind, correlation id and payload (``crc`` as the journal column). Read-only
+opens do not read the side file: a crashed node's last records appear once it reopens its journal.
 
 Torn or corrupt tail: every record carries a CRC32 (see :func:`record_crc`). Opening runs
 ``PRAGMA quick_check`` (``integrity="full"``: ``integrity_check``, which also proves the indexes
@@ -51,11 +65,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import contextlib
 import datetime as _dt
 import fcntl
 import logging
 import os
 import sqlite3
+import struct
 import threading
 import time
 import weakref
@@ -116,6 +132,8 @@ _CHECKPOINT_BYTES = 4 << 20  # ask the checkpointer to run every ~4 MiB committe
 # Every ~64 MiB the writer waits for one checkpoint to finish before its next commit, so that the
 # WAL restarts from its beginning (see _checkpoint_loop).
 _WAL_RESTART_BYTES = 64 << 20
+_PRESEND_HEAD = struct.Struct("<IQqHHI")  # length of the rest, seq, ts_ns, kind len, cid len, crc
+_PRESEND_TRIM_BYTES = 1 << 20  # empty the side file once it is this big and all of it is committed
 
 
 class JournalError(Exception):
@@ -284,6 +302,15 @@ class Journal:
         self._ckpt_error: str | None = None
         self._lock_fd: int | None = None
         self._statements: dict[int, str] = {}
+        # pre-send side log (see the module docstring): records not yet committed, and how far
+        # the side file holds them
+        self._presend_fd: int | None = None
+        self._presend_lock = threading.Lock()
+        self._uncommitted: collections.deque[tuple[int, int, str, str, bytes]] = collections.deque()
+        self._presend_seq = 0
+        self._presend_bytes = 0
+        self._presend_writes = 0
+        self._presend_recovered = 0
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -301,6 +328,7 @@ class Journal:
         synchronous: Literal["FULL", "GROUP", "NORMAL"] = "FULL",
         group_commit_ms: float = 2.0,
         on_error: Callable[[JournalError], None] | None = None,
+        presend_log: bool | None = None,
     ) -> "Journal":
         """Create or open the journal at ``path`` and start its writer.
 
@@ -311,8 +339,9 @@ class Journal:
         :class:`JournalCorrupt`. ``readonly=True`` opens an existing journal to inspect it: no
         writer, no lock, and problems are kept in ``journal.problems`` instead of raised.
         ``batch_max`` is rounded down to a power of two (at most 4096 rows per statement).
-        ``on_error`` is called (from the writer thread) if the writer fails. ``synchronous`` and
-        ``group_commit_ms``: see the module docstring (durability).
+        ``on_error`` is called (from the writer thread) if the writer fails. ``synchronous``,
+        ``group_commit_ms`` and ``presend_log`` (None: on with ``GROUP``): see the module docstring
+        (durability, pre-send log).
         """
         if batch_max < 1:
             raise ValueError("batch_max must be >= 1")
@@ -336,13 +365,14 @@ class Journal:
                     raise JournalError(f"no journal at {p}")
                 self._open_readonly(check_last, integrity)
             else:
-                self._open_writer(check_last, integrity, synchronous)
+                self._open_writer(check_last, integrity, synchronous,
+                                  synchronous == "GROUP" if presend_log is None else presend_log)
         except BaseException:
             self._release()
             raise
         return self
 
-    def _open_writer(self, check_last: int, integrity: str, synchronous: str) -> None:
+    def _open_writer(self, check_last: int, integrity: str, synchronous: str, presend_log: bool = False) -> None:
         p = self.path
         p.parent.mkdir(parents=True, exist_ok=True)
         # One writer per journal: two would hand out the same sequence numbers. flock (released by
@@ -380,6 +410,7 @@ class Journal:
             if not tables:
                 self._create_schema(con)
             last_seq = self._check(con, check_last, integrity, raise_on_problem=True)
+            last_seq = self._recover_presend(con, last_seq, presend_log)
         except sqlite3.Error as exc:
             raise _sqlite_failure(p, exc, "opening") from exc
         limit = con.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
@@ -403,6 +434,7 @@ class Journal:
         _open_journals.add(self)
 
     def _open_readonly(self, check_last: int, integrity: str) -> None:
+        self._ingest_orphan_presend()
         try:
             con = self._reader()
         except sqlite3.Error as exc:
@@ -417,6 +449,40 @@ class Journal:
             con.close()
         self._next_seq = last + 1
         self._durable = self._written = last
+
+    def _ingest_orphan_presend(self) -> None:
+        """A reader of a journal whose writer died (no one holds its lock) first moves the side
+        file's records into SQLite, as SQLite itself rolls a hot journal back on a read: the last
+        records of a killed node are visible without restarting it. A live writer commits them
+        within milliseconds itself, so its side file is left alone."""
+        side = self.path.with_name(self.path.name + "-presend")
+        try:
+            if side.stat().st_size == 0:
+                return
+        except OSError:
+            return
+        try:
+            fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            log.warning("journal %s: cannot take the writer lock to recover its pre-send log: %s", self.path, exc)
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # a live writer: it commits them
+            con = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                con.execute("PRAGMA busy_timeout=10000")
+                last = con.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
+                self._recover_presend(con, int(last), False)
+            finally:
+                con.close()
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("journal %s: could not recover its pre-send log (read-only view may miss the last records): %s",
+                        self.path, exc)
+        finally:
+            os.close(fd)  # releases the flock
 
     @staticmethod
     def _tables(con: sqlite3.Connection) -> set[str]:
@@ -579,7 +645,10 @@ class Journal:
         with self._lock:
             seq = self._next_seq
             self._next_seq = seq + 1
-            queue.append((seq, ts_ns, kind, correlation_id, payload))
+            rec = (seq, ts_ns, kind, correlation_id, payload)
+            queue.append(rec)
+            if self._presend_fd is not None:
+                self._uncommitted.append(rec)
             # Inside the lock: two threads must not both see the same length and both skip
             # waking an idle writer.
             n = len(queue)
@@ -618,6 +687,8 @@ class Journal:
         process being killed). Returns that watermark. Raises JournalError if the writer failed."""
         if self._error is not None:
             raise self._flush_error()
+        if not durable and self._presend_fd is not None:
+            return self._presend_flush()
         target = self._next_seq - 1
         mark = self._durable if durable else self._written
         if mark >= target:
@@ -641,6 +712,8 @@ class Journal:
         """:meth:`flush` for threads and non-async callers. Raises TimeoutError after ``timeout``."""
         if self._error is not None:
             raise self._flush_error()
+        if not durable and self._presend_fd is not None:
+            return self._presend_flush()
         target = self._next_seq - 1
         mark = self._durable if durable else self._written
         if mark >= target:
@@ -667,6 +740,111 @@ class Journal:
         if waiter.error is not None:
             raise waiter.error
         return waiter.result
+
+    def _presend_flush(self) -> int:
+        """Write every record not yet committed to the side file, on the caller's thread; returns
+        the last seq that now survives the process being killed."""
+        with self._presend_lock:
+            with self._lock:
+                target = self._next_seq - 1
+                start = self._presend_seq if self._presend_seq > self._written else self._written
+                if start >= target:
+                    return target
+                recs = [r for r in self._uncommitted if r[0] > start]
+            fd = self._presend_fd
+            if fd is None or self._error is not None:
+                raise self._flush_error() if self._error is not None else self._not_accepting()
+            pack = _PRESEND_HEAD.pack
+            parts = []
+            for seq, ts_ns, kind, cid, payload in recs:
+                k, c = kind.encode(), cid.encode()
+                crc = zlib.crc32(payload, zlib.crc32(f"{seq}\x1f{ts_ns}\x1f{kind}\x1f{cid}\x1f".encode()))
+                parts.append(pack(_PRESEND_HEAD.size - 4 + len(k) + len(c) + len(payload), seq, ts_ns, len(k), len(c), crc))
+                parts += (k, c, payload)
+            buf = memoryview(b"".join(parts))
+            try:
+                while buf:
+                    buf = buf[os.write(fd, buf):]
+            except OSError as exc:
+                self._fail(JournalError(f"pre-send log of {self.path}: write failed: {exc}"))
+                raise self._flush_error() from exc
+            self._presend_bytes += len(buf.obj)  # type: ignore[arg-type]
+            self._presend_writes += 1
+            self._presend_seq = target
+            return target
+
+    def _presend_committed(self, written: int) -> None:
+        """Writer side, after a commit: forget the committed records; empty the side file once
+        all it holds is committed and it has grown (committed = in the WAL: survives a kill)."""
+        unc = self._uncommitted
+        with self._lock:
+            while unc and unc[0][0] <= written:
+                unc.popleft()
+        if self._presend_bytes >= _PRESEND_TRIM_BYTES and self._presend_seq <= written:
+            with self._presend_lock:
+                if self._presend_seq <= written and self._presend_fd is not None:
+                    os.ftruncate(self._presend_fd, 0)
+                    self._presend_bytes = 0
+
+    def _recover_presend(self, con: sqlite3.Connection, last_seq: int, enabled: bool) -> int:
+        """At a writer open: insert the side file's records SQLite lacks, make them durable, empty
+        the file (see the module docstring). Returns the new last seq."""
+        side = self.path.with_name(self.path.name + "-presend")
+        recovered: list[tuple[int, int, str, str, bytes, int]] = []
+        if side.exists():
+            data = side.read_bytes()
+            pos, head, n = 0, _PRESEND_HEAD, len(data)
+            expect = last_seq + 1
+            while pos + head.size <= n:
+                length, seq, ts_ns, kl, cl, crc = head.unpack_from(data, pos)
+                end = pos + 4 + length
+                if length < head.size - 4 + kl + cl or end > n:
+                    break  # torn tail
+                body = pos + head.size
+                try:
+                    kind, cid = data[body:body + kl].decode(), data[body + kl:body + kl + cl].decode()
+                except UnicodeDecodeError:
+                    break
+                payload = data[body + kl + cl:end]
+                if record_crc(seq, ts_ns, kind, cid, payload) != crc:
+                    break  # torn or damaged: nothing after it can be trusted
+                pos = end
+                if seq < expect:
+                    continue  # committed before the crash
+                if seq != expect:
+                    log.warning("journal %s: pre-send log jumps from seq %d to %d; the rest is not recovered",
+                                self.path, expect - 1, seq)
+                    break
+                recovered.append((seq, ts_ns, kind, cid, payload, crc))
+                expect += 1
+            if pos < n:
+                log.warning("journal %s: pre-send log has %d unreadable bytes at its end (dropped)", self.path, n - pos)
+            if recovered:
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    con.executemany(f"INSERT INTO journal({_COLUMNS}) VALUES (?,?,?,?,?,?)", recovered)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                wal = str(self.path) + "-wal"
+                if os.path.exists(wal):  # durable before the side file is emptied
+                    wfd = os.open(wal, os.O_RDONLY)
+                    try:
+                        os.fsync(wfd)
+                    finally:
+                        os.close(wfd)
+                log.warning("journal %s: recovered %d record(s) (seq %d..%d) from the pre-send log", self.path,
+                            len(recovered), recovered[0][0], recovered[-1][0])
+                self._presend_recovered = len(recovered)
+                last_seq = recovered[-1][0]
+        if enabled:
+            fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.ftruncate(fd, 0)
+            self._presend_fd = fd
+        elif side.exists():
+            side.unlink()
+        return last_seq
 
     def _flush_error(self) -> JournalError:
         return JournalError(f"journal {self.path}: writer failed, records after seq {self._durable} are not "
@@ -739,6 +917,8 @@ class Journal:
                         self._durable = self._written  # FULL: fsynced by the commit; NORMAL: as durable as it gets
                     if self._waiters:
                         self._notify_locked()
+                if self._presend_fd is not None:
+                    self._presend_committed(params[-6])
                 if self._group:
                     self._sync_wake.set()
                 written = n * 160 + sum(map(len, params[4::6]))  # ~ row + index bytes
@@ -1020,7 +1200,7 @@ class Journal:
 
     def written_seq(self) -> int:
         """The last sequence number committed (survives a process crash)."""
-        return self.last_seq() if self.readonly else self._written
+        return self.last_seq() if self.readonly else max(self._written, self._presend_seq)
 
     @property
     def error(self) -> JournalError | None:
@@ -1037,6 +1217,9 @@ class Journal:
             "last_seq": self._next_seq - 1,
             "durable_seq": self._durable,
             "written_seq": self._written,
+            "presend_seq": self._presend_seq,
+            "presend_writes": self._presend_writes,
+            "presend_recovered": self._presend_recovered,
             "group_syncs": self._syncs,
             "max_sync_latency_us": round(self._max_sync_ns / 1000, 1),
             "sync_time_total_ms": round(self._sync_ns_total / 1e6, 1),
@@ -1084,6 +1267,13 @@ class Journal:
         await asyncio.get_running_loop().run_in_executor(None, self.close_sync)
 
     def _release(self) -> None:
+        if self._presend_fd is not None:
+            fd, self._presend_fd = self._presend_fd, None
+            os.close(fd)
+            if self._thread is not None and self._error is None:
+                # closed cleanly: the writer committed everything and the syncer fsynced it
+                with contextlib.suppress(OSError):
+                    self.path.with_name(self.path.name + "-presend").unlink()
         if self._thread is None and self._con is not None:
             self._con.close()  # never handed to a writer (failed open)
         self._con = None

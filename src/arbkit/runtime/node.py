@@ -665,7 +665,8 @@ class Node:
     def _on_book(self, event: BookUpdated) -> None:
         """The decision path: the host evaluates the strategies reading this book and submits. Synchronous."""
         if self.host is not None:
-            self.host.on_book(event.instrument_id, socket_arrival_ns=event.ts_recv, correlation_id=event.correlation_id)
+            self.host.on_book(event.instrument_id, socket_arrival_ns=event.ts_recv, correlation_id=event.correlation_id,
+                              book_updated_ns=event.ts_book)
 
     def _record_report(self, report: ExecutionReport) -> None:
         self.reports.append(report)

@@ -41,7 +41,7 @@ class CrossVenueHosted(StrategyBase):
 
     def on_book(self, update: BookUpdate) -> list[Intent]:
         return self.evaluator.on_book_update(update.instrument_id, update.now_ns, socket_arrival_ns=update.socket_arrival_ns,
-                                             correlation_id=update.correlation_id)
+                                             correlation_id=update.correlation_id, book_updated_ns=update.book_updated_ns)
 
     def on_execution_finished(self, execution_id: str, report: Any | None, *, denied: str = "") -> None:
         self.evaluator.execution_finished(execution_id, traded=not denied)

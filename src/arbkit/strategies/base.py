@@ -52,6 +52,7 @@ class BookUpdate:
     now_ns: int
     socket_arrival_ns: int = 0
     correlation_id: str = ""
+    book_updated_ns: int = 0  # when the feed had applied the change (BookUpdated.ts_book); 0 = unknown
 
 
 @dataclass(frozen=True)

@@ -426,14 +426,15 @@ class CrossVenueStrategy:
     # --- evaluation ----------------------------------------------------------------------------
 
     def on_book_update(self, instrument_id: str, now_ns: int | None = None, *, socket_arrival_ns: int = 0,
-                       correlation_id: str = "") -> list[Intent]:
+                       correlation_id: str = "", book_updated_ns: int = 0) -> list[Intent]:
         ids = self.by_instrument.get(instrument_id)
         if not ids:
             return []
         now = self.clock_ns() if now_ns is None else now_ns
         out = []
         for mid in ids:
-            d = self.evaluate(self.pairs[mid], now, socket_arrival_ns=socket_arrival_ns, correlation_id=correlation_id)
+            d = self.evaluate(self.pairs[mid], now, socket_arrival_ns=socket_arrival_ns, correlation_id=correlation_id,
+                              book_updated_ns=book_updated_ns)
             if d.intent is not None:
                 out.append(d.intent)
         return out
@@ -444,7 +445,7 @@ class CrossVenueStrategy:
         return d
 
     def evaluate(self, pair: CrossVenuePair, now_ns: int, *, socket_arrival_ns: int = 0, correlation_id: str = "",
-                 emit: bool = True) -> Decision:
+                 emit: bool = True, book_updated_ns: int = 0) -> Decision:
         """Decide for one mapping now. ``emit=False`` prices without marking anything in flight."""
         self.evaluations += 1
         d = Decision(pair.mapping_id)
@@ -483,7 +484,7 @@ class CrossVenueStrategy:
         d.quote = best
         if emit:
             assert best_books is not None
-            d.intent = self._intent(pair, best, best_books, now_ns, socket_arrival_ns, correlation_id)
+            d.intent = self._intent(pair, best, best_books, now_ns, socket_arrival_ns, correlation_id, book_updated_ns)
             self.execution_started(d.intent.execution_id, pair.key)
         return d
 
@@ -647,7 +648,7 @@ class CrossVenueStrategy:
         return Venue.POLYMARKET if depth_p < depth_k else Venue.KALSHI
 
     def _intent(self, pair: CrossVenuePair, q: Quote, books: tuple[Any, Any], now_ns: int, socket_arrival_ns: int,
-                correlation_id: str) -> Intent:
+                correlation_id: str, book_updated_ns: int = 0) -> Intent:
         cfg = self.config
         eid = self.new_id()
         bp, bk = books
@@ -682,7 +683,9 @@ class CrossVenueStrategy:
             correlation_id=correlation_id or eid,
             timestamps=IntentTimestamps(
                 socket_arrival_ns=socket_arrival_ns,
-                book_updated_ns=max(bp.last_update_ns, bk.last_update_ns),
+                # the triggering update's apply time when the feed gave it; the books' own times
+                # are their frames' arrival (the socket->book stage would read 0)
+                book_updated_ns=book_updated_ns or max(bp.last_update_ns, bk.last_update_ns),
                 evaluated_ns=now_ns,
                 created_ns=self.clock_ns(),
             ),

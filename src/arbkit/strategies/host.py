@@ -85,7 +85,8 @@ class StrategyHost:
 
     # --- facts in ----------------------------------------------------------------------------
 
-    def on_book(self, instrument_id: str, *, socket_arrival_ns: int = 0, correlation_id: str = "") -> None:
+    def on_book(self, instrument_id: str, *, socket_arrival_ns: int = 0, correlation_id: str = "",
+                book_updated_ns: int = 0) -> None:
         """A book changed: the strategies reading it decide, synchronously."""
         strategies = self.routes.get(instrument_id)
         if not strategies:
@@ -94,7 +95,7 @@ class StrategyHost:
             for s in strategies:
                 s.on_book_idle(instrument_id)  # nothing may be sent: keep caches, decide nothing
             return
-        update = BookUpdate(instrument_id, self._clock_ns(), socket_arrival_ns, correlation_id)
+        update = BookUpdate(instrument_id, self._clock_ns(), socket_arrival_ns, correlation_id, book_updated_ns)
         for s in strategies:
             try:
                 intents = s.on_book(update)

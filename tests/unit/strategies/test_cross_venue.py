@@ -351,3 +351,13 @@ def test_min_notional_is_met_by_the_smallest_acceptable_size():
     assert d.intent is not None, d.reason
     assert d.quote.quantity == 9 and d.quote.cost == D("6.68")
     assert [leg.price for leg in d.intent.legs] == [D("0.12"), D("0.90")]
+
+
+def test_intent_takes_the_feeds_apply_time_when_given():
+    # the node passes BookUpdated.ts_book: the books' own times are their frames' arrival, so
+    # without it socket->book would read 0
+    kit = Kit(min_edge_bps=D(100))
+    kit.set(kit.pair.poly_yes.id, [("0.30", "10")], ts=NOW - 1000)
+    kit.set(kit.pair.kalshi_no.id, [("0.50", "10")], ts=NOW - 500)
+    [it] = kit.strategy.on_book_update(kit.pair.kalshi_no.id, NOW, socket_arrival_ns=NOW - 500, book_updated_ns=NOW - 200)
+    assert (it.timestamps.socket_arrival_ns, it.timestamps.book_updated_ns) == (NOW - 500, NOW - 200)

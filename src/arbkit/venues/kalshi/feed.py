@@ -794,11 +794,12 @@ class KalshiMarketFeed(SingleLinkStream):
                     dec[2 * i + 1] = _lots_dec(lv[1])
         m.top = (top, dec)
         emit = self._emit
+        book_ns = self.clock.now_ns()  # ts_book: the change is applied (ts_recv: the frame arrived)
         emit(BookUpdated(venue=VENUE, instrument_id=m.yes_id, sequence=seq, best_bid=dec[0], best_bid_size=dec[1],
-                         best_ask=dec[2], best_ask_size=dec[3], ts_book=recv_ns, ts_recv=recv_ns,
+                         best_ask=dec[2], best_ask_size=dec[3], ts_book=book_ns, ts_recv=recv_ns,
                          ts_venue=ts_venue))
         emit(BookUpdated(venue=VENUE, instrument_id=m.no_id, sequence=seq, best_bid=dec[4], best_bid_size=dec[5],
-                         best_ask=dec[6], best_ask_size=dec[7], ts_book=recv_ns, ts_recv=recv_ns,
+                         best_ask=dec[6], best_ask_size=dec[7], ts_book=book_ns, ts_recv=recv_ns,
                          ts_venue=ts_venue))
 
     # --- watchdog ---------------------------------------------------------------------------

@@ -450,7 +450,7 @@ class KucoinMarketFeed(GuardedEmit):
         self._emit(BookUpdated(venue=VENUE, instrument_id=st.inst.id, sequence=st.sync.seq,
                                best_bid=book.price(bb[0]) if bb else None, best_bid_size=book.size(bb[1]) if bb else None,
                                best_ask=book.price(ba[0]) if ba else None, best_ask_size=book.size(ba[1]) if ba else None,
-                               ts_recv=recv_ns, ts_book=recv_ns))
+                               ts_recv=recv_ns, ts_book=self.clock.now_ns()))  # ts_book: applied
 
     # --- snapshots ------------------------------------------------------------------------------
 

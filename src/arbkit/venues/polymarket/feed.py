@@ -754,6 +754,7 @@ class PolymarketMarketFeed(GuardedEmit):
     def _emit_books(self, touched: dict[str, _Book], recv_ns: int) -> None:
         """One BookUpdated per touched book (coalesced per token per frame)."""
         mono = self._mono()
+        book_ns = self._now()  # ts_book: the frame's changes are applied (ts_recv: it arrived)
         sink = self.sink
         top_only = self._top_only
         silent = self._no_updates
@@ -800,7 +801,7 @@ class PolymarketMarketFeed(GuardedEmit):
                 st.top = (bb, ba, bbp, bbs, bap, bas)
             try:
                 sink(BookUpdated(venue=VENUE, instrument_id=st.iid, sequence=st.seq, best_bid=bbp, best_bid_size=bbs,
-                                 best_ask=bap, best_ask_size=bas, ts_book=recv_ns, ts_recv=recv_ns))
+                                 best_ask=bap, best_ask_size=bas, ts_book=book_ns, ts_recv=recv_ns))
             except Exception:  # noqa: BLE001 - a failing consumer must not break the feed
                 log.exception("event sink raised on BookUpdated")
 

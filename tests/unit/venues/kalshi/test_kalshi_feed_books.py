@@ -215,3 +215,13 @@ def test_books_equal_a_plain_model_of_both_sides_bids(yes, no, ops):
     assert m.no.levels(False) == [(1000 - p, q) for p, q in yes_bids]
     crossed = bool(yes_bids and no_bids and yes_bids[0][0] + no_bids[0][0] >= 1000)
     assert (f.book_state(T) is BookState.CROSSED) == crossed
+
+
+def test_book_updated_stamps_arrival_and_apply_apart(feed):
+    # ts_recv is the frame's arrival, ts_book when the change was applied (socket->book stage)
+    recv = 1_700_000_000 * 10**9
+    feed.on_frame(snap(1, [["0.4200", "13.00"]], [["0.5600", "17.00"]]), recv_ns=recv)
+    feed.on_frame(delta(2, "yes", "0.4200", "50.00"), recv_ns=recv + 1)
+    ups = [e for e in feed.events if isinstance(e, BookUpdated)]
+    assert ups and {e.ts_recv for e in ups} == {recv, recv + 1}
+    assert all(e.ts_book > e.ts_recv + 10**9 for e in ups)

@@ -378,3 +378,19 @@ def test_a_bad_snapshot_changes_nothing_but_drops_the_book() -> None:
     assert feed.book("6").tick_size == Decimal("0.005") and feed.book("6").best_bid_price() == Decimal("0.415")
     feed.on_frame(None, json.dumps({**good, "tick_size": "0.001", "bids": [{"price": "0.401", "size": "2"}]}))
     assert feed.book("6").tick_size == Decimal("0.001")
+
+
+def test_book_updated_stamps_arrival_and_apply_apart() -> None:
+    # ts_recv is the frame's arrival, ts_book when its changes were applied: the report's
+    # socket->book stage is their difference, so ts_book must be read after the apply, never copied
+    events: list = []
+    feed = PolymarketMarketFeed(events.append, FeedConfig(crosscheck_interval_s=0))
+    feed.subscribe(["9"])
+    recv = 1_700_000_000 * 10**9  # an arrival well before now
+    feed.on_frame(None, json.dumps({"event_type": "book", "asset_id": "9", "bids": [{"price": "0.40", "size": "1"}],
+                                    "asks": [{"price": "0.50", "size": "1"}]}), recv_ns=recv)
+    feed.on_frame(None, json.dumps({"event_type": "price_change", "price_changes": [
+        {"asset_id": "9", "price": "0.45", "size": "2", "side": "BUY"}]}), recv_ns=recv + 1)
+    ups = [e for e in events if isinstance(e, BookUpdated)]
+    assert [e.ts_recv for e in ups] == [recv, recv + 1]
+    assert all(e.ts_book > e.ts_recv + 10**9 for e in ups)  # stamped by the clock at apply time
