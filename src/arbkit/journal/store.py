@@ -380,11 +380,19 @@ class Journal:
         # not on the database: SQLite's own POSIX locks on the database must not be disturbed.
         lock_path = p.with_name(p.name + ".lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise JournalError(f"journal {p} is already open for writing (lock {lock_path} is held)") from None
+        # A reader recovering a dead writer's pre-send log holds the lock for a few milliseconds
+        # (see _ingest_orphan_presend): wait that out; a live second writer is still refused.
+        deadline = time.monotonic() + 3.0
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+                os.close(fd)
+                raise JournalError(f"journal {p} is already open for writing (lock {lock_path} is held)") from None
         self._lock_fd = fd
         try:
             con = sqlite3.connect(p, isolation_level=None, check_same_thread=False, cached_statements=64)
