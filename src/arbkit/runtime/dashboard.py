@@ -200,6 +200,21 @@ def _exposure_lines(st: dict[str, Any]) -> list[Text]:
     return out
 
 
+def _book_lines(st: dict[str, Any], width: int = 120) -> list[Text]:
+    """One line per market: bid/ask of each outcome (or of a spot pair), age, tradeable."""
+    out = []
+    for venue, market, title, by_side in _markets(st.get("books", [])):
+        yes, no = by_side.get("YES") or next(iter(by_side.values()), {}), by_side.get("NO", {})
+        ages = [b["age_ms"] for b in (yes, no) if b.get("age_ms") is not None]
+        ok = bool(yes.get("tradeable")) and (not no or bool(no.get("tradeable")))
+        name = market if venue in ("kalshi", "kucoin") else (title or market or "")
+        two = f"NO {no.get('bid') or '-':>6}/{no.get('ask') or '-':<6} " if no else ""
+        nw = max(8, min(40, width - 58))
+        out.append(_line(f"{venue:<10} {name[:nw]:<{nw}} {'YES ' if no else ''}{yes.get('bid') or '-':>6}/{yes.get('ask') or '-':<6} "
+                         f"{two}{max(ages) if ages else '-':>5} ms ", ("ok", "green") if ok else ("no", "red")))
+    return out
+
+
 def _secondary(st: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
     """(name, title extra, row renderables) of the sections a tall terminal shows too."""
     conns = []
@@ -221,15 +236,7 @@ def _secondary(st: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
         opp.append(_line(f"{name}: opportunities {hs.get('opportunities', 0)} sent {hs.get('submitted', 0)} "
                          f"denied {hs.get('denied', 0)} filled {hs.get('filled', 0)}"
                          + (f"  capital locked in sets {hs['capital_locked']}" if "capital_locked" in hs else "")))
-    books = []
-    for venue, market, title, by_side in _markets(st.get("books", [])):
-        yes, no = by_side.get("YES", {}), by_side.get("NO", {})
-        ages = [b["age_ms"] for b in (yes, no) if b.get("age_ms") is not None]
-        ok = bool(yes.get("tradeable")) and (not no or bool(no.get("tradeable")))
-        name = market if venue == "kalshi" else (title or market or "")
-        books.append(_line(f"{venue:<11} {name[:40]:<40} YES {yes.get('bid') or '-':>6}/{yes.get('ask') or '-':<6} "
-                           f"NO {no.get('bid') or '-':>6}/{no.get('ask') or '-':<6} {max(ages) if ages else '-':>6} ms ",
-                           ("ok", "green") if ok else ("not tradeable", "red")))
+    books = _book_lines(st) if st.get("pairs") else []  # without pairs the main screen shows the books
     breakers = [_line(f"task {name:<30} ", (state, _state_style(state))) for name, state in sorted(st.get("breakers", {}).items())]
     notes = [_line((n, "yellow")) for n in st.get("notes", [])]
     return [("CONNECTIONS", "", conns), ("BOOKS", "bid/ask per outcome, age", books), ("IN-FLIGHT SAGAS", f"{len(sagas)}", sagas), ("OPPORTUNITIES", "", opp),
@@ -270,24 +277,31 @@ def layout(st: dict[str, Any], title: str, width: int, height: int) -> list[Any]
     alerts = _alerts(st, wide)
     expo = _exposure_lines(st)
     pairs = st.get("pairs") or []
+    n_books = len(_markets(st.get("books", []))) if not pairs else 0
     reports = st.get("reports", [])
     secondary = _secondary(st) if large else []
     # lines taken by section titles and table headers, then rows shared by priority
     overhead = len(head) + 2 + 2 + 1 + 1 + sum(1 for name, _, rows in secondary)
     avail = max(0, height - overhead)
     # (minimum, wanted) rows: alerts and trades first, then exposure, then pairs, then the rest
-    wants = [(3, 6, len(alerts)), (3, 4, len(reports)), (2, 3, len(expo)), (2, 3, len(pairs))]
+    wants = [(3, 6, len(alerts)), (3, 4, len(reports)), (2, 3, len(expo)), (2, 3, len(pairs) or max(0, n_books - 1))]
     wants += [(1, 4, len(rows)) for _, _, rows in secondary]
     got = _allot(avail, wants)
     n_alerts, n_trades, n_expo, n_pairs = got[:4]
     out: list[Any] = list(head)
-    out.append(_title("PAIRS", f"{len(pairs)} mapped; best direction at the top of the books; net = after taker fees"))
-    out.append(_pairs_table(st, n_pairs, wide) if pairs and n_pairs else _line(("  (no approved pairs)", "dim")))
+    if pairs:
+        out.append(_title("PAIRS", f"{len(pairs)} mapped; best direction at the top of the books; net = after taker fees"))
+        out.append(_pairs_table(st, n_pairs, wide) if n_pairs else _line(("  … not enough lines", "dim")))
+    else:  # no cross-venue pairs (complete sets, triangles): the books themselves, one line a market
+        books = _book_lines(st, width)
+        out.append(_title("BOOKS", f"{sum(1 for b in st.get('books', []) if b.get('tradeable'))}/{len(st.get('books', []))} "
+                                   "tradeable; bid/ask, age"))
+        out += _clip(books, n_pairs + 1, "  (no books)")
     ex = st.get("executions", {})
     out.append(_title("TRADES", f"{ex.get('filled', 0)} filled of {ex.get('reported', 0)}, newest first"))
     out.append(_trades_table(st, n_trades, wide) if reports and n_trades else _line(("  (no executions yet)", "dim")))
-    total = ", ".join(f"{v} {c}" for c, v in (st.get("exposure_total") or {}).items()) or "none"
-    out.append(_title("EXPOSURE", f"{total} in {len(expo)} positions"))
+    total = ", ".join(f"{v} {c}" for c, v in (st.get("exposure_total") or {}).items())
+    out.append(_title("EXPOSURE", f"{total} in {len(expo)} positions" if total else f"{len(expo)} positions"))
     out += _clip(expo, n_expo, "  (flat)")
     out.append(_title("ALERTS", f"{len(alerts)}" if alerts else "none"))
     out += _clip(alerts, n_alerts, "  (none)")

@@ -133,3 +133,14 @@ def test_non_terminal_stream_gets_plain_lines_without_escape_codes() -> None:
     assert out.count("books 2/3 tradeable") == 2
     assert out.count("metrics: http://127.0.0.1:1/metrics") == 1  # start-up notes once
     assert "\x1b[" not in out
+
+
+def test_without_pairs_the_small_screen_shows_the_books() -> None:
+    st = _status()  # no "pairs": a node without cross-venue mappings (complete sets, triangles)
+    st["books"] = st["books"] + [{"instrument": "kucoin:BTC-USDT", "venue": "kucoin", "market": "BTC-USDT", "outcome": None,
+                                  "title": "", "bid": "97000.1", "ask": "97000.2", "age_ms": 15, "tradeable": True}]
+    lines = _screen(st, 80, 25)
+    assert len(lines) <= 25 and all(len(ln) <= 80 for ln in lines)
+    text = "\n".join(lines)
+    assert "BOOKS  3/4 tradeable" in text and "Will X?" in text and "BTC-USDT" in text and "97000.2" in text
+    assert "TRADES" in text and "EXPOSURE" in text and "ALERTS" in text
