@@ -418,6 +418,7 @@ class Dashboard:
             lines.append(f"    {r['execution_id']} {r['status']:8s} predicted {r['predicted_bps']} bps, effective "
                          f"{r['effective_bps'] or '-'} bps, profit {r['profit']}")
         lines += [
+            f"  run directory     : {res.out_dir}",
             f"  journal           : {res.journal}",
             f"  HTML report       : {res.html}" if res.html else f"  HTML report       : not written ({res.report_error})",
             f"  configuration     : {res.config}",
