@@ -387,6 +387,11 @@ class Dashboard:
                 if note not in self._notes_shown:
                     self._notes_shown.add(note)
                     self.line(note)
+            for a in st.get("alerts", []) or []:  # each execution that went wrong, once, as it happens
+                key = f"alert:{a.get('execution_id')}"
+                if key not in self._notes_shown:
+                    self._notes_shown.add(key)
+                    self.line(f"ALERT {a.get('status', '')} {a.get('execution_id', '')}: " + " ".join(a.get("lines") or []))
             now = time.monotonic()
             if now - self._last_plain >= self.plain_every_s:
                 self._last_plain = now

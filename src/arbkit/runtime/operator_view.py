@@ -63,8 +63,11 @@ def pair_rows(pairs: list[Any], book_of: Callable[[str], Any], tradeable: Callab
             gross = (1 - cost) / cost * BPS
             net = None
             if q > 0:
-                fees = fee_for(leg_p.fee, ap, q, LiquiditySide.TAKER) + fee_for(leg_k.fee, ak, q, LiquiditySide.TAKER)
-                net = (q - q * cost - fees) / (q * cost + fees) * BPS
+                try:
+                    fees = fee_for(leg_p.fee, ap, q, LiquiditySide.TAKER) + fee_for(leg_k.fee, ak, q, LiquiditySide.TAKER)
+                    net = (q - q * cost - fees) / (q * cost + fees) * BPS
+                except (ArithmeticError, ValueError):  # a fee model the screen cannot price: gross only
+                    net = None
             row = {"direction": f"PM {leg_p.outcome} + KS {leg_k.outcome}", "poly_ask": _num(ap), "kalshi_ask": _num(ak),
                    "cost": _num(cost), "size": _num(q), "gross_bps": str(gross.quantize(Decimal("0.1"))),
                    "net_bps": None if net is None else str(net.quantize(Decimal("0.1")))}

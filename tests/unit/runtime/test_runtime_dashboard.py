@@ -132,6 +132,12 @@ def test_non_terminal_stream_gets_plain_lines_without_escape_codes() -> None:
     out = buf.getvalue()
     assert out.count("books 2/3 tradeable") == 2
     assert out.count("metrics: http://127.0.0.1:1/metrics") == 1  # start-up notes once
+    assert "ALERT" not in out  # no execution went wrong
+    node = SimpleNamespace(status=_busy_status)
+    dash.update(node)
+    dash.update(node)
+    out = buf.getvalue()
+    assert out.count("ALERT HEDGED xv-5: kalshi leg REJECTED: insufficient margin 5") == 1  # each alert once
     assert "\x1b[" not in out
 
 
