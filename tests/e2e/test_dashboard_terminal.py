@@ -44,6 +44,11 @@ def _post(url: str, body: dict) -> None:
         assert r.status == 200
 
 
+def _fired(admin_url: str) -> int:
+    with urllib.request.urlopen(admin_url + "/faults/fired", timeout=10) as r:
+        return sum(1 for f in json.loads(r.read()) if f.get("kind") == "ORDER_REJECT")
+
+
 class Terminal:
     """The demo's pty and an emulated screen fed from it."""
 
@@ -106,23 +111,32 @@ def test_demo_dashboard_fits_80x25_and_grows(tmp_path: Path) -> None:
         stdin=slave, stdout=slave, stderr=slave, env=env, cwd=tmp_path, start_new_session=True)
     os.close(slave)
     term = Terminal(master, 25, 80)
-    injected = False
+    admin = ""
+    injected = 0
+    fired_at = None
     small: list[str] = []
+    fault = {"kind": "ORDER_REJECT", "venue": "kalshi", "times": 1, "message": REJECT_MESSAGE}
     try:
         deadline = time.monotonic() + 75
         while time.monotonic() < deadline and proc.poll() is None:
             term.pump(0.2)
-            if not injected:
+            if not admin:
                 infos = list(out.glob("sim-*.json")) if out.exists() else []
                 if infos and infos[0].stat().st_size:
-                    info = json.loads(infos[0].read_text())
+                    admin = json.loads(infos[0].read_text())["admin_url"]
                     # the next Kalshi order is refused by the venue: a real rejection through the real gateway
-                    _post(info["admin_url"] + "/faults", {"kind": "ORDER_REJECT", "venue": "kalshi", "times": 1,
-                                                          "message": REJECT_MESSAGE})
-                    injected = True
+                    _post(admin + "/faults", fault)
+                    injected = 1
             elif _small_screen_ok(term):
                 small = term.lines()
                 break
+            elif fired_at is None and _fired(admin) >= injected:
+                fired_at = time.monotonic()
+            elif fired_at is not None and time.monotonic() - fired_at > 5 and injected < 4:
+                # rejected, but nothing to hedge (the other leg did not fill either): once more
+                _post(admin + "/faults", fault)
+                injected += 1
+                fired_at = None
         assert small, "the 80x25 screen never showed trades, exposure and the rejected-leg alert together:\n" + \
             "\n".join(term.lines())
         assert len(small) == 25 and all(len(ln) <= 80 for ln in small)
