@@ -735,7 +735,7 @@ class Node:
                 "bid": bid, "ask": ask, "age_ms": age_ms,
                 "tradeable": bool(b is not None and b.feed.is_tradeable(iid, max_age_ns)),
             })
-        from arbkit.runtime.operator_view import pair_rows, short_name
+        from arbkit.runtime.operator_view import pair_rows, report_market
 
         def _book(iid: str) -> Any:
             b = self.venues.get(split_instrument_id(iid)[0])
@@ -759,7 +759,7 @@ class Node:
             "profit": str(r.profit), "legs": [f"{lg.venue.value} {lg.side.value} {lg.filled_quantity}@{lg.avg_price}" for lg in r.legs
                                                if lg.purpose == "leg"],
             "error": r.error,
-            "market": short_name(self.instruments.get(next((lg.instrument_id for lg in r.legs), "")), 40),
+            "market": report_market(r, self.instruments),
             "completed_ns": r.timings.completed_ns,
         } for r in list(self.reports)[-10:]]
         strat = self.strategy

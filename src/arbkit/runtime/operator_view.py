@@ -31,6 +31,14 @@ def short_name(inst: Any, limit: int = 28) -> str:
     return f"{base} {inst.outcome}".strip() if inst.outcome else base
 
 
+def report_market(report: Any, instruments: dict[str, Any], limit: int = 40) -> str:
+    """The market an execution traded, by its first leg ("" when it has no legs)."""
+    if not report.legs:
+        return ""
+    inst = instruments.get(report.legs[0].instrument_id)
+    return short_name(inst, limit) if inst is not None else report.legs[0].instrument_id
+
+
 def _top_cost(book: Any, inst: Any) -> tuple[Decimal, Decimal] | None:
     """(best ask, size at it) of a book, or None without asks."""
     if book is None:
