@@ -291,7 +291,7 @@ def layout(st: dict[str, Any], title: str, width: int, height: int) -> list[Any]
     out: list[Any] = list(head)
     if pairs:
         out.append(_title("PAIRS", f"{len(pairs)} mapped; best direction at the top of the books; net = after taker fees"))
-        out.append(_pairs_table(st, n_pairs, wide) if n_pairs else _line(("  … not enough lines", "dim")))
+        out += _table_rows(_pairs_table, st, len(pairs), n_pairs, wide)
     else:  # no cross-venue pairs (complete sets, triangles): the books themselves, one line a market
         books = _book_lines(st, width)
         out.append(_title("BOOKS", f"{sum(1 for b in st.get('books', []) if b.get('tradeable'))}/{len(st.get('books', []))} "
@@ -299,7 +299,7 @@ def layout(st: dict[str, Any], title: str, width: int, height: int) -> list[Any]
         out += _clip(books, n_pairs + 1, "  (no books)")
     ex = st.get("executions", {})
     out.append(_title("TRADES", f"{ex.get('filled', 0)} filled of {ex.get('reported', 0)}, newest first"))
-    out.append(_trades_table(st, n_trades, wide) if reports and n_trades else _line(("  (no executions yet)", "dim")))
+    out += _table_rows(_trades_table, st, len(reports), n_trades, wide) if reports else [_line(("  (no executions yet)", "dim"))]
     total = ", ".join(f"{v} {c}" for c, v in (st.get("exposure_total") or {}).items())
     out.append(_title("EXPOSURE", f"{total} in {len(expo)} positions" if total else f"{len(expo)} positions"))
     out += _clip(expo, n_expo, "  (flat)")
@@ -309,6 +309,13 @@ def layout(st: dict[str, Any], title: str, width: int, height: int) -> list[Any]
         out.append(_title(name, extra))
         out += _clip(rows, n, "  (none)")
     return out
+
+
+def _table_rows(build: Any, st: dict[str, Any], have: int, n: int, wide: bool) -> list[Any]:
+    """A table (header plus ``n`` lines): when rows do not fit, the last line counts the rest."""
+    if have <= n or n <= 1:  # the section title already counts them
+        return [build(st, n, wide)]
+    return [build(st, n - 1, wide), _line((f"  … {have - n + 1} more", "dim"))]
 
 
 def _clip(rows: list[Text], n: int, empty: str) -> list[Text]:

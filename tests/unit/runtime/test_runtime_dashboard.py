@@ -87,7 +87,8 @@ def test_80x25_keeps_header_pairs_trades_exposure_and_alerts_on_screen() -> None
     assert "kalshi KXEVENT-0 NO" in text
     # the newest alert with its reason and the hedge it caused (the id gives way to the reason)
     assert "leg REJECTED: insufficient margin 5" in text and "→ hedge polymarket SELL" in text
-    assert "more" in text  # what did not fit is counted, not dropped silently
+    # what did not fit is counted, not dropped silently: pairs, trades, exposure and alerts
+    assert text.count("more") == 4, text
     assert "CONNECTIONS" not in text
 
 
