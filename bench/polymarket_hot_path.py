@@ -15,15 +15,17 @@ METHOD = (
     "removals, levels near the top) on the 10 real Polymarket books of ../shared/data/ssmd/polymarket_book.jsonl "
     "(their tick sizes; applied first as snapshots). arbkit: PolymarketMarketFeed.on_frame(bytes) = msgspec decode "
     "-> exact integer ticks/lots -> PredictionBook -> best bid/ask read (crossed check) -> BookUpdated (best "
-    "bid/ask as Decimal) into a sink: book_updates='none' (no event object: parse->book->best bid/ask, the goal's "
-    "definition), 'top' (an event when the top changed) and 'all' (an event per frame). NautilusTrader: the "
+    "bid/ask as Decimal) into a sink: book_updates='all' (an event per frame: the mode the node runs, the headline "
+    "arbkit_frames_per_cpu_s and the goal's mode), 'top' (an event when the top changed) and 'none' (no event object: "
+    "parse->book->best bid/ask). NautilusTrader: the "
     "same frames, msgspec.json.decode -> Price/Quantity.from_str -> OrderBookDelta -> OrderBook(L2_MBP).apply_delta "
     "-> best_bid_price()/best_ask_price(). Best of 3 passes (every pass's rate is listed too: the spread); final "
     "top of book checked equal. Sizes parse with the C plain_units when the extension is built (parse_impl); "
-    "arbkit_msgs_per_s_python_size_parse is the same 'none' run with the pure-Python size path (a cache of "
+    "arbkit_frames_per_cpu_s_no_events_python_size_parse is the same 'none' run with the pure-Python size path (a cache of "
     "sizes seen, cleared before every pass, then numbers.parse_units) for comparison."
 )
-TARGETS = {"arbkit_msgs_per_s": (">=", 450_000.0)}
+# The node runs the feed with book_updates="all" (an event per frame): that is the headline and the goal's mode.
+TARGETS = {"arbkit_frames_per_cpu_s": (">=", 450_000.0)}
 _clock = time.process_time
 
 
@@ -178,19 +180,20 @@ def run(quick: bool) -> dict:
     rates_top, _ = _arbkit(books, frames, "top")
     rates_all, _ = _arbkit(books, frames, "all")
     rate_none, rate_top, rate_all = max(rates_none), max(rates_top), max(rates_all)
-    figures["arbkit_msgs_per_s"] = round(rate_none)
-    figures["arbkit_msgs_per_s_passes"] = [round(r) for r in rates_none]
-    figures["arbkit_changes_per_s"] = round(rate_none * changes / n)
-    figures["arbkit_msgs_per_s_events_on_top_change"] = round(rate_top)
-    figures["arbkit_msgs_per_s_event_every_frame"] = round(rate_all)
-    figures["arbkit_msgs_per_s_event_every_frame_passes"] = [round(r) for r in rates_all]
+    # headline: the node's own mode (an event per frame); rates are frames per CPU-second
+    figures["arbkit_frames_per_cpu_s"] = round(rate_all)
+    figures["arbkit_frames_per_cpu_s_passes"] = [round(r) for r in rates_all]
+    figures["arbkit_changes_per_cpu_s"] = round(rate_all * changes / n)
+    figures["arbkit_frames_per_cpu_s_events_on_top_change"] = round(rate_top)
+    figures["arbkit_frames_per_cpu_s_no_events"] = round(rate_none)
+    figures["arbkit_frames_per_cpu_s_no_events_passes"] = [round(r) for r in rates_none]
     if numbers.c_plain_units is not None:
         rates_py, tops_py = _arbkit(books, frames, "none", python_sizes=True)
         assert tops_py == tops  # same books either way
-        figures["arbkit_msgs_per_s_python_size_parse"] = round(max(rates_py))
+        figures["arbkit_frames_per_cpu_s_no_events_python_size_parse"] = round(max(rates_py))
     nt = harness.try_import("nautilus_trader")
     if nt is None:
-        figures["nautilus_msgs_per_s"] = "peer not installed"
+        figures["nautilus_frames_per_cpu_s"] = "peer not installed"
         figures["ratio_arbkit_vs_nautilus"] = "peer not installed"
         return figures
     nrates, ntops = _nautilus(books, frames)
@@ -200,9 +203,9 @@ def run(quick: bool) -> dict:
         and (None if tops[t][1] is None else Decimal(tops[t][1])) == (None if ntops[t][1] is None else Decimal(str(ntops[t][1])))
         for t in tops)
     figures["nautilus_version"] = getattr(nt, "__version__", "?")
-    figures["nautilus_msgs_per_s"] = round(nrate)
-    figures["nautilus_msgs_per_s_passes"] = [round(r) for r in nrates]
-    figures["ratio_arbkit_vs_nautilus"] = round(rate_none / nrate, 2)
-    figures["ratio_arbkit_event_every_frame_vs_nautilus"] = round(rate_all / nrate, 2)
+    figures["nautilus_frames_per_cpu_s"] = round(nrate)
+    figures["nautilus_frames_per_cpu_s_passes"] = [round(r) for r in nrates]
+    figures["ratio_arbkit_vs_nautilus"] = round(rate_all / nrate, 2)  # node mode (an event per frame) vs Nautilus
+    figures["ratio_arbkit_no_events_vs_nautilus"] = round(rate_none / nrate, 2)
     figures["final_top_of_book_equal"] = same
     return figures

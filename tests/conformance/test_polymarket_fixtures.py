@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from arbkit.core.enums import BookState
-from arbkit.core.events import BookUpdated, MessageMalformed, TickSizeChanged, TradeReported
+from arbkit.core.events import BookUpdated, MarketListed, MessageMalformed, TickSizeChanged, TradeReported
 from arbkit.venues.polymarket import parse as P
 from arbkit.venues.polymarket.auth import clob_auth_signature, hmac_signature
 from arbkit.venues.polymarket.feed import FeedConfig, PolymarketMarketFeed
@@ -176,6 +176,16 @@ def test_market_channel_payloads(shared_fixtures: Path, rel: str) -> None:
     if "last_trade_price" in kinds:
         trades = [e for e in events if isinstance(e, TradeReported)]
         assert trades and trades[0].price == Decimal(msgs[0].price) and trades[0].size == Decimal(msgs[0].size)
+    if "new_market" in kinds:
+        # a listing for the market finder: YES first, the event's ticker as the series, once per market
+        m = msgs[0]
+        listed = [e for e in events if isinstance(e, MarketListed)]
+        assert [(e.market_id, e.instrument_ids, e.title, e.stage, e.tick_size) for e in listed] == [
+            (m.market, [f"polymarket:{m.assets_ids[0]}", f"polymarket:{m.assets_ids[1]}"], m.question, "new_market",
+             m.order_price_min_tick_size)]
+        assert listed[0].event_id == m.event_message["id"] and listed[0].series == m.event_message["ticker"]
+        feed.on_frame(None, raw)
+        assert len([e for e in events if isinstance(e, MarketListed)]) == 1
 
 
 @pytest.mark.parametrize("rel", _ids(USER))

@@ -53,7 +53,9 @@ ORDER_ANSWER_KINDS = {"OrderAccepted", "OrderRejected", "OrderFilled", "OrderCan
 def start_sim(run_dir: Path, seed: int, lifetime_s: float = 900.0) -> demo.SimProcess:
     """``arbkit sim --venues polymarket,kalshi --scenario demo --seed N --info-file ...`` as the
     demo starts it (a child in its own session, told to die with us)."""
-    sim = demo.SimProcess(run_dir, f"chaos{os.getpid()}x{seed}", seed, lifetime_s)
+    # the venues these checks read (the demo also serves KuCoin; its triangles have their own chaos
+    # test, tests/unit/execution/test_chaos_triangular.py)
+    sim = demo.SimProcess(run_dir, f"chaos{os.getpid()}x{seed}", seed, lifetime_s, venues="polymarket,kalshi")
     sim.start()
     try:
         asyncio.run(sim.wait_ready())

@@ -1,8 +1,9 @@
 """Acceptance: ``arbkit demo --duration 30`` with stdout redirected.
 
 A real subprocess runs the real command: it starts the simulator (itself a child process), approves
-the scenario's twins, trades through the real venue packages and stops. The test then reads the
-journal it wrote, checks the HTML report, and checks that no process the demo started is left.
+the scenario's twins, trades through the real venue packages, sees a traded twin resolve, redeems
+its Polymarket winnings and stops. The test then reads the journal it wrote, checks the reports
+(HTML and ``arbkit report --json``), and checks that no process the demo started is left.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _run_demo(out: Path, *extra: str, timeout: float = DEMO_S + 45) -> subproces
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="process checks read /proc (Linux)")
-def test_demo_trades_cross_venue_and_leaves_nothing_running(tmp_path: Path) -> None:
+def test_demo_trades_cross_venue_and_triangles_and_leaves_nothing_running(tmp_path: Path) -> None:
     out = tmp_path / "run"
     t0 = time.monotonic()
     proc = _run_demo(out)
@@ -109,14 +110,65 @@ def test_demo_trades_cross_venue_and_leaves_nothing_running(tmp_path: Path) -> N
             and {lg.venue.value for lg in r.legs if lg.purpose == "leg"} == {"polymarket", "kalshi"}]
     assert good, [(r.execution_id, r.effective_edge_bps) for r in filled]
     assert all(r.profit > Decimal(0) for r in good)
+    # ... and triangles beside them: the KuCoin simulator's dislocations open fee-positive
+    # triangles, executed as FILLED 3-leg cascades back to USDT
+    tri = [r for r in reports if r.status.value == "FILLED" and r.strategy == "triangular"]
+    assert tri, f"no FILLED triangle among {[(r.execution_id, r.strategy, r.status.value, r.error) for r in reports]}"
+    for r in tri:
+        legs = [lg for lg in r.legs if lg.purpose == "leg"]
+        assert r.sequencing == "CASCADE" and r.primary_quote == "USDT"
+        assert len(legs) == 3 and {lg.venue.value for lg in legs} == {"kucoin"} and all(lg.filled_quantity > 0 for lg in legs)
+        assert not r.open_residuals and r.profit > Decimal(0)
 
     # the HTML report exists and holds its plots
     page = html_path.read_text(encoding="utf-8")
     assert "<svg" in page
 
+    _check_resolution_and_redeem(journal_path, proc.stdout)
+
     # nothing the demo started is left: not the simulator, nothing naming the run
     assert not _alive(sim_pid), f"simulator pid {sim_pid} is still running"
     assert _processes_mentioning(run_id) == []
+
+
+def _check_resolution_and_redeem(journal_path: Path, stdout: str) -> None:
+    """The demo scenario resolves the Bitcoin twin (Yes) mid-run: the node books the settlement on
+    both venues, the demo redeems the Polymarket winnings on the simulator's chain, and the report
+    shows the realised settlement P&L with nothing left pending."""
+    from arbkit.execution.settlement import PositionsRedeemed, SettlementBooked
+
+    j = Journal.open(journal_path, readonly=True)
+    try:
+        resolved = [r.decode() for r in j.replay(kinds=["MarketResolved"])]
+        booked = [r.decode() for r in j.replay(kinds=["SettlementBooked"])]
+        redeemed = [r.decode() for r in j.replay(kinds=["PositionsRedeemed"])]
+    finally:
+        j.close_sync()
+    assert {e.venue.value for e in resolved} == {"polymarket", "kalshi"}, resolved
+    assert all(isinstance(b, SettlementBooked) for b in booked)
+    poly = [b for b in booked if b.venue.value == "polymarket" and b.lines]
+    kalshi = [b for b in booked if b.venue.value == "kalshi" and b.lines]
+    # the node held both legs of the twin it traded: the winning Polymarket YES and the Kalshi NO
+    assert poly and kalshi, [(b.venue.value, b.market_id, b.lines) for b in booked]
+    won = poly[0]
+    assert won.proceeds > 0 and not won.cash_credited
+    assert all(line.pnl == line.proceeds - line.cost for b in booked for line in b.lines)
+    # the redeem returned exactly the booked proceeds, on chain, for the same market
+    assert [type(r) for r in redeemed] == [PositionsRedeemed]
+    assert redeemed[0].market_id == won.market_id and redeemed[0].route == "eoa" and redeemed[0].tx_hash
+    assert redeemed[0].collateral_returned == won.proceeds
+    assert f"redeemed on chain : {won.proceeds:.6f} pUSD" in stdout
+
+    out = subprocess.run([sys.executable, "-m", "arbkit.cli", "report", str(journal_path), "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    st = json.loads(out.stdout)["settlement"]
+    by_venue = {r["venue"]: r for r in st["by_venue"]}
+    total = sum((b.pnl for b in booked), Decimal(0))
+    assert sum((Decimal(r["pnl"]) for r in by_venue.values()), Decimal(0)) == total
+    assert Decimal(by_venue["polymarket"]["credited"]) == won.proceeds
+    assert st["capital_pending"] == []
+    assert [(r["venue"], Decimal(r["redeemed"])) for r in st["capital_returned"]] == [("polymarket", won.proceeds)]
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="process checks read /proc (Linux)")

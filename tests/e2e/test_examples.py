@@ -264,7 +264,9 @@ def test_demo_keep_sim_config_runs_as_written(tmp_path: Path) -> None:
         run = _script(cmd.group(1) + " --duration 4 --plain; echo \"run=$?\"\n", tmp_path, isolate=False)
         assert "run=0" in run.stdout, run.stderr[-3000:]
         assert "is not set" not in run.stderr
-        assert re.search(r"polymarket:up/\d+msg/s kalshi:up/\d+msg/s \| books [1-9]\d*/\d+ tradeable", run.stdout), run.stdout
+        # the demo's venues, KuCoin (the triangles) included
+        assert re.search(r"polymarket:up/\d+msg/s kalshi:up/\d+msg/s kucoin:up/\d+msg/s \| books [1-9]\d*/\d+ tradeable",
+                         run.stdout), run.stdout
     finally:
         try:
             os.kill(pid, signal.SIGTERM)

@@ -113,10 +113,21 @@ async def test_quiet_but_live_kalshi_book_trades(tmp_path, mode):
         assert not node.reports
 
         # only the Polymarket side moves: its quotes drop 0.08, Polymarket YES + Kalshi NO is cheap
-        await _post(info["admin_url"] + "/dislocate", {"venue": "polymarket", "market_id": twin["polymarket"], "shift": "-0.08"})
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any(r.status.value in ("FILLED", "HEDGED", "FAILED") for r in node.reports):
-            await asyncio.sleep(0.2)
+        # The simulator's background takers also lift a cheap ask: on a loaded machine one can take
+        # the Polymarket quote before our second (sequential) leg arrives, and the saga correctly
+        # hedges. That race is the venue's, not the quiet book's: dislocate again (at most 3 times).
+        for _attempt in range(3):
+            seen = len(node.reports)
+            await _post(info["admin_url"] + "/dislocate", {"venue": "polymarket", "market_id": twin["polymarket"], "shift": "-0.08"})
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any(r.status.value in ("FILLED", "HEDGED", "FAILED")
+                                                          for r in list(node.reports)[seen:]):
+                await asyncio.sleep(0.2)
+            new = list(node.reports)[seen:]
+            if any(r.status.value == "FILLED" for r in new) or not all(
+                    r.status.value == "HEDGED" and "filled nothing" in (r.error or "") for r in new) or not new:
+                break
+            await asyncio.sleep(1.0)  # past the 0.5 s cooldown
         reports = list(node.reports)
         status = node.status()["strategy"]
         assert reports, f"no execution report; strategy status: {status}"
@@ -145,8 +156,8 @@ async def test_quiet_but_live_kalshi_book_trades(tmp_path, mode):
             cooldowns = [json.loads(r.payload) for r in j.replay(kinds=["cooldown"])]
         finally:
             j.close_sync()
-        assert cooldowns and cooldowns[0]["mapping"] == pair.key and cooldowns[0]["cooldown_s"] == 0.5, cooldowns
-        assert cooldowns[0]["execution_id"] == filled[0].execution_id
+        ours = [c for c in cooldowns if c["execution_id"] == filled[0].execution_id]
+        assert ours and ours[0]["mapping"] == pair.key and ours[0]["cooldown_s"] == 0.5, cooldowns
         print(f"\nquiet-live E2E: Kalshi book unchanged for {(now - kalshi_changed[kalshi_leg.instrument_id]) / 1e9:.1f}s "
               f"before the Polymarket move; {filled[0].status.value}, effective {filled[0].effective_edge_bps} bps")
     finally:

@@ -322,7 +322,9 @@ def _resume(engine: ExecutionEngine, saga: Saga, mode: str, report: RecoveryRepo
     if saga.held:
         engine._record(saga, SagaResolved(execution_id=eid, action="venue_answered", by="recovery",
                                           note="every order's state is known after the restart"))
-    exposure = saga.any_fill()
+    # the venue saying an order filled is exposure even before its fill records are in (they may
+    # come later, or only as a stand-in at the order's limit): never "nothing to unwind" then
+    exposure = saga.any_fill() or any(o.fills.missing_fills > 0 for o in saga.orders.values())
     if not exposure or mode == "compensate":
         why = "recovery: no exposure, nothing is sent again" if not exposure else "recovery: compensate mode"
         for o in saga.unfinished():

@@ -152,7 +152,7 @@ class RiskEngine:
         # exposure
         exposures: list[tuple[Venue, str, Decimal]] = []
         for i, (leg, q) in enumerate(zip(intent.legs, planned)):
-            rate = lim.valuation.get(leg.instrument.quote)
+            rate = self._rate(intent, leg.instrument.quote)
             if rate is None:
                 if any(x is not None for x in (lim.max_order_notional, lim.max_market_exposure, lim.max_venue_exposure, lim.max_total_exposure)):
                     return Denied("exposure", f"leg {i}: no valuation for {leg.instrument.quote}")
@@ -251,10 +251,26 @@ class RiskEngine:
         if b is not None:
             b.take(1, force=True)
 
+    def _rate(self, intent: Intent, currency: str) -> Decimal | None:
+        """Value of one ``currency`` in the reference currency: the configured valuation, else
+        (BTC in a KuCoin triangle's ETH-BTC leg: nothing prices it in the limits) the ask of the
+        intent's own book for a leg selling that currency for a priced one -- the higher side, so
+        exposure is never understated. None: nothing prices it."""
+        rate = self.limits.valuation.get(currency)
+        if rate is not None:
+            return rate
+        for leg in intent.legs:
+            inst = leg.instrument
+            q = self.limits.valuation.get(inst.quote) if inst.base == currency else None
+            book = intent.book_for(leg.instrument_id) if q is not None else None
+            if book is not None and book.asks:
+                return book.asks[0][0] * q
+        return None
+
     def _leg_exposures(self, intent: Intent, planned: list[Decimal]) -> list[tuple[Venue, str, Decimal]]:
         out = []
         for leg, q in zip(intent.legs, planned):
-            rate = self.limits.valuation.get(leg.instrument.quote, ZERO)
+            rate = self._rate(intent, leg.instrument.quote) or ZERO
             out.append((leg.venue, leg.instrument_id, q * leg.price * rate))
         return out
 

@@ -46,6 +46,8 @@ log = logging.getLogger("arbkit.demo")
 
 POLY_KEY_ENV = "ARBKIT_DEMO_POLYMARKET_PRIVATE_KEY"
 KALSHI_KEY_ID_ENV = "ARBKIT_DEMO_KALSHI_API_KEY_ID"
+KUCOIN_ENV = ("ARBKIT_DEMO_KUCOIN_API_KEY", "ARBKIT_DEMO_KUCOIN_API_SECRET", "ARBKIT_DEMO_KUCOIN_API_PASSPHRASE")
+SIM_VENUES = "polymarket,kalshi,kucoin"  # KuCoin for the triangles beside the cross-venue trades
 SIM_START_TIMEOUT_S = 45.0
 
 
@@ -98,7 +100,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 class SimProcess:
     """``arbkit sim`` as a child process, owned by the demo."""
 
-    def __init__(self, run_dir: Path, run_id: str, seed: int, lifetime_s: float | None, detached: bool = False) -> None:
+    def __init__(self, run_dir: Path, run_id: str, seed: int, lifetime_s: float | None, detached: bool = False,
+                 venues: str = SIM_VENUES) -> None:
+        self.venues = venues
         self.info_file = run_dir / f"sim-{run_id}.json"
         self.log_file = run_dir / "sim.log"
         self.seed = seed
@@ -112,7 +116,7 @@ class SimProcess:
         return self.proc.pid if self.proc is not None else None
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "arbkit.cli", "sim", "--venues", "polymarket,kalshi", "--scenario", "demo",
+        cmd = [sys.executable, "-m", "arbkit.cli", "sim", "--venues", self.venues, "--scenario", "demo",
                "--seed", str(self.seed), "--info-file", str(self.info_file), "--log-level", "WARNING"]
         if self.lifetime_s is not None:
             cmd += ["--duration", f"{self.lifetime_s:.0f}"]
@@ -172,13 +176,22 @@ def write_env_file(path: Path, info: dict[str, Any]) -> None:
     """``export`` lines for the variables ``demo.toml`` names (the simulator's first test account),
     written with mode 0600: ``. demo.env`` before ``arbkit run --config demo.toml``."""
     values = {POLY_KEY_ENV: info["polymarket"]["accounts"][0]["private_key"],
-              KALSHI_KEY_ID_ENV: info["kalshi"]["accounts"][0]["key_id"]}
+              KALSHI_KEY_ID_ENV: info["kalshi"]["accounts"][0]["key_id"], **kucoin_env(info)}
     lines = ["# Written by `arbkit demo`: the simulator's test account for demo.toml. Load with:  . THIS_FILE"]
     lines += [f"export {k}='{v}'" for k, v in values.items() if "'" not in v]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write("\n".join(lines) + "\n")
     os.chmod(path, 0o600)
+
+
+def kucoin_env(info: dict[str, Any]) -> dict[str, str]:
+    """The simulator's first KuCoin test account under the names ``demo.toml`` gives (none when
+    the simulator serves no KuCoin)."""
+    if "kucoin" not in info:
+        return {}
+    a = info["kucoin"]["accounts"][0]
+    return dict(zip(KUCOIN_ENV, (a["api_key"], a["api_secret"], a["passphrase"])))
 
 
 def rerun_commands(res: "DemoResult") -> list[str]:
@@ -248,7 +261,7 @@ def demo_config_text(info: dict[str, Any], journal: Path, control_url: str) -> s
     return f"""# Written by `arbkit demo`: the node against the local simulator (mode "sim").
 # Run it again while its simulator is up (`arbkit demo --keep-sim` leaves it running):
 #   . ./demo.env && arbkit run --config demo.toml --mappings mappings.db   (in the run directory)
-# demo.env sets {POLY_KEY_ENV} and {KALSHI_KEY_ID_ENV} (the simulator's test account).
+# demo.env sets {POLY_KEY_ENV} and {KALSHI_KEY_ID_ENV}{", " + ", ".join(KUCOIN_ENV) if "kucoin" in info else ""} (the simulator's test account).
 
 [node]
 name = "demo"
@@ -284,17 +297,42 @@ max_book_age_ms = 5000
 [risk.order_rate_limits]
 polymarket = 20
 kalshi = 10
-
+{"kucoin = 30" + chr(10) if "kucoin" in info else ""}
 [strategies.cross_venue]
 enabled = true
 min_edge_bps = 100
 max_size = "20"
 safety_margin_bps = "10"
-
+{_triangular_text(info)}
 [execution]
 two_leg_mode = "parallel"
 leg_timeout_ms = 3000
 hedge_policy = "market"
+"""
+
+
+def _triangular_text(info: dict[str, Any]) -> str:
+    """KuCoin (mode sim) and the triangular strategy, when the simulator serves KuCoin: every
+    triangle over the demo scenario's pairs from USDT, 50 USDT at most, 20 bps after fees."""
+    if "kucoin" not in info:
+        return ""
+    kc = info["kucoin"]
+    key, secret, passphrase = KUCOIN_ENV
+    return f"""
+[venues.kucoin]
+mode = "sim"
+rest_url = {json.dumps(kc["rest_url"])}
+ws_url = {json.dumps(kc["ws_url"])}
+api_key_env = "{key}"
+api_secret_env = "{secret}"
+api_passphrase_env = "{passphrase}"
+
+[strategies.triangular]
+enabled = true
+start_currencies = ["USDT"]
+max_start = {{ USDT = "50" }}
+min_edge_bps = "20"
+max_levels = 10
 """
 
 
@@ -328,6 +366,39 @@ async def _dislocator(info: dict[str, Any], every_s: float, stop: asyncio.Event,
                     log.info("demo dislocation %s %s %s -> %s %s", venue, mid, shift, r.status, body)
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
                 log.warning("demo dislocation failed: %s", exc)
+
+
+async def _arm_resolutions(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """Start the scenario's scheduled resolution (a twin the demo trades resolves during the run)."""
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s:
+            async with s.post(info["admin_url"] + "/resolutions/arm") as r:
+                return list((await r.json()).get("scheduled", []))
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        log.warning("demo: could not arm the scenario's resolutions: %s", exc)
+        return []
+
+
+async def redeem_settled(info_file: Path, journal: Path, status: dict[str, Any]) -> list[dict[str, Any]]:
+    """Redeem the Polymarket winnings the node booked as settlement (capital pending) on the
+    simulator's chain, through ``arbkit positions redeem``'s code, into the same journal (so the
+    report shows the capital returned). Runs after the node has stopped: the journal has one writer."""
+    from arbkit.runtime.positions_cli import run_action
+
+    pending = ((status.get("settlement") or {}).get("capital_pending") or {})
+    out: list[dict[str, Any]] = []
+    for key in sorted(pending):
+        venue, _, cid = key.partition(":")
+        if venue != "polymarket":
+            continue
+        try:
+            res = await run_action("redeem", market=cid, amount=None, config=None, info_file=info_file, account=0,
+                                   journal=journal, rpc_url=None, route="adapter", approve=True, live=False, yes=True,
+                                   timeout_s=15.0, max_fee_gwei=500)
+            out.append({"market": cid, "collateral_returned": res["collateral_returned"], "problem": res["problem"]})
+        except Exception as exc:  # noqa: BLE001 - the run still succeeded; say why nothing came back
+            out.append({"market": cid, "collateral_returned": "0", "problem": f"{type(exc).__name__}: {exc}"})
+    return out
 
 
 def write_report(journal: Path, html: Path) -> str:
@@ -418,7 +489,7 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
     status: dict[str, Any] = {}
     disl_task: asyncio.Task | None = None
     try:
-        dash.line("starting the venue simulator (Polymarket CLOB V2 + Kalshi trade API v2, scenario demo) ...")
+        dash.line("starting the venue simulator (Polymarket CLOB V2 + Kalshi trade API v2 + KuCoin spot, scenario demo) ...")
         sim.start()
         info = await _until_stopped(sim.wait_ready(), stop)
         dash.line(f"simulator up (pid {sim.pid}); discovering pairs and approving the scenario's true twins ...")
@@ -431,11 +502,12 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
         write_env_file(env_file, info)
         config = loads_config(cfg_path.read_text(), base_dir=out, source=str(cfg_path))
         env = {POLY_KEY_ENV: info["polymarket"]["accounts"][0]["private_key"],
-               KALSHI_KEY_ID_ENV: info["kalshi"]["accounts"][0]["key_id"]}
+               KALSHI_KEY_ID_ENV: info["kalshi"]["accounts"][0]["key_id"], **kucoin_env(info)}
         node = Node(config, NodeOptions(mappings_path=mappings, env=env, control_address=control_url,
                                         journal_synchronous="NORMAL", metrics_port=0))
         dash.line("starting the node (real venue packages, mode sim) ...")
         await _until_stopped(node.start(), stop)
+        await _arm_resolutions(info)
         if opts.dislocate_every_s > 0:
             disl_task = asyncio.create_task(_dislocator(info, opts.dislocate_every_s, stop, dislocations))
         dash.start()
@@ -459,6 +531,9 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
                 await node.stop()
             finally:
                 status = node.status()
+            if completed and not interrupted:
+                for r in await redeem_settled(sim.info_file, journal, status):
+                    dash.line(f"  redeemed on chain : {r['collateral_returned']} pUSD from {r['market'][:18]}... {r['problem']}")
         if not (opts.keep_sim and completed):
             sim.stop()
         for sig in installed:

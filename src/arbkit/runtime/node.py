@@ -88,6 +88,7 @@ class NodeOptions:
     metrics: bool = True  # Prometheus exporter when a metrics port is set
     metrics_port: int | None = None  # overrides config.node.metrics_port (0 = an ephemeral port)
     config_path: str | None = None  # shown by `arbkit status`
+    market_poll_s: float = 60.0  # market finder: venues' event listings polled this often (0 = feeds only)
 
 
 class JournalTap:
@@ -150,6 +151,7 @@ class Node:
         self.host: Any = None  # StrategyHost
         self.settlement: Any = None  # execution.settlement.Settlement
         self._background: set[asyncio.Task[Any]] = set()  # settlement reconciles in flight
+        self._account_locks: Any = None  # runtime.account_lock.AccountLocks, held while running
         self.control: Any = None
         self.metrics: Any = None
         self.trading = False
@@ -168,6 +170,7 @@ class Node:
         self._spot: dict[Venue, list[Instrument]] = {}  # spot pairs a gateway loaded (KuCoin)
         self._engine_instruments: dict[str, Instrument] = {}  # traded by a strategy, not shown as books
         self.metadata: Any = None  # wiring.VenueMetadata
+        self.finder: Any = None  # runtime.market_finder.MarketFinder (when a strategy takes listings)
 
     # --- construction ----------------------------------------------------------------------
 
@@ -200,6 +203,7 @@ class Node:
         self.risk = RiskEngine(limits_from_config(cfg.risk), self.clock, self.portfolio, tap, self.killswitch)
         try:
             await self._build_venues()
+            self._lock_accounts()
             self.engine = ExecutionEngine(journal=tap, clock=self.clock, risk=self.risk,
                                           backends={v: b.backend for v, b in self.venues.items()},
                                           portfolio=self.portfolio, config=EngineConfig(fsync_before_send=every_order),
@@ -210,6 +214,7 @@ class Node:
 
             # resolved markets -> settlement P&L, journaled; it books once recovery has adopted positions
             self.settlement = Settlement(self.portfolio, tap, now_ns=self.clock.now_ns, defer=True)
+            self._make_finder()
             self._subscribe()
             self._register_tasks()
             await self.bus.start()
@@ -223,6 +228,24 @@ class Node:
             raise
         self.trading = True
         log.info("node %s started: %s", cfg.node.name, ", ".join(f"{v.value}={b.mode.value}" for v, b in self.venues.items()))
+
+    def _lock_accounts(self) -> None:
+        """One writer per venue account (sim and live): refuse to start beside another node on it."""
+        from arbkit.runtime.account_lock import AccountInUse, AccountLocks, account_identity
+
+        self._account_locks = AccountLocks()
+        for venue, b in self.venues.items():
+            ident = account_identity(b)
+            if ident is None:
+                continue
+            try:
+                self._account_locks.acquire(venue.value, ident, {"node": self.config.node.name,
+                                                                 "config": str(self.options.config_path or "")})
+            except AccountInUse as exc:
+                raise NodeError(str(exc)) from None
+            except OSError as exc:  # an unusable run directory must not stop trading; say so
+                log.warning("account lock for %s not taken (%s): a second node on this account would not be refused",
+                            venue.value, exc)
 
     async def _build_venues(self) -> None:
         cfg = self.config
@@ -348,6 +371,24 @@ class Node:
         self.bus.subscribe(TOPIC_STATUS, self._on_status_event, name="node.status")
         if self.settlement is not None:
             self.bus.subscribe(TOPIC_STATUS, self.settlement.on_event, name="execution.settlement")
+        if self.finder is not None:
+            self.finder.start()
+            self.bus.subscribe(TOPIC_STATUS, self.finder.on_event, name="market_finder")
+
+    def _make_finder(self) -> None:
+        """Markets come and go while the node runs: followed when some strategy takes listings."""
+        from arbkit.runtime.market_finder import MarketFinder
+
+        pm = self.config.venues.polymarket
+        bus = self.bus
+        assert bus is not None and self.engine is not None
+        finder = MarketFinder(host=self.host, feeds={v: b.feed for v, b in self.venues.items()}, metadata=self.metadata,
+                              instruments=[self.instruments, self.engine.instruments],
+                              publish=lambda ev: bus.publish(TOPIC_STATUS, ev), session=self._session,
+                              journal=self.journal.append_event if self.journal is not None else None,
+                              rest_urls={v: b.rest_url for v, b in self.venues.items() if getattr(b, "rest_url", None)},
+                              gamma_url=pm.effective_gamma_url() if pm is not None else "")
+        self.finder = finder if finder.active else None
 
     def _register_tasks(self) -> None:
         sup = self.supervisor
@@ -359,6 +400,9 @@ class Node:
         sup.add_task("node.sampler", self._sampler)
         if self.host is not None and self.host.timer_interval_s():
             sup.add_task("strategies.timer", self._timer)
+        if self.finder is not None and self.options.market_poll_s > 0:
+            finder, every = self.finder, self.options.market_poll_s
+            sup.add_task("market_finder.poll", lambda: finder.poll_forever(every))
 
     async def _recover(self) -> None:
         """Replay the journal and reconcile with every venue before the first intent."""
@@ -628,6 +672,9 @@ class Node:
 
     async def _teardown(self) -> None:
         self.trading = False
+        if self.finder is not None:
+            with contextlib.suppress(Exception):
+                await self.finder.close()
         if self.engine is not None:
             with contextlib.suppress(Exception):
                 await self.engine.close()
@@ -659,8 +706,12 @@ class Node:
         if self.bus is not None:
             with contextlib.suppress(Exception):
                 await self.bus.stop()
+        for t in list(self._background):
+            t.cancel()
         if self.journal is not None and not self.journal.closed:
             await self.journal.close()
+        if self._account_locks is not None:
+            self._account_locks.release()
 
     # --- views of the hosted strategies (status, tests, the demo) ---------------------------
 
@@ -808,6 +859,7 @@ class Node:
             "exposure_total": {c: str(v.quantize(Decimal("0.01"))) for c, v in sorted(exposure_total.items())},
             "cash": {f"{v.value}:{c}": str(a) for (v, c), a in self.portfolio.cash.items()},
             "settlement": self.settlement.summary() if self.settlement is not None else None,
+            "market_finder": self.finder.status() if self.finder is not None else None,
             "breakers": breakers,
             "journal": {"path": str(self.config.node.journal_path),
                         "records": self.journal.last_seq() if self.journal is not None and not self.journal.closed else None},

@@ -54,6 +54,8 @@ class AdminServer:
         r.add_post("/dislocate", self.dislocate)
         r.add_post("/halt", self.halt)
         r.add_post("/resolve", self.resolve)
+        r.add_post("/resolutions/arm", self.arm_resolutions)
+        r.add_post("/list", self.list_event)
         r.add_post("/tick-size", self.tick_size)
         r.add_post("/shutdown", self.shutdown)
         self._runner: web.AppRunner | None = None
@@ -229,6 +231,23 @@ class AdminServer:
         except ValueError as exc:
             return _error(409, str(exc))
         return _json(rec)
+
+    async def list_event(self, request: web.Request) -> web.Response:
+        """An ``[[events]]`` entry (key, template, fair, venues, ...): list it now on its venues,
+        announced on their streams as the venues do. Answers the new markets."""
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            return _error(400, "a listing is a JSON object (the fields of an [[events]] entry)")
+        body = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in body.items()}
+        try:
+            markets = self.runner.scenario.list_event(body)
+        except (ValueError, KeyError) as exc:
+            return _error(409, str(exc))
+        return _json({"markets": [m.to_dict() for m in markets]})
+
+    async def arm_resolutions(self, request: web.Request) -> web.Response:
+        """Start the scenario's ``on_arm`` resolution schedule now; answers what is scheduled."""
+        return _json({"scheduled": self.runner.scenario.arm_resolutions()})
 
     async def tick_size(self, request: web.Request) -> web.Response:
         """{"venue", "market_id", "tick_size": "0.001"}"""

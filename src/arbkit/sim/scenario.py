@@ -292,7 +292,8 @@ def _custom(p: dict[str, Any], *, threshold: int, date: _dt.date, below: bool, s
     rules = p.get("rules", f"Resolves Yes if: {q} Source: {source}.")
     return _Listing(
         q, rules, p.get("kalshi_title", q), p.get("yes_sub_title", "Yes"), rules, "",
-        p.get("series", "KXCUSTOM"), _kalshi_date(date), f"{'N' if below else 'Y'}{threshold}", source, close,
+        p.get("series", "KXCUSTOM"), p.get("event_suffix") or _kalshi_date(date), f"{'N' if below else 'Y'}{threshold}",
+        source, close,
     )
 
 
@@ -358,13 +359,34 @@ class Scenario:
         self.disl_decay_s = float(dl.get("decay_s", 20))
         self.faults: list[dict[str, Any]] = list(data.get("faults", []))
         # [[resolutions]] venue, market_id (or event_key: every market of that twin key on the venue),
-        # after_s (clock seconds after the scenario starts), winner "yes" | "no"
+        # after_s (clock seconds after the scenario starts), winner "yes" | "no"; with on_arm = true
+        # after_s counts from when the run arms the schedule (arm_resolutions, admin POST
+        # /resolutions/arm) and nothing happens unless it does: `arbkit demo` arms it once its node
+        # trades, other runs of the same scenario keep their markets open
         self.resolutions: list[dict[str, Any]] = [dict(r) for r in data.get("resolutions", [])]
         for r in self.resolutions:
             if str(r.get("winner", "")).lower() not in ("yes", "no") or not (r.get("market_id") or r.get("event_key")):
                 raise ValueError(f"resolution {r}: needs market_id or event_key, and winner yes or no")
         self.resolution_log: list[dict[str, Any]] = []
+        # [[listings]]: an [[events]] entry (no near misses) listed mid-run, after_s clock seconds
+        # after the start (or after arming, with on_arm = true); the venue servers announce it
+        self.listings: list[dict[str, Any]] = [dict(x) for x in data.get("listings", [])]
+        for x in self.listings:
+            if not x.get("key"):
+                raise ValueError(f"listing {x}: needs a key (and the fields of an [[events]] entry)")
+        self.listing_log: list[dict[str, Any]] = []
+        # [[rolling]]: a series whose next market opens as the last one closes (the 15-minute
+        # up/down markets): key, period_s, windows, on_arm, and the fields of an [[events]] entry
+        # ("{n}" in question is the window number). Window n+1 is listed and window n resolved
+        # (yes when its fair value is at least 0.5) every period_s; the last one resolves at the end.
+        self.rolling: list[dict[str, Any]] = [dict(x) for x in data.get("rolling", [])]
+        for x in self.rolling:
+            if not x.get("key") or float(x.get("period_s", 0)) <= 0 or int(x.get("windows", 0)) < 1:
+                raise ValueError(f"rolling {x}: needs a key, period_s > 0 and windows >= 1")
+        # callables(ScenarioMarket) the venue servers register: a market listed mid-run
+        self.listing_listeners: list[Any] = []
         self._start_ns: int | None = None
+        self._armed_ns: int | None = None
         self.catalogue = Catalogue()
         self.fair_u: dict[str, int] = {}  # walk key -> fair value (price units)
         self._negrisk_groups: dict[str, list[str]] = {}  # event key -> walk keys (renormalised)
@@ -581,6 +603,14 @@ class Scenario:
 
     # --- engines ----------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _spec(m: ScenarioMarket) -> MarketSpec:
+        return MarketSpec(
+            market_id=m.market_id, yes_symbol=m.yes_symbol, no_symbol=m.no_symbol, tick_size=m.tick_size,
+            size_increment=m.size_increment, min_size=m.min_size, fee=m.fee, currency=CURRENCY[m.venue],
+            event_id=m.event_key, neg_risk=m.neg_risk, title=m.title,
+        )
+
     def build(self, engines: dict[str, MatchingEngine], clock: Clock) -> None:
         """Add this scenario's markets to the engines, fund the background traders, quote."""
         self.engines = engines
@@ -589,11 +619,7 @@ class Scenario:
             eng = engines.get(m.venue)
             if eng is None:
                 continue
-            eng.add_market(MarketSpec(
-                market_id=m.market_id, yes_symbol=m.yes_symbol, no_symbol=m.no_symbol, tick_size=m.tick_size,
-                size_increment=m.size_increment, min_size=m.min_size, fee=m.fee, currency=CURRENCY[m.venue],
-                event_id=m.event_key, neg_risk=m.neg_risk, title=m.title,
-            ))
+            eng.add_market(self._spec(m))
         for v, eng in sorted(engines.items()):
             cur = CURRENCY.get(v, "USD")
             eng.accounts.create(MM_ACCOUNT, {cur: Decimal(100_000_000)})
@@ -691,12 +717,111 @@ class Scenario:
         if self._start_ns is None:
             self._start_ns = now
         for r in self.resolutions:
-            if not r.get("_done") and now - self._start_ns >= float(r.get("after_s", 0)) * 1e9:
+            t0 = self._armed_ns if r.get("on_arm") else self._start_ns
+            if not r.get("_done") and t0 is not None and now - t0 >= float(r.get("after_s", 0)) * 1e9:
                 r["_done"] = True
                 for m in self.catalogue.markets:
                     if m.venue == r.get("venue", m.venue) and (
                             m.market_id == r.get("market_id") or (r.get("event_key") and m.event_key == r["event_key"])):
-                        self.resolve(m.venue, m.market_id, str(r["winner"]))
+                        eng = self.engines.get(m.venue)
+                        if eng is not None and eng.resolved(m.market_id) is None:  # not resolved by hand already
+                            self.resolve(m.venue, m.market_id, str(r["winner"]))
+
+    # --- listings ----------------------------------------------------------------------------------------
+
+    def list_event(self, ev: dict[str, Any]) -> list[ScenarioMarket]:
+        """List a binary event now (an ``[[events]]`` entry without near misses) on its venues
+        that run here: the engines get the markets, the venue servers serve and announce them
+        (Polymarket ``new_market``, Kalshi ``created`` / ``activated``), the makers quote them.
+        Returns the new markets; ValueError for a key or market that exists already."""
+        if self.clock is None:
+            raise RuntimeError("Scenario.build() must be called before list_event()")
+        key = str(ev.get("key") or "")
+        if not key or key in self.fair_u:
+            raise ValueError(f"listing {key!r}: needs a new key")
+        tpl = TEMPLATES.get(ev.get("template", "custom"))
+        if tpl is None:
+            raise ValueError(f"listing {key}: unknown template {ev.get('template')!r}: {sorted(TEMPLATES)}")
+        lst = tpl(ev, threshold=int(ev.get("threshold", 0)), date=_date(ev.get("date", "2026-12-31")), below=False,
+                  source=ev.get("source", "CF Benchmarks Real Time Index"))
+        ev = dict(ev, key=key)
+        new: list[ScenarioMarket] = []
+        for v in ev.get("venues", self.venues):
+            if v not in self.engines:
+                continue
+            m = self._poly_market(key, lst, ev) if v == "polymarket" else self._kalshi_market(lst, ev)
+            if any(x.venue == v and x.market_id == m.market_id for x in self.catalogue.markets):
+                raise ValueError(f"listing {key}: {v} market {m.market_id} exists already")
+            m.fair_key = key
+            new.append(m)
+        if not new:
+            raise ValueError(f"listing {key}: none of its venues runs here")
+        self.fair_u[key] = price_to_units(_dec(ev.get("fair", "0.5"), f"listing {key} fair"))
+        self.catalogue.events.append(ScenarioEvent(key=key, subject=ev.get("subject", key)))
+        for m in new:
+            self.catalogue.markets.append(m)
+            eng = self.engines[m.venue]
+            eng.add_market(self._spec(m))
+            for fn in list(self.listing_listeners):
+                fn(m)
+            self._requote(m, eng)
+        if len(new) == 2:
+            pm, km = sorted(new, key=lambda m: m.venue != "polymarket")
+            self.catalogue.pairs.append(MarketPair(pm.market_id, km.market_id, "twin", [], "listed mid-run on both venues"))
+        now = self.clock.now_ns()
+        self.listing_log.extend({"venue": m.venue, "market_id": m.market_id, "key": key, "ts_ns": now} for m in new)
+        return new
+
+    def _maybe_list(self) -> None:
+        if self.clock is None:
+            return
+        now = self.clock.now_ns()
+        for r in self.rolling:
+            self._roll(r, now)
+        for x in self.listings:
+            t0 = self._armed_ns if x.get("on_arm") else self._start_ns
+            if not x.get("_done") and t0 is not None and now - t0 >= float(x.get("after_s", 0)) * 1e9:
+                x["_done"] = True
+                self.list_event({k: v for k, v in x.items() if k not in ("after_s", "on_arm", "_done")})
+
+    def _roll(self, r: dict[str, Any], now: int) -> None:
+        t0 = self._armed_ns if r.get("on_arm") else self._start_ns
+        if t0 is None:
+            return
+        period_ns, windows = int(float(r["period_s"]) * 1e9), int(r["windows"])
+        due = min(windows, (now - t0) // period_ns + 1)
+        while r.get("_listed", 0) < due:
+            n = r.get("_listed", 0) + 1
+            if n > 1:
+                self._close_window(r, n - 1)
+            fields = {k: v for k, v in r.items() if k not in ("period_s", "windows", "on_arm") and not k.startswith("_")}
+            date = _date(str(fields.get("date", "2026-12-31")))
+            fields.update(key=f"{r['key']}-{n}", threshold=n, event_suffix=f"{_kalshi_date(date)}W{n}",
+                          question=str(fields.get("question", r["key"] + " window {n}")).replace("{n}", str(n)))
+            self.list_event(fields)
+            r["_listed"] = n
+        if r.get("_listed", 0) == windows and not r.get("_done") and now - t0 >= windows * period_ns:
+            r["_done"] = True
+            self._close_window(r, windows)
+
+    def _close_window(self, r: dict[str, Any], n: int) -> None:
+        key = f"{r['key']}-{n}"
+        winner = "yes" if self.fair_u.get(key, 0) * 2 >= PRICE_ONE else "no"
+        for m in self.catalogue.markets:
+            eng = self.engines.get(m.venue)
+            if m.event_key == key and eng is not None and eng.resolved(m.market_id) is None:
+                self.resolve(m.venue, m.market_id, winner)
+
+    def arm_resolutions(self) -> list[dict[str, Any]]:
+        """Start the clock of the ``on_arm`` resolutions (once; a second call changes nothing).
+        Returns them with the clock time each is due (ns)."""
+        if self.clock is None:
+            raise RuntimeError("Scenario.build() must be called before arm_resolutions()")
+        if self._armed_ns is None:
+            self._armed_ns = self.clock.now_ns()
+        return [{k: v for k, v in r.items() if not k.startswith("_")} | {
+                    "due_ns": self._armed_ns + int(float(r.get("after_s", 0)) * 1e9), "done": bool(r.get("_done"))}
+                for r in self.resolutions if r.get("on_arm")]
 
     def resolve(self, venue: str, market_id: str, winner: str) -> dict[str, Any]:
         """Resolve one market now, as the venue does: Kalshi pays the holders itself, Polymarket
@@ -785,7 +910,7 @@ class Scenario:
         shift_u = price_to_units(shift) if shift is not None else -self.disl_shift_u
         rec = self._dislocate(venue, market_id, shift_u)
         m = self.catalogue.market(venue, market_id)
-        if venue in self.engines:
+        if venue in self.engines and self.engines[venue].resolved(market_id) is None:
             self._requote(m, self.engines[venue])
         return rec
 
@@ -857,10 +982,13 @@ class Scenario:
     def step(self) -> None:
         """One scenario tick: walk fair values, dislocations, requote, taker flow."""
         self.step_no += 1
+        if self._start_ns is None and self.clock is not None:
+            self._start_ns = self.clock.now_ns()  # schedules (resolutions, listings) count from here
         self._walk()
         self._tick_size_changes()
         self._maybe_dislocate()
         self._maybe_resolve()
+        self._maybe_list()
         self._requote_all()
         self._takers()
         if self.step_no % 10 == 0:
@@ -887,6 +1015,7 @@ class Scenario:
             "negrisk_underpriced": sorted(self._nr_underprice),
             "dislocation_log": list(self.dislocation_log),
             "resolution_log": list(self.resolution_log),
+            "listing_log": list(self.listing_log),
         }
 
 

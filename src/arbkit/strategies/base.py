@@ -15,6 +15,16 @@ factory (:mod:`arbkit.strategies.registry`) from its typed ``[strategies.NAME]``
   execution report) or was refused by risk (``report`` None, ``denied`` the reason);
 * ``status()``: a JSON-friendly dict shown under ``status()["strategies"][name]``.
 
+A strategy that follows markets as they are listed (the market finder,
+:mod:`arbkit.runtime.market_finder`) also defines, all three or none:
+
+* ``select_market(listing) -> bool``: its filter on a :class:`~arbkit.core.events.MarketListed`
+  (venue, market id, title, event, series: e.g. every market of a rolling 15-minute series);
+* ``add_market(listing, yes, no)``: a selected market's instruments; from now on it lists them in
+  ``subscriptions()`` (the finder re-reads the routes and subscribes the feed);
+* ``retire_market(venue, market_id, instrument_ids)``: the market resolved or closed; it drops them
+  (its books are no longer routed to it and the feed unsubscribes what no strategy reads).
+
 Strategies never import the execution engine, a backend or a venue client (a unit test walks the
 imports of this package). Venue metadata they need at start-up (instruments of a market, the
 markets of a multi-outcome event) comes through :class:`MetadataSource`, which the node implements

@@ -47,6 +47,7 @@ position view first.
 from __future__ import annotations
 
 import heapq
+import logging
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -68,6 +69,8 @@ ONE = Decimal(1)
 BPS = Decimal(10_000)
 NS = 1_000_000_000
 STRATEGY = "complete_set"
+
+log = logging.getLogger("arbkit.strategies.complete_set")
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -519,6 +522,41 @@ class CompleteSetStrategy(StrategyBase):
         for i in intents:
             self._event_of[i.execution_id] = i.signal_key
         return intents
+
+    # --- markets listed / resolved while the node runs (the market finder) ----------------------
+
+    def _event_keys_of(self, venue: Venue, event_id: str = "", market_ids: Iterable[str] = ()) -> list[str]:
+        mids = set(market_ids)
+        return [k for k, ev in self.evaluator.events.items() if ev.venue is venue
+                and ((event_id and ev.event_id == event_id) or any(o.yes.market_id in mids for o in ev.outcomes))]
+
+    def select_market(self, listing: Any) -> bool:
+        """A new market in an event we trade: its set of outcomes grew (an augmented event's
+        clarified placeholder, a new candidate), so what we buy as a set is no longer complete."""
+        known = {o.yes.market_id for k in self._event_keys_of(listing.venue, listing.event_id) for o in self.evaluator.events[k].outcomes}
+        return bool(self._event_keys_of(listing.venue, listing.event_id)) and listing.market_id not in known
+
+    def add_market(self, listing: Any, yes: Any, no: Any) -> None:
+        self._stop_events(self._event_keys_of(listing.venue, listing.event_id),
+                          f"outcome {listing.title or listing.market_id!r} was listed: the set of outcomes grew "
+                          "(re-read the event to trade it again)")
+
+    def retire_market(self, venue: Venue, market_id: str, instrument_ids: list[str]) -> None:
+        """An outcome of an event we trade resolved: the event is not traded as a set any more."""
+        self._stop_events(self._event_keys_of(venue, market_ids=[market_id]), f"outcome {market_id} resolved")
+
+    def _stop_events(self, keys: list[str], why: str) -> None:
+        ev = self.evaluator
+        for k in keys:
+            if k not in ev.events:
+                continue
+            del ev.events[k]
+            ev.excluded[k] = why
+            for iid in list(ev.by_instrument):
+                ev.by_instrument[iid] = [x for x in ev.by_instrument[iid] if x != k]
+                if not ev.by_instrument[iid]:
+                    del ev.by_instrument[iid]
+            log.warning("complete_set: %s not traded any more: %s", k, why)
 
     def on_execution_finished(self, execution_id: str, report: Any | None, *, denied: str = "") -> None:
         key = self._event_of.pop(execution_id, None)

@@ -39,13 +39,44 @@ _NEG_INF = float("-inf")
 _REL = 1e-9  # float slack, relative (float error here is ~1e-15)
 
 
+_RATIOS: dict[Decimal, tuple[int, int]] = {}
+
+
 def _ratio(d: Decimal) -> tuple[int, int]:
-    n, q = d.as_integer_ratio()
-    return n, q
+    """``d`` as an exact fraction (cached: caps and minimum edges repeat on every evaluation)."""
+    r = _RATIOS.get(d)
+    if r is None:
+        if len(_RATIOS) > 65536:
+            _RATIOS.clear()
+        r = _RATIOS[d] = d.as_integer_ratio()
+    return r
+
+
+_DIGITS: dict[Decimal, int] = {}
 
 
 def _digits(d: Decimal) -> int:
-    return max(0, -d.normalize().as_tuple().exponent)  # type: ignore[operator]
+    r = _DIGITS.get(d)
+    if r is None:
+        if len(_DIGITS) > 65536:
+            _DIGITS.clear()
+        r = _DIGITS[d] = max(0, -d.normalize().as_tuple().exponent)  # type: ignore[operator]
+    return r
+
+
+def prime(instruments: Any) -> None:
+    """Compute once, ahead of the first book update, the exact constants a LegSpec of each
+    instrument needs (increments, minimums and fee rates as fractions, their digits), so that
+    building a leg's spec on a triangle's first evaluation is integer arithmetic only."""
+    for inst in instruments:
+        fee = inst.fee
+        _ratio(fee.taker_rate * fee.multiplier if fee.kind == "spot" else Decimal(0))
+        _digits(inst.size_increment)
+        _digits(inst.min_size)
+        _ratio(inst.size_increment)
+        _ratio(inst.min_size)
+        if inst.min_notional:
+            _ratio(inst.min_notional)
 
 
 class LegSpec:
@@ -205,6 +236,8 @@ def candidate_sources(views: tuple[LegView, LegView, LegView], specs: tuple[LegS
             to_start *= n / d
         for i, b in enumerate(v.cin):
             base = b / to_start
+            if base * 0.25 > lim:
+                break  # boundaries only grow (cin is cumulative): no later level has a candidate <= cap
             code = (k * 4096 + i) * 4
             for fi, f in enumerate((1.0, 0.75, 0.5, 0.25)):
                 x = base * f
@@ -255,7 +288,7 @@ def best_start(specs: tuple[LegSpec, LegSpec, LegSpec], views: tuple[LegView, Le
     if cap <= 0 or not all(v.n for v in views):
         return None
     cap_n, cap_d = _ratio(cap)
-    me_n, me_d = _ratio(Decimal(min_edge_bps))
+    me_n, me_d = _ratio(min_edge_bps if isinstance(min_edge_bps, Decimal) else Decimal(min_edge_bps))
     cands = candidate_sources(views, specs, cap_n / cap_d)
     n = len(cands)
     v0, v1, v2 = views
@@ -331,4 +364,4 @@ def best_start(specs: tuple[LegSpec, LegSpec, LegSpec], views: tuple[LegView, Le
     return (best_u, best_end[0], best_end[1]) if best_pd else None
 
 
-__all__ = ["LegSpec", "LegView", "all_candidate_units", "best_start", "candidate_units", "leg_exact", "walk_exact"]
+__all__ = ["prime", "LegSpec", "LegView", "all_candidate_units", "best_start", "candidate_units", "leg_exact", "walk_exact"]

@@ -47,6 +47,7 @@ from arbkit.execution.intent import (
 )
 from arbkit.execution.sizing import max_buy_quantity, taker_fee
 from arbkit.strategies.tri_walk import LegSpec, LegView, best_start
+from arbkit.strategies.tri_walk import prime as prime_walk
 
 log = logging.getLogger(__name__)
 
@@ -369,7 +370,16 @@ class TriangularStrategy:
         self.exact_walks = 0  # start sizes walked exactly by the integer search
         self.exact_mismatches = 0  # integer choice the Decimal walk refused (never expected)
         self._specs: dict[tuple, Any] = {}
+        prime_walk({leg.instrument.id: leg.instrument for t in self.index.triangles for leg in t.legs}.values())
         self._views: dict[tuple, LegView] = {}
+        # per instrument and side: the integer levels last converted and their Decimals (an intent's
+        # BookTop converts only a side that changed since; the same exact values)
+        self._dec_sides: dict[tuple[str, bool, int, int], tuple[list, list]] = {}
+        # per triangle: the integer search's choice (and its Decimal quote once built) for the leg
+        # views it was made on. A view is replaced whenever its side's levels change, so the same
+        # three view objects mean the very same levels: the pure search need not run again (an
+        # update on one side of a pair leaves the triangles using its other side unchanged)
+        self._memo: dict[str, list[Any]] = {}
         # prefilter state (see on_book_update): per pair side an index into _lf (log rate)
         self._sym_keys: dict[str, tuple[int, int]] = {}
         self._sym_fee: dict[str, tuple[str, int, int]] = {}
@@ -450,7 +460,7 @@ class TriangularStrategy:
             if best is not None and num * best_d <= den * best_n:
                 break  # this bound (and every later one) cannot beat the best edge found
             t = tris[ti]
-            got = self._choose(t)
+            got = self._choose(t, use_bound=False)  # its exact bound was computed just above
             if isinstance(got, TriangleDecision):
                 continue
             edge = self._choice_edge(got[1])
@@ -561,8 +571,17 @@ class TriangularStrategy:
                 return TriangleDecision(t, None, None, f"{iid} not tradeable")
         cap = self.config.max_start.get(t.start, ZERO)
         ints = self._int_legs(t, books) if self.exact_int else None
-        choice: Any = self._search_decimal(t, books, cap) if ints is None else best_start(
-            ints[0], ints[1], cap, self.config.min_edge_bps, self)
+        if ints is None:
+            choice: Any = self._search_decimal(t, books, cap)
+        else:
+            views, me = ints[1], self.config.min_edge_bps
+            m = self._memo.get(t.key)
+            if m is not None and m[0][0] is views[0] and m[0][1] is views[1] and m[0][2] is views[2] \
+                    and m[1] == cap and m[2] == me:
+                choice = m[3]
+            else:
+                choice = best_start(ints[0], views, cap, me, self)
+                self._memo[t.key] = [views, cap, me, choice, None]
         if choice is None:
             return TriangleDecision(t, None, None, "no size with the minimum edge")
         return books, choice
@@ -577,14 +596,20 @@ class TriangularStrategy:
 
     def _finish(self, t: Triangle, books: list[Any], choice: Any, socket_arrival_ns: int, now_ns: int) -> TriangleDecision:
         """The quote and the intent of a chosen size."""
-        tops = [_book_top(leg.instrument.id, b, self.config.depth) for leg, b in zip(t.legs, books)]
+        tops = [self._book_top(leg.instrument.id, b) for leg, b in zip(t.legs, books)]
         if isinstance(choice, TriangleQuote):
             best: TriangleQuote | None = choice
         else:
             # the final exact check: the Decimal walk at the chosen size, on the very levels the
             # intent carries, builds the quote (the amounts sent come from it)
-            lv = [top.asks if leg.side is Side.BUY else top.bids for leg, top in zip(t.legs, tops)]
-            best = walk_triangle(t, (lv[0], lv[1], lv[2]), Decimal(choice[0]).scaleb(-8))
+            m = self._memo.get(t.key)
+            if m is not None and m[3] is choice and m[4] is not None:
+                best = m[4]  # walked on these very levels (the memo's views) already
+            else:
+                lv = [top.asks if leg.side is Side.BUY else top.bids for leg, top in zip(t.legs, tops)]
+                best = walk_triangle(t, (lv[0], lv[1], lv[2]), Decimal(choice[0]).scaleb(-8))
+                if m is not None and m[3] is choice and best is not None and best.edge_bps >= self.config.min_edge_bps:
+                    m[4] = best
             if best is None or best.edge_bps < self.config.min_edge_bps:
                 # never expected (tests/unit/strategies/test_triangular_exact.py): decide in Decimal
                 self.exact_mismatches += 1
@@ -593,6 +618,23 @@ class TriangularStrategy:
                 if best is None:
                     return TriangleDecision(t, None, None, "no size with the minimum edge")
         return TriangleDecision(t, best, self._intent(best, tops, socket_arrival_ns, now_ns, self.clock_ns()))
+
+    def _book_top(self, instrument_id: str, book: Any) -> BookTop:
+        """:func:`_book_top` with each side's Decimals reused while its levels are unchanged."""
+        pd, sd = getattr(book, "price_digits", None), getattr(book, "size_digits", None)
+        if pd is None or sd is None:
+            return _book_top(instrument_id, book, self.config.depth)
+        sides = []
+        for is_bid in (True, False):
+            lv = book.levels(is_bid, self.config.depth)
+            key = (instrument_id, is_bid, pd, sd)  # the same integers mean other values at other digits
+            got = self._dec_sides.get(key)
+            if got is None or got[0] != lv:
+                pe, se = f"e-{pd}", f"e-{sd}"
+                got = self._dec_sides[key] = (lv, [(Decimal(f"{tk}{pe}"), Decimal(f"{q}{se}")) for tk, q in lv])
+            sides.append(list(got[1]))
+        return BookTop(instrument_id=instrument_id, bids=sides[0], asks=sides[1],
+                       last_update_ns=int(book.last_update_ns or 0), sequence=int(book.sequence or 0))
 
     def _search_decimal(self, t: Triangle, books: list[Any], cap: Decimal) -> TriangleQuote | None:
         """The reference search: every start candidate walked in Decimal; the highest profit with

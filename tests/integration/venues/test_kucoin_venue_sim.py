@@ -123,6 +123,30 @@ async def test_a_restored_order_is_looked_up_before_any_send(sim) -> None:
     await gw2.close()
 
 
+async def test_a_restored_order_s_fills_are_fetched_after_a_restart(sim) -> None:
+    """The HF fills endpoint is per symbol: a restarted gateway that only has the journal's
+    prepared body must still ask that symbol, or recovery never sees the order's fills (found by
+    tests/unit/execution/test_chaos_triangular.py: stand-in fills never replaced)."""
+    runner, sec = sim
+    gw1 = gateway(sec)
+    insts = {i.symbol: i for i in await gw1.instruments()}
+    inst = insts["ETH-USDT"]
+    ask = D(runner.engines["kucoin"].book("ETH-USDT")["asks"][0][0])
+    req = OrderRequest(instrument=inst, client_order_id="restart-fill-1", side=Side.BUY, quantity=D("0.001"), price=ask)
+    prepared = await gw1.prepare(req)
+    t0 = gw1.clock.now_ns()
+    assert (await gw1.submit(req)).accepted
+    await gw1.close()
+    trades = [t for t in runner.engines["kucoin"].trades(sec["accounts"][0]["api_key"]) if t["symbol"] == "ETH-USDT"]
+    assert trades, "the order crossed the book"
+    gw2 = gateway(sec)  # restarted: it has traded nothing yet in this process
+    await gw2.instruments()
+    gw2.restore("restart-fill-1", prepared)
+    fills = [e for e in await gw2.fills_since(t0 - 10**9) if e.client_order_id == "restart-fill-1"]
+    assert sorted((f.trade_id, f.quantity) for f in fills) == sorted((t["trade_id"], D(t["size"])) for t in trades)
+    await gw2.close()
+
+
 async def test_a_refused_connection_is_not_sent_and_not_ambiguous() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -203,3 +203,41 @@ async def test_crash_between_terminal_transition_and_report(env_factory):
     assert rep.status is ExecutionStatus.FILLED and rep.recovered
     assert sent(real) == Counter({"rc-9-L0-A0": 1, "rc-9-L1-A0": 1})
     assert replay_kinds(env2.journal, "rc-9").count("ExecutionReported") == 1
+
+
+class FillsUnlisted:
+    """The venue after the restart, whose fills listing does not show our orders (the KuCoin HF
+    fills endpoint is per symbol; a restarted gateway once asked none): order lookups work."""
+
+    def __init__(self, inner: PaperBackend) -> None:
+        self.inner = inner
+        self.venue = inner.venue
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def fills_since(self, ts_ns: int):
+        return []
+
+
+async def test_cascade_leg_the_venue_says_filled_is_exposure_even_without_its_fills(env_factory):
+    """Found by the triangle chaos test: recovery took a leg the venue reported FILLED, whose fill
+    records it could not fetch, as "no exposure" and canceled the cascade. The venue's word is
+    exposure: under "complete" the cascade goes on (the leg booked at its limit until its fill
+    comes), nothing is canceled, no order is sent twice."""
+    from arbkit.core.clock import SimClock
+
+    intent = triangle_intent("rc-9", T0)
+    clock = SimClock(start_ns=T0)
+    real = venues(clock)
+    env1 = env_factory(clock=clock, backends={v: CrashingBackend(b, after={"rc-9-L0-A0"}) for v, b in real.items()})
+    assert env1.engine.submit(intent).approved
+    await run_until_crash(env1)
+    env2 = env_factory(clock=clock, backends={v: FillsUnlisted(b) for v, b in real.items()}, path=env1.path,
+                       config=EngineConfig(recovery_mode="complete"))
+    rr = await recover(env2.engine)
+    rep = await drive(clock, env2.engine.wait("rc-9"))
+    assert rr.orders_at_venue == ["rc-9-L0-A0"]
+    assert "ExecutionCancelRequested" not in replay_kinds(env2.journal, "rc-9")
+    assert rep.status is ExecutionStatus.FILLED and rep.recovered
+    assert sent(real) == Counter({"rc-9-L0-A0": 1, "rc-9-L1-A0": 1, "rc-9-L2-A0": 1})

@@ -21,7 +21,7 @@ def test_readme_has_install_and_test_commands():
     cmds = _readme_commands()
     assert len(cmds) == 2, cmds
     install, tests = cmds
-    assert "pip install -e" in install
+    assert "pip install" in install and " -e " in install
     assert "pytest" in tests
 
 
@@ -39,3 +39,41 @@ def test_console_script_help_lists_commands():
     out = subprocess.run([sys.executable, "-m", "arbkit.cli", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "version" in out.stdout
+
+
+def _lock() -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and version and not any(c in version for c in "<>=~!,;"), f"not an exact pin: {line!r}"
+        pins[_norm(name)] = version
+    return pins
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_lock_pins_every_dependency_inside_the_declared_ranges():
+    """pyproject.toml declares ranges; requirements.lock pins one version of each, inside its range."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = _lock()
+    declared = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]]
+    for req in declared:
+        name = _norm(req.name)
+        assert name in pins, f"{req.name} is declared in pyproject.toml but not locked in requirements.lock"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} is outside {req}"
+    for req in (Requirement(r) for r in project["dependencies"]):
+        assert not any(s.operator == "==" for s in req.specifier), f"runtime dependency pinned exactly: {req}"
+
+
+def test_install_uses_the_lock():
+    install, _ = _readme_commands()
+    assert "-c requirements.lock" in install

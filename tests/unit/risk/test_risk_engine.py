@@ -244,3 +244,22 @@ def test_limits_and_hedge_policy_from_node_config():
     assert (lim.isolate_pairs, lim.isolate_mapping, lim.isolate_primary_quote, lim.isolate_triangle) == (False, False, True, True)
     hp = HedgePolicy.from_config(ExecutionConfig(hedge_policy="chase", chase_seconds=3.0))
     assert hp.mode is HedgeMode.LIMIT_CHASE and hp.chase_s == 3.0
+
+
+def test_a_triangle_leg_quoted_in_an_unpriced_currency_is_valued_through_the_intent_s_books(rig):
+    """The limits price only the stable currencies; a KuCoin triangle's ETH-BTC leg is quoted in
+    BTC. It is valued at the intent's own BTC-USDT ask (never understated), so a configured
+    exposure limit applies to it instead of refusing every triangle ("no valuation for BTC")."""
+    from arbkit.risk.limits import RiskLimits
+
+    clock, journal, pf, make = rig
+    risk = RiskEngine(RiskLimits(max_book_age_s=2.0, slots=4, max_order_notional=D("2000")), clock, pf, journal)
+    v = risk.check(triangle_intent("tri-val", T0), T0)
+    assert isinstance(v, Approved), v
+    # leg 1 (ETH-BTC) planned from 1000 USDT: its BTC notional at the BTC-USDT ask 50000
+    value = {iid: x for _, iid, x in risk.in_flight["tri-val"].exposures}
+    assert D("900") < value["kucoin:ETH-BTC"] <= D("1000"), value
+    risk.release("tri-val")
+    tight = RiskEngine(RiskLimits(max_book_age_s=2.0, slots=4, max_order_notional=D("500")), clock, pf, journal)
+    d = tight.check(triangle_intent("tri-val-2", T0), T0)
+    assert isinstance(d, Denied) and d.check == "exposure" and "order notional" in d.reason

@@ -277,3 +277,91 @@ def test_scenario_faults_feed_the_fault_plan(tmp_path: Path):
     p.write_text('venues = ["polymarket"]\n[[faults]]\nkind = "EARTHQUAKE"\n')
     with pytest.raises(ValueError, match="invalid fault"):
         FaultPlan(clock, load_scenario(str(p), 1).faults)
+
+
+def test_demo_resolution_waits_to_be_armed_then_keeps_its_schedule():
+    """The demo scenario's Bitcoin twin resolves only in a run that arms the schedule (``arbkit
+    demo``), ``after_s`` clock seconds after arming; other runs of the scenario keep it open."""
+    clock = SimClock()
+    plan = FaultPlan(clock)
+    sc = load_scenario("demo", 3)
+    engines = {v: make_engine(v, clock, plan) for v in sc.venues}
+    sc.build(engines, clock)
+    btc = [m for m in sc.catalogue.markets if m.event_key == "btc-150k"]
+    assert {m.venue for m in btc} == {"polymarket", "kalshi"}
+    for _ in range(100):  # 50 s of clock: not armed, nothing resolves
+        clock.advance(sc.tick_s)
+        sc.step()
+    assert sc.resolution_log == [] and all(engines[m.venue].resolved(m.market_id) is None for m in btc)
+    scheduled = sc.arm_resolutions()
+    assert [(r["event_key"], r["winner"], r["done"]) for r in scheduled] == [("btc-150k", "yes", False)]
+    assert sc.arm_resolutions()[0]["due_ns"] == scheduled[0]["due_ns"]  # arming twice does not move it
+    while clock.now_ns() < scheduled[0]["due_ns"] - int(sc.tick_s * 1e9):
+        clock.advance(sc.tick_s)
+        sc.step()
+    assert sc.resolution_log == []
+    clock.advance(sc.tick_s)
+    sc.step()
+    assert sorted((r["venue"], r["market_id"]) for r in sc.resolution_log) == sorted((m.venue, m.market_id) for m in btc)
+    assert all(engines[m.venue].resolved(m.market_id) is Outcome.YES for m in btc)
+    others = [m for m in sc.catalogue.markets if m.event_key != "btc-150k"]
+    assert all(engines[m.venue].resolved(m.market_id) is None for m in others)
+    # a dislocation asked on a resolved market requotes nothing there (its book stays empty)
+    pm = next(m for m in btc if m.venue == "polymarket")
+    sc.dislocate("polymarket", pm.market_id)
+    assert engines["polymarket"].best(pm.market_id, Outcome.YES) == (None, None)
+
+
+def test_listing_mid_run_and_a_rolling_series(tmp_path: Path):
+    """A listing adds markets to the engines and the catalogue (servers are told through the
+    listeners); a rolling series lists window n+1 and resolves window n every period."""
+    path = tmp_path / "roll.toml"
+    path.write_text("""
+name = "roll"
+venues = ["polymarket", "kalshi"]
+tick_s = 0.5
+[[listings]]
+key = "later"
+template = "custom"
+question = "Listed later?"
+after_s = 2
+[[rolling]]
+key = "btc-updown"
+template = "custom"
+question = "Bitcoin up in window {n}?"
+series = "KXBTCUD"
+date = "2026-12-05"
+period_s = 5
+windows = 3
+""")
+    clock = SimClock()
+    sc = load_scenario(str(path), 1)
+    engines = {v: make_engine(v, clock, FaultPlan(clock)) for v in sc.venues}
+    heard: list[tuple[str, str]] = []
+    sc.listing_listeners.append(lambda m: heard.append((m.venue, m.market_id)))
+    sc.build(engines, clock)
+
+    def run(seconds: float) -> None:
+        for _ in range(int(seconds / sc.tick_s)):
+            clock.advance(sc.tick_s)
+            sc.step()
+
+    run(1.0)
+    keys = lambda: [x["key"] for x in sc.listing_log]  # noqa: E731
+    assert keys() == ["btc-updown-1", "btc-updown-1"]  # both venues, at the first step
+    run(2.0)
+    assert keys().count("later") == 2 and len(heard) == 4
+    later = [m for m in sc.catalogue.markets if m.event_key == "later"]
+    assert all(engines[m.venue].market(m.market_id) is not None for m in later)
+    assert any(p.relation == "twin" and p.polymarket_market_id in {m.market_id for m in later} for p in sc.catalogue.pairs)
+    pm = next(m for m in later if m.venue == "polymarket")
+    assert engines["polymarket"].best(pm.market_id, Outcome.YES) != (None, None), "the makers quote a listed market"
+    with pytest.raises(ValueError, match="new key"):
+        sc.list_event({"key": "later"})
+    run(10.0)  # 13 s: windows 2 and 3 opened, 1 and 2 resolved
+    tickers = sorted(m.market_id for m in sc.catalogue.markets if m.venue == "kalshi" and m.event_key.startswith("btc-updown"))
+    assert tickers == ["KXBTCUD-26DEC05W1-Y1", "KXBTCUD-26DEC05W2-Y2", "KXBTCUD-26DEC05W3-Y3"]  # one event per window
+    resolved = sorted({r["market_id"] for r in sc.resolution_log})
+    assert resolved == sorted(m.market_id for m in sc.catalogue.markets if m.event_key in ("btc-updown-1", "btc-updown-2"))
+    run(3.0)  # 16 s: the last window closed too
+    assert len({r["market_id"] for r in sc.resolution_log}) == 6

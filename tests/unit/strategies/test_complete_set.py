@@ -245,3 +245,36 @@ def test_many_outcomes_price_exactly(n: int) -> None:
     d = kit.decide()
     assert d.intent is not None and len(d.intent.legs) == n and d.quote.quantity == D(20)
     assert d.quote.profit == D(20) - D(20) * tick * n
+
+
+def test_a_new_outcome_listed_in_a_traded_event_stops_it() -> None:
+    """The market finder offers listings: a new market in an event we trade means the set of
+    outcomes grew (what we buy is no longer complete); its existing markets (a poll re-listing them)
+    and other events' markets are not taken."""
+    from arbkit.core.events import MarketListed
+
+    ev = make_event(["a", "b"])
+    kit = Kit(ev, [[("0.30", "10")], [("0.60", "10")]])
+    strat = CompleteSetStrategy(kit.ev_, kit.ev_.config)
+
+    def listing(mid: str, event_id: str = "ev1") -> MarketListed:
+        return MarketListed(venue=Venue.POLYMARKET, market_id=mid, instrument_ids=[f"polymarket:{mid}-y", f"polymarket:{mid}-n"],
+                            title="c", event_id=event_id)
+
+    assert not strat.select_market(listing("0xa"))  # already an outcome of the set
+    assert not strat.select_market(listing("0xz", event_id="other"))
+    assert not strat.select_market(MarketListed(venue=Venue.KALSHI, market_id="0xc", instrument_ids=[], event_id="ev1"))
+    assert strat.select_market(listing("0xc"))
+    strat.add_market(listing("0xc"), None, None)
+    assert list(strat.subscriptions()) == [] and strat.on_book(BookUpdate(ev.outcomes[0].yes.id, NOW)) == []
+    assert "set of outcomes grew" in strat.status()["excluded_why"][ev.key]
+
+
+def test_an_outcome_resolving_stops_its_event() -> None:
+    ev = make_event(["a", "b"])
+    kit = Kit(ev, [[("0.30", "10")], [("0.60", "10")]])
+    strat = CompleteSetStrategy(kit.ev_, kit.ev_.config)
+    strat.retire_market(Venue.POLYMARKET, "0xzz", [])  # not ours: nothing changes
+    assert sorted(strat.subscriptions()) == sorted(o.yes.id for o in ev.outcomes)
+    strat.retire_market(Venue.POLYMARKET, "0xb", ["polymarket:tok-b"])
+    assert list(strat.subscriptions()) == [] and strat.status()["excluded"] == 1

@@ -67,7 +67,7 @@ def universes(draw):
         half = draw(st.integers(1, 3))
         # level sizes worth 0.01 to 10^5 USDT (some below the minimums)
         per_usd = D(10**sd) / usd[base]
-        lots = st.integers(1, 10**7).map(lambda c, k=per_usd: max(1, int(k * D(c) / 100)))
+        lots = st.integers(1, 10**7).map(lambda c, k=per_usd: max(1, min(2**62, int(k * D(c) / 100))))  # the book's int64
         n_bid, n_ask = draw(st.integers(1, 6)), draw(st.integers(1, 6))
         gaps = st.integers(1, 3)
         bids, asks, t = [], [], mid - half
@@ -160,3 +160,33 @@ def test_the_search_prunes_most_candidates_on_a_deep_dislocated_book() -> None:
     got, want = fast.evaluate(t, 1), ref.evaluate(t, 1)
     assert got.quote is not None and got.quote == want.quote
     assert 0 < fast.exact_walks <= 12
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(universes(), st.data())
+def test_reused_choices_equal_a_fresh_evaluation_as_books_change(u, data) -> None:
+    """The per-triangle memo (choice and quote reused while the three leg views are the same
+    objects) and the per-side Decimal levels of the intent's books never serve a stale decision:
+    after each change of one side of one book (or none), a strategy that has evaluated before
+    decides exactly as a fresh one, and its intent carries the books as they are now."""
+    insts, books, cap, edge = u
+    cfg = TriangularConfig(start_currencies=("USDT",), max_start={"USDT": cap}, min_edge_bps=edge)
+    warm = TriangularStrategy(cfg, insts, books.get, clock_ns=lambda: 1)
+    ids = sorted(books)
+    for step in range(12):
+        fresh = TriangularStrategy(cfg, insts, books.get, clock_ns=lambda: 1)
+        for t in warm.index.triangles:
+            a, b = warm.evaluate(t, 1, use_bound=False), fresh.evaluate(t, 1, use_bound=False)
+            assert (a.quote is None) == (b.quote is None) and a.quote == b.quote, (step, t.path)
+            if a.intent is not None:
+                assert a.intent.books == b.intent.books and a.intent.legs == b.intent.legs
+        if data.draw(st.booleans()):
+            continue  # nothing changed: the memo serves every triangle
+        book = books[data.draw(st.sampled_from(ids))]
+        is_bid = data.draw(st.booleans())
+        levels = book.levels(is_bid, 20)
+        if not levels:
+            continue
+        tick, lots = levels[data.draw(st.integers(0, min(1, len(levels) - 1)))]
+        # the best levels decide most: thin one out (or remove it), or make it deeper
+        book.apply_delta(is_bid, tick, data.draw(st.sampled_from([0, lots // 3, lots * 3])), book.sequence + 1, 1)

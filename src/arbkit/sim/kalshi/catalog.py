@@ -90,59 +90,69 @@ class Catalog:
         self.markets: dict[str, KalshiMarketInfo] = {}
         self.series: dict[str, KalshiSeriesInfo] = {}
         self.events: dict[str, list[str]] = {}  # event ticker -> market tickers (catalogue order)
+        self.start_time = start_time
         for spec in specs:
             sm, meta = metas.get(spec.market_id, (None, {}))
-            ticker = meta.get("ticker") or spec.market_id
-            event_ticker = meta.get("event_ticker") or spec.event_id or ticker.rsplit("-", 1)[0]
-            series_ticker = meta.get("series_ticker") or event_ticker.split("-", 1)[0]
-            structure = meta.get("price_level_structure")
-            if structure is None:
-                try:
-                    structure = structure_for_tick(spec.tick_size)
-                except FixedPointError:
-                    structure = "linear_cent"
-            if structure not in PRICE_LEVEL_STRUCTURES:
-                raise ValueError(f"market {ticker}: unknown price_level_structure {structure!r}")
-            title = meta.get("title") or getattr(sm, "title", "") or spec.title or ticker
-            close_time = meta.get("close_time") or getattr(sm, "close_time", "") or "2099-12-31T00:00:00Z"
-            info = KalshiMarketInfo(
-                ticker=ticker,
-                event_ticker=event_ticker,
-                series_ticker=series_ticker,
-                market_id=meta.get("market_id") or stable_uuid("market", ticker),
-                title=title,
-                subtitle=meta.get("subtitle", ""),
-                yes_sub_title=meta.get("yes_sub_title") or getattr(sm, "outcome_label", "") or "Yes",
-                no_sub_title=meta.get("no_sub_title") or "No",
-                rules_primary=meta.get("rules_primary") or getattr(sm, "rules", "") or "",
-                rules_secondary=meta.get("rules_secondary", ""),
-                open_time=meta.get("open_time") or start_time,
-                close_time=close_time,
-                expiration_time=meta.get("expiration_time") or close_time,
-                created_time=meta.get("created_time") or start_time,
-                price_level_structure=structure,
-                fractional_trading_enabled=bool(meta.get("fractional_trading_enabled", False)),
-                category=meta.get("category") or "Economics",
-                event_title=meta.get("event_title") or title,
-                event_sub_title=meta.get("event_sub_title", ""),
-                mutually_exclusive=bool(meta.get("mutually_exclusive", False)),
+            self._add(spec, sm, meta, start_time)
+
+    def add(self, spec: Any, sm: Any | None = None, *, open_time: str | None = None) -> KalshiMarketInfo:
+        """A market listed while the venue runs (the scenario's listings); returns its info."""
+        meta = _meta_of(sm) if sm is not None else {}
+        return self._add(spec, sm, meta, open_time or self.start_time)
+
+    def _add(self, spec: Any, sm: Any | None, meta: dict[str, Any], start_time: str) -> KalshiMarketInfo:
+        ticker = meta.get("ticker") or spec.market_id
+        event_ticker = meta.get("event_ticker") or spec.event_id or ticker.rsplit("-", 1)[0]
+        series_ticker = meta.get("series_ticker") or event_ticker.split("-", 1)[0]
+        structure = meta.get("price_level_structure")
+        if structure is None:
+            try:
+                structure = structure_for_tick(spec.tick_size)
+            except FixedPointError:
+                structure = "linear_cent"
+        if structure not in PRICE_LEVEL_STRUCTURES:
+            raise ValueError(f"market {ticker}: unknown price_level_structure {structure!r}")
+        title = meta.get("title") or getattr(sm, "title", "") or spec.title or ticker
+        close_time = meta.get("close_time") or getattr(sm, "close_time", "") or "2099-12-31T00:00:00Z"
+        info = KalshiMarketInfo(
+            ticker=ticker,
+            event_ticker=event_ticker,
+            series_ticker=series_ticker,
+            market_id=meta.get("market_id") or stable_uuid("market", ticker),
+            title=title,
+            subtitle=meta.get("subtitle", ""),
+            yes_sub_title=meta.get("yes_sub_title") or getattr(sm, "outcome_label", "") or "Yes",
+            no_sub_title=meta.get("no_sub_title") or "No",
+            rules_primary=meta.get("rules_primary") or getattr(sm, "rules", "") or "",
+            rules_secondary=meta.get("rules_secondary", ""),
+            open_time=meta.get("open_time") or start_time,
+            close_time=close_time,
+            expiration_time=meta.get("expiration_time") or close_time,
+            created_time=meta.get("created_time") or start_time,
+            price_level_structure=structure,
+            fractional_trading_enabled=bool(meta.get("fractional_trading_enabled", False)),
+            category=meta.get("category") or "Economics",
+            event_title=meta.get("event_title") or title,
+            event_sub_title=meta.get("event_sub_title", ""),
+            mutually_exclusive=bool(meta.get("mutually_exclusive", False)),
+        )
+        self.markets[ticker] = info
+        self.events.setdefault(event_ticker, []).append(ticker)
+        if series_ticker not in self.series:
+            fee_type, mult = _fee_of(spec)
+            src = meta.get("settlement_source") or getattr(sm, "resolution_source", "") or ""
+            self.series[series_ticker] = KalshiSeriesInfo(
+                ticker=series_ticker,
+                title=meta.get("series_title") or info.event_title,
+                category=info.category,
+                frequency=meta.get("frequency", "custom"),
+                # what the engine charges (its FeeSpec) decides; metadata only fills in otherwise
+                fee_type=fee_type if spec.fee.kind == "kalshi" else meta.get("fee_type", fee_type),
+                fee_multiplier=mult if spec.fee.kind == "kalshi" else meta.get("fee_multiplier", mult),
+                settlement_sources=[{"name": src, "url": ""}] if src else [],
+                tags=list(meta.get("tags", [])),
             )
-            self.markets[ticker] = info
-            self.events.setdefault(event_ticker, []).append(ticker)
-            if series_ticker not in self.series:
-                fee_type, mult = _fee_of(spec)
-                src = meta.get("settlement_source") or getattr(sm, "resolution_source", "") or ""
-                self.series[series_ticker] = KalshiSeriesInfo(
-                    ticker=series_ticker,
-                    title=meta.get("series_title") or info.event_title,
-                    category=info.category,
-                    frequency=meta.get("frequency", "custom"),
-                    # what the engine charges (its FeeSpec) decides; metadata only fills in otherwise
-                    fee_type=fee_type if spec.fee.kind == "kalshi" else meta.get("fee_type", fee_type),
-                    fee_multiplier=mult if spec.fee.kind == "kalshi" else meta.get("fee_multiplier", mult),
-                    settlement_sources=[{"name": src, "url": ""}] if src else [],
-                    tags=list(meta.get("tags", [])),
-                )
+        return info
 
     def market(self, ticker: str) -> KalshiMarketInfo | None:
         return self.markets.get(ticker)

@@ -156,6 +156,17 @@ class LifecycleDeterminedMsg(msgspec.Struct):
     determination_ts: int
 
 
+class LifecycleCreatedMsg(msgspec.Struct):
+    """``market_lifecycle_v2`` ``created``: a market was listed
+    (docs.kalshi.com/websockets/market-and-event-lifecycle, checked 2026-12-05)."""
+
+    market_ticker: str
+    event_type: str
+    open_ts: int
+    close_ts: int
+    additional_metadata: dict[str, Any]
+
+
 class LifecycleSettledMsg(msgspec.Struct):
     """``market_lifecycle_v2`` ``settled``: the cash moved."""
 

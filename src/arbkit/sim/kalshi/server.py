@@ -169,11 +169,19 @@ class KalshiServer:
         self.state = KalshiState(self.engine, self.catalog, [a.account_id for a in self.accounts])
         self.hub = WsHub(self.state, self.clock, self.faults, heartbeat_s=heartbeat_s)
         self.hub.user_order_builder = self.user_order_msg
+        scenario = getattr(ctx, "scenario", None)
+        if scenario is not None and hasattr(scenario, "listing_listeners"):
+            scenario.listing_listeners.append(self._on_listed)
         self._fee_overrides: dict[str, dict[str, Any]] = {}  # event ticker -> EventData fee override fields
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.host = "127.0.0.1"
+
+    def _on_listed(self, sm: Any) -> None:
+        """The scenario listed a market mid-run (already in the engine)."""
+        if getattr(sm, "venue", "") == "kalshi":
+            self.state.add_market(self.engine.market(sm.market_id), sm, self.clock.now_ns())
 
     # --- lifecycle --------------------------------------------------------------------------------------
 

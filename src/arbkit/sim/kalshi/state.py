@@ -15,6 +15,8 @@ facts: book deltas per (ticker, side, price), public trades, private fills and t
 
 from __future__ import annotations
 
+import datetime as _dt
+
 import asyncio
 import logging
 from dataclasses import dataclass
@@ -160,6 +162,19 @@ class KalshiState:
 
     def close(self) -> None:
         self._unsubscribe()
+
+    def add_market(self, spec: Any, sm: Any | None, ts_ns: int) -> Any:
+        """A market the scenario listed while the venue runs: catalogued, mirrored, announced
+        (``created`` / ``activated`` on market_lifecycle_v2)."""
+        info = self.catalog.add(spec, sm, open_time=_dt.datetime.fromtimestamp(ts_ns / 1e9, _dt.timezone.utc)
+                                .strftime("%Y-%m-%dT%H:%M:%SZ"))
+        self.market_stats.setdefault(info.ticker, MarketStats())
+        self._load_levels(info.ticker)
+        for s in self.sinks:
+            hook = getattr(s, "on_market_listed", None)
+            if hook is not None:
+                hook(info, ts_ns)
+        return info
 
     # --- book mirror ---------------------------------------------------------------------------------
 

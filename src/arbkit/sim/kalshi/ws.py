@@ -23,6 +23,7 @@ WS_DISCONNECT closes the socket. The server pings every ``heartbeat_s`` with pay
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -369,6 +370,22 @@ class WsHub:
             for sub in list(session.subs.values()):
                 if sub.channel == "market_lifecycle_v2":
                     self._data(session, sub, "event_fee_update", msg)
+
+    def on_market_listed(self, info: Any, ts_ns: int) -> None:
+        """``created`` to every market_lifecycle_v2 subscriber: a market listed while the venue
+        runs. No ``activated`` follows: initialized -> active happens when open_time passes, with
+        no WebSocket event (docs.kalshi.com/getting_started/market_lifecycle); this one opens at once."""
+        close = _dt.datetime.fromisoformat(info.close_time.replace("Z", "+00:00"))
+        created = M.LifecycleCreatedMsg(market_ticker=info.ticker, event_type="created", open_ts=ts_ns // NS,
+                                        close_ts=int(close.timestamp()),
+                                        additional_metadata={"title": info.title, "event_ticker": info.event_ticker,
+                                                             "yes_sub_title": info.yes_sub_title,
+                                                             "no_sub_title": info.no_sub_title,
+                                                             "rules_primary": info.rules_primary})
+        for session in list(self.sessions):
+            for sub in list(session.subs.values()):
+                if sub.channel == "market_lifecycle_v2":
+                    self._data(session, sub, "market_lifecycle_v2", created)
 
     def on_market_resolved(self, ticker: str, result: str, ts_ns: int) -> None:
         """``determined`` then ``settled`` (the engine paid the holders at once) to every

@@ -185,6 +185,29 @@ class WsMarketResolved(msgspec.Struct, frozen=True):
     tags: list[str]
 
 
+class WsNewMarket(msgspec.Struct, frozen=True):
+    """``new_market`` (custom_feature_enabled subscribers): a market was listed
+    (docs.polymarket.com/market-data/websocket/overview; fields as NautilusTrader's
+    ``PolymarketNewMarket``)."""
+
+    event_type: str
+    id: str
+    question: str
+    market: str
+    slug: str
+    description: str
+    assets_ids: list[str]
+    outcomes: list[str]
+    timestamp: str
+    tags: list[str]
+    condition_id: str
+    active: bool
+    clob_token_ids: list[str]
+    order_price_min_tick_size: str
+    group_item_title: str
+    event_message: dict[str, Any]
+
+
 # --- WS user channel ---------------------------------------------------------------------------
 
 

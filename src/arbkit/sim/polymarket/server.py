@@ -176,6 +176,9 @@ class PolymarketServer:
         # the Polygon JSON-RPC endpoint (merge / redeem by signed transaction) at /rpc
         self.chain = SimChain(self.engine, self.state, self.chain_id, "USDC")
         self.streams = StreamHub(self.state, self.keys, self.clock, self.faults, self._spawn, max_assets=max_assets)
+        scenario = getattr(ctx, "scenario", None)
+        if scenario is not None and hasattr(scenario, "listing_listeners"):
+            scenario.listing_listeners.append(self._on_listed)
         # Accounts created as new API users (deposit wallets): the standalone context's
         # ``deposit_wallet_accounts``, or a scenario's ``polymarket_deposit_wallet_accounts = [0, ...]``
         # (indexes of the venue's test accounts).
@@ -188,6 +191,14 @@ class PolymarketServer:
             if not isinstance(i, int) or not 0 <= i < len(accounts):
                 raise ValueError(f"deposit wallet account index {i!r} out of range (0..{len(accounts) - 1})")
             self.register_deposit_wallet(accounts[i].address, new_api_user=True)
+
+    def _on_listed(self, sm: Any) -> None:
+        """The scenario listed a market mid-run (already in the engine): serve it, announce it."""
+        if getattr(sm, "venue", "") != "polymarket":
+            return
+        spec = self.engine.market(sm.market_id)
+        info = self.state.add_market(spec, sm)
+        self.streams.announce_new_market(info, spec.tick_size, self.clock.now_ns())
 
     def register_deposit_wallet(self, owner: str, new_api_user: bool = True) -> str:
         """Give ``owner`` (an EOA) a deposit wallet and return its address. An owner created as a

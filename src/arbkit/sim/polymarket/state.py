@@ -149,6 +149,11 @@ class VenueState:
 
     # --- markets ------------------------------------------------------------------------------
 
+    def add_market(self, spec: Any, sm: Any | None) -> "MarketInfo":
+        """A market listed while the venue runs (the scenario's listings)."""
+        self._add_market(spec, sm)
+        return self.markets[spec.market_id]
+
     def _add_market(self, spec: Any, sm: Any | None) -> None:
         meta: dict[str, Any] = dict(getattr(sm, "venue_meta", {}) or {}) if sm is not None else {}
         yes_label = meta.get("yes_outcome", "Yes")

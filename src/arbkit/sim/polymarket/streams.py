@@ -171,6 +171,24 @@ class StreamHub:
         if trades_new or status_changes or order_events:
             self._user_events(ts, trades_new, status_changes, order_events)
 
+    def announce_new_market(self, info: Any, tick_size: Any, ts_ns: int) -> None:
+        """``new_market`` to every market-channel connection with the custom feature on (the
+        assets are new, so no asset filter applies)."""
+        for tok in (info.yes, info.no):
+            self._best[tok.token_id] = (None, None)
+        msg = m.WsNewMarket(
+            event_type="new_market", id=str(int(info.condition_id[2:9], 16)), question=info.question,
+            market=info.condition_id, slug=info.slug, description=info.description,
+            assets_ids=[info.yes.token_id, info.no.token_id], outcomes=[info.yes.label, info.no.label],
+            timestamp=str(ts_ns // 1_000_000), tags=[], condition_id=info.condition_id, active=True,
+            clob_token_ids=[info.yes.token_id, info.no.token_id], order_price_min_tick_size=str(tick_size),
+            group_item_title=info.group_item_title, event_message={"id": str(info.event_id), "slug": str(info.event_id),
+                                                                   "ticker": str(info.event_id), "title": info.question})
+        text = self._frame([msg])
+        for conn in self._conns:
+            if conn.channel == "market" and conn.subscribed and conn.custom:
+                conn.push(text)
+
     def _resolved_events(self, ev: Any) -> list[tuple[str, Any]]:
         info = self.state.markets.get(ev.market_id)
         if info is None:

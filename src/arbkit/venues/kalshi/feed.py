@@ -60,6 +60,7 @@ from arbkit.venues.kalshi.parse import (
     body_ts_ns,
     decode_ws,
     delta_of,
+    lifecycle_listing,
     lifecycle_resolution,
     lots_to_count,
     pick_count,
@@ -135,7 +136,7 @@ class FeedStats(CounterSet):
     __slots__ = ("frames", "snapshots", "deltas_applied", "deltas_dropped", "duplicates", "seq_gaps",
                  "resyncs", "reconnects", "freezes", "stale_books", "trades", "tickers", "foreign_sid",
                  "negative_levels", "regrids", "command_errors", "crosscheck_runs", "crosscheck_mismatches",
-                 "resolutions")
+                 "resolutions", "listings")
 
 
 class Market:
@@ -270,6 +271,7 @@ class KalshiMarketFeed(SingleLinkStream):
         self._ids = itertools.count(1)
         self._rejected: dict[str, str] = {}  # ticker -> why the venue refused it
         self._closed: dict[str, str] = {}  # ticker -> lifecycle stage that closed it (sticky)
+        self._listed: dict[str, str] = {}  # ticker -> last listing stage reported (created, activated)
         self.lifecycle_supported: bool | None = None
         self._running = False
         self._stop = asyncio.Event()
@@ -637,6 +639,14 @@ class KalshiMarketFeed(SingleLinkStream):
     def _on_lifecycle(self, body: WsBody, recv_ns: int) -> None:
         """determined / settled: the market's books close for good; MarketResolved for each stage
         (determined carries the result, settled says the cash moved)."""
+        listing = lifecycle_listing(body, recv_ns)
+        if listing is not None:
+            # created / activated: the market finder decides whether anything subscribes
+            if self._listed.get(listing.market_id) != listing.stage:
+                self._listed[listing.market_id] = listing.stage
+                self.stats.listings += 1
+                self._emit(listing)
+            return
         ev = lifecycle_resolution(body, 0, recv_ns)
         if ev is None:
             return

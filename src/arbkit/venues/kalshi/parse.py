@@ -285,6 +285,11 @@ class WsBody(msgspec.Struct, kw_only=True):
     event_ticker: str | None = None
     fee_type_override: str | None = None
     fee_multiplier_override: Decimal | None = None
+    # market_lifecycle_v2 created (open_ts, close_ts, additional_metadata) / activated (is_deactivated)
+    open_ts: int | None = None
+    close_ts: int | None = None
+    additional_metadata: dict[str, Any] | None = None
+    is_deactivated: bool | None = None
     # market_lifecycle_v2 determined / settled
     result: str | None = None
     settlement_value: str | None = None
@@ -1084,6 +1089,31 @@ def error_of(raw: bytes) -> ErrorBody:
 
 
 LIFECYCLE_RESOLVED = ("determined", "settled")
+LIFECYCLE_LISTED = ("created", "activated")
+
+
+def lifecycle_listing(body: WsBody, recv_ns: int) -> "MarketListed | None":
+    """A ``market_lifecycle_v2`` ``created`` (``{market_ticker, event_type, open_ts, close_ts,
+    additional_metadata{title, event_ticker, ...}}``) or ``activated`` (``is_deactivated`` false)
+    message as :class:`MarketListed`, else None. The event and series tickers come from the
+    metadata when present, else from the ticker's own ``SERIES-EVENT-MARKET`` shape."""
+    from arbkit.core.events import MarketListed
+
+    if body.event_type not in LIFECYCLE_LISTED or (body.event_type == "activated" and body.is_deactivated):
+        return None
+    ticker = body_ticker(body)
+    if not ticker:
+        raise ValueError(f"{body.event_type} without market_ticker")
+    meta = body.additional_metadata or {}
+    event_ticker = str(meta.get("event_ticker") or body.event_ticker or ticker.rsplit("-", 1)[0])
+    close = ""
+    if body.close_ts:
+        close = _dt.datetime.fromtimestamp(int(body.close_ts), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return MarketListed(venue=Venue.KALSHI, market_id=ticker, instrument_ids=[f"kalshi:{ticker}:yes", f"kalshi:{ticker}:no"],
+                        title=str(meta.get("title") or meta.get("name") or ""), event_id=event_ticker,
+                        series=event_ticker.split("-", 1)[0], stage=body.event_type or "", close_time=close,
+                        ts_venue=int(body.open_ts or 0) * 1_000_000_000, ts_recv=recv_ns,
+                        correlation_id=f"listing:{ticker}")
 
 
 def lifecycle_resolution(body: WsBody, ts_venue_ns: int, recv_ns: int) -> "MarketResolved | None":

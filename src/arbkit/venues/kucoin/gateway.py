@@ -359,6 +359,10 @@ class KucoinGateway:
             raise ValueError(f"prepared body is not for clientOid {client_order_id!r}")
         self._prepared[client_order_id] = body
         self._maybe_sent.add(client_order_id)
+        # an order from before a restart trades its symbol: fills_since must ask for it (the HF
+        # fills endpoint is per symbol), or recovery never sees that order's fills
+        if isinstance(body.get("symbol"), str):
+            self._traded.add(body["symbol"])
 
     # --- submit ---------------------------------------------------------------------------------
 

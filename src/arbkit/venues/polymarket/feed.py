@@ -52,6 +52,7 @@ from arbkit.venues.polymarket.parse import (
     WsChangesOnly as _WsChangesOnly,
     WsMarketMessage as _WsMarketMessage,
     market_resolved_event,
+    new_market_event,
     side_of,
     to_ns,
 )
@@ -124,6 +125,7 @@ class FeedStats(CounterSet):
         "freezes",
         "stale_books",
         "resolutions",
+        "listings",
         "crosscheck_runs",
         "crosscheck_mismatches",
         "resync_requests",
@@ -270,11 +272,15 @@ _plain_lots = c_plain_units if c_plain_units is not None else _cached_plain_lots
 
 
 _SIZE_UNIT_EXP = -C.SIZE_DIGITS
+# lots x 10^-digits: a multiplication gives the same Decimal (same digits, same exponent) as
+# scaleb at about half the cost, on the hot path of every frame. Sizes are capped (MAX_LOTS), so
+# the product is never rounded by the context's 28 digits.
+_SIZE_UNIT = Decimal(1).scaleb(_SIZE_UNIT_EXP)
 _Dec = Decimal
 
 
 def _size_dec(lots: int) -> Decimal:
-    return Decimal(lots).scaleb(_SIZE_UNIT_EXP)
+    return Decimal(lots) * _SIZE_UNIT
 
 
 class PolymarketMarketFeed(GuardedEmit):
@@ -299,6 +305,7 @@ class PolymarketMarketFeed(GuardedEmit):
         self.malformed = MalformedTracker("market")
         self._tick_hint: dict[str, Decimal] = dict(tick_sizes or {})
         self._resolved: set[str] = set()  # condition ids whose market_resolved we reported
+        self._listed: set[str] = set()  # condition ids whose new_market we reported
         self._books: dict[str, _Book] = {}
         self._shards: list[_Shard] = []
         self._running = False
@@ -625,7 +632,14 @@ class PolymarketMarketFeed(GuardedEmit):
                                          ts_venue=to_ns(msg.timestamp), ts_recv=recv_ns))
         elif kind == "market_resolved":
             self._on_market_resolved(msg, recv_ns, touched)
-        elif kind in ("best_bid_ask", "new_market"):
+        elif kind == "new_market":
+            # a listing (the market finder decides whether anything subscribes); once per market
+            ev = new_market_event(msg, recv_ns)
+            if ev.market_id not in self._listed:
+                self._listed.add(ev.market_id)
+                self.stats.listings += 1
+                self._emit(ev)
+        elif kind == "best_bid_ask":
             return  # informational; books come from book/price_change
         else:
             raise ValueError(f"unknown event type {kind!r}")
@@ -743,7 +757,7 @@ class PolymarketMarketFeed(GuardedEmit):
         sink = self.sink
         top_only = self._top_only
         silent = self._no_updates
-        size_exp = _SIZE_UNIT_EXP
+        size_unit = _SIZE_UNIT
         for st in touched.values():
             st.last_update_mono = mono
             st.stale_reported = False
@@ -775,14 +789,14 @@ class PolymarketMarketFeed(GuardedEmit):
                     bbp = bbs = None
                 else:
                     bbp = st.prices.get(bb[0]) or st.price_dec(bb[0])
-                    bbs = _Dec(bb[1]).scaleb(size_exp)  # = _size_dec, inline: once per moved side
+                    bbs = _Dec(bb[1]) * size_unit  # = _size_dec, inline: once per moved side
                 if same_ask:
                     bap, bas = top[4], top[5]
                 elif ba is None:
                     bap = bas = None
                 else:
                     bap = st.prices.get(ba[0]) or st.price_dec(ba[0])
-                    bas = _Dec(ba[1]).scaleb(size_exp)
+                    bas = _Dec(ba[1]) * size_unit
                 st.top = (bb, ba, bbp, bbs, bap, bas)
             try:
                 sink(BookUpdated(venue=VENUE, instrument_id=st.iid, sequence=st.seq, best_bid=bbp, best_bid_size=bbs,

@@ -70,6 +70,17 @@ class WsMarketMessage(msgspec.Struct):
     assets_ids: list[str] | None = None
     winning_asset_id: str | None = None
     winning_outcome: str | None = None  # market_resolved: the winner's label ("Yes")
+    # new_market (custom feature): id, question, market, slug, assets_ids, outcomes, condition_id,
+    # active, clob_token_ids, order_price_min_tick_size, group_item_title, event_message
+    id: str | None = None
+    question: str | None = None
+    slug: str | None = None
+    outcomes: list[str] | None = None
+    condition_id: str | None = None
+    active: bool | None = None
+    clob_token_ids: list[str] | None = None
+    order_price_min_tick_size: str | None = None
+    event_message: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -599,6 +610,30 @@ def orderbook_hash(book: dict) -> str:
         "last_trade_price": book.get("last_trade_price"),
     }
     return hashlib.sha1(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def new_market_event(msg: WsMarketMessage, recv_ns: int) -> "MarketListed":
+    """``new_market`` (market channel, with ``custom_feature_enabled``) as a core
+    :class:`MarketListed` (docs.polymarket.com/market-data/websocket/overview: "new_market — new
+    market created", a custom feature; fields as NautilusTrader's ``PolymarketNewMarket``: ``market``
+    / ``condition_id``, ``assets_ids`` (= ``clob_token_ids``), ``outcomes`` index-aligned, ``question``,
+    ``slug``, ``order_price_min_tick_size``, ``event_message {id, ticker, slug, title}``). YES is the
+    asset whose outcome is "Yes" (else the first). Raises ValueError without a market or two assets."""
+    from arbkit.core.events import MarketListed
+
+    cid = msg.market or msg.condition_id or ""
+    assets = [a for a in (msg.assets_ids or msg.clob_token_ids or []) if a]
+    if not cid or len(assets) != 2:
+        raise ValueError(f"new_market without a market or two assets ({cid!r}, {len(assets)} assets)")
+    labels = [str(o).lower() for o in (msg.outcomes or [])]
+    if len(labels) == 2 and labels[1] == "yes":
+        assets.reverse()
+    ev = msg.event_message or {}
+    return MarketListed(venue=Venue.POLYMARKET, market_id=cid, instrument_ids=["polymarket:" + a for a in assets],
+                        title=msg.question or "", event_id=str(ev.get("id") or ev.get("slug") or ""),
+                        series=str(ev.get("ticker") or ev.get("slug") or msg.slug or ""), stage="new_market",
+                        tick_size=msg.order_price_min_tick_size or "", ts_venue=to_ns(msg.timestamp), ts_recv=recv_ns,
+                        correlation_id=f"listing:{cid}")
 
 
 def market_resolved_event(msg: WsMarketMessage, recv_ns: int) -> "MarketResolved":
