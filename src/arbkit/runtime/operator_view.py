@@ -35,8 +35,12 @@ def report_market(report: Any, instruments: dict[str, Any], limit: int = 40) -> 
     """The market an execution traded, by its first leg ("" when it has no legs)."""
     if not report.legs:
         return ""
+    sym = lambda iid: iid.split(":", 1)[-1]  # noqa: E731 - a spot pair's symbol is its name
+    if report.sequencing == "CASCADE":
+        legs = sorted((lg for lg in report.legs if lg.purpose == "leg"), key=lambda lg: lg.leg_index)
+        return "→".join(sym(lg.instrument_id) for lg in legs)[:limit]  # a triangle: its path
     inst = instruments.get(report.legs[0].instrument_id)
-    return short_name(inst, limit) if inst is not None else report.legs[0].instrument_id
+    return short_name(inst, limit) if inst is not None else sym(report.legs[0].instrument_id)
 
 
 def _top_cost(book: Any, inst: Any) -> tuple[Decimal, Decimal] | None:

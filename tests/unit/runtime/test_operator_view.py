@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import msgspec
+
 from arbkit.core.enums import Side, Venue
 from arbkit.core.instruments import Instrument, InstrumentKind
 from arbkit.execution.report import ExecutionReport, ExecutionStatus, LegReport, Residual, StageTimings
-from arbkit.runtime.operator_view import execution_alert, short_name
+from arbkit.runtime.operator_view import execution_alert, report_market, short_name
 
 
 def _leg(purpose: str, venue: Venue, iid: str, side: Side, filled: str, status: str, error: str = "", idx: int = 0) -> LegReport:
@@ -60,3 +62,13 @@ def test_short_name_never_shows_a_token_id() -> None:
     assert short_name(pm) == "Will Bitcoin be above $150,… YES" and token not in short_name(pm)
     assert short_name(ks, 40) == "KXBTC-26DEC31-T150000 NO"
     assert short_name(None) == "?"
+
+
+def test_report_market_names_a_triangle_by_its_path_and_a_pair_by_its_first_leg() -> None:
+    tri = [_leg("leg", Venue.KUCOIN, f"kucoin:{s}", Side.BUY, "1", "FILLED", idx=i)
+           for i, s in enumerate(("BTC-USDT", "ETH-BTC", "ETH-USDT"))]
+    rep = msgspec.structs.replace(_report(ExecutionStatus.FILLED, tri), sequencing="CASCADE")
+    assert report_market(rep, {}) == "BTC-USDT→ETH-BTC→ETH-USDT"
+    pair = _report(ExecutionStatus.FILLED, [_leg("leg", Venue.KALSHI, "kalshi:KX-1:no", Side.BUY, "20", "FILLED")])
+    assert report_market(pair, {}) == "KX-1:no"  # unknown instrument: its symbol, never the venue prefix twice
+    assert report_market(_report(ExecutionStatus.ABORTED, []), {}) == ""
