@@ -21,9 +21,9 @@ app = typer.Typer(
 # in "Other" so a new command is never hidden (tests/unit/test_cli.py checks every command has a
 # panel).
 PANELS: dict[str, str] = {
-    **dict.fromkeys(("demo", "run", "sim"), "Run"),
+    **dict.fromkeys(("demo", "run", "sim", "backtest"), "Run"),
     **dict.fromkeys(("status", "pause", "resume", "cancel", "slots", "kill", "reset", "sagas", "orders", "positions"), "Operate"),
-    **dict.fromkeys(("feed", "mappings", "data", "backtest"), "Data"),
+    **dict.fromkeys(("feed", "mappings", "data"), "Data"),
     **dict.fromkeys(("config", "journal", "report", "version"), "Inspect"),
 }
 
@@ -36,12 +36,14 @@ SUBCOMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("arbkit.mapping.cli", "app", "mappings"),
     ("arbkit.runtime.orders_cli", "app", "orders"),
     ("arbkit.runtime.positions_cli", "app", "positions"),
+    ("arbkit.backtest.data_cli", "app", "data"),
 ]
 # (module, attribute): a module exposing ``register(app)`` that adds top-level commands.
 TOP_LEVEL_COMMANDS: list[str] = [
     "arbkit.execution.control_cli",
     "arbkit.runtime.node_cli",
     "arbkit.analytics.cli",
+    "arbkit.backtest.cli",
 ]
 
 

@@ -224,6 +224,15 @@ def test_sim_example_runs_against_arbkit_sim_on_its_ports(tmp_path: Path) -> Non
     assert "dislocated 200" in out
     # the twin dislocated on the simulator was traded there, through the signed gateways
     assert _filled(root / "var" / "sim.journal.sqlite") >= 1, out[-3000:]
+    # complete_set_mm quoted the demo's Bitcoin market in the same node; stopping canceled its quotes
+    from arbkit.journal.store import Journal
+
+    j = Journal.open(root / "var" / "sim.journal.sqlite", readonly=True)
+    try:
+        acts = [(r.decode()["action"], r.decode()["reason"]) for r in j.replay(kinds=["QuoteChanged"])]
+    finally:
+        j.close_sync()
+    assert any(a == "place" for a, _ in acts) and ("cancel", "node stopping") in acts, acts[-10:]
 
 
 def test_paper_sim_example_runs_against_the_simulator(tmp_path: Path) -> None:

@@ -46,6 +46,15 @@ ANALYTICS_KINDS: tuple[str, ...] = (
     "SettlementReconciled",
     "PositionsRedeemed",
     "PositionsMerged",
+    # complete-set market making (execution/quotes.py)
+    "QuoteChanged",
+    "QuoteFilled",
+    "QuoteUnwound",
+    "QuoteInventory",
+    "SetsCompleted",
+    "SetsMerged",
+    "SetsHeld",
+    "SetsMergeFailed",
 )
 
 _COLUMNS = "{'seq': 'BIGINT', 'ts_ns': 'BIGINT', 'kind': 'VARCHAR', 'correlation_id': 'VARCHAR', 'payload': 'VARCHAR'}"

@@ -77,6 +77,19 @@ def sections(report: dict[str, Any]) -> list[Section]:
                                ["venue", "currency", "actions", "redeemed", "merged"], rows))
     if "positions" in report:
         out += _capital_sections(report)
+    mm = report.get("market_making") or {}
+    if mm.get("by_key"):
+        out.append(Section("Complete-set market making",
+                           ["key", "fills", "sets completed", "sets merged", "spread", "merge", "unwind", "fees", "P&L"],
+                           [[r["key"][-24:], str(r["fills"]), r["sets_completed"], r["sets_merged"], r["spread"], r["merge"],
+                             r["unwind"], r["fees"], r["pnl"]] for r in mm["by_key"]],
+                           note="P&L = spread captured + merge (returned - sets - cost) + unwind (proceeds - entry) - fees; "
+                                "quote changes: " + "; ".join(f"{r['key'][-12:]} {r['quote_changes']}" for r in mm["by_key"])))
+        inv = mm.get("inventory") or []
+        if inv:
+            out.append(Section("Market-making inventory over time (last 20 changes)", ["ts_ns", "key", "why", "sets", "positions"],
+                               [[str(i["ts_ns"]), i["key"][-16:], i["why"], i["sets"],
+                                 ", ".join(f"{k[-6:]}={v}" for k, v in i["positions"].items())] for i in inv[-20:]]))
     fr = report["fill_rate"]
     rows = [[r["venue"], str(r["submitted"]), str(r["filled"]), str(r["partially_filled"]), str(r["rejected"]),
              str(r["unfilled"]), _pct(r["fill_rate"])] for r in fr["by_venue"]]

@@ -264,6 +264,7 @@ def compute(loaded: LoadedJournal) -> dict[str, Any]:
         "rejections": _rejections(con),
         "execution_list": _execution_list(con),
         "settlement": _settlement(con),
+        "market_making": _market_making(con),
     }
     report.update(_fills_and_positions(con, report))
     return report
@@ -633,3 +634,57 @@ _json_encoder = msgspec.json.Encoder(decimal_format="string")
 def report_json(report: dict[str, Any]) -> bytes:
     """The report as JSON (exact decimals as strings)."""
     return msgspec.json.format(_json_encoder.encode(report), indent=2)
+
+
+def _market_making(con: Any) -> dict[str, Any]:
+    """Complete-set market making (the quote manager's records), per quoted key: quote changes by
+    action, fills, sets completed / merged / held, the P&L split -- spread (completed sets x (1 - sum
+    of average entry prices)), merge (collateral returned - sets - the merge's cost), unwind (proceeds
+    - average entry of what was sold), fees (every quote and unwind fill's fee) -- and the inventory
+    over time (each ``QuoteInventory`` record: positions, sets, unmatched). Exact Decimal sums."""
+    zero = Decimal(0)
+    keys: dict[str, dict[str, Any]] = {}
+
+    def row(key: str, strategy: str) -> dict[str, Any]:
+        return keys.setdefault(key, {"key": key, "strategy": strategy, "quote_changes": {}, "fills": 0,
+                                     "bought": zero, "sets_completed": zero, "sets_merged": zero, "merges": 0,
+                                     "merge_failures": 0, "sets_held_notes": 0, "unwinds": 0, "unwound": zero,
+                                     "spread": zero, "merge": zero, "unwind": zero, "fees": zero})
+
+    for kind, payload in con.execute(
+            "SELECT kind, payload FROM records WHERE kind IN ('QuoteChanged', 'QuoteFilled', 'QuoteUnwound', "
+            "'SetsCompleted', 'SetsMerged', 'SetsHeld', 'SetsMergeFailed') ORDER BY seq").fetchall():
+        b = json.loads(payload)
+        r = row(b["key"], b.get("strategy", ""))
+        if kind == "QuoteChanged":
+            r["quote_changes"][b["action"]] = r["quote_changes"].get(b["action"], 0) + 1
+        elif kind == "QuoteFilled":
+            r["fills"] += 1
+            r["bought"] += Decimal(b["quantity"])
+            r["fees"] += Decimal(b["fee"])
+        elif kind == "QuoteUnwound":
+            r["unwinds"] += 1
+            r["unwound"] += Decimal(b["quantity"])
+            r["unwind"] += Decimal(b["pnl"])
+            r["fees"] += Decimal(b["fee"])
+        elif kind == "SetsCompleted":
+            r["sets_completed"] += Decimal(b["sets"])
+            r["spread"] += Decimal(b["spread"])
+        elif kind == "SetsMerged":
+            r["merges"] += 1
+            r["sets_merged"] += Decimal(b["sets"])
+            r["merge"] += Decimal(b["pnl"])
+        elif kind == "SetsHeld":
+            r["sets_held_notes"] += 1
+        else:
+            r["merge_failures"] += 1
+    inventory = [{"ts_ns": ts, "key": json.loads(p)["key"], "why": json.loads(p)["why"],
+                  "positions": json.loads(p)["positions"], "sets": json.loads(p)["sets"]}
+                 for ts, p in con.execute("SELECT ts_ns, payload FROM records WHERE kind = 'QuoteInventory' ORDER BY seq").fetchall()]
+    out = []
+    for r in keys.values():
+        r["pnl"] = r["spread"] + r["merge"] + r["unwind"] - r["fees"]
+        out.append({k: (dec_str(v) if isinstance(v, Decimal) else v) for k, v in r.items()})
+    total = {k: dec_str(sum((Decimal(r[k]) for r in out), zero))
+             for k in ("sets_completed", "sets_merged", "spread", "merge", "unwind", "fees", "pnl")}
+    return {"by_key": out, "total": total, "inventory": inventory[-500:]}

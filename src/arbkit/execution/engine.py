@@ -194,6 +194,8 @@ class ExecutionEngine:
         self._coid_exec: dict[str, str] = {}
         self.unmatched_events: deque[Event] = deque(maxlen=1000)
         self.sent_hook: Callable[[OrderRequest], None] | None = None  # benchmark/diagnostics
+        # orders that are not a saga's (the quote manager's resting quotes): True = claimed
+        self.order_listener: Callable[[Event], bool] | None = None
         self.flush_ns_last = 0
         self._quiet = 0  # > 0 while a provisional fill is being replaced (no alert mid-way)
         # trade ids already inside the balances/positions taken from a venue at start-up
@@ -346,6 +348,9 @@ class ExecutionEngine:
             self._journal_failed(exc)
         of = self.fills.get(coid)
         if of is None:
+            listener = self.order_listener
+            if listener is not None and listener(event):
+                return  # an order of the quote manager (journaled above, booked there)
             self.unmatched_events.append(event)  # journaled; reconciliation deals with these
             return
         saga = self.sagas.get(eid)

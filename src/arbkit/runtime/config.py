@@ -122,6 +122,7 @@ class NodeConfig(_Table):
     log_json: bool = True
     metrics_port: int | None = None  # Prometheus exporter; None = off
     control_url: str = "tcp://127.0.0.1:7710"  # NNG REQ/REP control channel (ipc://, tcp://)
+    record_dir: str | None = None  # record every venue's frames, REST snapshots and metadata here (docs/recording.md)
 
 
 class PolymarketConfig(_Table):

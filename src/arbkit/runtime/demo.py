@@ -65,6 +65,7 @@ class DemoOptions:
     dislocate_every_s: float = 6.0
     plain: bool | None = None  # None: plain lines when stdout is not a terminal
     keep_sim: bool = False  # leave the simulator running after the run (for `arbkit run --config demo.toml`)
+    record_dir: Path | None = None  # record the venues' frames, REST snapshots and metadata (arbkit backtest)
     stream: TextIO = field(default_factory=lambda: sys.stdout)
 
 
@@ -504,7 +505,8 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
         env = {POLY_KEY_ENV: info["polymarket"]["accounts"][0]["private_key"],
                KALSHI_KEY_ID_ENV: info["kalshi"]["accounts"][0]["key_id"], **kucoin_env(info)}
         node = Node(config, NodeOptions(mappings_path=mappings, env=env, control_address=control_url,
-                                        journal_synchronous="NORMAL", metrics_port=0))
+                                        journal_synchronous="NORMAL", metrics_port=0,
+                                        record_dir=opts.record_dir))
         dash.line("starting the node (real venue packages, mode sim) ...")
         await _until_stopped(node.start(), stop)
         await _arm_resolutions(info)

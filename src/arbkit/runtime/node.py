@@ -89,6 +89,7 @@ class NodeOptions:
     metrics_port: int | None = None  # overrides config.node.metrics_port (0 = an ephemeral port)
     config_path: str | None = None  # shown by `arbkit status`
     market_poll_s: float = 60.0  # market finder: venues' event listings polled this often (0 = feeds only)
+    record_dir: Path | None = None  # overrides config.node.record_dir (arbkit demo --record)
 
 
 class JournalTap:
@@ -150,6 +151,7 @@ class Node:
         self.instruments: dict[str, Instrument] = {}
         self.host: Any = None  # StrategyHost
         self.settlement: Any = None  # execution.settlement.Settlement
+        self.quotes: Any = None  # execution.quotes.QuoteManager (when a quoting strategy runs)
         self._background: set[asyncio.Task[Any]] = set()  # settlement reconciles in flight
         self._account_locks: Any = None  # runtime.account_lock.AccountLocks, held while running
         self.control: Any = None
@@ -171,6 +173,8 @@ class Node:
         self._engine_instruments: dict[str, Instrument] = {}  # traded by a strategy, not shown as books
         self.metadata: Any = None  # wiring.VenueMetadata
         self.finder: Any = None  # runtime.market_finder.MarketFinder (when a strategy takes listings)
+        self.recorder: Any = None  # backtest.recording.Recorder when recording
+        self._feed_ov: dict[str, dict[str, Any]] = self.options.feed_overrides
 
     # --- construction ----------------------------------------------------------------------
 
@@ -209,6 +213,7 @@ class Node:
                                           portfolio=self.portfolio, config=EngineConfig(fsync_before_send=every_order),
                                           snapshots=self.snapshots)
             await self._build_strategies()
+            self._build_quotes()
             self._apply_await_balance()
             from arbkit.execution.settlement import Settlement
 
@@ -221,6 +226,11 @@ class Node:
             await self.supervisor.start()
             await self._recover()
             self._restore_settlement()
+            if self.quotes is not None and self.journal is not None:
+                self.quotes.restore(self.journal)  # inventory bought before a restart counts against the limits
+                n = await self.quotes.cancel_orphans(self.journal)  # quotes a crash left resting
+                if n:
+                    log.warning("canceled %d quotes left resting by a previous run", n)
             await self._start_control()
             self._start_metrics_server()
         except BaseException:
@@ -251,6 +261,13 @@ class Node:
         cfg = self.config
         env = self.options.env
         ov = self.options.feed_overrides
+        record_dir = self.options.record_dir or self.config.node.record_dir
+        if record_dir:
+            from arbkit.backtest.recording import Recorder
+
+            self.recorder = Recorder(record_dir, self.clock.now_ns)
+            ov = {n: {**ov.get(n, {}), **self.recorder.feed_overrides(n)} for n in cfg.venues.configured()}
+        self._feed_ov = ov
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         for name, vcfg in cfg.venues.configured().items():
             if name == "polymarket":
@@ -278,6 +295,8 @@ class Node:
                 continue
             self.venues[b.venue] = b
             self.rates[b.venue] = FeedRate()
+            if self.recorder is not None:
+                self.recorder.attach(name, b)
 
     def _needed_venues(self) -> set[str]:
         """Venue names some enabled strategy trades (a configured venue no strategy needs is not
@@ -301,9 +320,13 @@ class Node:
         engine = self.engine
         assert engine is not None and self._session is not None
         self.host = StrategyHost(submit=engine.submit, wait=engine.wait, can_send=self._can_send,
-                                 clock_ns=self.clock.now_ns, on_report=self._record_report)
+                                 clock_ns=self.clock.now_ns, on_report=self._record_report,
+                                 quotes=self._on_quote_request)
         self.metadata = wiring.VenueMetadata(self.venues, self._session, self.config, self._spot,
                                              on_problem=self._metadata_problem)
+        if self.recorder is not None:
+            self.metadata = self.recorder.wrap_metadata(self.metadata)
+            self.recorder.save_mappings(self.options.mappings_path)
         journal = self.journal
 
         def journal_record(kind: str, rec: dict, correlation_id: str) -> None:
@@ -334,6 +357,69 @@ class Node:
                 raise NodeError(str(exc)) from exc
             self.host.add(strategy)
         engine.instruments.update(self._engine_instruments)
+
+    def _on_quote_request(self, request: Any) -> None:
+        if self.quotes is not None:
+            self.quotes.submit(request)
+
+    def _build_quotes(self) -> None:
+        """The quote manager, when a quoting strategy (complete_set_mm) runs: it places its quotes
+        through the engine's backends, its order events come back through the engine."""
+        mm = self.host.get("complete_set_mm") if self.host is not None else None
+        if mm is None or self.engine is None:
+            return
+        from arbkit.execution.quotes import QuoteManager, QuoteManagerConfig
+        from arbkit.strategies.market_state import FeedMarketView
+
+        t = mm.table
+        silence_ns = int(mm.config.max_silence_s * NS)
+        market = FeedMarketView({v: b.feed for v, b in self.venues.items()})
+        cfg = QuoteManagerConfig(min_quote_life_s=t.min_quote_life_ms / 1000, default_orders_per_s=float(t.max_orders_per_s),
+                                 post_only=t.post_only, max_silence_ns=silence_ns, merge_min_sets=t.merge_min_sets,
+                                 merge_cost=t.merge_cost, merge_max_cost_bps=t.merge_max_cost_bps,
+                                 max_order_notional=self.config.risk.max_order_notional)
+        # the venue's order rate limit (risk.order_rate_limits) caps the quotes' own rate
+        for v in self.venues:
+            lim = getattr(self.config.risk.order_rate_limits, v.value, None)
+            cfg.orders_per_s[v] = float(min(t.max_orders_per_s, lim)) if lim else float(t.max_orders_per_s)
+        host = self.host
+        self.quotes = QuoteManager(backends=self.engine.backends, journal=self.journal, clock=self.clock,
+                                   portfolio=self.portfolio, can_send=self._can_send,
+                                   book_problem=lambda iid, now: market.untradeable(iid, now, silence_ns),
+                                   config=cfg, merger=self._merger(t) if t.merge else None,
+                                   on_inventory=host.on_inventory, route_event=self.engine.on_event)
+        self.engine.order_listener = self.quotes.handle
+
+    def _merger(self, t: Any) -> Any:
+        """How filled pairs are merged: booked in paper; an EOA transaction through JSON-RPC in
+        sim (the simulator's /rpc) and live (merge_rpc_url); none (sets held) otherwise."""
+        from arbkit.execution.quotes import BookedMerger, ChainMerger
+
+        b = self.venues.get(Venue.POLYMARKET)
+        if b is None:
+            return None
+        if b.mode is VenueMode.PAPER:
+            return BookedMerger(t.merge_cost)
+        vcfg = self.config.venues.polymarket
+        if int(getattr(vcfg, "signature_type", 0) or 0) != 0:
+            self.notes.append("complete_set_mm: the wallet acts through Polymarket's relayer, which this build does "
+                              "not drive: filled sets are held to resolution")
+            return None
+        url = t.merge_rpc_url or (b.rest_url.rstrip("/") + "/rpc" if b.mode is VenueMode.SIM else None)
+        if not url:
+            self.notes.append("complete_set_mm: no merge_rpc_url: filled sets are held to resolution")
+            return None
+        import os
+
+        from arbkit.runtime.positions_cli import PositionsError, _key_from
+
+        try:
+            key = _key_from(vcfg, dict(self.options.env if self.options.env is not None else os.environ))
+        except PositionsError as exc:
+            self.notes.append(f"complete_set_mm: no merge ({exc}): filled sets are held to resolution")
+            return None
+        assert self._session is not None
+        return ChainMerger(url, key, int(vcfg.chain_id), self._session)
 
     def _apply_await_balance(self) -> None:
         """[strategies.triangular] await_balance: the engine sizes legs 2 and 3 from the balance
@@ -374,6 +460,8 @@ class Node:
         if self.finder is not None:
             self.finder.start()
             self.bus.subscribe(TOPIC_STATUS, self.finder.on_event, name="market_finder")
+        if self.quotes is not None:
+            self.bus.subscribe(TOPIC_STATUS, self.quotes.on_status_event, name="execution.quotes")
 
     def _make_finder(self) -> None:
         """Markets come and go while the node runs: followed when some strategy takes listings."""
@@ -403,6 +491,8 @@ class Node:
         if self.finder is not None and self.options.market_poll_s > 0:
             finder, every = self.finder, self.options.market_poll_s
             sup.add_task("market_finder.poll", lambda: finder.poll_forever(every))
+        if self.quotes is not None:
+            sup.add_task("execution.quotes", self.quotes.run)
 
     async def _recover(self) -> None:
         """Replay the journal and reconcile with every venue before the first intent."""
@@ -610,7 +700,7 @@ class Node:
         tc = self.config.strategies.triangular  # its symbols limit what is loaded
         b = await wiring.build_kucoin(vcfg, clock=self.clock, market_sink=self._on_market_event, env=self.options.env,
                                       snapshots=self.snapshots, paper_balance=self.options.paper_balance,
-                                      feed_overrides=self.options.feed_overrides.get("kucoin"))
+                                      feed_overrides=self._feed_ov.get("kucoin"))
         self.venues[b.venue] = b  # owned from now on: closed by teardown even if starting fails
         symbols = list(tc.symbols) if tc is not None and tc.symbols is not None else None
         insts = await wiring.start_kucoin(b, symbols)
@@ -659,6 +749,13 @@ class Node:
             return
         self.stopped = True
         self.trading = False
+        if self.quotes is not None:
+            try:
+                n = await asyncio.wait_for(self.quotes.cancel_all("node stopping"), self.options.drain_timeout_s)
+                if n:
+                    log.info("canceled %d resting quotes", n)
+            except asyncio.TimeoutError:
+                log.error("resting quotes were not all canceled in %.0f s", self.options.drain_timeout_s)
         if self.engine is not None:
             try:
                 await asyncio.wait_for(self.engine.wait_idle(), self.options.drain_timeout_s)
@@ -675,6 +772,9 @@ class Node:
         if self.finder is not None:
             with contextlib.suppress(Exception):
                 await self.finder.close()
+        if self.quotes is not None:
+            with contextlib.suppress(Exception):
+                await self.quotes.close()
         if self.engine is not None:
             with contextlib.suppress(Exception):
                 await self.engine.close()
@@ -712,6 +812,9 @@ class Node:
             await self.journal.close()
         if self._account_locks is not None:
             self._account_locks.release()
+        if self.recorder is not None:
+            with contextlib.suppress(Exception):
+                self.recorder.close()
 
     # --- views of the hosted strategies (status, tests, the demo) ---------------------------
 
@@ -860,6 +963,7 @@ class Node:
             "cash": {f"{v.value}:{c}": str(a) for (v, c), a in self.portfolio.cash.items()},
             "settlement": self.settlement.summary() if self.settlement is not None else None,
             "market_finder": self.finder.status() if self.finder is not None else None,
+            "quotes": self.quotes.status() if self.quotes is not None else None,
             "breakers": breakers,
             "journal": {"path": str(self.config.node.journal_path),
                         "records": self.journal.last_seq() if self.journal is not None and not self.journal.closed else None},

@@ -111,6 +111,8 @@ def register(app: typer.Typer) -> None:
                                                                                "(default: the dashboard on a terminal)."),
         keep_sim: bool = typer.Option(False, "--keep-sim", help="Leave the simulator running afterwards, so that "
                                       "RUN_DIR/demo.toml runs again as written (the summary prints the commands)."),
+        record: Optional[Path] = typer.Option(None, "--record", help="Record every venue's frames, REST snapshots and "
+                                              "metadata into this directory (arbkit backtest --data DIR)."),
     ) -> None:
         """Run everything locally: simulator, demo approvals, the node, the live dashboard.
 
@@ -123,7 +125,8 @@ def register(app: typer.Typer) -> None:
             typer.echo("arbkit demo: --duration must be positive", err=True)
             raise typer.Exit(2)
         opts = DemoOptions(duration_s=duration, seed=seed, out_dir=out, journal=journal, html=html,
-                           dislocate_every_s=dislocate_every, plain=plain, keep_sim=keep_sim)
+                           dislocate_every_s=dislocate_every, plain=plain, keep_sim=keep_sim,
+                           record_dir=record)
         try:
             asyncio.run(run_demo(opts))
         except DemoInterrupted:

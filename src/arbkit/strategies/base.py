@@ -36,7 +36,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
-from arbkit.core.enums import Venue
+from decimal import Decimal
+
+from arbkit.core.enums import Side, Venue
 from arbkit.core.instruments import Instrument
 from arbkit.execution.intent import Intent
 from arbkit.strategies.market_state import MarketView
@@ -80,6 +82,60 @@ class MultiOutcomeEvent:
     @property
     def key(self) -> str:
         return f"{self.venue.value}:event:{self.event_id}"
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One resting order a quoting strategy wants live (price and size exact, on the venue grid)."""
+
+    instrument: Instrument
+    side: Side
+    price: Decimal
+    size: Decimal
+
+
+@dataclass(frozen=True)
+class QuoteRequest:
+    """The complete set of quotes a strategy wants live for one key (a market or an event).
+
+    Not an order: the execution side's quote manager places, replaces and cancels orders so that
+    what rests at the venue follows it. An outcome missing from ``quotes`` means "no quote there".
+    ``instruments`` are every outcome of the key (the set that pays 1 when complete);
+    ``merge_market`` names the Polymarket condition whose YES+NO pairs can be merged back into
+    collateral (None: sets are held to resolution)."""
+
+    key: str
+    instruments: tuple[Instrument, ...]
+    quotes: tuple[Quote, ...]
+    reason: str
+    merge_market: str | None = None
+    neg_risk: bool = False
+    strategy: str = ""
+
+
+@dataclass(frozen=True)
+class UnwindRequest:
+    """Sell single-sided inventory (IOC, never below ``limit_price``) for the rule named in ``reason``."""
+
+    key: str
+    instrument: Instrument
+    quantity: Decimal
+    limit_price: Decimal
+    reason: str
+    strategy: str = ""
+
+
+@dataclass(frozen=True)
+class InventoryChange:
+    """The quote manager changed what a quoting strategy holds: ``delta_qty`` shares of one outcome
+    at ``delta_cost`` collateral (fees included; negative when shares leave: a merge, an unwind)."""
+
+    key: str
+    instrument_id: str
+    delta_qty: Decimal
+    delta_cost: Decimal
+    why: str  # fill | reversal | merge | unwind | settled
+    now_ns: int = 0
 
 
 class MetadataSource(Protocol):

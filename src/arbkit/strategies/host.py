@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, Iterable
 
 import msgspec
@@ -41,8 +41,11 @@ class StrategyCounters:
 class StrategyHost:
     def __init__(self, *, submit: Callable[[Intent], Any], wait: Callable[[str], Awaitable[Any]],
                  can_send: Callable[[], bool], clock_ns: Callable[[], int],
-                 on_report: Callable[[Any], None] = lambda r: None) -> None:
+                 on_report: Callable[[Any], None] = lambda r: None,
+                 quotes: Callable[[Any], None] | None = None) -> None:
         self._submit = submit
+        # the quote manager's entry (QuoteRequest / UnwindRequest); None: no quoting strategy runs
+        self._quotes = quotes
         self._wait = wait
         self._can_send = can_send
         self._clock_ns = clock_ns
@@ -98,8 +101,34 @@ class StrategyHost:
             except Exception:  # noqa: BLE001 - one strategy's bug must not stop the others
                 log.exception("strategy %s failed on a book update of %s", s.name, instrument_id)
                 continue
-            for intent in intents:
-                self.submit(s, intent)
+            self.emit(s, intents)
+
+    def emit(self, strategy: Strategy, out: Iterable[Any]) -> None:
+        """What a strategy returned: intents to the engine, quote/unwind requests to the quote manager."""
+        for item in out:
+            if isinstance(item, Intent):
+                self.submit(strategy, item)
+            elif self._quotes is not None:
+                if getattr(item, "strategy", "") != strategy.name:
+                    item = replace(item, strategy=strategy.name)
+                self._quotes(item)
+            else:
+                log.error("strategy %s emitted %s but this node runs no quote manager", strategy.name, type(item).__name__)
+
+    def on_inventory(self, strategy_name: str, change: Any) -> None:
+        """The quote manager changed a strategy's inventory (a fill, a merge, an unwind): tell it,
+        and pass on the quotes it wants now."""
+        s = self.strategies.get(strategy_name)
+        hook = getattr(s, "on_inventory", None)
+        if hook is None:
+            return
+        try:
+            out = hook(change)
+        except Exception:  # noqa: BLE001 - one strategy's bug must not stop the manager
+            log.exception("strategy %s failed on an inventory change", strategy_name)
+            return
+        if out:
+            self.emit(s, out)  # type: ignore[arg-type]
 
     def on_trade(self, event: Any) -> None:
         for s in self.strategies.values():
@@ -124,8 +153,7 @@ class StrategyHost:
             self._next_timer[name] = now + int(iv * 1e9)
             intents = s.on_timer(now)
             if intents and self._can_send():
-                for intent in intents:
-                    self.submit(s, intent)
+                self.emit(s, intents)
 
     # --- intents out -------------------------------------------------------------------------
 

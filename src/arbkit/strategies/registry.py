@@ -52,6 +52,24 @@ def _complete_set_table() -> type:
     return CompleteSetTable
 
 
+def _complete_set_mm_table() -> type:
+    from arbkit.strategies.complete_set_mm import CompleteSetMMTable
+
+    return CompleteSetMMTable
+
+
+def _validate_complete_set_mm(table: Any, cfg: Any, key: str) -> None:
+    from arbkit.strategies.complete_set_mm import validate_table
+
+    validate_table(table, cfg, key)
+
+
+def _summary_complete_set_mm(table: Any, cfg: Any) -> str:
+    from arbkit.strategies.complete_set_mm import summary_line
+
+    return summary_line(table, cfg)
+
+
 def _decode_triangular(raw: dict[str, Any], key: str) -> Any:
     from arbkit.runtime.config import _build_triangular
 
@@ -112,6 +130,9 @@ REGISTRY: dict[str, StrategySpec] = {
         StrategySpec("complete_set", "complete sets on multi-outcome events (Polymarket neg-risk, Kalshi mutually exclusive)",
                      _complete_set_table, "arbkit.strategies.complete_set:build",
                      venues=_complete_set_venues, validate=_validate_complete_set, summary=_summary_complete_set),
+        StrategySpec("complete_set_mm", "complete-set market making: bids on every outcome, filled pairs merged (Polymarket)",
+                     _complete_set_mm_table, "arbkit.strategies.complete_set_mm:build",
+                     venues=_complete_set_venues, validate=_validate_complete_set_mm, summary=_summary_complete_set_mm),
     )
 }
 

@@ -295,7 +295,7 @@ def test_paper_and_check_problems() -> None:
     assert probs[1:] == cfg.paper_problems()
     assert err("") .endswith("the file is empty (no tables, no keys): a node needs at least one [venues.NAME] table, "
                              "its [risk] limits and a [strategies.NAME] table; see examples/")
-    assert err("[strategies.complete_set_mm]\nenabled = true\n") == (
-        f"strategies.complete_set_mm: no such strategy in this build (available: {', '.join(built_strategies())})")
+    assert err("[strategies.pairs_trading]\nenabled = true\n") == (
+        f"strategies.pairs_trading: no such strategy in this build (available: {', '.join(built_strategies())})")
     assert err("[strategies.cross_venue]\nenabled = true\nmin_edge_bp = 1\n").startswith(
         "strategies.cross_venue.min_edge_bp: unknown key (a typo?); allowed here: enabled, min_edge_bps")

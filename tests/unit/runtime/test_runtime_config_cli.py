@@ -166,7 +166,7 @@ def test_sim_without_risk_limits_passes_with_the_unset_ones_listed(tmp_path: Pat
     assert "risk limits unset: risk.daily_loss_limit" in out
 
 
-@pytest.mark.parametrize("name", ["complete_set_mm", "crossvenue", "grid"])
+@pytest.mark.parametrize("name", ["market_maker", "crossvenue", "grid"])
 def test_a_strategy_this_build_does_not_have_is_refused(tmp_path: Path, name: str) -> None:
     code, out, err = check_text(tmp_path, PAPER_OK + f"[strategies.{name}]\nenabled = false\n")
     assert code == 1 and "ok" not in out
@@ -175,7 +175,7 @@ def test_a_strategy_this_build_does_not_have_is_refused(tmp_path: Path, name: st
 
 def test_built_strategies_are_those_the_config_types() -> None:
     names = built_strategies()
-    assert names == ["cross_venue", "triangular", "complete_set"] and "complete_set_mm" not in names
+    assert names == ["cross_venue", "triangular", "complete_set", "complete_set_mm"] and "market_maker" not in names
 
 
 def test_a_typo_in_a_strategy_table_prints_the_key_once(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ def err(text: str) -> str:
 
 
 def test_the_registry_is_what_the_config_knows() -> None:
-    assert built_strategies() == registry.names() == ["cross_venue", "triangular", "complete_set"]
+    assert built_strategies() == registry.names() == ["cross_venue", "triangular", "complete_set", "complete_set_mm"]
     for name in registry.names():
         spec = registry.get(name)
         assert callable(spec.load_factory())  # every factory imports
@@ -55,8 +55,9 @@ def test_enabled_strategy_without_any_of_its_venues_is_refused_and_a_missing_one
 
 
 def test_unknown_strategy_is_refused_with_the_list_this_build_has() -> None:
-    assert err(VENUES + "[strategies.complete_set_mm]\nenabled = true\n") == (
-        "strategies.complete_set_mm: no such strategy in this build (available: cross_venue, triangular, complete_set)")
+    assert err(VENUES + "[strategies.pairs_trading]\nenabled = true\n") == (
+        "strategies.pairs_trading: no such strategy in this build (available: cross_venue, triangular, complete_set, "
+        "complete_set_mm)")
 
 
 def test_per_strategy_risk_budgets() -> None:

@@ -56,6 +56,7 @@ def test_importing_every_strategy_loads_no_engine_or_venue_module() -> None:
     code = ("import sys\n"
             "import arbkit.strategies.host, arbkit.strategies.base, arbkit.strategies.adapters, arbkit.strategies.registry\n"
             "import arbkit.strategies.cross_venue, arbkit.strategies.triangular, arbkit.strategies.complete_set\n"
+            "import arbkit.strategies.complete_set_mm\n"
             "print(' '.join(sorted(m for m in sys.modules if m.startswith(('arbkit.', 'aiohttp')))))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert [m for m in out if _bad(m)] == []

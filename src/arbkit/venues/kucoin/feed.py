@@ -21,7 +21,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import IO, Any, Callable, Iterable
 from urllib.parse import urlencode
 
 import msgspec
@@ -33,6 +33,7 @@ from arbkit.core.events import BookStaleDetected, BookUpdated
 from arbkit.core.instruments import Instrument, instrument_id
 from arbkit.venues.base import EventSink
 from arbkit.venues.common.malformed import MalformedTracker, not_utf8
+from arbkit.venues.common.recorder import close_recording, frame_line, open_recording
 from arbkit.venues.common.stats import CounterSet
 from arbkit.venues.common.tasks import BackgroundTasks
 from arbkit.venues.common.watchdog import STALE_BOOK_REASON, frozen_socket, run_watchdog
@@ -77,6 +78,7 @@ class FeedConfig:
     endpoint_override: str = ""  # tests: connect here instead of the token's instance server
     max_symbols_per_connection: int = C.MAX_SYMBOLS_PER_CONNECTION
     book_mode: str = "level2"  # "level2" (changes on a REST snapshot) | "depth50" (best-50 snapshots)
+    record_path: str | None = None  # append every received frame as "<recv_ns> <raw frame>" (docs/recording.md)
 
     def __post_init__(self) -> None:
         if self.book_mode not in C.BOOK_MODES:
@@ -161,7 +163,7 @@ class _Shard:
         self.index = index
         self.link = link
         self.symbols: set[str] = set()
-        self.last_data_mono = time.monotonic_ns()
+        self.last_data_mono = 0  # set by the feed from its clock
         self.task: asyncio.Task | None = None
         self.session: KucoinSession | None = None
 
@@ -188,6 +190,7 @@ class KucoinMarketFeed(GuardedEmit):
         self.stats = FeedStats()
         self.depth50 = config.book_mode == "depth50"
         self._topic = C.TOPIC_DEPTH50 if self.depth50 else C.TOPIC_LEVEL2
+        self._record: IO[str] | None = None
 
     @property
     def gaps(self) -> int:
@@ -243,11 +246,13 @@ class KucoinMarketFeed(GuardedEmit):
             return False
         if st.sync.book.is_crossed():
             return False
-        return time.monotonic_ns() - st.last_update_mono <= max_age_ns
+        return self.clock.monotonic_ns() - st.last_update_mono <= max_age_ns
 
     async def run(self) -> None:
         self._stop.clear()
         self._running = True
+        if self.config.record_path and self._record is None:
+            self._record = open_recording(self.config.record_path)
         for shard in self._shards:
             if shard.symbols and shard.task is None:
                 shard.task = asyncio.create_task(self._run_shard(shard))
@@ -269,6 +274,8 @@ class KucoinMarketFeed(GuardedEmit):
             await self._tasks.cancel_all()
             for s in self._shards:
                 s.link.set_state(ConnectionState.DISCONNECTED, "stopped")
+            close_recording(self._record)
+            self._record = None
 
     async def stop(self) -> None:
         self._stop.set()
@@ -281,6 +288,7 @@ class KucoinMarketFeed(GuardedEmit):
                 return s
         i = len(self._shards)
         s = _Shard(i, ConnectionLink(VENUE, f"kucoin.market.{i}", self._emit, self.clock.now_ns))
+        s.last_data_mono = self.clock.monotonic_ns()
         self._shards.append(s)
         return s
 
@@ -291,7 +299,7 @@ class KucoinMarketFeed(GuardedEmit):
 
         async def serve(ws: Any) -> None:
             self.stats.reconnects += 1
-            shard.last_data_mono = time.monotonic_ns()
+            shard.last_data_mono = self.clock.monotonic_ns()
             shard.link.set_state(ConnectionState.CONNECTED)
             for sym in list(shard.symbols):
                 self._books[sym].sync.reset()
@@ -341,6 +349,8 @@ class KucoinMarketFeed(GuardedEmit):
 
     def _on_frame(self, shard: _Shard, raw: str | bytes) -> None:
         recv_ns = self.clock.now_ns()
+        if self._record is not None:
+            self._record.write(frame_line(recv_ns, raw))
         self.stats.frames += 1
         bad_text = not_utf8(raw)  # msgspec does not refuse every invalid UTF-8 byte in a key
         if bad_text is not None:
@@ -355,7 +365,7 @@ class KucoinMarketFeed(GuardedEmit):
             if f.type == "pong" and self.depth50:
                 # KuCoin pushes depth50 only when the book changed: a live connection means the
                 # books it carries are still current
-                now = time.monotonic_ns()
+                now = self.clock.monotonic_ns()
                 for sym in shard.symbols:
                     st = self._books.get(sym)
                     if st is not None and st.sync.live:
@@ -381,7 +391,7 @@ class KucoinMarketFeed(GuardedEmit):
         st = self._books.get(u.symbol)
         if st is None:
             return
-        shard.last_data_mono = time.monotonic_ns()
+        shard.last_data_mono = self.clock.monotonic_ns()
         was_live = st.sync.live
         try:
             ok = st.sync.on_update(u, recv_ns)
@@ -417,7 +427,7 @@ class KucoinMarketFeed(GuardedEmit):
             return
         if d.timestamp and st.sync.live and d.timestamp < st.sync.seq:
             return  # older than the book we hold (a delayed duplicate)
-        shard.last_data_mono = time.monotonic_ns()
+        shard.last_data_mono = self.clock.monotonic_ns()
         for _ in range(2):
             try:
                 st.sync.on_snapshot(max(d.timestamp, st.sync.seq), bids, asks, recv_ns)
@@ -433,7 +443,7 @@ class KucoinMarketFeed(GuardedEmit):
         self._updated(st, recv_ns)
 
     def _updated(self, st: _BookState, recv_ns: int) -> None:
-        st.last_update_mono = time.monotonic_ns()
+        st.last_update_mono = self.clock.monotonic_ns()
         st.stale_reported = False
         book = st.sync.book
         bb, ba = book.best_bid(), book.best_ask()
@@ -448,7 +458,7 @@ class KucoinMarketFeed(GuardedEmit):
         st = self._books.get(sym)
         if st is None or (st.snapshot_task is not None and not st.snapshot_task.done()):
             return
-        st.asked_mono = time.monotonic_ns()
+        st.asked_mono = self.clock.monotonic_ns()
         st.snapshot_task = self._tasks.spawn(self._snapshot(sym))
 
     async def _snapshot(self, sym: str) -> None:
@@ -494,7 +504,7 @@ class KucoinMarketFeed(GuardedEmit):
     # --- watchdog -------------------------------------------------------------------------------
 
     def _check(self, freeze_ns: int, stale_ns: int, resync_ns: int) -> None:
-        now = time.monotonic_ns()
+        now = self.clock.monotonic_ns()
         for shard in self._shards:
             ws = frozen_socket(shard.link, shard.last_data_mono, now, freeze_ns, bool(shard.symbols))
             if ws is not None:

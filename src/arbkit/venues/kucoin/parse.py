@@ -15,6 +15,7 @@ import msgspec
 from arbkit.core.enums import InstrumentKind, Venue
 from arbkit.core.fees import FeeSpec
 from arbkit.core.instruments import Instrument
+from arbkit.core.numbers import plain_units
 from arbkit.venues.kucoin import constants as C
 
 
@@ -349,6 +350,37 @@ def l2_changes(u: L2Update) -> list[Change]:
     return out
 
 
+def _plain_changes(u: L2Update, book: Any) -> list[tuple[int, bool, int, int]] | None:
+    """:func:`l2_changes` as (sequence, is_bid, price units, lots) for a message whose every number
+    is a plain decimal the book holds exactly (what KuCoin sends); None sends the message through
+    :func:`l2_changes` and the book's Decimal conversions, which accept or refuse every other form
+    with their own errors (and so decide when a book must widen). Same changes, same order."""
+    pd, sd = getattr(book, "price_digits", None), getattr(book, "size_digits", None)
+    if pd is None or sd is None or u.sequence_start > u.sequence_end or u.sequence_start < 0 or u.sequence_end > SEQ_MAX:
+        return None
+    s0, s1 = u.sequence_start, u.sequence_end
+    units = plain_units
+    out: list[tuple[int, bool, int, int]] = []
+    for is_bid, rows in ((True, u.changes.bids), (False, u.changes.asks)):
+        for row in rows:
+            if len(row) < 3:
+                return None
+            sq = row[2]
+            if sq.__class__ is not str or not sq.isascii() or not sq.isdigit():
+                return None
+            seq = int(sq)
+            ticks, lots = units(row[0], pd), units(row[1], sd)
+            if ticks is None or lots is None or not s0 <= seq <= s1:
+                return None
+            out.append((seq, is_bid, ticks, lots))
+    out.sort(key=_first)  # stable: equal sequences keep bids-then-asks, as l2_changes does
+    return out
+
+
+def _first(c: tuple) -> int:
+    return c[0]
+
+
 class L2Sync:
     """One symbol's book kept in sequence (KuCoin "Level-2 Market Data" procedure): subscribe and
     buffer, fetch a REST snapshot with its ``sequence``, drop buffered changes with sequence <= it,
@@ -397,13 +429,23 @@ class L2Sync:
             self.reset()
             return False
         book = self.book
-        for is_bid, price, size, seq in l2_changes(u):
-            if seq <= self.seq:
-                continue
-            if price > 0:
-                book.apply_delta(is_bid, book.to_tick(price), book.to_lots(size), seq, ts_ns)
-                self.applied += 1
-            self.seq = seq
+        fast = _plain_changes(u, book)
+        if fast is not None:  # the common case: integer units straight from the strings
+            for seq, is_bid, ticks, lots in fast:
+                if seq <= self.seq:
+                    continue
+                if ticks > 0:
+                    book.apply_delta(is_bid, ticks, lots, seq, ts_ns)
+                    self.applied += 1
+                self.seq = seq
+        else:
+            for is_bid, price, size, seq in l2_changes(u):
+                if seq <= self.seq:
+                    continue
+                if price > 0:
+                    book.apply_delta(is_bid, book.to_tick(price), book.to_lots(size), seq, ts_ns)
+                    self.applied += 1
+                self.seq = seq
         self.seq = max(self.seq, u.sequence_end)
         book.sequence = self.seq
         return True
