@@ -75,6 +75,7 @@ def test_demo_trades_cross_venue_and_triangles_and_leaves_nothing_running(tmp_pa
     assert "books " in proc.stdout and "tradeable" in proc.stdout
     journal_path = out / "journal.sqlite"
     html_path = out / "report.html"
+    assert f"run directory     : {out}" in proc.stdout
     assert f"journal           : {journal_path}" in proc.stdout
     assert f"HTML report       : {html_path}" in proc.stdout, proc.stdout[-2000:]
 

@@ -10,7 +10,7 @@ import io
 import re
 from typing import Any
 
-from arbkit.analytics.render import _NUMBER, Section, execution_section, sections
+from arbkit.analytics.render import _NUMBER, Section, execution_section, fills_section, sections
 from arbkit.analytics.stages import STAGE_NAMES
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -31,7 +31,13 @@ th { background: #f1f4f7; }
 .note { color: #5b6773; font-size: 12px; }
 table.kv td, td.t { text-align: left; }
 .tables { display: flex; flex-wrap: wrap; gap: 8px 28px; align-items: flex-start; }
+td.bad { background: #f8d0cc; }
+td.warn { background: #fdebc0; }
 """
+
+# cells an operator must not miss: a venue said no, or an execution left something open
+_BAD = {"REJECTED", "FAILED"}
+_WARN = {"HEDGED", "CANCELED", "EXPIRED", "hedge"}
 
 # Colours for stages/currencies (matplotlib's default cycle, fixed so pages are reproducible).
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
@@ -114,7 +120,7 @@ def plot_pnl(report: dict[str, Any]) -> str:
 
 
 def plot_slippage(report: dict[str, Any]) -> str:
-    fig, ax = _figure("Slippage: effective − predicted edge", "slippage (bps)", "executions")
+    fig, ax = _figure("Slippage: predicted − effective edge (positive = worse)", "slippage (bps)", "executions")
     values = [float(r["slippage_bps"]) for r in report["execution_list"] if r["slippage_bps"] is not None]
     if not values:
         _no_data(ax, "filled executions")
@@ -178,19 +184,23 @@ def plot_latency_cdf(report: dict[str, Any]) -> str:
     return _svg(fig)
 
 
-def _table(sec: Section) -> str:
+def _table(sec: Section, table_id: str = "") -> str:
     e = html.escape
     kv = "" if any(sec.headers) else " class=\"kv\""
-    parts = [f"<div><h3 class=\"sub\">{e(sec.title)}</h3><table{kv}>"]
+    tid = f" id=\"{e(table_id)}\"" if table_id else ""
+    parts = [f"<div><h3 class=\"sub\">{e(sec.title)}</h3><table{kv}{tid}>"]
     if any(sec.headers):
         parts.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in sec.headers) + "</tr>")
     if not sec.rows:
         parts.append(f"<tr><td colspan=\"{len(sec.headers)}\">(none)</td></tr>")
     # text columns left, number columns right (as in the terminal)
     text_cols = {i for i in range(len(sec.headers)) if not all(_NUMBER.match(r[i]) for r in sec.rows)}
+    def cell(i: int, c: str) -> str:
+        cls = " ".join(x for x in ("t" if i in text_cols and i else "", "bad" if c in _BAD else "warn" if c in _WARN else "") if x)
+        return f"<td class=\"{cls}\">{e(c)}</td>" if cls else f"<td>{e(c)}</td>"
+
     for r in sec.rows:
-        parts.append("<tr>" + "".join(f"<td class=\"t\">{e(c)}</td>" if i in text_cols and i else f"<td>{e(c)}</td>"
-                                      for i, c in enumerate(r)) + "</tr>")
+        parts.append("<tr>" + "".join(cell(i, c) for i, c in enumerate(r)) + "</tr>")
     parts.append("</table>")
     if sec.note:
         parts.append(f"<div class=\"note\">{e(sec.note)}</div>")
@@ -229,6 +239,7 @@ def render_html(report: dict[str, Any]) -> str:
         "</div>",
         "<h2>Executions</h2>",
         _table(execution_section(report)),
+        *(["<h2 id=\"fills\">Fills per leg</h2>", _table(fills_section(report), "fills-table")] if "fills" in report else []),
         "</body></html>",
     ]
     return "\n".join(body) + "\n"

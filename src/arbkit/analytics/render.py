@@ -75,6 +75,8 @@ def sections(report: dict[str, Any]) -> list[Section]:
         if rows:
             out.append(Section("Capital returned on chain (redeem / merge)",
                                ["venue", "currency", "actions", "redeemed", "merged"], rows))
+    if "positions" in report:
+        out += _capital_sections(report)
     mm = report.get("market_making") or {}
     if mm.get("by_key"):
         out.append(Section("Complete-set market making",
@@ -104,7 +106,8 @@ def sections(report: dict[str, Any]) -> list[Section]:
                    _s(r["mean_slippage_bps"]), "-"] for r in e["by_strategy"]]
     out.append(Section("Predicted vs effective edge (bps)",
                        ["strategy", "executions", "predicted (mean)", "effective (mean)", "slippage (mean)",
-                        "slippage (median)"], edge_rows, note="slippage = effective - predicted"))
+                        "slippage (median)"], edge_rows,
+                       note="slippage = predicted - effective: positive = worse than predicted, negative = better"))
     out.append(Section("Latency per stage (µs)", ["stage", "n", "p50", "p90", "p99", "max"],
                        [[r["stage"], str(r["count"]), _s(r["p50_us"]), _s(r["p90_us"]), _s(r["p99_us"]), _s(r["max_us"])]
                         for r in report["latency"]]))
@@ -117,8 +120,9 @@ def sections(report: dict[str, Any]) -> list[Section]:
         hedge_rows.append(["hedges with unknown cost", str(h["cost_unknown"])])
     out.append(Section("Hedges", ["", ""], hedge_rows))
     if h["orders"]:
-        out.append(Section("Hedge orders", ["execution", "venue", "side", "filled", "avg price", "fee", "cost", "vs"],
-                           [[r["execution_id"], r["venue"], r["side"], _s(r["filled_quantity"]), _s(r["avg_price"]),
+        out.append(Section("Hedge orders", ["execution", "venue", "market", "side", "filled", "avg price", "fee", "cost", "vs"],
+                           [[r["execution_id"], r["venue"], r.get("market") or r["instrument_id"], r["side"],
+                             _s(r["filled_quantity"]), _s(r["avg_price"]),
                              f"{_s(r['fee'])} {r['fee_currency']}", f"{_s(r['cost'])} {r['currency']}", r["reference"]]
                             for r in h["orders"]]))
     rj = report["rejections"]
@@ -129,13 +133,48 @@ def sections(report: dict[str, Any]) -> list[Section]:
     return out
 
 
+def _capital_sections(report: dict[str, Any]) -> list[Section]:
+    """Return on capital, capital locked until resolution, positions at the end of the run."""
+    roc = report["return_on_capital"]
+    pct = "-" if roc["percent"] is None else f"{roc['percent']}%"
+    out = [Section("Return on capital", ["", ""], [
+        ["profit (executions)", f"{roc['profit']} USD"],
+        ["capital locked until resolution", f"{roc['capital_locked']} USD"],
+        ["return on capital", pct],
+    ], note=f"{', '.join(roc['currencies'])} counted at par; the profit is realised when the markets resolve")]
+    out.append(Section("Capital locked until resolution", ["venue", "currency", "positions", "capital"],
+                       [[r["venue"], r["currency"], str(r["positions"]), r["capital"]] for r in report["capital_locked"]],
+                       note="open long positions at average cost, fees included; returned when the market resolves"))
+    out.append(Section("Positions at the end of the run", ["venue", "market", "quantity", "avg cost", "cost", "pays at most",
+                                                           "state"],
+                       [[p["venue"], p["market"], p["quantity"], _s(p["avg_cost"]), f"{p['cost']} {p['currency']}",
+                         f"{p['max_payout']} {p['currency']}", "resolved" if p["settled"] else "open"]
+                        for p in report["positions"]]))
+    return out
+
+
+def fills_section(report: dict[str, Any], limit: int = 300) -> Section:
+    """Every order of the most recent executions: market, side, price, size, fee, order ids."""
+    rows = report.get("fills", [])
+    shown = rows[-limit:]
+    note = f"the last {limit} of {len(rows)}" if len(rows) > limit else ""
+    note = (note + "; " if note else "") + "price = average fill price; size = filled / requested"
+    return Section("Fills per leg", ["completed", "execution", "order", "venue", "market", "side", "price", "size", "fee",
+                                     "status", "reason", "client order id", "venue order id"],
+                   [[_ts(f["completed_ns"]), f["execution_id"], f["purpose"] if f["purpose"] != "leg" else f"leg {f['leg_index']}",
+                     f["venue"], f["market"], f["side"], _s(f["price"]), f"{f['size']}/{f['requested']}",
+                     f"{f['fee']} {f['fee_currency'] or ''}".strip(), f["status"], f.get("reason") or "",
+                     f["client_order_id"] or "-",
+                     f["venue_order_id"] or "-"] for f in shown], note)
+
+
 def execution_section(report: dict[str, Any], limit: int = 200) -> Section:
     """The most recent executions, one row each."""
     rows = report["execution_list"]
     shown = rows[-limit:]
     note = f"the last {limit} of {len(rows)}" if len(rows) > limit else ""
     return Section("Executions", ["completed", "execution", "strategy", "venues", "status", "predicted bps",
-                                  "effective bps", "slippage bps", "profit"],
+                                  "effective bps", "slippage bps (+ = worse)", "profit"],
                    [[_ts(r["completed_ns"]), r["execution_id"], r["strategy"], r["venues"], r["status"],
                      _s(r["predicted_bps"]), _s(r["effective_bps"]), _s(r["slippage_bps"]),
                      f"{_s(r['profit'])} {r['currency']}"] for r in shown], note)

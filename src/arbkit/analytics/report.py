@@ -15,7 +15,20 @@ Definitions (what each figure means, so it can be checked against the journal by
   An order's filled quantity is its final ``LegFilled`` record, else the sum of its distinct
   ``OrderFilled`` trades (FAILED fills excluded).
 * **Edge**: predicted vs effective bps per execution (effective is absent when nothing was
-  bought, e.g. ABORTED); slippage = effective - predicted.
+  bought, e.g. ABORTED). **Slippage = predicted - effective: positive means the execution did
+  worse than predicted** (the convention most traders expect), negative that it did better.
+* **Fills per leg**: every order of every execution (legs and hedges), with the market's name
+  (from the instrument journaled with the order: the Kalshi ticker, the Polymarket question;
+  never a token id), side, average fill price, filled size, fee, our client order id and the
+  venue's order id.
+* **Positions at the end of the run**: per outcome instrument, bought minus sold over those
+  orders and any standalone ``OrderFilled`` trade (FAILED fills excluded); markets with a
+  ``SettlementBooked`` record are resolved and left out. **Capital locked until resolution**
+  is what the open long positions cost at average cost (buy notional plus fees in the position's
+  currency; a sale releases its share of the cost, its gain or loss is realised), per venue and
+  currency: it comes back only when the market resolves.
+  **Return on capital** = the executions' profit / that capital, for USD-pegged collateral
+  (USD, pUSD, USDC counted at par, which is how the cross-venue profit is booked).
 * **Latency** per stage (see :mod:`arbkit.analytics.stages`): p50/p90/p99 are DuckDB's
   ``quantile_cont`` (linear interpolation between order statistics, as numpy's default).
 * **Hedges**: hedge orders (``purpose == "hedge"``) in the reports. A hedge's cost is what
@@ -96,7 +109,8 @@ SELECT
     leg->>'fee_currency' AS fee_currency,
     leg->>'status' AS status,
     coalesce(TRY_CAST(leg->>'latency_ns' AS BIGINT), 0) AS latency_ns,
-    coalesce(TRY_CAST(leg->>'ack_latency_ns' AS BIGINT), 0) AS ack_latency_ns
+    coalesce(TRY_CAST(leg->>'ack_latency_ns' AS BIGINT), 0) AS ack_latency_ns,
+    coalesce(leg->>'error', '') AS error
 FROM u
 """
 
@@ -252,7 +266,151 @@ def compute(loaded: LoadedJournal) -> dict[str, Any]:
         "settlement": _settlement(con),
         "market_making": _market_making(con),
     }
+    report.update(_fills_and_positions(con, report))
     return report
+
+
+_INSTRUMENTS_SQL = """
+SELECT DISTINCT ON (payload->'instrument'->>'venue', payload->'instrument'->>'symbol')
+       (payload->'instrument'->>'venue') || ':' || (payload->'instrument'->>'symbol') AS instrument_id,
+       payload->'instrument'->>'venue' AS venue, payload->'instrument'->>'symbol' AS symbol,
+       payload->'instrument'->>'kind' AS kind, payload->'instrument'->>'quote' AS quote,
+       payload->'instrument'->>'outcome' AS outcome, payload->'instrument'->>'market_id' AS market_id,
+       payload->'instrument'->>'title' AS title
+FROM records WHERE kind = 'LegSubmitted'
+ORDER BY payload->'instrument'->>'venue', payload->'instrument'->>'symbol', seq DESC
+"""
+
+_FILLS_SQL = """
+WITH vids AS (
+    SELECT payload->>'client_order_id' AS coid, any_value(payload->>'venue_order_id') AS venue_order_id
+    FROM records WHERE kind IN ('OrderAccepted', 'OrderFilled') AND coalesce(payload->>'venue_order_id', '') <> ''
+    GROUP BY ALL
+)
+SELECT l.execution_id, l.strategy, l.execution_status, l.leg_index, l.purpose, l.client_order_id, v.venue_order_id,
+       l.venue, l.instrument_id, l.side, l.requested_quantity, l.limit_price, l.filled_quantity, l.avg_price, l.fee,
+       l.fee_currency, l.status, l.error, e.completed_ns
+FROM legs l
+JOIN executions e ON e.execution_id = l.execution_id
+LEFT JOIN vids v ON v.coid = l.client_order_id
+ORDER BY e.completed_ns, e.seq, l.purpose <> 'leg', l.leg_index, l.client_order_id
+"""
+
+# standalone trades (not an order of any execution): FAILED fills excluded, each trade once
+_STANDALONE_FILLS_SQL = """
+SELECT payload->>'venue' AS venue, payload->>'instrument_id' AS instrument_id, payload->>'side' AS side,
+       payload->>'price' AS price, payload->>'quantity' AS quantity, payload->>'fee' AS fee,
+       payload->>'fee_currency' AS fee_currency
+FROM records WHERE kind = 'OrderFilled'
+  AND payload->>'client_order_id' NOT IN (SELECT client_order_id FROM legs WHERE client_order_id IS NOT NULL)
+  AND payload->>'status' IS DISTINCT FROM 'FAILED'
+QUALIFY row_number() OVER (PARTITION BY payload->>'client_order_id', payload->>'trade_id' ORDER BY seq DESC) = 1
+ORDER BY seq
+"""
+
+PEGGED = ("USD", "pUSD", "USDC")  # collateral the cross-venue profit is booked in at par
+
+
+def market_name(inst: dict[str, Any] | None, instrument_id: str) -> str:
+    """A market as a trader names it: the Polymarket question or the Kalshi ticker with the
+    outcome; a bare id is shortened (a 78-digit token id is unreadable)."""
+    if inst:
+        venue = inst.get("venue")
+        base = (inst.get("market_id") or inst.get("symbol")) if venue == "kalshi" else (inst.get("title") or inst.get("market_id"))
+        if base:
+            out = f"{base} {inst['outcome']}" if inst.get("outcome") else base
+            return out
+    sym = instrument_id.split(":", 1)[1] if ":" in instrument_id else instrument_id
+    return sym if len(sym) <= 24 else f"{sym[:8]}…{sym[-8:]}"
+
+
+def _fills_and_positions(con: Any, report: dict[str, Any]) -> dict[str, Any]:
+    """Fills per leg, positions at the end of the run, capital locked until resolution and the
+    return on it (see the module docstring)."""
+    insts = {r["instrument_id"]: r for r in _rows(con, _INSTRUMENTS_SQL)}
+    zero = Decimal(0)
+    fills = []
+    # per instrument: [quantity, cost in its quote] (cost: buys plus fees minus sells)
+    book: dict[str, list[Decimal]] = {}
+
+    def take(iid: str, side: str, qty: Decimal, price: Decimal | None, fee: Decimal, fee_ccy: str | None) -> None:
+        if not qty or price is None:
+            return
+        inst = insts.get(iid)
+        if inst is None:  # a standalone order (no LegSubmitted): an outcome on a prediction market
+            venue = iid.split(":", 1)[0]
+            inst = insts[iid] = {"instrument_id": iid, "venue": venue, "symbol": iid.split(":", 1)[-1],
+                                 "kind": "outcome" if venue in ("polymarket", "kalshi") else "spot",
+                                 "quote": fee_ccy or None, "outcome": None, "market_id": None, "title": None}
+        pos = book.setdefault(iid, [zero, zero])
+        fee_q = fee if fee_ccy and fee_ccy == inst.get("quote") else zero
+        with localcontext() as ctx:
+            ctx.prec = 38
+            if side == "BUY":
+                pos[0] += qty
+                pos[1] += qty * price + fee_q
+            elif pos[0] > qty:
+                # average cost: a sale releases its share of the cost; its gain or loss (and fee)
+                # is realised, not capital still locked
+                pos[1] -= pos[1] / pos[0] * qty
+                pos[0] -= qty
+            else:  # sold out (or short): what is left is valued at this sale
+                pos[0] -= qty
+                pos[1] = pos[0] * price
+
+    for r in _rows(con, _FILLS_SQL):
+        inst = insts.get(r["instrument_id"])
+        fills.append({
+            "execution_id": r["execution_id"], "strategy": r["strategy"], "execution_status": r["execution_status"],
+            "purpose": r["purpose"], "leg_index": r["leg_index"], "venue": r["venue"], "instrument_id": r["instrument_id"],
+            "market": market_name(inst, r["instrument_id"] or ""), "side": r["side"],
+            "price": dec_str(r["avg_price"]), "limit_price": dec_str(r["limit_price"]),
+            "size": dec_str(r["filled_quantity"]), "requested": dec_str(r["requested_quantity"]),
+            "fee": dec_str(r["fee"]), "fee_currency": r["fee_currency"], "status": r["status"], "reason": r["error"],
+            "client_order_id": r["client_order_id"], "venue_order_id": r["venue_order_id"], "completed_ns": r["completed_ns"],
+        })
+        take(r["instrument_id"], r["side"], r["filled_quantity"], r["avg_price"], r["fee"], r["fee_currency"])
+    for r in _rows(con, _STANDALONE_FILLS_SQL):
+        try:
+            take(r["instrument_id"], r["side"], Decimal(r["quantity"]), Decimal(r["price"]), Decimal(r["fee"] or 0),
+                 r["fee_currency"])
+        except (InvalidOperation, TypeError):
+            continue
+    for h in report["hedges"]["orders"]:
+        h["market"] = market_name(insts.get(h["instrument_id"]), h["instrument_id"] or "")
+    settled = {(b["venue"], b["market_id"]) for b in (report.get("settlement") or {}).get("markets", [])}
+    positions = []
+    locked: dict[tuple[str, str], dict[str, Any]] = {}
+    for iid, (qty, cost) in sorted(book.items()):
+        inst = insts.get(iid) or {}
+        if qty == 0 or inst.get("kind") != "outcome":
+            continue  # flat, or spot: a triangle's currencies are not held to a resolution
+        venue = inst.get("venue") or iid.split(":", 1)[0]
+        is_settled = (venue, inst.get("market_id")) in settled
+        ccy = inst.get("quote") or "?"
+        cost = cost.quantize(Decimal("1e-12"))
+        avg = (cost / qty).quantize(Decimal("1e-6")) if qty else None
+        positions.append({"venue": venue, "instrument_id": iid, "market": market_name(inst, iid), "quantity": dec_str(qty),
+                          "avg_cost": dec_str(avg), "cost": dec_str(cost), "currency": ccy,
+                          "max_payout": dec_str(qty if qty > 0 else zero), "settled": is_settled})
+        if not is_settled and qty > 0:
+            row = locked.setdefault((venue, ccy), {"venue": venue, "currency": ccy, "positions": 0, "capital": zero})
+            row["positions"] += 1
+            row["capital"] += max(cost, zero)
+    capital = sum((r["capital"] for r in locked.values() if r["currency"] in PEGGED), zero)
+    profit = sum((Decimal(r["profit"]) for r in report["pnl"]["by_currency"] if r["currency"] in PEGGED), zero)
+    roc = None
+    if capital > 0:
+        with localcontext() as ctx:
+            ctx.prec = 38
+            roc = (profit / capital * 100).quantize(Decimal("0.0001"))
+    return {
+        "fills": fills,
+        "positions": positions,
+        "capital_locked": [{**r, "capital": dec_str(r["capital"])} for _k, r in sorted(locked.items())],
+        "return_on_capital": {"currencies": list(PEGGED), "profit": dec_str(profit), "capital_locked": dec_str(capital),
+                              "percent": dec_str(roc)},
+    }
 
 
 def _settlement(con: Any) -> dict[str, Any]:
@@ -350,13 +508,13 @@ def _edge(con: Any) -> dict[str, Any]:
     measured = "FROM executions WHERE effective_bps IS NOT NULL AND predicted_bps IS NOT NULL"
     aggregate = _rows(con, f"""
         SELECT count(*) AS executions, avg(predicted_bps) AS mean_predicted_bps, avg(effective_bps) AS mean_effective_bps,
-               avg(effective_bps - predicted_bps) AS mean_slippage_bps,
-               quantile_cont(effective_bps - predicted_bps, 0.5) AS median_slippage_bps,
-               min(effective_bps - predicted_bps) AS min_slippage_bps, max(effective_bps - predicted_bps) AS max_slippage_bps
+               avg(predicted_bps - effective_bps) AS mean_slippage_bps,
+               quantile_cont(predicted_bps - effective_bps, 0.5) AS median_slippage_bps,
+               min(predicted_bps - effective_bps) AS min_slippage_bps, max(predicted_bps - effective_bps) AS max_slippage_bps
         {measured}""")[0]
     by_strategy = _rows(con, f"""
         SELECT strategy, count(*) AS executions, avg(predicted_bps) AS mean_predicted_bps,
-               avg(effective_bps) AS mean_effective_bps, avg(effective_bps - predicted_bps) AS mean_slippage_bps
+               avg(effective_bps) AS mean_effective_bps, avg(predicted_bps - effective_bps) AS mean_slippage_bps
         {measured} GROUP BY strategy ORDER BY strategy""")
     for r in (aggregate, *by_strategy):
         for k, v in r.items():
@@ -455,7 +613,7 @@ def _execution_list(con: Any) -> list[dict[str, Any]]:
     out = []
     for r in _rows(con, f"""
             SELECT execution_id, strategy, status, venues, currency, predicted_bps, effective_bps,
-                   effective_bps - predicted_bps AS slippage_bps, profit, predicted_profit, matched_fraction,
+                   predicted_bps - effective_bps AS slippage_bps, profit, predicted_profit, matched_fraction,
                    completed_ns, recovered, error, {fields}
             FROM executions ORDER BY completed_ns, seq"""):
         lat: dict[str, int | None] = {}

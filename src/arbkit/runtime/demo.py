@@ -419,12 +419,29 @@ def write_report(journal: Path, html: Path) -> str:
     return ""
 
 
+def default_runs_dir() -> Path:
+    """Where demo runs go without ``--out``: the user's data directory (``$XDG_DATA_HOME/arbkit/demo``,
+    ``~/.local/share/arbkit/demo`` on Linux), never the current directory, which is often the
+    repository (a run holds the simulator's test keys)."""
+    from platformdirs import user_data_path
+
+    return user_data_path("arbkit", appauthor=False) / "demo"
+
+
+def demo_run_dir(out_dir: Path | None, now: _dt.datetime | None = None) -> Path:
+    """The run directory: ``out_dir`` as given, else a new ``arbkit-demo-<UTC time>`` under
+    :func:`default_runs_dir`."""
+    if out_dir is not None:
+        return out_dir.resolve()
+    stamp = (now or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    return (default_runs_dir() / f"arbkit-demo-{stamp}").resolve()
+
+
 async def run_demo(opts: DemoOptions) -> DemoResult:
     """The whole demo (see the module docstring); logs go to RUN_DIR/node.log."""
     from arbkit.runtime.logging import configure_logging
 
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out = (opts.out_dir or Path.cwd() / f"arbkit-demo-{stamp}").resolve()
+    out = demo_run_dir(opts.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     journal = (opts.journal or out / "journal.sqlite").resolve()
     html = (opts.html or out / "report.html").resolve()

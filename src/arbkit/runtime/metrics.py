@@ -43,7 +43,8 @@ TASK_STATES = ("pending", "running", "backoff", "done", "breaker_open", "cancell
 # 10 µs .. 10 s: a decision stage is µs, a venue round trip ms, a slow fill seconds.
 STAGE_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5,
                  1.0, 2.5, 5.0, 10.0)
-SLIPPAGE_BUCKETS_BPS = (-1000, -500, -200, -100, -50, -20, -10, -5, 0, 5, 10, 20, 50, 100)
+# slippage = predicted - effective (positive = worse than predicted, as the report states it)
+SLIPPAGE_BUCKETS_BPS = (-100, -50, -20, -10, -5, 0, 5, 10, 20, 50, 100, 200, 500, 1000)
 MAX_REASONS_PER_VENUE = 50  # distinct reject reason labels kept per venue; the rest are "other"
 
 
@@ -129,7 +130,8 @@ class NodeMetrics:
         self.residual_alerts = Counter("arbkit_residual_alerts", "Executions that left exposure open.", registry=r)
         self.realized_pnl = Gauge("arbkit_realized_pnl", "Sum of execution profits since start.",
                                   ["strategy", "currency"], registry=r)
-        self.slippage = Histogram("arbkit_edge_slippage_bps", "Effective minus predicted edge per execution (bps).",
+        self.slippage = Histogram("arbkit_edge_slippage_bps",
+                                  "Slippage per execution: predicted minus effective edge (bps; positive = worse than predicted).",
                                   ["strategy"], buckets=SLIPPAGE_BUCKETS_BPS, registry=r)
         self.breaker_events = Counter("arbkit_breaker_opened", "Circuit breakers opened.", ["task"], registry=r)
         self.task_crash_events = Counter("arbkit_task_crash_events", "Supervised task crashes seen as events.",
@@ -219,7 +221,7 @@ class NodeMetrics:
         for stage, ns in stage_latencies_ns(rep.timings).items():
             self.stage_latency.labels(stage).observe(ns / NS)
         if rep.effective_edge_bps is not None:
-            self.slippage.labels(strategy).observe(_f(rep.effective_edge_bps - rep.predicted_edge_bps))
+            self.slippage.labels(strategy).observe(_f(rep.predicted_edge_bps - rep.effective_edge_bps))
 
     # --- pollers -----------------------------------------------------------------------------
 

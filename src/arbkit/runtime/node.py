@@ -160,6 +160,7 @@ class Node:
         self.started_ns = 0
         self.stopped = False
         self.reports: deque[ExecutionReport] = deque(maxlen=50)
+        self.alerts: deque[dict[str, Any]] = deque(maxlen=20)  # executions that went wrong (operator_view)
         self.reports_total = 0
         self.filled_total = 0
         self.profit_total = ZERO
@@ -674,6 +675,15 @@ class Node:
         self.profit_total += report.profit
         if report.status.value == "FILLED":
             self.filled_total += 1
+        from arbkit.runtime.operator_view import execution_alert, short_name
+
+        try:
+            alert = execution_alert(report, lambda iid: short_name(self.instruments.get(iid)), self.clock.now_ns())
+        except Exception:  # noqa: BLE001 - the screen's alert must never lose a report
+            log.exception("alert of %s", report.execution_id)
+        else:
+            if alert is not None:
+                self.alerts.append(alert)
         from arbkit.execution.report import report_line
 
         try:
@@ -880,6 +890,16 @@ class Node:
                 "bid": bid, "ask": ask, "age_ms": age_ms,
                 "tradeable": bool(b is not None and b.feed.is_tradeable(iid, max_age_ns)),
             })
+        from arbkit.runtime.operator_view import pair_rows, report_market
+
+        def _book(iid: str) -> Any:
+            b = self.venues.get(split_instrument_id(iid)[0])
+            return b.feed.book(iid) if b is not None else None
+
+        def _tradeable(iid: str) -> bool:
+            b = self.venues.get(split_instrument_id(iid)[0])
+            return bool(b is not None and b.feed.is_tradeable(iid, max_age_ns))
+
         engine = self.engine
         in_flight = []
         if engine is not None:
@@ -894,16 +914,20 @@ class Node:
             "profit": str(r.profit), "legs": [f"{lg.venue.value} {lg.side.value} {lg.filled_quantity}@{lg.avg_price}" for lg in r.legs
                                                if lg.purpose == "leg"],
             "error": r.error,
+            "market": report_market(r, self.instruments),
+            "completed_ns": r.timings.completed_ns,
         } for r in list(self.reports)[-10:]]
         strat = self.strategy
         hosted = self.host.status() if self.host is not None else {}
         exposure: dict[str, str] = {}
+        exposure_total: dict[str, Decimal] = {}
         for (venue, iid), p in self.portfolio.positions.items():
             if p.quantity:
                 value, ccy = self.portfolio.exposure(venue, iid)
                 inst = self.instruments.get(iid)
                 name = f"{venue.value} {inst.market_id if inst and venue is Venue.KALSHI else (inst.title[:40] if inst else iid)} {inst.outcome if inst else ''}"
                 exposure[name.strip()] = f"{p.quantity} shares ({value.quantize(Decimal('0.01'))} {ccy})"
+                exposure_total[ccy] = exposure_total.get(ccy, Decimal(0)) + value
         breakers = {}
         if self.supervisor is not None:
             breakers = {name: st["state"] for name, st in self.supervisor.status().items()}
@@ -918,6 +942,8 @@ class Node:
             "book_updates": self.book_updates,
             "books": books,
             "mappings": len(self.pairs),
+            "pairs": pair_rows(self.pairs, _book, _tradeable, now),
+            "alerts": list(self.alerts),
             "strategy": {
                 "evaluations": getattr(strat, "evaluations", 0),
                 "opportunities": self.opportunities,
@@ -934,6 +960,7 @@ class Node:
             "pnl": str(self.profit_total),
             "pnl_today": str(self.risk.pnl_today) if self.risk else "0",
             "exposure": exposure,
+            "exposure_total": {c: str(v.quantize(Decimal("0.01"))) for c, v in sorted(exposure_total.items())},
             "cash": {f"{v.value}:{c}": str(a) for (v, c), a in self.portfolio.cash.items()},
             "settlement": self.settlement.summary() if self.settlement is not None else None,
             "market_finder": self.finder.status() if self.finder is not None else None,

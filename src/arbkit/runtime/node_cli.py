@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(1, "--seed", help="Seed of the simulator's demo scenario."),
         journal: Optional[Path] = typer.Option(None, "--journal", help="Journal file (default: RUN_DIR/journal.sqlite)."),
         html: Optional[Path] = typer.Option(None, "--html", help="HTML report (default: RUN_DIR/report.html)."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: ./arbkit-demo-<UTC timestamp>)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: arbkit-demo-<UTC time> under the user data directory, e.g. ~/.local/share/arbkit/demo/; printed at start)."),
         dislocate_every: float = typer.Option(6.0, "--dislocate-every",
                                               help="Ask the simulator for a twin dislocation every N seconds (0: only the scenario's own)."),
         plain: Optional[bool] = typer.Option(None, "--plain/--dashboard", help="Plain progress lines or the live dashboard "

@@ -59,9 +59,10 @@ US = 1_000  # ns per µs
 T0 = 1_763_700_000 * NS
 
 POLY_YES = Instrument(venue=Venue.POLYMARKET, symbol="tok-yes", kind=InstrumentKind.OUTCOME, tick_size=D("0.01"),
-                      size_increment=D("0.01"), quote="pUSD", outcome="YES")
+                      size_increment=D("0.01"), quote="pUSD", outcome="YES", market_id="0xc0ffee",
+                      title="Will the test event happen?")
 KALSHI_NO = Instrument(venue=Venue.KALSHI, symbol="KXTEST-26:no", kind=InstrumentKind.OUTCOME, tick_size=D("0.01"),
-                       size_increment=D("1"), quote="USD", outcome="NO")
+                       size_increment=D("1"), quote="USD", outcome="NO", market_id="KXTEST-26")
 BTC_USDT = Instrument(venue=Venue.KUCOIN, symbol="BTC-USDT", kind=InstrumentKind.SPOT, tick_size=D("0.1"),
                       size_increment=D("0.00000001"), quote="USDT", base="BTC")
 ETH_BTC = Instrument(venue=Venue.KUCOIN, symbol="ETH-BTC", kind=InstrumentKind.SPOT, tick_size=D("0.00001"),

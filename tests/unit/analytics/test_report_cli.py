@@ -35,11 +35,17 @@ def test_json_and_html(journal, tmp_path):
     assert page.count("<svg") == 4
     for plot_id in ("plot-pnl", "plot-slippage", "plot-latency", "plot-edge"):
         assert f'id="{plot_id}"' in page
-    for text in ("Cumulative PnL over time", "Slippage: effective − predicted edge", "Latency CDF per stage",
+    for text in ("Cumulative PnL over time", "Slippage: predicted − effective edge (positive = worse)", "Latency CDF per stage",
                  "latency (µs, log scale)", "slippage (bps)", "cumulative PnL", "socket-&gt;book (n=4)"):
         assert text in page, text
     # summary tables with the exact figures
     assert "<td>-2.61</td>" in page and "<td>0.48</td>" in page and "<td>66.7%</td>" in page
+    # per-leg fills with market names and order ids, positions, capital locked and return on capital
+    assert 'id="fills"' in page and "Will the test event happen? YES" in page and "v-E2-0-1" in page
+    assert "tok-yes" not in page.split('id="fills"')[1]  # names, not token ids
+    for text in ("Positions at the end of the run", "Capital locked until resolution", "Return on capital", "-21.606%",
+                 "positive = worse than predicted"):
+        assert text in page, text
     # offline: no URL of any kind, nothing fetched, no script
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page)
     assert "http://" not in page and "https://" not in page
@@ -55,6 +61,8 @@ def test_plain_text_when_not_a_terminal(journal):
     assert re.search(r"polymarket\s+6\s+4\s+1\s+1\s+0\s+66\.7%", out)
     assert re.search(r"cross_venue\s+kalshi\+polymarket\s+USD\s+4\s+-2\.61\s+2", out)
     assert re.search(r"risk->sent\s+5\s+180\s+262\s+296\.2\s+300", out)
+    assert re.search(r"polymarket\s+Will the test event happen\? YES\s+16\s+0\.41\s+6\.56 pUSD\s+16 pUSD\s+open", out)
+    assert "return on capital" in out and "-21.606%" in out
     assert "\x1b[" not in out  # no colour codes in a pipe
     assert "─" not in out and "┃" not in out  # no box drawing either
 

@@ -8,7 +8,7 @@ import sqlite3
 from decimal import Decimal
 
 import pytest
-from report_journal import EXPECTED_PROFIT, STAMPS_US, build_report_journal, effective_bps
+from report_journal import EXPECTED_PROFIT, KALSHI_NO, POLY_YES, STAMPS_US, build_report_journal, effective_bps
 
 from arbkit.analytics.report import build_report, report_json
 from arbkit.analytics.stages import STAGES
@@ -84,12 +84,12 @@ def test_fill_rate_by_venue(report):
 def test_predicted_vs_effective_per_execution_and_aggregate(report):
     rows = {r["execution_id"]: r for r in report["execution_list"]}
     assert rows["E1"]["effective_bps"] == "449.32"  # 0.43 / 9.57 * 10000
-    assert rows["E1"]["slippage_bps"] == "-50.68"
+    assert rows["E1"]["slippage_bps"] == "50.68"  # predicted 500 - effective 449.32: positive = worse than predicted
     assert rows["E4"]["effective_bps"] is None and rows["E4"]["slippage_bps"] is None  # ABORTED: nothing bought
     measured = ["E1", "E2", "E3", "E5"]
     eff = [float(effective_bps(e)) for e in measured]
     pred = [500.0, 500.0, 500.0, 70.0]
-    slip = [e - p for e, p in zip(eff, pred)]
+    slip = [p - e for e, p in zip(eff, pred)]  # positive = worse than predicted
     agg = report["edge"]["aggregate"]
     assert agg["executions"] == 4
     assert agg["mean_predicted_bps"] == pytest.approx(sum(pred) / 4)
@@ -192,3 +192,32 @@ def test_not_a_journal(tmp_path):
         build_report(bogus)
     with pytest.raises(JournalError, match="no journal"):
         build_report(tmp_path / "missing.db")
+
+
+def test_fills_per_leg_with_market_names_and_order_ids(report):
+    fills = [f for f in report["fills"] if f["execution_id"] == "E2"]
+    assert fills[1]["reason"] == "insufficient balance" and fills[0]["reason"] == ""
+    assert [(f["purpose"], f["venue"], f["market"], f["side"], f["price"], f["size"], f["fee"], f["fee_currency"],
+             f["status"], f["client_order_id"], f["venue_order_id"]) for f in fills] == [
+        ("leg", "polymarket", "Will the test event happen? YES", "BUY", "0.4", "10", "0.05", "pUSD", "FILLED", "E2-0-0", "v-E2-0-0"),
+        ("leg", "kalshi", "KXTEST-26 NO", "BUY", None, "0", "0", "USD", "REJECTED", "E2-1-0", None),
+        ("hedge", "polymarket", "Will the test event happen? YES", "SELL", "0.37", "10", "0.04", "pUSD", "FILLED", "E2-0-1",
+         "v-E2-0-1"),
+    ]
+    # every order of every execution, in execution order; spot pairs by their symbol
+    assert len(report["fills"]) == 13 and report["fills"][-1]["market"] == "ETH-USDT"
+
+
+def test_positions_capital_locked_and_return_on_capital(report):
+    pos = {p["instrument_id"]: p for p in report["positions"]}
+    # Polymarket YES at average cost: E1 10 @0.405 (fee in), E2 bought 10 and sold them back, E3 10 @0.415
+    # and sold 4: 16 left at 0.41 = 6.56 pUSD. Kalshi NO: E1 10 @0.55 + 0.02 fee = 5.52 USD.
+    assert set(pos) == {POLY_YES.id, KALSHI_NO.id}  # spot (KuCoin) is not held to a resolution
+    assert (pos[POLY_YES.id]["quantity"], pos[POLY_YES.id]["cost"], pos[POLY_YES.id]["currency"]) == ("16", "6.56", "pUSD")
+    assert pos[POLY_YES.id]["market"] == "Will the test event happen? YES" and pos[POLY_YES.id]["max_payout"] == "16"
+    assert (pos[KALSHI_NO.id]["quantity"], pos[KALSHI_NO.id]["cost"], pos[KALSHI_NO.id]["currency"]) == ("10", "5.52", "USD")
+    locked = {(r["venue"], r["currency"]): r["capital"] for r in report["capital_locked"]}
+    assert locked == {("kalshi", "USD"): "5.52", ("polymarket", "pUSD"): "6.56"}
+    roc = report["return_on_capital"]
+    # profit in USD-pegged currencies -2.61 over 12.08 locked
+    assert (roc["profit"], roc["capital_locked"], roc["percent"]) == ("-2.61", "12.08", "-21.606")

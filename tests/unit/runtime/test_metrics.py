@@ -164,7 +164,9 @@ async def test_endpoint_serves_series_from_events_and_pollers(tmp_path):
         assert sample(s, "arbkit_executions_total", strategy="cross_venue", status="HEDGED") == 1
         assert sample(s, "arbkit_realized_pnl", strategy="cross_venue", currency="USD") == pytest.approx(0.04)
         assert sample(s, "arbkit_edge_slippage_bps_count", strategy="cross_venue") == 2
-        assert sample(s, "arbkit_edge_slippage_bps_bucket", strategy="cross_venue", le="-1000.0") == 1  # -1462.96
+        # predicted - effective (positive = worse): E1 50.68 bps, the hedged one 1462.96 bps, past the last bucket
+        assert sample(s, "arbkit_edge_slippage_bps_bucket", strategy="cross_venue", le="1000.0") == 1
+        assert sample(s, "arbkit_edge_slippage_bps_bucket", strategy="cross_venue", le="+Inf") == 2
         assert sample(s, "arbkit_killswitch_trips_total", source="operator") == 1
         # decision latency per stage: E1's timings twice (socket->book 20 µs, sent->acked 2 ms)
         assert sample(s, "arbkit_stage_latency_seconds_count", stage="socket->book") == 2
