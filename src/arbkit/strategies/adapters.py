@@ -44,7 +44,9 @@ class CrossVenueHosted(StrategyBase):
                                              correlation_id=update.correlation_id, book_updated_ns=update.book_updated_ns)
 
     def on_execution_finished(self, execution_id: str, report: Any | None, *, denied: str = "") -> None:
-        self.evaluator.execution_finished(execution_id, traded=not denied)
+        legs = getattr(report, "legs", None)
+        filled = None if legs is None else {lg.venue for lg in legs if lg.filled_quantity > 0}
+        self.evaluator.execution_finished(execution_id, traded=not denied, filled_venues=filled)
 
     def on_instruments_changed(self, instrument_ids: set[str]) -> None:
         """A venue changed a market's tick: rebind the pairs to the registry's instruments."""

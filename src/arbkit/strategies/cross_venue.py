@@ -362,7 +362,8 @@ class CrossVenueStrategy:
         self.in_flight: dict[str, str] = {}  # mapping key -> execution id
         self._exec_key: dict[str, str] = {}  # execution id -> mapping key
         self._max_age_ns = int(config.max_book_age_s * NS)
-        self.cooldowns: dict[str, tuple[int, int, str]] = {}  # mapping key -> (ended ns, until ns, execution id)
+        # mapping key -> (ended ns, until ns, execution id, venues whose books must update after it)
+        self.cooldowns: dict[str, tuple[int, int, str, frozenset[Venue]]] = {}
         # called with a record when a cooldown starts (the node journals it as kind "cooldown")
         self.on_cooldown: Callable[[dict[str, Any]], None] | None = None
         self._silence_p = config.max_silence_ns(Venue.POLYMARKET)
@@ -390,9 +391,15 @@ class CrossVenueStrategy:
         self.in_flight[mapping_key] = execution_id
         self._exec_key[execution_id] = mapping_key
 
-    def execution_finished(self, execution_id: str, *, traded: bool = True, now_ns: int | None = None) -> None:
+    def execution_finished(self, execution_id: str, *, traded: bool = True, now_ns: int | None = None,
+                           filled_venues: Iterable[Venue] | None = None) -> None:
         """The execution ended (any status; ``traded``) or was denied (``traded=False``): its
-        mapping may trade again — after the cooldown when it traded."""
+        mapping may trade again — after the cooldown when it traded.
+
+        ``filled_venues``: the venues where the execution filled something. Only their books must
+        show an update after it (our own fills must be in the books we price from); a venue where
+        every order was rejected or filled nothing has nothing to show, and on a quiet market its
+        book may not change for minutes. ``None`` (not known) waits for both venues."""
         key = self._exec_key.pop(execution_id, None)
         if key is not None and self.in_flight.get(key) == execution_id:
             del self.in_flight[key]
@@ -400,24 +407,29 @@ class CrossVenueStrategy:
             return
         now = self.clock_ns() if now_ns is None else now_ns
         until = now + int(self.config.cooldown_s * NS)
-        self.cooldowns[key] = (now, until, execution_id)
+        wait = frozenset((Venue.POLYMARKET, Venue.KALSHI) if filled_venues is None else filled_venues)
+        self.cooldowns[key] = (now, until, execution_id, wait)
         if self.on_cooldown is not None:
             self.on_cooldown({"mapping": key, "execution_id": execution_id, "started_ns": now, "until_ns": until,
-                              "cooldown_s": self.config.cooldown_s, "wait_for_book_updates": True})
+                              "cooldown_s": self.config.cooldown_s, "wait_for_book_updates": bool(wait),
+                              "wait_for_venues": sorted(v.value for v in wait)})
 
     def _cooling(self, pair: CrossVenuePair, now_ns: int) -> str:
         """Why this mapping is still cooling down after our own trade ("" when it is not)."""
         c = self.cooldowns.get(pair.key)
         if c is None:
             return ""
-        ended, until, eid = c
+        ended, until, eid, wait = c
         if now_ns < until:
             return f"cooldown after execution {eid}: {(until - now_ns) / 1e9:.3f}s left"
         waiting = []
-        for venue, ids in (("Polymarket", (pair.poly_yes.id, pair.poly_no.id)), ("Kalshi", (pair.kalshi_yes.id, pair.kalshi_no.id))):
+        for venue, name, ids in ((Venue.POLYMARKET, "Polymarket", (pair.poly_yes.id, pair.poly_no.id)),
+                                 (Venue.KALSHI, "Kalshi", (pair.kalshi_yes.id, pair.kalshi_no.id))):
+            if venue not in wait:
+                continue
             books = [self.market.book(i) for i in ids]
             if not any(b is not None and b.last_update_ns > ended for b in books):
-                waiting.append(venue)
+                waiting.append(name)
         if waiting:
             return f"cooldown after execution {eid}: waiting for {' and '.join(waiting)} books to update after our trade"
         del self.cooldowns[pair.key]

@@ -141,6 +141,38 @@ def test_cooldown_is_a_cooldown_and_waits_for_both_books():
     assert strat.evaluate(kit.pair, NOW + 3 * S).intent is not None
 
 
+def test_cooldown_waits_only_for_the_books_where_we_filled():
+    """A leg that filled nothing (the venue killed the IOC) leaves nothing to show in that venue's
+    book; on a quiet market that book may not change for minutes, and waiting for it would block
+    the mapping on the very market the strategy is for."""
+    from arbkit.core.enums import Venue
+
+    kit, strat = strategy_from("cooldown_ms = 500\n")
+    records = []
+    strat.on_cooldown = records.append
+    edge(kit)
+    intent = strat.evaluate(kit.pair, NOW).intent
+    assert intent is not None
+    strat.execution_finished(intent.execution_id, now_ns=NOW, filled_venues={Venue.KALSHI})
+    assert records[0]["wait_for_venues"] == ["kalshi"]
+    d = strat.evaluate(kit.pair, NOW + S)
+    assert d.intent is None and "waiting for Kalshi books" in d.reason and "Polymarket" not in d.reason
+    # the Kalshi book shows our fill and its hedge; the Polymarket book never changed
+    kit.set(kit.pair.kalshi_no.id, [("0.50", "50")], ts=NOW + S)
+    assert strat.evaluate(kit.pair, NOW + S).intent is not None
+
+
+def test_cooldown_of_an_execution_that_filled_nothing_is_time_only():
+    from arbkit.core.enums import Venue  # noqa: F401
+
+    kit, strat = strategy_from("cooldown_ms = 500\n")
+    edge(kit)
+    intent = strat.evaluate(kit.pair, NOW).intent
+    strat.execution_finished(intent.execution_id, now_ns=NOW, filled_venues=set())
+    assert "s left" in strat.evaluate(kit.pair, NOW + S // 10).reason
+    assert strat.evaluate(kit.pair, NOW + S).intent is not None
+
+
 def test_a_denied_intent_starts_no_cooldown():
     kit, strat = strategy_from("cooldown_ms = 60000\n")
     records = []
