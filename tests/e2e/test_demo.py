@@ -62,7 +62,7 @@ def _run_demo(out: Path, *extra: str, timeout: float = DEMO_S + 45) -> subproces
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="process checks read /proc (Linux)")
-def test_demo_trades_cross_venue_and_triangles_and_leaves_nothing_running(tmp_path: Path) -> None:
+def test_demo_trades_every_strategy_and_leaves_nothing_running(tmp_path: Path) -> None:
     out = tmp_path / "run"
     t0 = time.monotonic()
     proc = _run_demo(out)
@@ -120,6 +120,25 @@ def test_demo_trades_cross_venue_and_triangles_and_leaves_nothing_running(tmp_pa
         assert len(legs) == 3 and {lg.venue.value for lg in legs} == {"kucoin"} and all(lg.filled_quantity > 0 for lg in legs)
         assert not r.open_residuals and r.profit > Decimal(0)
 
+    # ... complete sets on the multi-outcome event the demo underprices: one YES of every outcome
+    # bought as one N-leg execution, FILLED, the same size on every leg
+    sets = [r for r in reports if r.status.value == "FILLED" and r.strategy == "complete_set"]
+    assert sets, f"no FILLED complete set among {[(r.execution_id, r.strategy, r.status.value, r.error) for r in reports]}"
+    for r in sets:
+        legs = [lg for lg in r.legs if lg.purpose == "leg"]
+        assert len(legs) == 4 and len({lg.instrument_id for lg in legs}) == 4, [lg.instrument_id for lg in legs]
+        assert len({lg.venue for lg in legs}) == 1 and len({lg.filled_quantity for lg in legs}) == 1
+        assert all(lg.side.value == "BUY" and lg.filled_quantity > 0 for lg in legs) and not r.open_residuals
+    # ... and complete-set market making on its binary market: quotes placed, every one of them
+    # gone by the end (cancelled when the node stopped, or filled), fills journaled
+    quotes = _kinds(journal_path, "QuoteChanged")
+    assert any(q["action"] == "place" for q in quotes), quotes[:5]
+    live: dict[str, str] = {}
+    for q in quotes:
+        live[q["client_order_id"]] = q["action"]
+    assert all(a in ("gone", "filled") for a in live.values()), live
+    assert "strategy complete_set_mm" in proc.stdout and "strategy complete_set " in proc.stdout
+
     # the HTML report exists and holds its plots
     page = html_path.read_text(encoding="utf-8")
     assert "<svg" in page
@@ -129,6 +148,14 @@ def test_demo_trades_cross_venue_and_triangles_and_leaves_nothing_running(tmp_pa
     # nothing the demo started is left: not the simulator, nothing naming the run
     assert not _alive(sim_pid), f"simulator pid {sim_pid} is still running"
     assert _processes_mentioning(run_id) == []
+
+
+def _kinds(journal_path: Path, kind: str) -> list[dict]:
+    j = Journal.open(journal_path, readonly=True)
+    try:
+        return [json.loads(r.payload) for r in j.replay(kinds=[kind])]
+    finally:
+        j.close_sync()
 
 
 def _check_resolution_and_redeem(journal_path: Path, stdout: str) -> None:

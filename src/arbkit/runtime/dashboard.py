@@ -426,6 +426,14 @@ class Dashboard:
         ]
         if dislocations is not None:
             lines.append(f"  dislocations asked: {len(dislocations)} (admin endpoint; the scenario makes its own too)")
+        for name, hs in sorted((st.get("strategies") or {}).items()):
+            if isinstance(hs, dict):
+                lines.append(f"  strategy {name:17s}: {hs.get('opportunities', 0)} seen, {hs.get('submitted', 0)} sent, "
+                             f"{hs.get('reports', 0)} reported, {hs.get('filled', 0)} FILLED")
+        q = st.get("quotes")
+        if isinstance(q, dict):
+            lines.append(f"  quotes            : {q.get('resting', 0)} resting, {q.get('sets_completed', '0')} sets completed, "
+                         f"{q.get('sets_merged', '0')} merged")
         for r in st.get("reports", [])[-5:]:
             lines.append(f"    {r['execution_id']} {r['status']:8s} predicted {r['predicted_bps']} bps, effective "
                          f"{r['effective_bps'] or '-'} bps, profit {r['profit']}")

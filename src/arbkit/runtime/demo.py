@@ -8,10 +8,13 @@
    approve the scenario's true twins as *demo approvals*: ``approved_by="demo"``, every warning
    discovery attached acknowledged explicitly. Near misses stay pending and never trade.
 3. Write the node configuration (``demo.toml`` in the run directory: sim venues, all risk
-   limits set) and run the node through the real venue packages (mode ``sim``).
+   limits set) and run the node through the real venue packages (mode ``sim``), with every
+   strategy on one host: cross-venue on the approved twins, triangles on KuCoin, complete sets on
+   the multi-outcome event (both venues) and complete-set market making on one binary market.
 4. Show the dashboard for ``--duration`` seconds or until Ctrl-C/SIGTERM. So that a short run
    has something to show, the demo asks the simulator's admin endpoint for a dislocation on one
-   twin every ``dislocate_every_s`` seconds (the scenario also makes its own, at random).
+   twin every ``dislocate_every_s`` seconds and an underpricing of the multi-outcome event every
+   four times that (the scenario also makes its own, at random).
 5. Stop cleanly (sagas drained, supervisor shut down, journal closed), stop the simulator and
    make sure it is gone, write the HTML report, and print a summary with the paths.
 
@@ -255,8 +258,67 @@ async def approve_twins(info: dict[str, Any], mappings_path: Path) -> list[dict[
 # --- configuration --------------------------------------------------------------------------------
 
 
-def demo_config_text(info: dict[str, Any], journal: Path, control_url: str) -> str:
-    """The node configuration the demo runs (also written to the run directory)."""
+async def demo_markets(info: dict[str, Any]) -> dict[str, Any]:
+    """What the demo's set strategies trade, read from the simulator's catalogue: the multi-outcome
+    events (Kalshi event tickers of the mutually exclusive ones, known exhaustive in this scenario)
+    and the binary Polymarket market the market maker quotes — one with no twin (the cross-venue
+    strategy does not trade it) that the scenario does not resolve during the run."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s:
+        async with s.get(info["admin_url"] + "/catalogue") as r:
+            cat = await r.json()
+        async with s.get(info["admin_url"] + "/scenario") as r:
+            state = await r.json()
+    resolving = set(state.get("resolutions_scheduled", []))
+    twinned = {p["polymarket_market_id"] for p in cat.get("pairs", []) if p.get("relation") == "twin"}
+    multi = {e["key"] for e in cat.get("events", []) if e.get("neg_risk") or e.get("mutually_exclusive")}
+    mm = sorted((m for m in cat.get("markets", []) if m["venue"] == "polymarket" and not m.get("neg_risk")
+                 and m["market_id"] not in twinned and m["event_key"] not in resolving and m["market_id"] not in resolving),
+                key=lambda m: m["market_id"])
+    kalshi_events = sorted({(m.get("venue_meta") or {}).get("event_ticker", "") for m in cat.get("markets", [])
+                            if m["venue"] == "kalshi" and m["event_key"] in multi} - {""})
+    return {"mm_market": mm[0] if mm else None, "kalshi_events": kalshi_events, "multi_outcome_events": sorted(multi)}
+
+
+def _sets_text(markets: dict[str, Any]) -> str:
+    """complete_set on both venues' multi-outcome events, and complete_set_mm on one binary market."""
+    venues = '["polymarket", "kalshi"]' if markets.get("kalshi_events") else '["polymarket"]'
+    out = f"""
+[strategies.complete_set]
+enabled = true
+min_edge_bps = "100"
+max_sets = "10"
+venues = {venues}
+kalshi_events = {json.dumps(markets.get("kalshi_events", []))}
+max_locked = "300"
+
+[risk.strategies.complete_set]
+slots = 1
+max_exposure = "150"
+"""
+    m = markets.get("mm_market")
+    if m:
+        out += f"""
+[strategies.complete_set_mm]
+enabled = true
+target_spread = "0.02"
+quote_size = "10"
+max_position = "30"
+max_unmatched = "20"
+skew = "0.001"
+min_quote_life_ms = 500
+max_orders_per_s = "10"
+[[strategies.complete_set_mm.markets]]
+condition_id = {json.dumps(m["market_id"])}
+yes_token_id = {json.dumps(m["yes_symbol"])}
+no_token_id = {json.dumps(m["no_symbol"])}
+title = {json.dumps(m["title"])}
+"""
+    return out
+
+
+def demo_config_text(info: dict[str, Any], journal: Path, control_url: str, *, markets: dict[str, Any] | None = None) -> str:
+    """The node configuration the demo runs (also written to the run directory). With
+    ``markets`` (:func:`demo_markets`) the set strategies run beside cross-venue and triangles."""
     pm, ks = info["polymarket"], info["kalshi"]
     kkey = ks["accounts"][0]["private_key_path"]
     return f"""# Written by `arbkit demo`: the node against the local simulator (mode "sim").
@@ -304,7 +366,7 @@ enabled = true
 min_edge_bps = 100
 max_size = "20"
 safety_margin_bps = "10"
-{_triangular_text(info)}
+{_triangular_text(info)}{_sets_text(markets) if markets else ""}
 [execution]
 two_leg_mode = "parallel"
 leg_timeout_ms = 3000
@@ -367,6 +429,30 @@ async def _dislocator(info: dict[str, Any], every_s: float, stop: asyncio.Event,
                     log.info("demo dislocation %s %s %s -> %s %s", venue, mid, shift, r.status, body)
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
                 log.warning("demo dislocation failed: %s", exc)
+
+
+async def _underpricer(info: dict[str, Any], events: list[str], every_s: float, stop: asyncio.Event,
+                       log_to: list[dict[str, Any]]) -> None:
+    """Ask the simulator to underprice a multi-outcome event (every YES ask drops, their sum falls
+    below 1) every ``every_s`` seconds, so a short demo shows complete sets being bought."""
+    if not events:
+        return
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s:
+        i = 0
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s if i else min(5.0, every_s))
+            if stop.is_set():
+                return
+            key = events[i % len(events)]
+            i += 1
+            try:
+                async with s.post(info["admin_url"] + "/underprice", json={"event_key": key, "shift": "0.03", "steps": 12}) as r:
+                    body = await r.json(content_type=None)
+                    log_to.append({"event_key": key, "status": r.status})
+                    log.info("demo underpricing %s -> %s %s", key, r.status, body)
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                log.warning("demo underpricing failed: %s", exc)
 
 
 async def _arm_resolutions(info: dict[str, Any]) -> list[dict[str, Any]]:
@@ -489,6 +575,8 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
     dislocations: list[dict[str, Any]] = []
     status: dict[str, Any] = {}
     disl_task: asyncio.Task | None = None
+    under_task: asyncio.Task | None = None
+    underpricings: list[dict[str, Any]] = []
     try:
         dash.line("starting the venue simulator (Polymarket CLOB V2 + Kalshi trade API v2 + KuCoin spot, scenario demo) ...")
         sim.start()
@@ -499,7 +587,8 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
             acks = ", ".join(a["acknowledged"]) or "no warnings"
             dash.line(f"  approved mapping #{a['id']} (by demo; acknowledged: {acks}): {a['title'] or a['polymarket'][:18]} <-> {a['kalshi']}")
         control_url = f"ipc://{out / 'control.ipc'}"
-        cfg_path.write_text(demo_config_text(info, journal, control_url))
+        markets = await _until_stopped(demo_markets(info), stop)
+        cfg_path.write_text(demo_config_text(info, journal, control_url, markets=markets))
         write_env_file(env_file, info)
         config = loads_config(cfg_path.read_text(), base_dir=out, source=str(cfg_path))
         env = {POLY_KEY_ENV: info["polymarket"]["accounts"][0]["private_key"],
@@ -512,6 +601,8 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
         await _arm_resolutions(info)
         if opts.dislocate_every_s > 0:
             disl_task = asyncio.create_task(_dislocator(info, opts.dislocate_every_s, stop, dislocations))
+            under_task = asyncio.create_task(_underpricer(info, markets["multi_outcome_events"], 4 * opts.dislocate_every_s,
+                                                          stop, underpricings))
         dash.start()
         await run_node(node, duration_s=opts.duration_s, stop_event=stop, on_tick=dash.update)
         completed = True
@@ -523,10 +614,11 @@ async def _run(opts: DemoOptions, out: Path, journal: Path, html: Path, mappings
     finally:
         stop.set()
         dash.stop()
-        if disl_task is not None:
-            disl_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await disl_task
+        for t in (disl_task, under_task):
+            if t is not None:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
         if node is not None:
             dash.line("stopping: draining in-flight executions, shutting the node down ...")
             try:

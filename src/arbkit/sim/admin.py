@@ -52,6 +52,7 @@ class AdminServer:
         r.add_get("/scenario", self.scenario)
         r.add_post("/time/advance", self.advance)
         r.add_post("/dislocate", self.dislocate)
+        r.add_post("/underprice", self.underprice)
         r.add_post("/halt", self.halt)
         r.add_post("/resolve", self.resolve)
         r.add_post("/resolutions/arm", self.arm_resolutions)
@@ -195,6 +196,19 @@ class AdminServer:
             shift = Decimal(str(body["shift"])) if "shift" in body else None
             rec = self.runner.scenario.dislocate(body.get("venue"), body.get("market_id"), shift)
         except (KeyError, ValueError) as exc:
+            return _error(400, str(exc))
+        return _json(rec)
+
+    async def underprice(self, request: web.Request) -> web.Response:
+        """{"event_key": "fed-chair", "shift": "0.03", "steps": 20} (all optional): the YES asks of
+        every outcome of a multi-outcome event drop by ``shift`` for ``steps`` ticks, so their sum
+        falls below 1 (a complete-set opportunity) -- the scenario's underpricing episode, now."""
+        body = await self._body(request)
+        try:
+            shift = Decimal(str(body["shift"])) if "shift" in body else None
+            steps = int(body["steps"]) if "steps" in body else None
+            rec = self.runner.scenario.underprice(body.get("event_key"), shift, steps)
+        except (KeyError, ValueError, TypeError) as exc:
             return _error(400, str(exc))
         return _json(rec)
 

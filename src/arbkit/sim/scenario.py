@@ -914,6 +914,27 @@ class Scenario:
             self._requote(m, self.engines[venue])
         return rec
 
+    def underprice(self, event_key: str | None = None, shift: Decimal | None = None, steps: int | None = None) -> dict[str, Any]:
+        """Start an underpricing episode on a multi-outcome event now (admin trigger): its YES asks
+        drop by ``shift`` (default: the event's ``underprice``) for ``steps`` ticks."""
+        if not self._nr_params:
+            raise ValueError("this scenario has no multi-outcome event to underprice")
+        key = event_key or sorted(self._nr_params)[0]
+        if key not in self._nr_params:
+            raise ValueError(f"unknown multi-outcome event {key!r}; the scenario has {sorted(self._nr_params)}")
+        p = self._nr_params[key]
+        u = price_to_units(shift) if shift is not None else p["u"]
+        if u <= 0:
+            raise ValueError("shift must be positive (the asks drop by it)")
+        n = int(steps) if steps is not None else p["steps"]
+        if n <= 0:
+            raise ValueError("steps must be positive")
+        self._nr_underprice[key] = {"u": u, "left": n}
+        for m in self.catalogue.markets:
+            if m.fair_key.split("/", 1)[0] == key and m.venue in self.engines and self.engines[m.venue].resolved(m.market_id) is None:
+                self._requote(m, self.engines[m.venue])
+        return {"event_key": key, "shift": str(units_to_price(u)), "steps": n, "step": self.step_no}
+
     def _takers(self) -> None:
         rng = self.rng
         for m in self.catalogue.markets:
@@ -1015,6 +1036,8 @@ class Scenario:
             "negrisk_underpriced": sorted(self._nr_underprice),
             "dislocation_log": list(self.dislocation_log),
             "resolution_log": list(self.resolution_log),
+            # what the scenario will resolve (event keys and market ids), armed or not
+            "resolutions_scheduled": sorted({str(r.get("event_key") or r.get("market_id")) for r in self.resolutions}),
             "listing_log": list(self.listing_log),
         }
 

@@ -155,6 +155,28 @@ def test_negrisk_yes_asks_sometimes_sum_below_one():
     assert sum(D(v) for k, v in sc.state()["fair"].items() if k.startswith("fed-chair/")) == 1
 
 
+def test_admin_underprice_drops_every_yes_ask_of_the_event_now_and_for_its_steps():
+    """The demo asks for the complete-set opportunity instead of waiting for the scenario's dice."""
+    sc, engines, _, _ = _run("demo", 5, 0)
+    mids = {v: [m.market_id for m in sc.catalogue.markets if m.venue == v and m.fair_key.startswith("fed-chair/")]
+            for v in ("polymarket", "kalshi")}
+    assert all(len(x) == 4 for x in mids.values())
+
+    def ask_sum(v: str) -> D:
+        return sum(engines[v].best(mid, Outcome.YES)[1] for mid in mids[v])
+
+    before = {v: ask_sum(v) for v in mids}
+    assert all(s >= 1 for s in before.values()), before
+    rec = sc.underprice("fed-chair", D("0.05"), 3)
+    assert rec["event_key"] == "fed-chair" and D(rec["shift"]) == D("0.05") and rec["steps"] == 3
+    after = {v: ask_sum(v) for v in mids}
+    assert all(after[v] < 1 and after[v] <= before[v] - D("0.15") for v in mids), (before, after)
+    with pytest.raises(ValueError, match="unknown multi-outcome event"):
+        sc.underprice("nope")
+    with pytest.raises(ValueError, match="positive"):
+        sc.underprice("fed-chair", D("0"))
+
+
 def test_scenario_file_errors_name_the_problem(tmp_path: Path):
     p = tmp_path / "bad.toml"
     p.write_text('name = "x"\nvenues = ["polymarket"]\nfunding = 1.5\n')
