@@ -41,7 +41,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 
-from arbkit.mapping.extract import Bound, Terms, is_numeric_label, label_in, normalise, sources_match
+from arbkit.mapping.extract import Bound, Terms, is_generic_source, is_numeric_label, label_in, normalise, sources_match
 from arbkit.mapping.store import MappingWarning, Polarity
 
 WARNING_CODES = (
@@ -141,10 +141,15 @@ def compare(poly: Terms, kalshi: Terms) -> Comparison:
 
     # outcome labels of multi-outcome markets (names; numeric labels are buckets, compared as bounds)
     if poly.outcome_label and kalshi.outcome_label and not is_numeric_label(poly.outcome_label) and not is_numeric_label(kalshi.outcome_label):
-        if (normalise(poly.outcome_label) != normalise(kalshi.outcome_label)
-                and not label_in(poly.outcome_label, kalshi.title + " " + kalshi.rules)
+        pl, kl = normalise(poly.outcome_label), normalise(kalshi.outcome_label)
+        if (pl != kl and not label_in(poly.outcome_label, kalshi.title + " " + kalshi.rules)
                 and not label_in(kalshi.outcome_label, poly.title + " " + poly.rules)):
             c.add("outcome", f"outcome {poly.outcome_label!r} on Polymarket vs {kalshi.outcome_label!r} on Kalshi")
+        elif pl != kl and (label_in(kalshi.outcome_label, poly.outcome_label) or label_in(poly.outcome_label, kalshi.outcome_label)):
+            # Kalshi often names a team by its city ("New York" for the Knicks): one name inside the
+            # other is likely the same outcome, not certainly (two teams can share a city)
+            c.add("outcome", f"outcome {poly.outcome_label!r} on Polymarket, {kalshi.outcome_label!r} on Kalshi: "
+                             "one name inside the other; check they are the same", REVIEW)
 
     # what is measured
     pm, km = poly.measure & {"yoy", "mom"}, kalshi.measure & {"yoy", "mom"}
@@ -168,20 +173,24 @@ def compare(poly: Terms, kalshi: Terms) -> Comparison:
         c.add("bet_type", f"Polymarket is a {poly.bet_type} market, Kalshi a {kalshi.bet_type} market")
 
     # resolution source
+    p_named = [s for s in poly.sources_raw if not is_generic_source(s)]
+    k_named = [s for s in kalshi.sources_raw if not is_generic_source(s)]
     provider_differs = bool(poly.providers and kalshi.providers and not (poly.providers & kalshi.providers))
     if provider_differs:
         c.add("resolution_source", f"Polymarket settles on {', '.join(sorted(poly.providers))}, Kalshi on {', '.join(sorted(kalshi.providers))}")
     elif poly.providers & kalshi.providers:
         pass  # the same data provider named on both sides
-    elif poly.sources_raw and kalshi.sources_raw:
-        if not any(sources_match(a, b) for a in poly.sources_raw for b in kalshi.sources_raw):
-            c.add("resolution_source",
-                  f"Polymarket resolves on {poly.sources_raw[0]!r}, Kalshi on {kalshi.sources_raw[0]!r}")
-    elif poly.sources_raw or kalshi.sources_raw:
-        missing = "Polymarket" if not poly.sources_raw else "Kalshi"
-        c.add("resolution_source", f"{missing} does not state its resolution source: read its rules", REVIEW)
+    elif p_named and k_named:
+        if not any(sources_match(a, b) for a in p_named for b in k_named):
+            c.add("resolution_source", f"Polymarket resolves on {p_named[0]!r}, Kalshi on {k_named[0]!r}")
+    elif p_named or k_named:
+        # one side names a source, the other states none or only "the certified results": read its rules
+        missing = "Polymarket" if not p_named else "Kalshi"
+        said = poly.sources_raw if not p_named else kalshi.sources_raw
+        c.add("resolution_source", f"{missing} names no specific resolution source"
+              + (f" (only {said[0]!r})" if said else "") + ": read its rules", REVIEW)
     else:
-        c.add("resolution_source", "neither venue states a resolution source: read both rules", REVIEW)
+        c.add("resolution_source", "neither venue names a specific resolution source: read both rules", REVIEW)
 
     # date or window; a figure for a quarter is compared by its quarter (the dates in its text are
     # release dates, and Kalshi's event ticker carries the release day)

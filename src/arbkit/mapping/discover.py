@@ -140,8 +140,9 @@ def score_pair(p: Terms, k: Terms) -> tuple[float, dict[str, float]] | None:
     """Similarity in [0, 1], or None when the pair cannot be the same contract at all."""
     if p.entities and k.entities and not (p.entities & k.entities):
         return None
-    if p.outcome_label and not is_numeric_label(p.outcome_label) and not label_in(p.outcome_label, " ".join((k.outcome_label, k.title, k.rules))):
-        return None  # another outcome of a multi-outcome event
+    if p.outcome_label and not is_numeric_label(p.outcome_label) and not label_in(p.outcome_label, " ".join((k.outcome_label, k.title, k.rules))) \
+            and not (k.outcome_label and not is_numeric_label(k.outcome_label) and label_in(k.outcome_label, p.outcome_label)):
+        return None  # another outcome of a multi-outcome event (Kalshi's "New York" inside "New York Knicks" is not)
     parts = {
         "title": 0.5 * _jaccard(p.tokens, k.tokens | content_of(k)) + 0.5 * _overlap(p.tokens, k.tokens | content_of(k)),
         "entities": _jaccard(p.entities, k.entities) if (p.entities or k.entities) else 0.0,

@@ -44,6 +44,9 @@ ENTITY_ALIASES: dict[str, str] = {
     "democratic party": "democratic party", "democratic": "democratic party", "democrats": "democratic party",
     "democrat": "democratic party", "republican party": "republican party", "republican": "republican party",
     "republicans": "republican party", "gop": "republican party",
+    # Kalshi names the leagues generically ("Pro Basketball Finals", "Pro Football game"): one league
+    "nba": "nba", "pro basketball": "nba", "nfl": "nfl", "pro football": "nfl",
+    "nhl": "nhl", "pro hockey": "nhl", "mlb": "mlb", "pro baseball": "mlb",
 }
 
 # alias -> canonical place. Weather stations are places too: a different station is a different contract.
@@ -398,7 +401,7 @@ def extract_bound(text: str) -> Bound | None:
 # administrative times: when data is released or a market closes/expires, not what is measured
 # ("scheduled to be released on August 7, 2026, at 8:30 AM ET", "close at 8:29 AM", "expire the first
 # 10:00 AM following the release ...")
-_ADMIN = re.compile(r"\b(?:release[sd]?|publish(?:ed|es)?|scheduled|closes?|expires?|expiration)\b[^.;\n]{0,60}", re.I)
+_ADMIN = re.compile(r"\b(?:release[sd]?|publish(?:ed|es)?|scheduled(?!\s+for\b)|closes?|expires?|expiration)\b[^.;\n]{0,60}", re.I)
 
 
 def strip_admin(text: str) -> str:
@@ -410,11 +413,18 @@ def strip_admin(text: str) -> str:
 # impossible for this team to win ... resolve immediately to No"): its deadline is not the window the
 # contract observes, so it is left out of the dates and the on/by window.
 _CONTINGENCY = re.compile(
-    r"[\"“”']other[\"“”'.]|\bimpossible\b|\bcancel+(?:ed|led)?\b|\bpostponed\b|\bmathematically eliminated\b", re.I)
+    r"[\"“”']other[\"“”'.]|\bimpossible\b|\bcancel+(?:ed|led)?\b|\bpostponed\b|\bmathematically eliminated\b"
+    # "If Spotify does not release who its top artist is by January 31 ...", "If the result of this
+    # election isn't known definitively by June 30 ...": a deadline for the data, not the window observed
+    r"|\bif\b[^.]{0,120}?(?:\bnot\b|n't\b|\bfails? to\b)[^.]{0,60}?\b(?:release|publish|announce|known|report|declare|certif|made available)",
+    re.I)
 
 
 def strip_contingency(text: str) -> str:
     return " ".join(p for p in re.split(r"(?<=[.!?])\s+|\n+", text) if not _CONTINGENCY.search(p))
+
+
+_BEFORE = re.compile(r"\b(?:before|prior to)\s+(?:the\s+)?$", re.I)
 
 
 def extract_dates(text: str) -> tuple[set[_dt.date], set[tuple[int, int]]]:
@@ -428,6 +438,10 @@ def extract_dates(text: str) -> tuple[set[_dt.date], set[tuple[int, int]]]:
             d = _dt.date(int(m.group(3)), mo, int(m.group(2)))
         except ValueError:
             continue
+        if _BEFORE.search(text, max(0, m.start() - 12), m.start()) and not _TIME.search(text[m.end():m.end() + 16]):
+            # "before Jan 1, 2027" ends with December 31, 2026, as "by Dec 31" does ("before Dec 31,
+            # 11:59 PM" is a time on that day: the date stays)
+            d -= _dt.timedelta(days=1)
         dates.add(d)
         months.add((d.year, d.month))
     for m in _DATE_RANGE.finditer(text):
@@ -493,14 +507,32 @@ def normalise_source(text: str) -> str:
     return " ".join(words)
 
 
+# "resolve according to the listed candidate who receives ...", "according to the name of the
+# artist listed by Spotify": what the market resolves to, not who reports it
+_NOT_A_SOURCE = re.compile(r"^(?:the\s+)?(?:listed|named|specified|candidate|team|national team|name|player|artist|"
+                           r"countries|country|person|outcome|winner|result of|number of)\b", re.I)
+
+
 def extract_sources(text: str) -> list[str]:
     out: list[str] = []
     for rx in _RES_SOURCE:
         for m in rx.finditer(text):
             s = m.group(1).strip().strip("\"'").strip()
-            if 2 < len(s) < 120:
+            if 2 < len(s) < 120 and not _NOT_A_SOURCE.match(s):
                 out.append(s)
     return out
+
+
+# words of a source that names no one ("the certified results", "official information", "a consensus
+# of credible reporting"): it does not disagree with a named source, it just does not name one
+_GENERIC_SOURCE_WORDS = frozenset(
+    "certified results result final information sources source credible reporting reports consensus "
+    "announcement announcements government governing body relevant outcome outcomes sourced a".split())
+
+
+def is_generic_source(text: str) -> bool:
+    words = set(normalise_source(text).split())
+    return bool(words) and words <= _GENERIC_SOURCE_WORDS
 
 
 def sources_match(a: str, b: str) -> bool:
@@ -677,6 +709,10 @@ def kalshi_terms(market: dict, series: dict | None = None, event: dict | None = 
             bound = Bound(op=op, value=_plain(floor), upper=_plain(cap), unit=unit, text=f"strike {st} {floor}-{cap}")
         elif op in (">", ">=") and floor is not None:
             bound = Bound(op=op, value=_plain(floor), unit=unit, text=f"strike {st} {floor}")
+            if (op == ">" and floor % 1 == Decimal("0.5") and text_bound is not None and text_bound.op == ">="
+                    and text_bound.value == floor + Decimal("0.5")):
+                # a count ("100+ receiving yards") struck at 99.5: the market's own words say "at least 100"
+                bound = Bound(op=">=", value=_plain(text_bound.value), unit=unit, text=f"strike {st} {floor} ({text_bound.text})")
         elif op in ("<", "<=") and cap is not None:
             bound = Bound(op=op, value=_plain(cap), unit=unit, text=f"strike {st} {cap}")
     # the rules are the contract; the subtitle is a label that may round the wording

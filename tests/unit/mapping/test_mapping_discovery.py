@@ -4,7 +4,9 @@ re-discovery keeping or resetting approvals in the store."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import random
+from decimal import Decimal
 import tomllib
 from pathlib import Path
 
@@ -219,3 +221,77 @@ def test_rediscovery_keeps_approvals_and_resets_changed_terms(tmp_path):
         assert store.get(twin.id).status is MappingStatus.PENDING
         assert store.approved() == []
         assert store.history(twin.id)[-1].detail["reason"] == "venue terms changed"
+
+
+# --- rules learned from real texts (batch 2, moved into development) ------------------------------
+
+
+def test_before_a_bare_date_is_by_the_day_before():
+    # "before Jan 1, 2027" and "by December 31, 2026, 11:59pm ET" end on the same day
+    assert extract_dates("If New Zealand recognizes Palestine before Jan 1, 2027, then ...")[0] == {_dt.date(2026, 12, 31)}
+    # a time on the date keeps the date: "before December 31, 2026, 11:59 PM ET" is on December 31
+    assert extract_dates("at any time before December 31, 2026, 11:59 PM ET")[0] == {_dt.date(2026, 12, 31)}
+
+
+def _pm(question: str, description: str, **kw) -> dict:
+    return {"condition_id": "0xc", "question": question, "description": description, **kw}
+
+
+def _ks(title: str, rules: str, **kw) -> dict:
+    return {"ticker": "KX-T", "event_ticker": "KX-26", "title": title, "rules_primary": rules, **kw}
+
+
+def test_a_deadline_for_the_data_is_not_the_window():
+    p = polymarket_terms(_pm("Will The Weeknd be the top Spotify artist for 2026?",
+                             "This market will resolve according to the name of the artist listed by Spotify as the top "
+                             "artist of 2026.\n\nIf Spotify does not release who their top artist for 2026 is by January 31, "
+                             "2027, 11:59 PM ET, this market will resolve to \"No\"."))
+    assert p.window == "on" and not p.dates
+    # the window stated by the contract itself still counts
+    q = polymarket_terms(_pm("Will X happen by June 30, 2026?", "Resolves Yes if X happens by June 30, 2026."))
+    assert q.window == "by"
+
+
+def test_a_half_strike_on_a_count_is_the_count_its_title_says():
+    k = kalshi_terms(_ks("Malik Nabers: 100+ receiving yards",
+                         "If Malik Nabers records 100+ receiving yards in the game, then the market resolves to Yes.",
+                         strike_type="greater", floor_strike=99.5, yes_sub_title="Malik Nabers: 100+"))
+    assert (k.bound.op, k.bound.value) == (">=", 100)
+    # a half strike whose text says another number stays as struck (and differs)
+    k2 = kalshi_terms(_ks("Total points", "If more than 45.5 points are scored, then the market resolves to Yes.",
+                          strike_type="greater", floor_strike=45.5))
+    assert (k2.bound.op, k2.bound.value) == (">", Decimal("45.5"))
+
+
+def test_a_game_scheduled_for_a_date_observes_that_date_but_a_release_schedule_does_not():
+    p = polymarket_terms(_pm("Q?", "in the Titans vs Giants game scheduled for Sep 27, 2026. Overtime is included."))
+    assert p.dates == {_dt.date(2026, 9, 27)}
+    r = polymarket_terms(_pm("Q?", "The report is currently scheduled to be released on August 12, 2026, at 8:30 AM ET."))
+    assert not r.dates
+
+
+def test_a_generic_source_does_not_contradict_a_named_one():
+    p = polymarket_terms(_pm("Will F finish in second place?",
+                             "This market will resolve according to the listed candidate who receives the second-most valid "
+                             "votes. If there is ambiguity, this market will resolve based solely on the official results as "
+                             "reported by the Brazilian government, specifically the Superior Electoral Court (TSE)."))
+    assert not any(s.lower().startswith("listed candidate") for s in p.sources_raw)
+    k = kalshi_terms(_ks("Will F finish 2nd?", "If F finishes in 2nd place according to the certified results, then the market resolves to Yes."))
+    c = compare(p, k)
+    assert [(w.code, w.severity) for w in c.warnings if w.code == "resolution_source"] == [("resolution_source", "review")]
+    # two named sources that differ still differ
+    k2 = kalshi_terms(_ks("Will F finish 2nd?", "If F finishes in 2nd place according to Reuters, then the market resolves to Yes."))
+    assert any(w.code == "resolution_source" and w.severity == "different" for w in compare(p, k2).warnings)
+
+
+def test_a_team_named_by_its_city_is_proposed_for_review_not_dropped():
+    pm = PolyMarket.from_gamma({"conditionId": "0xk", "question": "Will the New York Knicks win the 2026 NBA Finals?",
+                                "description": "This market will resolve to Yes if the New York Knicks win the 2026 NBA Finals.",
+                                "groupItemTitle": "New York Knicks", "clobTokenIds": '["1", "2"]', "outcomes": '["Yes", "No"]'})
+    assert pm is not None
+    km = KalshiMarket("KXNBA-26-NYK", {"ticker": "KXNBA-26-NYK", "event_ticker": "KXNBA-26", "yes_sub_title": "New York",
+                                       "title": "Will the New York win the 2026 Pro Basketball Finals?",
+                                       "rules_primary": "If New York win the 2026 Pro Basketball Finals, then the market resolves to Yes."})
+    found = [c for c in discover([pm], [km]) if c.kalshi.ticker == km.ticker]
+    assert found and found[0].recommendation == "review"
+    assert any(w.code == "outcome" and w.severity == "review" for w in found[0].comparison.warnings)
