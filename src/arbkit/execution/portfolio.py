@@ -21,6 +21,7 @@ class PositionState:
     quantity: Decimal = ZERO  # signed, long > 0
     avg_price: Decimal | None = None  # average entry of the open quantity
     quote: str = ""
+    base: str = ""  # a spot pair's base currency: its "position" is currency moved, not a contract held
 
 
 class Portfolio:
@@ -44,6 +45,19 @@ class Portfolio:
             return ZERO, (p.quote if p else "")
         return abs(p.quantity) * p.avg_price, p.quote
 
+    def spot_currency_net(self) -> dict[tuple[Venue, str], Decimal]:
+        """Net currency moved by spot-pair fills, per venue and currency: a pair's position ``x`` at
+        average ``a`` is ``+x`` base and ``-x*a`` quote. A triangle bought through BTC-USDT, ETH-BTC
+        and sold through ETH-USDT leaves large opposite pair "positions" and almost no currency:
+        exposure is the currency held, not the pair legs that moved it."""
+        out: dict[tuple[Venue, str], Decimal] = {}
+        for (venue, _), p in self.positions.items():
+            if not p.base or not p.quantity or p.avg_price is None:
+                continue
+            out[(venue, p.base)] = out.get((venue, p.base), ZERO) + p.quantity
+            out[(venue, p.quote)] = out.get((venue, p.quote), ZERO) - p.quantity * p.avg_price
+        return out
+
     # --- writes ----------------------------------------------------------------------------
 
     def set_balances(self, venue: Venue, balances: list[Balance]) -> None:
@@ -64,7 +78,8 @@ class Portfolio:
         for p in positions:
             prev = self.positions.get((venue, p.instrument_id))
             quote = (quotes or {}).get(p.instrument_id) or (prev.quote if prev else "")
-            self.positions[(venue, p.instrument_id)] = PositionState(quantity=p.quantity, avg_price=p.avg_price, quote=quote)
+            self.positions[(venue, p.instrument_id)] = PositionState(quantity=p.quantity, avg_price=p.avg_price, quote=quote,
+                                                                     base=prev.base if prev else "")
 
     def apply_fill(
         self,
@@ -82,7 +97,8 @@ class Portfolio:
         key = (venue, instrument.id)
         pos = self.positions.get(key)
         if pos is None:
-            pos = self.positions[key] = PositionState(quote=instrument.quote)
+            pos = self.positions[key] = PositionState(
+                quote=instrument.quote, base=instrument.base if instrument.kind is InstrumentKind.SPOT else "")
         new_qty = pos.quantity + signed_qty
         if pos.quantity == 0 or (pos.quantity > 0) == (signed_qty > 0):
             # growing (or opening): weighted average entry

@@ -214,11 +214,41 @@ class RiskEngine:
         value, quote = self.portfolio.exposure(venue, iid)
         return value * self.limits.valuation.get(quote, ZERO) if value else ZERO
 
+    def _spot_currency_values(self) -> dict[tuple[Venue, str], Decimal]:
+        """|net currency| moved by spot fills, valued in the reference currency (the configured
+        valuation, else a spot pair of that base at its average price times its quote's valuation);
+        the reference currencies themselves (valued 1) are cash, not exposure."""
+        net = self.portfolio.spot_currency_net()
+        out: dict[tuple[Venue, str], Decimal] = {}
+        for (v, cur), qty in net.items():
+            if not qty or self.limits.valuation.get(cur) == 1:
+                continue
+            rate = self.limits.valuation.get(cur)
+            if rate is None:
+                for (pv, _), p in self.portfolio.positions.items():
+                    q = self.limits.valuation.get(p.quote)
+                    if pv is v and p.base == cur and p.avg_price is not None and q is not None:
+                        rate = p.avg_price * q
+                        break
+            if rate:
+                out[(v, cur)] = abs(qty) * rate
+        return out
+
+    @staticmethod
+    def _touches(new: list[tuple[Venue, str, Decimal]], venue: Venue, key: str) -> bool:
+        """Whether a new intent's legs trade a pair of this currency (``kucoin:ETH`` ~ ``kucoin:ETH-USDT``)."""
+        cur = key.split(":", 1)[-1]
+        return any(v is venue and cur in iid.split(":", 1)[-1].split("-") for v, iid, _ in new)
+
     def _exposure_limits(self, new: list[tuple[Venue, str, Decimal]]) -> str | None:
         lim = self.limits
         market: dict[tuple[Venue, str], Decimal] = {}
-        for (v, iid), _ in self.portfolio.positions.items():
-            market[(v, iid)] = self._position_value(v, iid)
+        for (v, iid), p in self.portfolio.positions.items():
+            if not p.base:  # a contract held (spot pairs count below, as the currencies they moved)
+                market[(v, iid)] = self._position_value(v, iid)
+        spot = self._spot_currency_values()
+        for (v, cur), val in spot.items():
+            market[(v, f"{v.value}:{cur}")] = val
         for r in self.in_flight.values():
             for v, iid, val in r.exposures:
                 market[(v, iid)] = market.get((v, iid), ZERO) + val
@@ -228,6 +258,9 @@ class RiskEngine:
             for v, iid, _ in new:
                 if market[(v, iid)] > lim.max_market_exposure:
                     return f"market {iid} exposure {market[(v, iid)]} > {lim.max_market_exposure}"
+            for (v, key), val in market.items():
+                if (v, key.split(":", 1)[-1]) in spot and val > lim.max_market_exposure and self._touches(new, v, key):
+                    return f"currency {key} held {val} > {lim.max_market_exposure}"
         if lim.max_venue_exposure is not None:
             for venue in {v for v, _, _ in new}:
                 total = sum((x for (v, _), x in market.items() if v is venue), ZERO)

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "execution"))
-from exec_kit import BTC_USDT, KALSHI_NO, POLY_YES, T0, cross_venue_intent, make_limits, triangle_intent  # noqa: E402
+from exec_kit import BTC_USDT, ETH_BTC, ETH_USDT, KALSHI_NO, POLY_YES, T0, cross_venue_intent, make_limits, triangle_intent  # noqa: E402
 
 from arbkit.core.clock import NS, SimClock  # noqa: E402
 from arbkit.core.enums import Side, Venue  # noqa: E402
@@ -263,3 +263,27 @@ def test_a_triangle_leg_quoted_in_an_unpriced_currency_is_valued_through_the_int
     tight = RiskEngine(RiskLimits(max_book_age_s=2.0, slots=4, max_order_notional=D("500")), clock, pf, journal)
     d = tight.check(triangle_intent("tri-val-2", T0), T0)
     assert isinstance(d, Denied) and d.check == "exposure" and "order notional" in d.reason
+
+
+def test_completed_triangles_count_as_the_currency_they_left_not_as_pair_positions(rig):
+    """Ten USDT -> BTC -> ETH -> USDT triangles leave BTC-USDT +0.2 BTC, ETH-BTC +4 ETH and ETH-USDT
+    -4 ETH as pair "positions" -- 10,000 USDT each -- but almost no currency: exposure is the
+    currency held. Before, the per-pair sum denied every later triangle ("market exposure")."""
+    from arbkit.risk.limits import RiskLimits
+
+    clock, journal, pf, make = rig
+    for _ in range(10):
+        pf.apply_fill(BTC_USDT, Side.BUY, D("0.02"), D("50000"), D("0"), "USDT")
+        pf.apply_fill(ETH_BTC, Side.BUY, D("0.4"), D("0.05"), D("0"), "BTC")
+        pf.apply_fill(ETH_USDT, Side.SELL, D("0.4"), D("2520"), D("0"), "USDT")
+    net = pf.spot_currency_net()
+    assert net[(Venue.KUCOIN, "ETH")] == 0 and net[(Venue.KUCOIN, "BTC")] == 0
+    risk = RiskEngine(RiskLimits(max_book_age_s=2.0, slots=4, max_market_exposure=D("1500"), max_venue_exposure=D("5000"),
+                                 valuation={"USDT": D(1)}), clock, pf, journal)
+    v = risk.check(triangle_intent("tri-after-ten", T0), T0)
+    assert isinstance(v, Approved), v
+    risk.release("tri-after-ten")
+    # a currency really held still counts: 0.05 BTC left over (2,500 USDT at its average price)
+    pf.apply_fill(BTC_USDT, Side.BUY, D("0.05"), D("50000"), D("0"), "USDT")
+    d = risk.check(triangle_intent("tri-btc-held", T0), T0)
+    assert isinstance(d, Denied) and d.check == "exposure" and "kucoin:BTC" in d.reason, d
