@@ -25,7 +25,9 @@ from typing import Any
 from arbkit.mapping.discover import Candidate, KalshiMarket, PolyMarket, discover
 
 DEFAULT_SET = Path(__file__).resolve().parents[3] / "tests" / "data" / "mapping_eval.toml"
-HOLDOUT_SET = DEFAULT_SET.with_name("mapping_eval_holdout.toml")  # verbatim captures never tuned on
+# batch 2's second half: held out until 2026-12-05, tuned on since (development)
+BATCH2B_SET = DEFAULT_SET.with_name("mapping_eval_batch2b.toml")
+HOLDOUT_SET = DEFAULT_SET.with_name("mapping_eval_holdout.toml")  # batch 3: verbatim captures never tuned on
 CONSTRUCTED_SET = DEFAULT_SET.with_name("mapping_eval_constructed.toml")  # template-written sides: reported apart
 
 
@@ -35,6 +37,11 @@ BOUND_DATE_SOURCE = frozenset({"threshold", "bound_inclusivity", "threshold_vs_b
 
 def load_cases(path: Path = DEFAULT_SET) -> list[dict[str, Any]]:
     return tomllib.loads(Path(path).read_text(encoding="utf-8"))["cases"]
+
+
+def load_dev_cases() -> list[dict[str, Any]]:
+    """The verbatim development split: batch 1, batch 2's first half and (since 2026-12-05) its second."""
+    return load_cases(DEFAULT_SET) + load_cases(BATCH2B_SET)
 
 
 def case_markets(case: dict[str, Any]) -> tuple[PolyMarket, KalshiMarket]:

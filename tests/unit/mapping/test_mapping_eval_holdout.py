@@ -1,4 +1,4 @@
-"""Batch 3 of the verbatim evaluation set (tests/data/mapping_eval_holdout3.toml) is held out: nobody tunes
+"""Batch 3 of the verbatim evaluation set (tests/data/mapping_eval_holdout.toml) is held out: nobody tunes
 the extractor on it. These tests only pin that the file is well formed and stays disjoint from the other
 sets; they deliberately assert no recall (the figures are reported, not gated, until the final score)."""
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from arbkit.mapping.evaluate import DEFAULT_SET, case_markets, load_cases
+from arbkit.mapping.evaluate import DEFAULT_SET, HOLDOUT_SET, case_markets, load_cases
 
-HOLDOUT3 = DEFAULT_SET.with_name("mapping_eval_holdout3.toml")
+HOLDOUT3 = HOLDOUT_SET
 CASES = load_cases(HOLDOUT3)
 OTHER_SETS = [p for p in sorted(DEFAULT_SET.parent.glob("mapping_eval*.toml")) if p != HOLDOUT3]
 
@@ -61,4 +61,4 @@ def test_disjoint_from_the_other_sets():
 
 
 def test_file_is_where_the_coordinator_expects_it():
-    assert HOLDOUT3 == Path(__file__).resolve().parents[2] / "data" / "mapping_eval_holdout3.toml"
+    assert HOLDOUT3 == Path(__file__).resolve().parents[2] / "data" / "mapping_eval_holdout.toml"
