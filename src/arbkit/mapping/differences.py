@@ -41,7 +41,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 
-from arbkit.mapping.extract import Bound, Terms, is_generic_source, is_numeric_label, label_in, normalise, sources_match
+from arbkit.mapping.extract import Bound, Terms, abbreviated_label, is_generic_source, is_numeric_label, label_in, normalise, sources_match
 from arbkit.mapping.store import MappingWarning, Polarity
 
 WARNING_CODES = (
@@ -142,10 +142,12 @@ def compare(poly: Terms, kalshi: Terms) -> Comparison:
     # outcome labels of multi-outcome markets (names; numeric labels are buckets, compared as bounds)
     if poly.outcome_label and kalshi.outcome_label and not is_numeric_label(poly.outcome_label) and not is_numeric_label(kalshi.outcome_label):
         pl, kl = normalise(poly.outcome_label), normalise(kalshi.outcome_label)
-        if (pl != kl and not label_in(poly.outcome_label, kalshi.title + " " + kalshi.rules)
+        abbreviated = abbreviated_label(kalshi.outcome_label, poly.outcome_label)
+        if (pl != kl and not abbreviated and not label_in(poly.outcome_label, kalshi.title + " " + kalshi.rules)
                 and not label_in(kalshi.outcome_label, poly.title + " " + poly.rules)):
             c.add("outcome", f"outcome {poly.outcome_label!r} on Polymarket vs {kalshi.outcome_label!r} on Kalshi")
-        elif pl != kl and (label_in(kalshi.outcome_label, poly.outcome_label) or label_in(poly.outcome_label, kalshi.outcome_label)):
+        elif pl != kl and (abbreviated or label_in(kalshi.outcome_label, poly.outcome_label)
+                           or label_in(poly.outcome_label, kalshi.outcome_label)):
             # Kalshi often names a team by its city ("New York" for the Knicks): one name inside the
             # other is likely the same outcome, not certainly (two teams can share a city)
             c.add("outcome", f"outcome {poly.outcome_label!r} on Polymarket, {kalshi.outcome_label!r} on Kalshi: "
@@ -158,6 +160,10 @@ def compare(poly: Terms, kalshi: Terms) -> Comparison:
     elif ("core" in poly.measure) != ("core" in kalshi.measure):
         side = "Polymarket" if "core" in poly.measure else "Kalshi"
         c.add("measure", f"only {side} is about the core measure (excluding food and energy); the other is headline")
+    psec, ksec = {m for m in poly.measure if m.startswith("sector:")}, {m for m in kalshi.measure if m.startswith("sector:")}
+    if psec and ksec and not (psec & ksec):
+        c.add("measure", f"Polymarket is about the {'/'.join(sorted(x[7:] for x in psec))} survey, Kalshi the "
+                         f"{'/'.join(sorted(x[7:] for x in ksec))} survey")
     ps, ks = poly.measure & {"sa", "nsa"}, kalshi.measure & {"sa", "nsa"}
     if len(ps) == 1 and len(ks) == 1 and ps != ks:
         names = {"sa": "seasonally adjusted", "nsa": "not seasonally adjusted"}

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from arbkit.mapping.differences import Comparison, compare
-from arbkit.mapping.extract import Terms, content_tokens, is_numeric_label, kalshi_terms, label_in, polymarket_terms
+from arbkit.mapping.extract import (Terms, abbreviated_label, content_tokens, is_numeric_label, kalshi_terms, label_in,
+                                    polymarket_terms)
 from arbkit.mapping.store import Mapping, MappingStore
 
 MIN_SCORE = 0.30
@@ -141,7 +142,8 @@ def score_pair(p: Terms, k: Terms) -> tuple[float, dict[str, float]] | None:
     if p.entities and k.entities and not (p.entities & k.entities):
         return None
     if p.outcome_label and not is_numeric_label(p.outcome_label) and not label_in(p.outcome_label, " ".join((k.outcome_label, k.title, k.rules))) \
-            and not (k.outcome_label and not is_numeric_label(k.outcome_label) and label_in(k.outcome_label, p.outcome_label)):
+            and not (k.outcome_label and not is_numeric_label(k.outcome_label)
+                     and (label_in(k.outcome_label, p.outcome_label) or abbreviated_label(k.outcome_label, p.outcome_label))):
         return None  # another outcome of a multi-outcome event (Kalshi's "New York" inside "New York Knicks" is not)
     parts = {
         "title": 0.5 * _jaccard(p.tokens, k.tokens | content_of(k)) + 0.5 * _overlap(p.tokens, k.tokens | content_of(k)),
@@ -161,7 +163,7 @@ def score_pair(p: Terms, k: Terms) -> tuple[float, dict[str, float]] | None:
 def _same_named_outcome(p_label: str, k_label: str) -> bool:
     if not p_label or not k_label or is_numeric_label(p_label) or is_numeric_label(k_label):
         return False
-    return label_in(p_label, k_label) or label_in(k_label, p_label)
+    return label_in(p_label, k_label) or label_in(k_label, p_label) or abbreviated_label(k_label, p_label)
 
 
 def content_of(k: Terms) -> set[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -108,6 +109,9 @@ _BOUND_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("<=", re.compile(_NUM + r"\s*or (?:below|less|lower|fewer|under)\b", re.I)),
     (">", re.compile(r"\b(?:above|over|more than|greater than|higher than|exceeds?|exceeding|in excess of)\s+[-−]?" + _NUM, re.I)),
     ("<", re.compile(r"\b(?:below|under|less than|lower than|fewer than)\s+[-−]?" + _NUM, re.I)),
+    # "Will Core PCE MoM be 0.1% in June?": a value with its unit and no comparator is that value exactly
+    # (only with a unit: "be 2 in June" says nothing; the check is in extract_bound)
+    ("=", re.compile(r"\b(?:be|is|equal to)\s+[-−]?" + _NUM + r"(?=\s+(?:in|on|for|at|by)\b|\s*\?)", re.I)),
     ("=", re.compile(r"\bexactly\s+" + _NUM, re.I)),
     # symbols, as in Polymarket bucket labels ("≤3.9%", "≥ 4.5%")
     (">=", re.compile(r"(?:≥|>=)\s*" + _NUM)),
@@ -123,7 +127,7 @@ _NEGATION = re.compile(
     r"\bno (?:cut|change|hike|increase|decrease|rate cut)\b|\bneither\b",
 )
 _RES_SOURCE = [
-    re.compile(r"\b[Rr]esolution [Ss]ource(?:\s+(?:is|will be))?\s*[:\-]?\s*(?:the\s+)?([^.;\n]+)"),
+    re.compile(r"\b[Rr]esolution [Ss]ource(?:\s+for\s+this\s+market)?(?:\s+(?:is|will be))?\s*[:\-]?\s*(?:the\s+)?([^.;\n]+)"),
     re.compile(r"\b[Ss]ettlement [Ss]ource(?:\s+(?:is|will be))?\s*[:\-]?\s*(?:the\s+)?([^.;\n]+)"),
     re.compile(r"\b(?:[Aa]ccording to|[Aa]s reported by|[Vv]erified against|[Pp]er|(?:[Aa]s )?(?:published|reported|announced|released) by)\s+(?:the\s+)?([^.;,\n\"]+)"),
 ]
@@ -221,6 +225,9 @@ _MEASURE = [
     ("mom", re.compile(r"\b(?:month[- ]over[- ]month|mom|m/m|monthly (?:change|increase|rate|inflation)|"
                        r"(?:from|over) the previous month|one[- ]month (?:change|percent))\b", re.I)),
     ("core", re.compile(r"\bcore\b|\bexcluding food and energy\b|\bless food and energy\b", re.I)),
+    # which survey of a purchasing managers' index: ISM Manufacturing is not ISM Services
+    ("sector:manufacturing", re.compile(r"\bmanufacturing (?:pmi|purchasing|sector|index|report)\b", re.I)),
+    ("sector:services", re.compile(r"\b(?:services|non-manufacturing) (?:pmi|purchasing|sector|index|report)\b", re.I)),
     ("nsa", re.compile(r"\bnot seasonally adjusted\b|\bbefore seasonal adjustment\b|\bunadjusted\b|\bnsa\b", re.I)),
     ("sa", re.compile(r"(?<!not )\bseasonally adjusted\b", re.I)),
 ]
@@ -322,7 +329,19 @@ def extract_providers(text: str) -> set[str]:
 
 
 def normalise(text: str) -> str:
-    return " ".join(text.lower().replace("’", "'").split())
+    """Lower case, one space, curly quotes straight, accents off ("Türkiye" is "turkiye", "José" "jose")."""
+    text = text.lower().replace("’", "'")
+    if not text.isascii():
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return " ".join(text.split())
+
+
+def abbreviated_label(short: str, full: str) -> bool:
+    """Kalshi writes two teams of one city as "Los Angeles D" / "Los Angeles A": the city, then the
+    initial of the team name. True when ``short`` is ``full`` cut that way ("Los Angeles Dodgers")."""
+    s, f = normalise(short).split(), normalise(full).split()
+    return (len(s) >= 2 and len(s[-1]) == 1 and len(f) == len(s) and f[:-1] == s[:-1]
+            and f[-1].startswith(s[-1]) and len(f[-1]) > 1)
 
 
 def _find_aliases(text: str, aliases: dict[str, str]) -> set[str]:
@@ -370,6 +389,8 @@ def extract_bound(text: str) -> Bound | None:
             except ValueError:
                 continue
             unit = _unit(g.get("cur"), g.get("unit"))
+            if op == "=" and not unit and re.match(r"(?:be|is|equal to)\b", m.group(0), re.I):
+                continue  # a bare number after "be" is no value the contract names
             upper = None
             if op == "between":
                 try:
@@ -383,6 +404,9 @@ def extract_bound(text: str) -> Bound | None:
                     continue  # a year range
             elif re.fullmatch(r"(19|20)\d\d", g["num"]) and not unit and not g.get("cur"):
                 continue  # "after 2026" is a date, not a threshold
+            after = text[m.end("num"):m.end("num") + 16]
+            if re.match(r"-[A-Za-z]", after) or re.match(r"\s*years?\s+(?:of\s+age|old)\b", after, re.I):
+                continue  # "over 1-month periods", "under 40 years of age": a period or an age, not the bound
             if op != "between":
                 lead = text[max(0, m.start("num") - 3):m.start("num")].replace("$", "")
                 if re.search(r"(?:^|[\s(])[-−]$", lead) or (m.start("num") > 0 and text[m.start("num") - 1] in "-−"
@@ -394,7 +418,7 @@ def extract_bound(text: str) -> Bound | None:
             key = (m.start(), -(m.end() - m.start()))
             if best is None or key < (best[0], best[1]):
                 best = (key[0], key[1], cand)
-            break  # first match of this pattern is enough
+            break  # first (kept) match of this pattern is enough
     return best[2] if best else None
 
 
@@ -425,6 +449,16 @@ def strip_contingency(text: str) -> str:
 
 
 _BEFORE = re.compile(r"\b(?:before|prior to)\s+(?:the\s+)?$", re.I)
+
+
+# a clarification says what is or is not counted ("(does not include extra time or penalties)"):
+# it does not negate the condition
+_CLARIFICATION = re.compile(r"\([^)]*\)|\b(?:does|do|will)\s+not\s+(?:include|count|apply)\b[^.;]*", re.I)
+
+
+def is_negated(condition: str) -> bool:
+    """YES when something does NOT happen ("Will the Fed NOT cut ...?"), clarifications left out."""
+    return bool(_NEGATION.search(_CLARIFICATION.sub(" ", condition)))
 
 
 def extract_dates(text: str) -> tuple[set[_dt.date], set[tuple[int, int]]]:
@@ -517,7 +551,7 @@ def extract_sources(text: str) -> list[str]:
     out: list[str] = []
     for rx in _RES_SOURCE:
         for m in rx.finditer(text):
-            s = m.group(1).strip().strip("\"'").strip()
+            s = re.sub(r"\s*\((?:[^)]*\)|[^)]*$)", "", m.group(1)).strip().strip("\"'").strip()  # "ISM (one decimal place)"
             if 2 < len(s) < 120 and not _NOT_A_SOURCE.match(s):
                 out.append(s)
     return out
@@ -649,13 +683,21 @@ def polymarket_terms(market: dict) -> Terms:
     # event's text shared by every bracket ("...a cut/increase of 12.5 bps..."): the market's own
     # words (label, question) come first; a single market's description is its contract
     if label:
+        # a named outcome ("Sam Raskin", "Qatar") is who, not how much: a number in the event's
+        # description ("mathematicians under 40") is background, only the label or question bounds it
         t.bound = (extract_bound(label) or _exact_label(label) or extract_bound(question)
-                   or extract_bound(description))
+                   or (extract_bound(description) if is_numeric_label(label) else None))
         t.direction = extract_direction(question + " " + label) or t.direction
     else:
-        t.bound = extract_bound(description) or extract_bound(label) or extract_bound(question)
+        # the question states the contract's number ("at least 57.0"); a description also carries
+        # background numbers ("a reading above 50 indicates expansion"), so it only fills a gap
+        qb, db = extract_bound(question), extract_bound(description)
+        if qb is not None and db is not None and db.op != "between" and qb.op != "between" and qb.value \
+                and abs(db.value - qb.value) <= abs(qb.value) / 1000 and (not db.unit or not qb.unit or db.unit == qb.unit):
+            qb = db  # the description restates the question's number exactly ("reach $150,000" -> "above $149,999.99")
+        t.bound = qb or db or extract_bound(label)
         t.direction = extract_direction(question) or t.direction
-    t.negated = bool(_NEGATION.search(condition))
+    t.negated = is_negated(condition)
     raw = [str(market["resolutionSource"])] if market.get("resolutionSource") else []
     raw += extract_sources(description)
     t.sources_raw = raw
@@ -717,7 +759,7 @@ def kalshi_terms(market: dict, series: dict | None = None, event: dict | None = 
             bound = Bound(op=op, value=_plain(cap), unit=unit, text=f"strike {st} {cap}")
     # the rules are the contract; the subtitle is a label that may round the wording
     t.bound = bound or extract_bound(rules1) or extract_bound(sub) or extract_bound(title)
-    t.negated = bool(_NEGATION.search(_first_sentence(rules1) + " " + sub))
+    t.negated = is_negated(_first_sentence(rules1) + " " + sub)
     t.direction = extract_direction(title + " " + sub) or t.direction  # the market's own outcome first
     if market.get("mve_selected_legs") or market.get("mve_collection_ticker") or str(title).lower().startswith("yes ") and "," in title:
         t.joint = True  # a multivariate (combo) market: YES needs every leg

@@ -295,3 +295,59 @@ def test_a_team_named_by_its_city_is_proposed_for_review_not_dropped():
     found = [c for c in discover([pm], [km]) if c.kalshi.ticker == km.ticker]
     assert found and found[0].recommendation == "review"
     assert any(w.code == "outcome" and w.severity == "review" for w in found[0].comparison.warnings)
+
+
+# --- rules learned from batch 3 (moved into development) -------------------------------------------
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("reports core inflation over 1-month periods to only one decimal point", None),  # a period, not a bound
+    ("awarded to mathematicians under 40 years of age", None),  # an age
+    ("Will Core PCE MoM be 0.1% in June?", ("=", "0.1", "%")),  # a value with its unit, no comparator
+    ("Will it be 2 in June?", None),  # a bare number after "be" names nothing
+    ("more than 30 days", (">", "30", "")),  # a duration bound stays a bound
+])
+def test_bounds_that_are_not_bounds_and_values_that_are(text, expected):
+    b = extract_bound(text)
+    assert (b if b is None else (b.op, str(b.value), b.unit)) == expected
+
+
+def test_a_clarification_in_parentheses_does_not_negate_the_condition():
+    k = kalshi_terms(_ks("Qatar vs Switzerland Winner?", "If Qatar wins the game after 90 minutes plus stoppage time "
+                         "(does not include extra time or penalties), then the market resolves to Yes.", yes_sub_title="Qatar"))
+    assert not k.negated and k.polarity_sign == 1
+    assert kalshi_terms(_ks("Fed?", "If the Fed does not cut rates, then the market resolves to Yes.")).negated
+
+
+def test_a_named_outcome_takes_no_bound_from_the_event_background():
+    p = polymarket_terms(_pm("Will Sam Raskin win the 2026 Fields Medal?",
+                             "It is awarded to two, three, or four mathematicians under 40 ... This market will resolve "
+                             "according to the winners.", groupItemTitle="Sam Raskin"))
+    assert p.bound is None and p.polarity_sign == 1
+
+
+def test_the_question_s_number_beats_background_numbers_and_the_description_refines_it():
+    p = polymarket_terms(_pm("Will ISM Manufacturing PMI be at least 57.0 in July?",
+                             "A reading above 50 indicates expansion. The resolution source for this market will be the ISM "
+                             "Manufacturing PMI Report On Business released for July 2026."))
+    assert (p.bound.op, p.bound.value) == (">=", 57)
+    assert p.sources_raw and p.sources_raw[0].startswith("ISM Manufacturing PMI")  # not "for this market will be ..."
+    q = polymarket_terms(_pm("Will Bitcoin reach $150,000 by December 31, 2026?",
+                             "Resolves Yes if the index is above $149,999.99 at any time before December 31, 2026, 11:59 PM ET."))
+    assert (q.bound.op, q.bound.value) == (">", Decimal("149999.99"))
+
+
+def test_manufacturing_and_services_surveys_differ():
+    p = polymarket_terms(_pm("Will ISM Services PMI be at least 58.0 in July?", "About the ISM Services PMI for July 2026."))
+    k = kalshi_terms(_ks("ISM Manufacturing PMI in July 2026?", "If the headline PMI value in the ISM Manufacturing PMI "
+                         "Report On Business for July 2026 is at least 58, then the market resolves to Yes."))
+    assert any(w.code == "measure" for w in compare(p, k).warnings)
+
+
+def test_accents_and_kalshi_city_initial_team_names_match():
+    from arbkit.mapping.extract import abbreviated_label, label_in
+
+    assert label_in("Türkiye", "Will Turkiye win Group D?")
+    assert abbreviated_label("Los Angeles D", "Los Angeles Dodgers")
+    assert not abbreviated_label("Los Angeles A", "Los Angeles Dodgers")
+    assert not abbreviated_label("New York", "New York Yankees")
