@@ -27,7 +27,9 @@ from arbkit.mapping.discover import Candidate, KalshiMarket, PolyMarket, discove
 DEFAULT_SET = Path(__file__).resolve().parents[3] / "tests" / "data" / "mapping_eval.toml"
 # batch 2's second half: held out until 2026-12-05, tuned on since (development)
 BATCH2B_SET = DEFAULT_SET.with_name("mapping_eval_batch2b.toml")
-HOLDOUT_SET = DEFAULT_SET.with_name("mapping_eval_holdout.toml")  # batch 3: verbatim captures never tuned on
+# batch 3: held out until it was scored on 2026-12-05 (recall 0.46), tuned on since (development)
+BATCH3_SET = DEFAULT_SET.with_name("mapping_eval_batch3.toml")
+HOLDOUT_SET = DEFAULT_SET.with_name("mapping_eval_holdout.toml")  # batch 4: verbatim captures never tuned on
 CONSTRUCTED_SET = DEFAULT_SET.with_name("mapping_eval_constructed.toml")  # template-written sides: reported apart
 
 
@@ -40,8 +42,8 @@ def load_cases(path: Path = DEFAULT_SET) -> list[dict[str, Any]]:
 
 
 def load_dev_cases() -> list[dict[str, Any]]:
-    """The verbatim development split: batch 1, batch 2's first half and (since 2026-12-05) its second."""
-    return load_cases(DEFAULT_SET) + load_cases(BATCH2B_SET)
+    """The verbatim development split: batch 1, batch 2 and batch 3 (the last two were held out first)."""
+    return load_cases(DEFAULT_SET) + load_cases(BATCH2B_SET) + load_cases(BATCH3_SET)
 
 
 def case_markets(case: dict[str, Any]) -> tuple[PolyMarket, KalshiMarket]:
