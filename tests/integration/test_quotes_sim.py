@@ -286,3 +286,31 @@ async def test_after_a_crash_the_next_start_cancels_the_quotes_left_resting(sim,
         assert not set(old) & {o.order_id for o in _ours(runner, acct, m.market_id)}
     finally:
         await node2.stop()
+
+
+async def test_paper_quotes_fill_when_the_live_book_trades_through_them(sim, tmp_path: Path) -> None:
+    """Paper mode reads the simulator's public market data and sends nothing; its quotes rest in the
+    paper venue and fill (as a maker) when the live book trades through their price — here the
+    simulator's makers reprice 0.06 lower, so their asks cross our YES bid."""
+    runner, info = sim
+    m = _market(runner)
+    text = _config(info, m, tmp_path / "j.sqlite").replace('mode = "sim"', 'mode = "paper"', 1)
+    cfg = loads_config(text, base_dir=tmp_path)
+    node = Node(cfg, NodeOptions(env={}, journal_synchronous="NORMAL", drain_timeout_s=5.0))
+    await node.start()
+    acct = runner.accounts["polymarket"][0].account_id
+    try:
+        await eventually(lambda: node.quotes.status()["resting"] == 2, what="two paper quotes resting")
+        runner.scenario.dislocate("polymarket", m.market_id, D("-0.06"))
+        await eventually(lambda: node.quotes.status()["journaled"].get("QuoteFilled", 0) >= 1, timeout=10,
+                         what="a paper fill of our YES bid")
+        assert _ours(runner, acct, m.market_id) == []  # paper: the venue never saw an order of ours
+    finally:
+        await node.stop()
+    fills = _records(tmp_path / "j.sqlite", "OrderFilled")
+    quoted = {r["client_order_id"]: D(r["price"]) for r in _records(tmp_path / "j.sqlite", "QuoteChanged")}
+    ours = [f for f in fills if f.client_order_id in quoted]
+    # our YES bid filled, as a maker, at its own price (the asks came down through it)
+    assert ours and all(f.liquidity.value == "MAKER" and f.side is Side.BUY and f.price == quoted[f.client_order_id]
+                        for f in ours), fills
+    assert any(f.instrument_id.endswith(m.yes_symbol) for f in ours)

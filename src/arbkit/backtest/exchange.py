@@ -28,9 +28,8 @@ from typing import Any, Callable
 import msgspec
 
 from arbkit.core.clock import Clock
-from arbkit.core.enums import FillStatus, LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, Venue
+from arbkit.core.enums import FillStatus, OrderStatus, Side, Venue
 from arbkit.core.events import Event, FillStatusChanged, OrderFilled
-from arbkit.core.fees import fee_for
 from arbkit.core.orders import OrderRequest, SubmitResult
 from arbkit.execution.intent import BookTop
 from arbkit.execution.paper import PaperBackend, PaperConfig, SnapshotRegistry
@@ -49,36 +48,25 @@ class ExchangeConfig:
     polymarket_confirm_ms: float = 2000.0
 
 
-@dataclass
-class _Resting:
-    request: OrderRequest
-    is_bid: bool
-    ahead: Decimal  # recorded size ahead of us at our price
-    level: Decimal  # the recorded size at our price when we last looked
-
-
 class SimExchange(PaperBackend):
     """An ``ExecutionBackend`` for one venue of a backtest (see the module docstring)."""
 
     def __init__(self, venue: Venue, clock: Clock, book_of: Callable[[str], Any], config: ExchangeConfig | None = None,
                  balances: dict[str, Decimal] | None = None, seed: int = 0) -> None:
-        super().__init__(venue, clock, SnapshotRegistry(), PaperConfig(seed=seed), balances=balances)
-        self.book_of = book_of
         self.xcfg = config or ExchangeConfig()
+        super().__init__(venue, clock, SnapshotRegistry(),
+                         PaperConfig(seed=seed, queue_position=self.xcfg.queue_position, depth=self.xcfg.depth),
+                         balances=balances, book_of=book_of)
         self._out_s = self.xcfg.latency_out_ms / 1000
         self._in_s = self.xcfg.latency_in_ms / 1000
         self._stamp: dict[str, int] = {}  # instrument id -> recorded book changes seen
-        self.resting: dict[str, dict[str, _Resting]] = {}  # instrument id -> client order id -> order
-        self.maker_fills = 0
 
     # --- the recorded market ----------------------------------------------------------------
 
     def on_book(self, instrument_id: str) -> None:
         """The recording changed this book: taken liquidity is replaced, resting orders may fill."""
         self._stamp[instrument_id] = self._stamp.get(instrument_id, 0) + 1
-        rest = self.resting.get(instrument_id)
-        if rest:
-            self._match_resting(instrument_id, rest)
+        super().on_book(instrument_id)
 
     def _top(self, instrument_id: str) -> BookTop | None:
         book = self.book_of(instrument_id)
@@ -101,8 +89,8 @@ class SimExchange(PaperBackend):
         events = self._execute(request, None)
         po = self.orders.get(request.client_order_id)
         accepted = po is not None and po.state.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
-        if accepted and request.order_type is OrderType.LIMIT and request.time_in_force not in (TimeInForce.IOC, TimeInForce.FOK):
-            self._join_queue(request, po.state.filled_quantity)
+        if accepted:
+            self._maybe_rest(request)
         events = self._settling(events)
         await self.clock.sleep(self._in_s)
         now = self.clock.now_ns()
@@ -114,9 +102,6 @@ class SimExchange(PaperBackend):
 
     async def cancel(self, client_order_id: str, venue_order_id: str = "") -> list[Event]:
         await self.clock.sleep(self._out_s)
-        po = self.orders.get(client_order_id)
-        if po is not None:
-            self.resting.get(po.request.instrument.id, {}).pop(client_order_id, None)
         saved, self.config.latency_s = self.config.latency_s, 0.0
         try:
             events = await super().cancel(client_order_id, venue_order_id)
@@ -126,69 +111,9 @@ class SimExchange(PaperBackend):
         now = self.clock.now_ns()
         return [msgspec.structs.replace(e, ts_recv=now) for e in events]
 
-    # --- resting orders ---------------------------------------------------------------------
+    _trade_prefix = "bt"
 
-    def _level_size(self, instrument_id: str, is_bid: bool, price: Decimal) -> Decimal:
-        book = self.book_of(instrument_id)
-        if book is None:
-            return ZERO
-        for t, q in book.levels(is_bid, self.xcfg.depth):
-            if book.price(t) == price:
-                return book.size(q)
-        return ZERO
-
-    def _join_queue(self, req: OrderRequest, filled: Decimal) -> None:
-        is_bid = req.side is Side.BUY
-        level = self._level_size(req.instrument.id, is_bid, req.price)
-        self.resting.setdefault(req.instrument.id, {})[req.client_order_id] = _Resting(
-            req, is_bid, level if self.xcfg.queue_position else ZERO, level)
-
-    def _match_resting(self, instrument_id: str, rest: dict[str, _Resting]) -> None:
-        top = self._top(instrument_id)
-        if top is None:
-            return
-        for coid, r in list(rest.items()):
-            po = self.orders.get(coid)
-            if po is None or po.state.status.is_terminal:
-                rest.pop(coid, None)
-                continue
-            req = r.request
-            level = self._level_size(instrument_id, r.is_bid, req.price)
-            traded = ZERO
-            if level < r.level:  # recorded size left our price: ahead of us first, then us
-                gone = r.level - level
-                used = min(r.ahead, gone)
-                r.ahead -= used
-                traded = gone - used
-            r.level = level
-            opposite = top.asks if r.is_bid else top.bids
-            crossing = sum((q for p, q in opposite if (p <= req.price if r.is_bid else p >= req.price)), ZERO)
-            if crossing > 0:  # the recorded book trades through our price: the queue ahead is gone
-                r.ahead = ZERO
-                traded += crossing
-            left = req.quantity - po.state.filled_quantity
-            qty = req.instrument.round_size(min(left, traded))
-            if qty <= 0:
-                continue
-            self._maker_fill(po, req, qty)
-            if po.state.filled_quantity >= req.quantity:
-                rest.pop(coid, None)
-
-    def _maker_fill(self, po: Any, req: OrderRequest, qty: Decimal) -> None:
-        inst = req.instrument
-        self._fill_seq += 1
-        self.maker_fills += 1
-        fee = fee_for(inst.fee, req.price, qty, LiquiditySide.MAKER)
-        cum = po.state.filled_quantity + qty
-        fill = OrderFilled(venue=self.venue, instrument_id=inst.id, client_order_id=req.client_order_id,
-                           venue_order_id=po.state.venue_order_id, trade_id=f"bt-{self.venue.value}-t{self._fill_seq}",
-                           side=req.side, price=req.price, quantity=qty, fee=fee, fee_currency=inst.quote,
-                           liquidity=LiquiditySide.MAKER, cumulative_quantity=cum, leaves_quantity=req.quantity - cum,
-                           status=FillStatus.CONFIRMED, correlation_id=req.correlation_id, ts_recv=self.clock.now_ns())
-        self._book_fill(inst, req.side, req.price, qty, fee)
-        po.fills.append(fill)
-        po.state.filled_quantity = cum
-        po.state.status = OrderStatus.FILLED if cum >= req.quantity else OrderStatus.PARTIALLY_FILLED
+    def _deliver_fill(self, fill: OrderFilled) -> None:
         self._spawn_later(self._settling([fill]))
 
     def _settling(self, events: list[Event]) -> list[Event]:

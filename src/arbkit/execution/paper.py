@@ -1,5 +1,12 @@
 """Paper backend: orders filled by walking the book snapshots the intents decided on.
 
+Resting limit orders (market-making quotes) fill when the live books say they would: given the
+venue's books (``book_of``, the feed's), the rest of a GTC order joins the level at its price behind
+the size already there; decreases of that level go first to the size ahead of us, then fill us; a
+book that trades through our price fills us at our price, as a maker (the venue's maker fee). The
+node calls :meth:`PaperBackend.on_book` on every book change of the venue. Without ``book_of`` a
+resting order rests until canceled.
+
 No network. Fills use the instrument's tick, size increment, minimums and fee model (the same
 ``fee_for`` the live venues are modelled with); liquidity taken from a snapshot is consumed, so
 two orders cannot both take the same level. Latency runs on the clock; a partial-fill model
@@ -14,7 +21,7 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import msgspec
 
@@ -81,6 +88,16 @@ class PaperConfig:
     seed: int = 0
     enforce_balances: bool = True
     faults: Callable[[OrderRequest], PaperFault | None] | None = None
+    queue_position: bool = True  # resting orders wait behind the size already at their price
+    depth: int = 50  # levels of the live book an order or a resting match reads
+
+
+@dataclass
+class _Resting:
+    request: OrderRequest
+    is_bid: bool
+    ahead: Decimal  # size ahead of us at our price
+    level: Decimal  # the size at our price when we last looked
 
 
 @dataclass
@@ -102,8 +119,12 @@ class PaperBackend:
         config: PaperConfig | None = None,
         balances: dict[str, Decimal] | None = None,
         validator: Callable[[OrderRequest], Awaitable[tuple[bool, str]]] | None = None,
+        book_of: Callable[[str], Any] | None = None,
     ) -> None:
         self.venue = venue
+        self.book_of = book_of  # the venue's live books (resting orders fill from them), or None
+        self.resting: dict[str, dict[str, _Resting]] = {}  # instrument id -> client order id -> order
+        self.maker_fills = 0
         # the venue's order-test endpoint (KuCoin POST /api/v1/hf/orders/test, when credentials are
         # given): each order is validated there before it is simulated; a refusal is a rejection
         self.validator = validator
@@ -154,6 +175,7 @@ class PaperBackend:
                                     events=self._reject(request, f"refused by the venue's order test: {why}", "venue_test"),
                                     latency_ns=self.clock.monotonic_ns() - t0)
         events = self._execute(request, fault)
+        self._maybe_rest(request)
         res = SubmitResult(client_order_id=request.client_order_id, latency_ns=self.clock.monotonic_ns() - t0)
         res.accepted = any(isinstance(e, OrderAccepted) for e in events)
         po = self.orders.get(request.client_order_id)
@@ -357,11 +379,97 @@ class PaperBackend:
         else:
             self.shares[inst.id] = self.shares.get(inst.id, ZERO) + sign * qty
 
+    # --- resting orders ---------------------------------------------------------------------
+
+    def on_book(self, instrument_id: str) -> None:
+        """The venue's book changed: resting orders at this instrument may fill."""
+        rest = self.resting.get(instrument_id)
+        if rest:
+            self._match_resting(instrument_id, rest)
+
+    def _maybe_rest(self, req: OrderRequest) -> None:
+        """An accepted GTC limit order with quantity left joins the queue at its price."""
+        if self.book_of is None or req.order_type is not OrderType.LIMIT or req.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            return
+        po = self.orders.get(req.client_order_id)
+        if po is None or po.hung or po.state.status not in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
+            return
+        is_bid = req.side is Side.BUY
+        level = self._level_size(req.instrument.id, is_bid, req.price)
+        self.resting.setdefault(req.instrument.id, {})[req.client_order_id] = _Resting(
+            req, is_bid, level if self.config.queue_position else ZERO, level)
+
+    def _live_top(self, instrument_id: str) -> BookTop | None:
+        book = self.book_of(instrument_id) if self.book_of is not None else None
+        return None if book is None else BookTop.from_book(instrument_id, book, self.config.depth)
+
+    def _level_size(self, instrument_id: str, is_bid: bool, price: Decimal) -> Decimal:
+        top = self._live_top(instrument_id)
+        if top is None:
+            return ZERO
+        return next((q for p, q in (top.bids if is_bid else top.asks) if p == price), ZERO)
+
+    def _match_resting(self, instrument_id: str, rest: dict[str, _Resting]) -> None:
+        top = self._live_top(instrument_id)
+        if top is None:
+            return
+        for coid, r in list(rest.items()):
+            po = self.orders.get(coid)
+            if po is None or po.state.status.is_terminal:
+                rest.pop(coid, None)
+                continue
+            req = r.request
+            level = next((q for p, q in (top.bids if r.is_bid else top.asks) if p == req.price), ZERO)
+            traded = ZERO
+            if level < r.level:  # size left our price: the size ahead of us first, then us
+                gone = r.level - level
+                used = min(r.ahead, gone)
+                r.ahead -= used
+                traded = gone - used
+            r.level = level
+            opposite = top.asks if r.is_bid else top.bids
+            crossing = sum((q for p, q in opposite if (p <= req.price if r.is_bid else p >= req.price)), ZERO)
+            if crossing > 0:  # the book trades through our price: the queue ahead is gone
+                r.ahead = ZERO
+                traded += crossing
+            left = req.quantity - po.state.filled_quantity
+            qty = req.instrument.round_size(min(left, traded))
+            if qty <= 0:
+                continue
+            self._maker_fill(po, req, qty)
+            if po.state.filled_quantity >= req.quantity:
+                rest.pop(coid, None)
+
+    def _maker_fill(self, po: _PaperOrder, req: OrderRequest, qty: Decimal) -> None:
+        inst = req.instrument
+        self._fill_seq += 1
+        self.maker_fills += 1
+        fee = fee_for(inst.fee, req.price, qty, LiquiditySide.MAKER)
+        cum = po.state.filled_quantity + qty
+        fill = OrderFilled(venue=self.venue, instrument_id=inst.id, client_order_id=req.client_order_id,
+                           venue_order_id=po.state.venue_order_id, trade_id=f"{self._trade_prefix}-{self.venue.value}-t{self._fill_seq}",
+                           side=req.side, price=req.price, quantity=qty, fee=fee, fee_currency=inst.quote,
+                           liquidity=LiquiditySide.MAKER, cumulative_quantity=cum, leaves_quantity=req.quantity - cum,
+                           status=FillStatus.CONFIRMED, correlation_id=req.correlation_id, ts_recv=self.clock.now_ns())
+        self._book_fill(inst, req.side, req.price, qty, fee)
+        po.fills.append(fill)
+        po.state.filled_quantity = cum
+        po.state.status = OrderStatus.FILLED if cum >= req.quantity else OrderStatus.PARTIALLY_FILLED
+        self._deliver_fill(fill)
+
+    _trade_prefix = "paper"
+
+    def _deliver_fill(self, fill: OrderFilled) -> None:
+        """A resting order's fill reaches us the way a venue's user stream delivers it: through the sink."""
+        self._emit(fill)
+
     async def cancel(self, client_order_id: str, venue_order_id: str = "") -> list[Event]:
         if self.config.latency_s > 0:
             await self.clock.sleep(self.config.latency_s)
         now = self.clock.now_ns()
         po = self.orders.get(client_order_id)
+        if po is not None:
+            self.resting.get(po.request.instrument.id, {}).pop(client_order_id, None)
         if po is None:
             return [OrderCancelRejected(venue=self.venue, client_order_id=client_order_id, reason="unknown order", ts_recv=now)]
         if po.state.status.is_terminal:

@@ -665,6 +665,13 @@ class Node:
 
     def _on_book(self, event: BookUpdated) -> None:
         """The decision path: the host evaluates the strategies reading this book and submits. Synchronous."""
+        b = self.venues.get(event.venue)
+        paper = getattr(b.backend, "on_book", None) if b is not None and b.mode is VenueMode.PAPER else None
+        if paper is not None:  # a paper venue's resting orders fill from its live books (before we decide)
+            try:
+                paper(event.instrument_id)
+            except Exception:  # noqa: BLE001 - the paper market must never stop the decision path
+                log.exception("paper fills on %s", event.instrument_id)
         if self.host is not None:
             self.host.on_book(event.instrument_id, socket_arrival_ns=event.ts_recv, correlation_id=event.correlation_id,
                               book_updated_ns=event.ts_book)

@@ -103,7 +103,7 @@ async def build_polymarket(
     feed = PolymarketMarketFeed(market_sink, fc, clock=clock)
     if cfg.mode is VenueMode.PAPER:
         backend = PaperBackend(Venue.POLYMARKET, clock, snapshots, PaperConfig(),
-                               balances={VENUE_CURRENCY[Venue.POLYMARKET]: paper_balance})
+                               balances={VENUE_CURRENCY[Venue.POLYMARKET]: paper_balance}, book_of=feed.book)
         return VenueBundle(Venue.POLYMARKET, cfg.mode, feed, backend, rest_url=cfg.rest_url)
 
     from arbkit.venues.polymarket.auth import ApiCreds
@@ -236,7 +236,7 @@ async def build_kalshi(
     gw = KalshiGateway(signer, GatewayConfig(rest_url=cfg.rest_url), clock=clock)  # type: ignore[arg-type]
     if cfg.mode is VenueMode.PAPER:
         backend: ExecutionBackend = PaperBackend(Venue.KALSHI, clock, snapshots, PaperConfig(),
-                                                 balances={VENUE_CURRENCY[Venue.KALSHI]: paper_balance})
+                                                 balances={VENUE_CURRENCY[Venue.KALSHI]: paper_balance}, book_of=feed.book)
         bundle = VenueBundle(Venue.KALSHI, cfg.mode, feed, backend, gateway=gw, rest_url=cfg.rest_url)
         if signer is None:
             bundle.extra["note"] = KALSHI_UNSIGNED_NOTE.format(why=kalshi_paper_key_missing(cfg, env))
@@ -296,7 +296,8 @@ async def build_kucoin(
         # with credentials, each paper leg is first validated by KuCoin's order-test endpoint
         backend: ExecutionBackend = PaperBackend(Venue.KUCOIN, clock, snapshots, PaperConfig(),
                                                  balances={VENUE_CURRENCY[Venue.KUCOIN]: paper_balance},
-                                                 validator=gw.test_order if signer is not None else None)
+                                                 validator=gw.test_order if signer is not None else None,
+                                                 book_of=feed.book)
         return VenueBundle(Venue.KUCOIN, cfg.mode, feed, backend, gateway=gw, rest_url=cfg.rest_url)
     if signer is None:
         raise ConfigError("venues.kucoin", f"mode {cfg.mode.value} needs api_key_env, api_secret_env and "

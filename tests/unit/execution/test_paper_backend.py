@@ -104,3 +104,67 @@ async def test_gateway_backend_adapts_a_gateway(poly):
     assert [e.client_order_id for e in got] == ["early"]
     res = await gb.submit(req(POLY_YES, "g1", Side.BUY, "5", "0.45"))
     assert res.accepted and (await gb.order_state("g1")).filled_quantity == 5
+
+
+# --- resting orders fill from the live books (market-making quotes in paper mode) -----------------
+
+
+def _live():
+    from arbkit.core.book import CryptoBook
+    from arbkit.core.clock import NS
+
+    clock = SimClock(start_ns=1_800_000_000 * NS)
+    from arbkit.venues.kucoin.parse import book_digits  # the feed's own digits for an instrument
+
+    pd, sd = book_digits(BTC_USDT.tick_size, BTC_USDT.size_increment)
+    live = CryptoBook(pd, sd, BTC_USDT.id)
+    scale_p, scale_q = 10**pd, 10**sd
+
+    def snap(bids, asks):
+        live.apply_snapshot(bids=[(int(D(p) * scale_p), int(D(q) * scale_q)) for p, q in bids],
+                            asks=[(int(D(p) * scale_p), int(D(q) * scale_q)) for p, q in asks])
+
+    snap([("50000.0", "0.5")], [("50001.0", "1")])
+    paper = PaperBackend(Venue.KUCOIN, clock, SnapshotRegistry(), PaperConfig(),
+                         {"USDT": D("100000"), "BTC": D("1")}, book_of=lambda iid: live if iid == BTC_USDT.id else None)
+    got: list = []
+    paper.set_event_sink(got.append)
+    return paper, snap, got
+
+
+async def test_a_resting_bid_waits_behind_the_queue_then_fills_as_maker():
+    paper, snap, got = _live()
+    res = await paper.submit(req(BTC_USDT, "q1", Side.BUY, "0.2", "50000.0", tif=TimeInForce.GTC))
+    assert not [e for e in res.events if isinstance(e, OrderFilled)]  # nothing crosses: it rests
+    assert (await paper.order_state("q1")).status is OrderStatus.ACCEPTED
+    # 0.3 of the 0.5 ahead of us trades or is canceled: still 0.2 ahead, nothing for us
+    snap([("50000.0", "0.2")], [("50001.0", "1")])
+    paper.on_book(BTC_USDT.id)
+    assert got == []
+    # the rest of the queue leaves the level: we are first now, nothing filled yet (that size was ahead)
+    snap([], [("50001.0", "1")])
+    paper.on_book(BTC_USDT.id)
+    assert got == []
+    # the ask comes down through our price: 0.15 trades with us, at our price, as a maker
+    snap([], [("49999.0", "0.15"), ("50001.0", "1")])
+    paper.on_book(BTC_USDT.id)
+    fills = [e for e in got if isinstance(e, OrderFilled)]
+    assert [(f.price, f.quantity, f.liquidity.value) for f in fills] == [(D("50000.0"), D("0.15"), "MAKER")]
+    from arbkit.core.enums import LiquiditySide
+    from arbkit.core.fees import fee_for
+
+    assert fills[0].fee == fee_for(BTC_USDT.fee, D("50000.0"), D("0.15"), LiquiditySide.MAKER)
+    st = await paper.order_state("q1")
+    assert st.status is OrderStatus.PARTIALLY_FILLED and st.filled_quantity == D("0.15")
+    # canceled: it no longer fills
+    await paper.cancel("q1")
+    snap([], [("49990.0", "5")])
+    paper.on_book(BTC_USDT.id)
+    assert len([e for e in got if isinstance(e, OrderFilled)]) == 1
+
+
+async def test_without_live_books_a_resting_order_only_rests(poly):
+    res = await poly.submit(req(POLY_YES, "r1", Side.BUY, "10", "0.30", tif=TimeInForce.GTC))
+    assert not [e for e in res.events if isinstance(e, OrderFilled)]
+    poly.on_book(POLY_YES.id)  # no live books: nothing to match against
+    assert (await poly.order_state("r1")).status is OrderStatus.ACCEPTED
