@@ -79,11 +79,14 @@ def test_backtest_trades_in_kind_deterministically_and_report_renders(recorded: 
     reps = _reports(out1 / "journal.sqlite")
     filled = [r.report for r in reps if r.report.status.value == "FILLED"]
     assert filled, s1
-    # the demo trades cross-venue pairs and KuCoin triangles; the backtest fires the same strategies
+    # the demo trades cross-venue pairs, KuCoin triangles and complete sets; the backtest fires the same strategies
     live_filled = {r.report.strategy for r in live if r.report.status.value == "FILLED"}
     assert "cross_venue" in live_filled and {r.strategy for r in filled} == live_filled
-    venues = {"cross_venue": {"polymarket", "kalshi"}, "triangular": {"kucoin"}}
-    assert all({leg.venue.value for leg in r.legs} == venues[r.strategy] for r in filled)
+    # (and complete sets on the multi-outcome event: every leg on one venue, one YES of each outcome)
+    venues = {"cross_venue": [{"polymarket", "kalshi"}], "triangular": [{"kucoin"}],
+              "complete_set": [{"polymarket"}, {"kalshi"}]}
+    assert all({leg.venue.value for leg in r.legs} in venues[r.strategy] for r in filled), \
+        [(r.strategy, {leg.venue.value for leg in r.legs}) for r in filled]
     cv = s1["strategies"]["cross_venue"]
     assert cv["filled"] == sum(r.strategy == "cross_venue" for r in filled) and s1["orders"] > 0 and s1["fill_rate"] is not None
     assert s1["feeds"]["kalshi"]["seq_gaps"] == 0
